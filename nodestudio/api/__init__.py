@@ -1,0 +1,58 @@
+"""The public node-authoring API. Built-in nodes and plugins are written only against this.
+
+No Qt and no torch here: a pack's module must import cheaply, so heavy imports belong inside
+node functions.
+"""
+
+from nodestudio.api.context import ModelLocator, NodeContext
+from nodestudio.api.errors import Cancelled, ModelNotFoundError, NodeError
+from nodestudio.api.pack import NodePack, collect_nodes
+from nodestudio.api.registry import LoadedPack, NodeRegistry, PackFailure, registry_of
+from nodestudio.api.schema import (
+    MAX_SEED,
+    SEED_CONTROLS,
+    Boolean,
+    Choice,
+    Float,
+    Input,
+    InputSpec,
+    Int,
+    NodeType,
+    Output,
+    OutputSpec,
+    SchemaError,
+    Seed,
+    String,
+    check_value,
+    coerce_value,
+    node,
+)
+from nodestudio.api.sockets import (
+    ANY,
+    BOOLEAN,
+    CLIP,
+    CONDITIONING,
+    CONTROL_NET,
+    FLOAT,
+    IMAGE,
+    INT,
+    LATENT,
+    LORA,
+    MASK,
+    MODEL,
+    STRING,
+    UPSCALE_MODEL,
+    VAE,
+    SocketType,
+    SocketTypes,
+)
+
+__all__ = [
+    "ANY", "BOOLEAN", "CLIP", "CONDITIONING", "CONTROL_NET", "FLOAT", "IMAGE", "INT", "LATENT",
+    "LORA", "MASK", "MAX_SEED", "MODEL", "SEED_CONTROLS", "STRING", "UPSCALE_MODEL", "VAE",
+    "Boolean", "Cancelled", "Choice", "Float", "Input", "InputSpec", "Int", "LoadedPack",
+    "ModelLocator", "ModelNotFoundError", "NodeContext", "NodeError", "NodePack", "NodeRegistry",
+    "NodeType", "Output", "OutputSpec", "PackFailure", "SchemaError", "Seed", "SocketType",
+    "SocketTypes", "String", "check_value", "coerce_value", "collect_nodes", "node",
+    "registry_of",
+]
