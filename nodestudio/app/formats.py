@@ -1,0 +1,144 @@
+"""Opening graph files of every kind NodeStudio understands, by looking at their content.
+
+NodeStudio's own JSON, PNG images that carry a graph, and other tools' formats through
+importers (objects with ``name``, ``detect(data) -> bool`` and ``convert(data, registry) ->
+Graph``; ComfyUI's live in nodestudio.interop). Also reads ComfyUI ``extra_model_paths.yaml``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from nodestudio.api.registry import NodeRegistry
+from nodestudio.graph import files
+from nodestudio.graph.model import Graph
+from nodestudio.graph.problems import GraphFileError, Problem
+
+#: The PNG text chunk in which NodeStudio stores the graph that made an image.
+PNG_GRAPH_CHUNK = "nodestudio"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+class GraphImporter(Protocol):
+    name: str
+
+    def detect(self, data: Any) -> bool: ...
+
+    def convert(self, data: Any, registry: NodeRegistry) -> Graph: ...
+
+
+def default_importers() -> list[GraphImporter]:
+    """The importers of other tools' formats that ship with NodeStudio."""
+    try:
+        from nodestudio.interop.comfy import COMFY_IMPORTERS
+    except ImportError:  # the interop package is optional in stripped-down builds
+        return []
+    return list(COMFY_IMPORTERS)
+
+
+def read_graph(
+    path: Path, registry: NodeRegistry, importers: Sequence[GraphImporter] | None = None
+) -> Graph:
+    """Open ``path`` whatever it holds; raises GraphFileError naming every problem."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as error:
+        raise GraphFileError(f"cannot read {path}", [Problem(str(error), kind="io")]) from None
+    try:
+        return read_graph_bytes(raw, registry, importers)
+    except GraphFileError as error:
+        raise GraphFileError(f"{path}: {error.summary}", error.problems) from None
+
+
+def read_graph_bytes(
+    raw: bytes, registry: NodeRegistry, importers: Sequence[GraphImporter] | None = None
+) -> Graph:
+    importers = default_importers() if importers is None else importers
+    if raw.startswith(PNG_SIGNATURE):
+        return _graph_from_png(raw, registry, importers)
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError) as error:
+        raise GraphFileError("not a graph file: neither JSON nor a PNG with a graph",
+                             [Problem(str(error), kind="json")]) from None
+    return graph_from_data(data, registry, importers)
+
+
+def graph_from_data(
+    data: Any, registry: NodeRegistry, importers: Sequence[GraphImporter] | None = None
+) -> Graph:
+    importers = default_importers() if importers is None else importers
+    if isinstance(data, dict) and data.get("format") == files.FORMAT_NAME:
+        return files.from_document(data, registry)
+    for importer in importers:
+        if importer.detect(data):
+            return importer.convert(data, registry)
+    raise GraphFileError("unrecognised graph format", [Problem(
+        "expected a NodeStudio graph (\"format\": \"nodestudio.graph\")"
+        + (" or one of: " + ", ".join(i.name for i in importers) if importers else ""),
+        kind="format")])
+
+
+def png_text_chunks(raw: bytes) -> dict[str, str]:
+    """The tEXt/iTXt/zTXt chunks of a PNG (what tools store graphs and prompts in)."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(raw)) as image:
+            image.load()
+            text = getattr(image, "text", {}) or {}
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
+        raise GraphFileError("the PNG could not be read", [Problem(str(error), kind="png")]) \
+            from None
+    return {str(key): str(value) for key, value in text.items()}
+
+
+def _graph_from_png(raw: bytes, registry: NodeRegistry,
+                    importers: Sequence[GraphImporter]) -> Graph:
+    chunks = png_text_chunks(raw)
+    if PNG_GRAPH_CHUNK in chunks:
+        return files.loads(chunks[PNG_GRAPH_CHUNK], registry)
+    for importer in importers:
+        if importer.detect(chunks):
+            return importer.convert(chunks, registry)
+    raise GraphFileError("this PNG carries no graph", [Problem(
+        f"no {PNG_GRAPH_CHUNK!r} text chunk (nor one another tool writes) in the image",
+        kind="png")])
+
+
+def read_extra_model_paths(path: Path) -> dict[str, list[Path]]:
+    """Model folders by kind from a ComfyUI ``extra_model_paths.yaml``.
+
+    Each top-level section has an optional ``base_path`` (relative paths are taken from the
+    YAML file's folder) and folder kinds mapped to one path or to several, one per line.
+    An unreadable file yields no folders (the GUI warns; a run must not die of it).
+    """
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return {}
+    folders: dict[str, list[Path]] = {}
+    if not isinstance(data, dict):
+        return folders
+    for section in data.values():
+        if not isinstance(section, dict):
+            continue
+        base = Path(str(section.get("base_path", "")) or ".").expanduser()
+        if not base.is_absolute():
+            base = Path(path).parent / base
+        for kind, value in section.items():
+            if kind in ("base_path", "is_default") or not isinstance(value, str):
+                continue
+            for line in value.splitlines():
+                if line.strip():
+                    folder = Path(line.strip()).expanduser()
+                    folders.setdefault(str(kind), []).append(
+                        folder if folder.is_absolute() else base / folder)
+    return folders

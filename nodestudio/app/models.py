@@ -1,0 +1,96 @@
+"""The model library: model files in ComfyUI-style folders, plus the embedded demo models."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from nodestudio.api.errors import ModelNotFoundError
+from nodestudio.paths import demo_models_dir
+
+#: The sub-folders of a models root, as ComfyUI lays them out.
+MODEL_KINDS = (
+    "checkpoints", "vae", "loras", "controlnet", "embeddings", "upscale_models", "vae_approx",
+    "annotators",
+)
+MODEL_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".sft")
+#: Embedded demo models by kind; they are always listed beside the user's own.
+DEMO_MODELS = {"checkpoints": ("nodestudio-shapes",), "controlnet": ("nodestudio-shapes-canny",)}
+
+
+class ModelLibrary:
+    """Implements nodestudio.api.ModelLocator over model roots and extra per-kind folders."""
+
+    def __init__(
+        self,
+        roots: Iterable[Path] = (),
+        extra_folders: Mapping[str, Iterable[Path]] | None = None,
+        *,
+        include_demo: bool = True,
+    ) -> None:
+        self.roots = [Path(root).expanduser() for root in roots]
+        self.extra_folders = {kind: [Path(p) for p in paths]
+                              for kind, paths in (extra_folders or {}).items()}
+        self.include_demo = include_demo
+
+    def folders(self, kind: str) -> list[Path]:
+        """Where models of ``kind`` are looked for, in order (the first is where to put one)."""
+        return [root / kind for root in self.roots] + self.extra_folders.get(kind, [])
+
+    def list(self, kind: str) -> list[str]:
+        names: list[str] = []
+        if self.include_demo:
+            names.extend(name for name in DEMO_MODELS.get(kind, ())
+                         if (demo_models_dir() / name).is_dir())
+        for folder in self.folders(kind):
+            names.extend(n for n in _models_in(folder) if n not in names)
+        return names
+
+    def find(self, kind: str, name: str) -> Path:
+        path = Path(name).expanduser()
+        if path.is_absolute():
+            if path.exists():
+                return path
+            raise ModelNotFoundError(kind, name, [path.parent])
+        if self.include_demo and name in DEMO_MODELS.get(kind, ()):
+            demo = demo_models_dir() / name
+            if demo.is_dir():
+                return demo
+        for folder in self.folders(kind):
+            candidate = folder / name
+            if candidate.exists() and _inside(candidate, folder):
+                return candidate
+        raise ModelNotFoundError(kind, name, self.folders(kind))
+
+
+def _models_in(folder: Path) -> list[str]:
+    """Model files and diffusers folders under ``folder``, as names relative to it."""
+    if not folder.is_dir():
+        return []
+    found: list[str] = []
+    stack = [folder]
+    while stack:
+        current = stack.pop()
+        try:
+            entries = sorted(current.iterdir())
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir():
+                if (entry / "model_index.json").exists() or (entry / "config.json").exists():
+                    found.append(entry.relative_to(folder).as_posix())
+                else:
+                    stack.append(entry)
+            elif entry.suffix.lower() in MODEL_SUFFIXES:
+                found.append(entry.relative_to(folder).as_posix())
+    return sorted(found, key=str.lower)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,142 @@
+"""Finding and loading node packs: built-in folder, user folder, installed entry points.
+
+The built-in pack goes through exactly the path a third-party folder pack takes. A pack that
+raises while importing or registering is recorded with its traceback and skipped; the rest load.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import re
+import sys
+import traceback
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from nodestudio.api.pack import NodePack
+from nodestudio.api.registry import LoadedPack, NodeRegistry, PackFailure
+from nodestudio.paths import builtin_nodes_dir
+
+ENTRY_POINT_GROUP = "nodestudio.nodes"
+BUILTIN_PACK_MODULE = "builtin"
+
+
+def load_folder_pack(
+    registry: NodeRegistry, folder: Path, module_name: str | None = None
+) -> LoadedPack | None:
+    """Import the pack package (or single module) at ``folder`` and register its ``pack``."""
+    folder = Path(folder)
+    name = module_name or _module_name(folder)
+    source = str(folder)
+    try:
+        module = _import_from_path(folder, name)
+        pack = _pack_from(module)
+        return registry.add_pack(pack, source=source)
+    except Exception as error:
+        registry.record_failure(PackFailure(folder.stem, source, _one_line(error),
+                                            traceback.format_exc()))
+        return None
+
+
+def load_packs_folder(registry: NodeRegistry, folder: Path) -> list[LoadedPack]:
+    """Load every pack in ``folder``: sub-folders with ``__init__.py`` and ``*.py`` files."""
+    loaded: list[LoadedPack] = []
+    if not folder.is_dir():
+        return loaded
+    for entry in sorted(folder.iterdir()):
+        if entry.name.startswith((".", "_")):
+            continue
+        if (entry.is_dir() and (entry / "__init__.py").exists()) or entry.suffix == ".py":
+            pack = load_folder_pack(registry, entry)
+            if pack is not None:
+                loaded.append(pack)
+    return loaded
+
+
+def load_entry_point_packs(
+    registry: NodeRegistry, path: list[str] | None = None, group: str = ENTRY_POINT_GROUP
+) -> list[LoadedPack]:
+    """Load the packs that installed distributions declare in the ``nodestudio.nodes`` group.
+
+    ``path`` limits the search to those folders (tests use a temporary site directory).
+    """
+    loaded: list[LoadedPack] = []
+    seen: set[str] = set()
+    distributions = importlib.metadata.distributions(**({"path": path} if path else {}))
+    for distribution in distributions:
+        for entry_point in distribution.entry_points:
+            if entry_point.group != group or entry_point.value in seen:
+                continue
+            seen.add(entry_point.value)
+            source = f"{distribution.metadata['Name']} (entry point {entry_point.name})"
+            try:
+                pack = _pack_from(entry_point.load())
+                loaded.append(registry.add_pack(pack, source=source))
+            except Exception as error:
+                registry.record_failure(PackFailure(entry_point.name, source, _one_line(error),
+                                                    traceback.format_exc()))
+    return loaded
+
+
+def create_registry(
+    *, builtin: bool = True, user_packs_dir: Path | None = None, entry_points: bool = True,
+    entry_point_path: list[str] | None = None,
+) -> NodeRegistry:
+    registry = NodeRegistry()
+    if builtin:
+        load_folder_pack(registry, builtin_nodes_dir(), f"nodestudio.packs.{BUILTIN_PACK_MODULE}")
+    if user_packs_dir is not None:
+        load_packs_folder(registry, user_packs_dir)
+    if entry_points:
+        load_entry_point_packs(registry, entry_point_path)
+    return registry
+
+
+def _pack_from(loaded: Any) -> NodePack:
+    if isinstance(loaded, NodePack):
+        return loaded
+    if isinstance(loaded, ModuleType):
+        pack = getattr(loaded, "pack", None)
+        if isinstance(pack, NodePack):
+            return pack
+        raise TypeError(f"module {loaded.__name__} defines no `pack = NodePack(...)`")
+    if callable(loaded):
+        pack = loaded()
+        if isinstance(pack, NodePack):
+            return pack
+        raise TypeError(f"{loaded!r} returned {type(pack).__name__}, not a NodePack")
+    raise TypeError(f"{loaded!r} is not a NodePack, a module with `pack`, or a factory")
+
+
+def _import_from_path(path: Path, module_name: str) -> ModuleType:
+    existing = sys.modules.get(module_name)
+    init = path / "__init__.py" if path.is_dir() else path
+    if existing is not None and Path(getattr(existing, "__file__", "") or "") == init:
+        return existing  # already imported from this very file (several registries, tests)
+    if path.is_dir():
+        spec = importlib.util.spec_from_file_location(module_name, init,
+                                                      submodule_search_locations=[str(path)])
+    else:
+        spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import a pack from {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        for name in [n for n in sys.modules if n == module_name or n.startswith(module_name + ".")]:
+            del sys.modules[name]
+        raise
+    return module
+
+
+def _module_name(path: Path) -> str:
+    safe = re.sub(r"\W", "_", path.stem) or "pack"
+    return f"nodestudio.packs.user_{safe}"
+
+
+def _one_line(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}".splitlines()[0]

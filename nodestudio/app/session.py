@@ -1,0 +1,148 @@
+"""Session: the Python API for running graphs headless, shared by the CLI and the GUI.
+
+    session = nodestudio.Session(device="auto", models_dir="~/models")
+    result = session.run(graph)            # result.executed, result.cached, result.outputs …
+    graph.set_value(node_id, "seed", 7)
+    again = session.run(graph)             # only the changed node and what is downstream run
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from nodestudio.api.registry import NodeRegistry
+from nodestudio.app.devices import resolve_device
+from nodestudio.app.formats import read_graph
+from nodestudio.app.models import ModelLibrary
+from nodestudio.app.packs import create_registry
+from nodestudio.app.settings import Settings
+from nodestudio.engine.cache import OutputCache
+from nodestudio.engine.cancel import CancelToken
+from nodestudio.engine.context import RunEnvironment
+from nodestudio.engine.executor import EventSink, Executor, NodeExecutionError, RunResult
+from nodestudio.engine.modes import resolve_modes
+from nodestudio.engine.validate import validate
+from nodestudio.graph import files
+from nodestudio.graph.model import Graph
+from nodestudio.graph.problems import Problem
+
+_GIB = 1024**3
+
+
+class RunCancelledError(Exception):
+    def __init__(self, result: RunResult) -> None:
+        self.result = result
+        super().__init__("the run was cancelled")
+
+
+class Session:
+    """A registry, a model library, an output cache and an executor that live across runs."""
+
+    def __init__(
+        self,
+        device: str | None = None,
+        models_dir: str | os.PathLike[str] | Iterable[str | os.PathLike[str]] | None = None,
+        *,
+        output_dir: str | os.PathLike[str] | None = None,
+        input_dir: str | os.PathLike[str] | None = None,
+        registry: NodeRegistry | None = None,
+        settings: Settings | None = None,
+        cache: OutputCache | None = None,
+    ) -> None:
+        self.settings = settings or Settings.load()
+        if device is not None:
+            self.settings.device = device
+        if models_dir is not None:
+            roots = [models_dir] if isinstance(models_dir, str | os.PathLike) else models_dir
+            self.settings.models_dirs = [Path(root).expanduser() for root in roots]
+        if output_dir is not None:
+            self.settings.output_dir = Path(output_dir).expanduser()
+        if input_dir is not None:
+            self.settings.input_dir = Path(input_dir).expanduser()
+        self.registry = registry or create_registry(user_packs_dir=self.settings.user_packs_dir)
+        self.models = ModelLibrary(self.settings.models_dirs,
+                                   _extra_model_folders(self.settings.extra_model_paths))
+        self.executor = Executor(self.registry, cache or _default_cache(self.settings))
+        self.logger = logging.getLogger("nodestudio.session")
+        self._device: str | None = None
+
+    @property
+    def cache(self) -> OutputCache:
+        return self.executor.cache
+
+    @property
+    def device(self) -> str:
+        """The concrete device runs use (resolving "auto" imports torch, once)."""
+        if self._device is None:
+            self._device = resolve_device(self.settings.device)
+        return self._device
+
+    def environment(self) -> RunEnvironment:
+        return RunEnvironment(
+            device=lambda: self.device,
+            models=self.models,
+            output_dir=self.settings.output_dir,
+            input_dir=self.settings.input_dir,
+            logger=logging.getLogger("nodestudio.run"),
+        )
+
+    def load_graph(self, path: str | os.PathLike[str]) -> Graph:
+        return read_graph(Path(path), self.registry)
+
+    def validate(self, graph: Graph) -> list[Problem]:
+        effective, notes = resolve_modes(graph, self.registry)
+        return validate(effective, self.registry, notes=notes)
+
+    def run(
+        self,
+        graph: Graph,
+        *,
+        outputs: Iterable[str] | None = None,
+        on_event: EventSink | None = None,
+        cancel: CancelToken | None = None,
+        check: bool = True,
+    ) -> RunResult:
+        """Run ``graph`` and return what happened.
+
+        Raises GraphValidationError (nothing ran) when the graph is invalid; with ``check``
+        (the default) also NodeExecutionError when a node failed and RunCancelledError when
+        the run was cancelled — the result is on the exception's ``result``.
+        """
+        result = self.executor.run(
+            graph, self.environment(), outputs=outputs, on_event=on_event, cancel=cancel,
+            graph_document=files.to_document(graph),
+        )
+        if check and result.status == "failed":
+            raise NodeExecutionError(result)
+        if check and result.status == "cancelled":
+            raise RunCancelledError(result)
+        return result
+
+
+def _default_cache(settings: Settings) -> OutputCache:
+    ram = settings.ram_cache_gib * _GIB if settings.ram_cache_gib else _half_of_ram()
+    vram = settings.vram_cache_gib * _GIB if settings.vram_cache_gib else None
+    return OutputCache(ram_budget=int(ram) if ram else None,
+                       vram_budget=int(vram) if vram else None)
+
+
+def _half_of_ram() -> int | None:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _extra_model_folders(yaml_files: list[Path]) -> dict[str, list[Path]]:
+    """Extra model folders from ComfyUI ``extra_model_paths.yaml`` files (see formats)."""
+    from nodestudio.app.formats import read_extra_model_paths
+
+    folders: dict[str, list[Path]] = {}
+    for path in yaml_files:
+        for kind, paths in read_extra_model_paths(path).items():
+            folders.setdefault(kind, []).extend(paths)
+    return folders
+

@@ -1,0 +1,379 @@
+"""The `nodestudio` command: open the GUI, or run, validate and inspect graphs headless.
+
+Exit codes of `run`: 0 done, 1 a node failed, 2 invalid graph (or bad arguments), 130
+interrupted. `validate` exits 0 or 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from nodestudio.graph.problems import GraphError, Problem
+
+EXIT_OK, EXIT_NODE_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
+SUBCOMMANDS = ("run", "validate", "nodes", "export")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in SUBCOMMANDS:
+        parser = _command_parser()
+        args = parser.parse_args(argv)
+        try:
+            return int(args.handler(args))
+        except BrokenPipeError:  # `nodestudio run … | head`: the reader left, so do we
+            sys.stderr.close()
+            return EXIT_OK
+    return _open_gui(argv)
+
+
+# -- GUI -----------------------------------------------------------------------------------------
+
+
+def _gui_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nodestudio",
+        description="NodeStudio: a node editor for controllable image generation. "
+        "Without a command it opens the window; see `nodestudio run --help` for headless runs.",
+        epilog="commands: " + ", ".join(SUBCOMMANDS),
+    )
+    parser.add_argument("graph", nargs="?", type=Path, help="graph file (or PNG) to open")
+    parser.add_argument("--screenshot", type=Path, metavar="PNG",
+                        help="open the window, save a screenshot once it is drawn, and exit")
+    parser.add_argument("--models", type=Path, action="append", metavar="DIR",
+                        help="models root (ComfyUI layout); may be given several times")
+    return parser
+
+
+def _open_gui(argv: list[str]) -> int:
+    args = _gui_parser().parse_args(argv)
+    try:
+        from nodestudio.ui.application import run_gui
+    except ImportError as error:
+        print(f"nodestudio: the window is not available in this build ({error}).\n"
+              "Headless commands work: nodestudio run GRAPH, nodestudio validate GRAPH, "
+              "nodestudio nodes.", file=sys.stderr)
+        return EXIT_INVALID
+    return int(run_gui(graph=args.graph, screenshot=args.screenshot, models=args.models))
+
+
+# -- headless commands ---------------------------------------------------------------------------
+
+
+def _command_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nodestudio")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run a graph and write its outputs")
+    run.add_argument("graph", type=Path)
+    run.add_argument("--set", dest="assignments", action="append", default=[],
+                     metavar="NODE_ID.INPUT=VALUE", help="change a value before running")
+    run.add_argument("--output", type=Path, metavar="DIR", help="folder for written images")
+    run.add_argument("--input", type=Path, metavar="DIR", help="folder load-image names refer to")
+    run.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default=None)
+    run.add_argument("--models", type=Path, action="append", metavar="DIR",
+                     help="models root (ComfyUI layout); may be given several times")
+    run.add_argument("--json", action="store_true", help="print one JSON event per line")
+    run.set_defaults(handler=_run_command)
+
+    validate = commands.add_parser("validate", help="check a graph without running it")
+    validate.add_argument("graph", type=Path)
+    validate.add_argument("--json", action="store_true")
+    validate.set_defaults(handler=_validate_command)
+
+    nodes = commands.add_parser("nodes", help="list node types and packs that failed to load")
+    nodes.add_argument("--json", action="store_true")
+    nodes.set_defaults(handler=_nodes_command)
+
+    export = commands.add_parser("export", help="convert a graph to another tool's format")
+    export.add_argument("graph", type=Path)
+    export.add_argument("--comfy-api", type=Path, metavar="OUT",
+                        help="write ComfyUI's API prompt JSON")
+    export.set_defaults(handler=_export_command)
+    return parser
+
+
+def _session(args: argparse.Namespace) -> Any:
+    from nodestudio.app.session import Session
+
+    return Session(
+        device=getattr(args, "device", None),
+        models_dir=getattr(args, "models", None),
+        output_dir=getattr(args, "output", None),
+        input_dir=getattr(args, "input", None),
+    )
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    from nodestudio.app.session import RunCancelledError
+    from nodestudio.engine.cancel import CancelToken
+    from nodestudio.engine.executor import NodeExecutionError
+
+    session = _session(args)
+    printer = _JsonPrinter(sys.stdout) if args.json else _ProgressPrinter(sys.stdout)
+    try:
+        graph = session.load_graph(args.graph)
+        apply_assignments(graph, session.registry, args.assignments)
+    except GraphError as error:
+        printer.invalid(error.summary, error.problems)
+        return EXIT_INVALID
+    printer.warnings(graph.load_warnings)
+    printer.titles = {node.id: _node_label(node, session.registry) for node in graph}
+    cancel = CancelToken()
+
+    def interrupt(signum: int, frame: Any) -> None:
+        if cancel.cancelled:  # a second Ctrl+C: stop now
+            raise KeyboardInterrupt
+        cancel.cancel()
+
+    previous = signal.signal(signal.SIGINT, interrupt)
+    try:
+        result = session.run(graph, on_event=printer.event, cancel=cancel)
+    except GraphError as error:
+        printer.invalid(error.summary, error.problems)
+        return EXIT_INVALID
+    except NodeExecutionError:
+        return EXIT_NODE_FAILED
+    except (RunCancelledError, KeyboardInterrupt):
+        return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    printer.done(result)
+    return EXIT_OK
+
+
+def apply_assignments(graph: Any, registry: Any, assignments: list[str]) -> None:
+    """Apply ``NODE_ID.INPUT=VALUE`` strings; every bad one is reported at once."""
+    from nodestudio.api.schema import check_value, coerce_value
+
+    problems: list[Problem] = []
+    for assignment in assignments:
+        target, sep, text = assignment.partition("=")
+        node_id, dot, input_name = target.partition(".")
+        if not sep or not dot or not node_id or not input_name:
+            problems.append(Problem(f"--set {assignment!r}: expected NODE_ID.INPUT=VALUE",
+                                    kind="usage"))
+            continue
+        if node_id not in graph:
+            problems.append(Problem(f"--set: there is no node {node_id!r}", kind="usage"))
+            continue
+        node_type = registry.get(graph.node(node_id).type)
+        spec = node_type.input(input_name) if node_type else None
+        if node_type is not None and (spec is None or not spec.has_widget):
+            problems.append(Problem(f"--set: {node_type.display_name} has no value input "
+                                    f"{input_name!r}", node_id, input_name, kind="usage"))
+            continue
+        value: Any = _parse_value(text)
+        if spec is not None:
+            value = coerce_value(spec, value)
+            problem = check_value(spec, value)
+            if problem:
+                problems.append(Problem(f"--set: {problem}", node_id, input_name,
+                                        kind="invalid_value"))
+                continue
+        graph.set_value(node_id, input_name, value)
+    if problems:
+        raise GraphError("invalid --set", problems)
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _validate_command(args: argparse.Namespace) -> int:
+    session = _session(args)
+    try:
+        graph = session.load_graph(args.graph)
+    except GraphError as error:
+        problems = error.problems
+        summary = error.summary
+    else:
+        problems = session.validate(graph)
+        summary = f"{len(problems)} problem(s)"
+        for warning in graph.load_warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"valid": not problems, "problems": [p.to_json() for p in problems]}))
+    elif problems:
+        print(f"{args.graph}: {summary}")
+        for problem in problems:
+            print(f"  - {problem}")
+    else:
+        print(f"{args.graph}: valid")
+    return EXIT_INVALID if problems else EXIT_OK
+
+
+def _nodes_command(args: argparse.Namespace) -> int:
+    from nodestudio.app.packs import create_registry
+    from nodestudio.app.settings import Settings
+
+    registry = create_registry(user_packs_dir=Settings.load().user_packs_dir)
+    if args.json:
+        print(json.dumps({
+            "nodes": [node_type.to_json() for node_type in registry],
+            "packs": [{"name": p.name, "source": p.source, "version": p.version,
+                       "nodes": list(p.node_ids)} for p in registry.packs],
+            "failed_packs": [{"name": f.name, "source": f.source, "message": f.message,
+                              "traceback": f.traceback} for f in registry.failures],
+        }, indent=2))
+        return EXIT_OK
+    for category, node_types in registry.by_category().items():
+        print(f"{category}:")
+        for node_type in node_types:
+            print(f"  {node_type.id:34} {node_type.display_name}")
+    for failure in registry.failures:
+        print(f"failed pack {failure.name} ({failure.source}): {failure.message}")
+    return EXIT_OK
+
+
+def _export_command(args: argparse.Namespace) -> int:
+    if args.comfy_api is None:
+        print("nodestudio export: say which format, e.g. --comfy-api OUT.json", file=sys.stderr)
+        return EXIT_INVALID
+    try:
+        from nodestudio.interop.comfy import export_api_prompt
+    except ImportError:
+        print("nodestudio export: ComfyUI export is not available in this build",
+              file=sys.stderr)
+        return EXIT_INVALID
+    session = _session(args)
+    try:
+        graph = session.load_graph(args.graph)
+        prompt = export_api_prompt(graph, session.registry)
+    except GraphError as error:
+        print(f"{args.graph}: {error}", file=sys.stderr)
+        return EXIT_INVALID
+    args.comfy_api.write_text(json.dumps(prompt, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {args.comfy_api}")
+    return EXIT_OK
+
+
+def _node_label(node: Any, registry: Any) -> str:
+    node_type = registry.get(node.type)
+    name = node.title or (node_type.display_name if node_type else node.type)
+    return f"{name} (node {node.id})"
+
+
+# -- printing ------------------------------------------------------------------------------------
+
+
+class _ProgressPrinter:
+    """Human output: one line per node, a live bar for long nodes, then the files written."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.titles: dict[str, str] = {}
+        self.total = 0
+        self.index = 0
+        self.live = stream.isatty()
+        self._last_bar = 0.0
+        self._bar_shown = False
+
+    def event(self, event: Any) -> None:
+        kind = event.kind
+        if kind == "plan":
+            self.total = len(event.to_run)
+            if event.cached:
+                self._line(f"reusing {len(event.cached)} cached node(s)")
+        elif kind == "node_started":
+            self.index += 1
+            self._bar_shown = False
+        elif kind == "node_progress" and event.total > 1:
+            self._bar(event)
+        elif kind == "node_finished" and not event.cached:
+            memory = _megabytes(event.peak_vram or event.peak_ram)
+            self._end_bar()
+            self._line(f"[{self.index}/{self.total}] {self.titles.get(event.node_id, '')} "
+                       f"{event.seconds:.2f}s" + (f", peak {memory}" if memory else ""))
+        elif kind == "node_failed":
+            self._end_bar()
+            self._line(f"error: {self.titles.get(event.node_id, event.node_id)}: "
+                       f"{event.message}", error=True)
+        elif kind == "node_skipped":
+            self._line(f"skipped {self.titles.get(event.node_id, event.node_id)}: "
+                       f"{event.reason}")
+        elif kind == "run_cancelled":
+            self._end_bar()
+            self._line("cancelled", error=True)
+
+    def _bar(self, event: Any) -> None:
+        now = time.monotonic()
+        if not self.live:
+            return
+        if now - self._last_bar < 0.1 and event.done < event.total:
+            return
+        self._last_bar = now
+        width = 30
+        filled = int(width * event.done / max(event.total, 1))
+        self.stream.write(f"\r  {'#' * filled}{'.' * (width - filled)} "
+                          f"{event.done}/{event.total}")
+        self.stream.flush()
+        self._bar_shown = True
+
+    def _end_bar(self) -> None:
+        if self._bar_shown:
+            self.stream.write("\r" + " " * 60 + "\r")
+            self._bar_shown = False
+
+    def _line(self, text: str, error: bool = False) -> None:
+        print(text, file=sys.stderr if error else self.stream, flush=True)
+
+    def invalid(self, summary: str, problems: list[Problem]) -> None:
+        print(f"invalid graph: {summary}", file=sys.stderr)
+        for problem in problems:
+            print(f"  - {problem}", file=sys.stderr)
+
+    def warnings(self, warnings: list[Problem]) -> None:
+        for warning in warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+
+    def done(self, result: Any) -> None:
+        for path in result.files:
+            self._line(f"wrote {path}")
+        if not result.files:
+            self._line("done (nothing new written)")
+
+
+class _JsonPrinter:
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.titles: dict[str, str] = {}
+
+    def _write(self, data: dict[str, Any]) -> None:
+        self.stream.write(json.dumps(data) + "\n")
+        self.stream.flush()
+
+    def event(self, event: Any) -> None:
+        data = event.to_json()
+        data.pop("preview", None)
+        data.pop("images", None)
+        self._write(data)
+
+    def invalid(self, summary: str, problems: list[Problem]) -> None:
+        self._write({"event": "invalid_graph", "message": summary,
+                     "problems": [p.to_json() for p in problems]})
+
+    def warnings(self, warnings: list[Problem]) -> None:
+        for warning in warnings:
+            self._write({"event": "warning", **warning.to_json()})
+
+    def done(self, result: Any) -> None:
+        self._write({"event": "files", "files": [str(p) for p in result.files]})
+
+
+def _megabytes(value: int | None) -> str:
+    return f"{value / 2**20:.0f} MiB" if value else ""
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,123 @@
+"""The output cache: node outputs by signature, least recently used first out, with budgets.
+
+Entries stay as they are (tensors on their device, models loaded) while the cache holds them.
+Over the VRAM budget, entries that can offload to the CPU (``offload_to_cpu()``) do so first;
+over either budget, the least recently used entries are dropped (``on_cache_evict()`` is
+called on values that define it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nodestudio.engine.sizing import Footprint, footprint
+
+
+@dataclass
+class CacheEntry:
+    outputs: tuple[Any, ...]
+    size: Footprint
+    #: What an output node showed or wrote, replayed when the cached result is shown again.
+    files: list[Path] = field(default_factory=list)
+    images: list[Any] = field(default_factory=list)
+
+
+class OutputCache:
+    def __init__(self, ram_budget: int | None = None, vram_budget: int | None = None) -> None:
+        self.ram_budget = ram_budget
+        self.vram_budget = vram_budget
+        self._entries: OrderedDict[str, CacheEntry] = OrderedDict()
+        self._lock = threading.RLock()
+        self.evictions = 0
+
+    def __contains__(self, signature: object) -> bool:
+        return signature in self._entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._entries))
+
+    def get(self, signature: str) -> CacheEntry | None:
+        with self._lock:
+            entry = self._entries.get(signature)
+            if entry is not None:
+                self._entries.move_to_end(signature)
+            return entry
+
+    def put(self, signature: str, entry: CacheEntry) -> None:
+        with self._lock:
+            self._entries[signature] = entry
+            self._entries.move_to_end(signature)
+            self._enforce_budgets(keep=signature)
+
+    def total(self) -> Footprint:
+        with self._lock:
+            total = Footprint()
+            for entry in self._entries.values():
+                total = total + entry.size
+            return total
+
+    def clear(self) -> None:
+        with self._lock:
+            for signature in list(self._entries):
+                self._drop(signature)
+
+    def discard(self, signature: str) -> None:
+        with self._lock:
+            if signature in self._entries:
+                self._drop(signature)
+
+    def _enforce_budgets(self, keep: str) -> None:
+        total = self.total()
+        if self.vram_budget is not None and total.vram > self.vram_budget:
+            for signature, entry in list(self._entries.items()):
+                if total.vram <= self.vram_budget:
+                    break
+                if signature == keep or entry.size.vram == 0:
+                    continue
+                if _offload(entry):
+                    before, entry.size = entry.size, footprint(entry.outputs)
+                    total = Footprint(total.ram - before.ram + entry.size.ram,
+                                      total.vram - before.vram + entry.size.vram)
+                if entry.size.vram:
+                    total = Footprint(total.ram - entry.size.ram, total.vram - entry.size.vram)
+                    self._drop(signature)
+        if self.ram_budget is not None and total.ram > self.ram_budget:
+            for signature, entry in list(self._entries.items()):
+                if total.ram <= self.ram_budget:
+                    break
+                if signature == keep or entry.size.ram == 0:
+                    continue
+                total = Footprint(total.ram - entry.size.ram, total.vram - entry.size.vram)
+                self._drop(signature)
+
+    def _drop(self, signature: str) -> None:
+        entry = self._entries.pop(signature)
+        self.evictions += 1
+        for value in entry.outputs:
+            hook = getattr(value, "on_cache_evict", None)
+            if callable(hook):
+                # A value's clean-up must never break the cache.
+                with contextlib.suppress(Exception):
+                    hook()
+
+
+def _offload(entry: CacheEntry) -> bool:
+    moved = False
+    for value in entry.outputs:
+        hook = getattr(value, "offload_to_cpu", None)
+        if callable(hook):
+            try:
+                hook()
+                moved = True
+            except Exception:
+                pass
+    return moved

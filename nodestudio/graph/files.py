@@ -1,0 +1,417 @@
+"""Graph files: JSON with a format name and version, nodes, links and a separate layout.
+
+Reading checks the whole document and reports every problem at once (each naming the node and
+input concerned) as one :class:`GraphFileError`; nothing else escapes. Older file versions are
+migrated step by step; node types that changed id or version are migrated through the
+registry; unknown node types stay as placeholder nodes whose data survives a save unchanged.
+
+Version history: 1 was the pre-release draft (links as 4-item lists, node positions inside
+the node entries); 2 moved positions into the ``layout`` section and links into objects.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from nodestudio.api.registry import NodeRegistry
+from nodestudio.graph.layout import Group, Layout, NodeLayout
+from nodestudio.graph.model import NODE_MODES, Graph
+from nodestudio.graph.problems import GraphFileError, Problem
+
+FORMAT_NAME = "nodestudio.graph"
+FORMAT_VERSION = 2
+_NODE_FIELDS = {"id", "type", "type_version", "values", "mode", "title", "controls"}
+
+
+# -- writing -----------------------------------------------------------------------------------
+
+
+def to_document(graph: Graph) -> dict[str, Any]:
+    nodes = []
+    for node in graph:
+        entry: dict[str, Any] = dict(node.extra)
+        entry.update({"id": node.id, "type": node.type, "type_version": node.type_version,
+                      "values": node.values})
+        if node.mode != "normal":
+            entry["mode"] = node.mode
+        if node.title is not None:
+            entry["title"] = node.title
+        if node.controls:
+            entry["controls"] = node.controls
+        nodes.append(entry)
+    document: dict[str, Any] = {"format": FORMAT_NAME, "version": FORMAT_VERSION}
+    if graph.metadata:
+        document["metadata"] = graph.metadata
+    document["nodes"] = nodes
+    document["links"] = [
+        {"from": [link.source, link.output], "to": [link.target, link.input]}
+        for link in graph.links
+    ]
+    document["layout"] = graph.layout.to_json()
+    return document
+
+
+def dumps(graph: Graph) -> str:
+    return json.dumps(to_document(graph), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def save(graph: Graph, path: str | os.PathLike[str]) -> Path:
+    """Write ``graph`` to ``path`` atomically: a crash leaves the old file or the new one."""
+    return write_atomic(Path(path), dumps(graph).encode("utf-8"))
+
+
+def write_atomic(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    return path
+
+
+# -- reading -----------------------------------------------------------------------------------
+
+
+def loads(text: str | bytes, registry: NodeRegistry | None = None) -> Graph:
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as error:
+        raise GraphFileError("the graph file is not valid JSON",
+                             [Problem(str(error), kind="json")]) from None
+    return from_document(data, registry)
+
+
+def load(path: str | os.PathLike[str], registry: NodeRegistry | None = None) -> Graph:
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise GraphFileError(f"cannot read {path}", [Problem(str(error), kind="io")]) from None
+    try:
+        return loads(raw, registry)
+    except GraphFileError as error:
+        raise GraphFileError(f"{path}: {error.summary}", error.problems) from None
+
+
+def from_document(data: Any, registry: NodeRegistry | None = None) -> Graph:
+    """Build a Graph from a parsed document, migrating it; raises GraphFileError."""
+    if not isinstance(data, dict):
+        raise GraphFileError("a graph file must hold a JSON object",
+                             [Problem(f"found {type(data).__name__}", kind="structure")])
+    if data.get("format") != FORMAT_NAME:
+        raise GraphFileError(
+            "not a NodeStudio graph file",
+            [Problem(f"'format' is {data.get('format')!r}, expected {FORMAT_NAME!r}",
+                     kind="format")],
+        )
+    version = data.get("version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise GraphFileError("unreadable graph file",
+                             [Problem(f"'version' is {version!r}", kind="format")])
+    if version > FORMAT_VERSION:
+        raise GraphFileError(
+            "the graph file was written by a newer NodeStudio",
+            [Problem(f"file version {version}, this NodeStudio reads up to {FORMAT_VERSION}",
+                     kind="format")],
+        )
+    while version < FORMAT_VERSION:
+        data = _FILE_MIGRATIONS[version](data)
+        version += 1
+    graph = _parse(data)
+    if registry is not None:
+        graph.load_warnings.extend(migrate_node_types(graph, registry))
+    return graph
+
+
+def _parse(data: dict[str, Any]) -> Graph:
+    problems: list[Problem] = []
+    graph = Graph()
+    metadata = data.get("metadata", {})
+    if isinstance(metadata, dict):
+        graph.metadata = metadata
+    else:
+        problems.append(Problem("'metadata' must be an object", kind="structure"))
+
+    nodes = data.get("nodes", [])
+    if not isinstance(nodes, list):
+        problems.append(Problem("'nodes' must be a list", kind="structure"))
+        nodes = []
+    for index, entry in enumerate(nodes):
+        _parse_node(graph, index, entry, problems)
+
+    links = data.get("links", [])
+    if not isinstance(links, list):
+        problems.append(Problem("'links' must be a list", kind="structure"))
+        links = []
+    for index, entry in enumerate(links):
+        _parse_link(graph, index, entry, problems)
+
+    layout = data.get("layout", {})
+    if isinstance(layout, dict):
+        graph.layout = _parse_layout(graph, layout, problems)
+    else:
+        problems.append(Problem("'layout' must be an object", kind="structure"))
+
+    if problems:
+        raise GraphFileError(f"the graph file has {len(problems)} problem(s)", problems)
+    return graph
+
+
+def _parse_node(graph: Graph, index: int, entry: Any, problems: list[Problem]) -> None:
+    where = f"nodes[{index}]"
+    if not isinstance(entry, dict):
+        problems.append(Problem(f"{where} must be an object", kind="structure"))
+        return
+    node_id = entry.get("id")
+    if isinstance(node_id, int) and not isinstance(node_id, bool):
+        node_id = str(node_id)
+    if not isinstance(node_id, str) or not node_id:
+        problems.append(Problem(f"{where} has no valid 'id'", kind="structure"))
+        return
+    found: list[Problem] = []
+    type_id = entry.get("type")
+    if not isinstance(type_id, str) or not type_id:
+        found.append(Problem("missing or invalid 'type'", node_id, kind="structure"))
+    type_version = entry.get("type_version", 1)
+    if isinstance(type_version, bool) or not isinstance(type_version, int) or type_version < 1:
+        found.append(Problem(f"invalid 'type_version' {type_version!r}", node_id, kind="structure"))
+    values = entry.get("values", {})
+    if not isinstance(values, dict):
+        found.append(Problem("'values' must be an object", node_id, kind="structure"))
+    else:
+        for name, value in values.items():
+            if not _is_plain_json(value):
+                found.append(Problem(f"value is not plain JSON: {value!r}", node_id, name,
+                                     kind="structure"))
+    mode = entry.get("mode", "normal")
+    if mode not in NODE_MODES:
+        found.append(Problem(f"unknown mode {mode!r}", node_id, kind="structure"))
+    title = entry.get("title")
+    if title is not None and not isinstance(title, str):
+        found.append(Problem("'title' must be text", node_id, kind="structure"))
+    controls = entry.get("controls", {})
+    if not isinstance(controls, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in controls.items()
+    ):
+        found.append(Problem("'controls' must map input names to text", node_id,
+                             kind="structure"))
+    if node_id in graph:
+        found.append(Problem("duplicate node id", node_id, kind="structure"))
+    if found:
+        problems.extend(found)
+        return
+    extra = {key: value for key, value in entry.items() if key not in _NODE_FIELDS}
+    graph.add_node(type_id, values, id=node_id, type_version=type_version, mode=mode,
+                   title=title, controls=controls, extra=extra)
+
+
+def _parse_link(graph: Graph, index: int, entry: Any, problems: list[Problem]) -> None:
+    where = f"links[{index}]"
+    ends = []
+    for key in ("from", "to"):
+        end = entry.get(key) if isinstance(entry, dict) else None
+        if (
+            not isinstance(end, list) or len(end) != 2
+            or not all(isinstance(part, str) and part for part in end)
+        ):
+            problems.append(Problem(f"{where}.{key} must be [node id, socket name]",
+                                    kind="structure"))
+            return
+        ends.append(end)
+    (source, output), (target, input_name) = ends
+    for node_id in (source, target):
+        if node_id not in graph:
+            # A node that failed to parse was reported already; name the dangling link anyway.
+            problems.append(Problem(f"{where} refers to missing node {node_id!r}",
+                                    target if node_id == source else None,
+                                    input_name if node_id == source else None,
+                                    kind="structure"))
+            return
+    if source == target:
+        problems.append(Problem(f"{where} links the node to itself", target, input_name,
+                                kind="structure"))
+        return
+    if graph.link_into(target, input_name) is not None:
+        problems.append(Problem("input is linked twice", target, input_name, kind="structure"))
+        return
+    graph.connect(source, output, target, input_name)
+
+
+def _parse_layout(graph: Graph, data: dict[str, Any], problems: list[Problem]) -> Layout:
+    layout = Layout()
+    nodes = data.get("nodes", {})
+    if not isinstance(nodes, dict):
+        problems.append(Problem("'layout.nodes' must be an object", kind="structure"))
+        nodes = {}
+    for node_id, entry in nodes.items():
+        if node_id not in graph:
+            continue  # layout of a node that is gone: nothing to keep it for
+        item = _parse_node_layout(entry)
+        if item is None:
+            problems.append(Problem("invalid layout entry", node_id, kind="structure"))
+        else:
+            layout.nodes[node_id] = item
+    groups = data.get("groups", [])
+    for index, entry in enumerate(groups if isinstance(groups, list) else [None]):
+        group = _parse_group(entry, index)
+        if group is None:
+            problems.append(Problem(f"layout.groups[{index}] is invalid", kind="structure"))
+        else:
+            layout.groups.append(group)
+    reroutes = data.get("reroutes", {})
+    if isinstance(reroutes, dict):
+        for key, points in reroutes.items():
+            parsed = [_point(p) for p in points] if isinstance(points, list) else [None]
+            if any(p is None for p in parsed):
+                problems.append(Problem(f"layout.reroutes[{key!r}] is invalid", kind="structure"))
+            else:
+                layout.reroutes[key] = parsed  # type: ignore[assignment]
+    else:
+        problems.append(Problem("'layout.reroutes' must be an object", kind="structure"))
+    extra = data.get("extra", {})
+    layout.extra = extra if isinstance(extra, dict) else {}
+    return layout
+
+
+def _parse_node_layout(entry: Any) -> NodeLayout | None:
+    if not isinstance(entry, dict):
+        return None
+    pos = _point(entry.get("pos", [0, 0]))
+    size = _point(entry["size"]) if entry.get("size") is not None else None
+    color = entry.get("color")
+    collapsed = entry.get("collapsed", False)
+    sockets = entry.get("socket_inputs", [])
+    if (
+        pos is None
+        or (entry.get("size") is not None and size is None)
+        or (color is not None and not isinstance(color, str))
+        or not isinstance(collapsed, bool)
+        or not isinstance(sockets, list)
+        or not all(isinstance(name, str) for name in sockets)
+    ):
+        return None
+    return NodeLayout(pos, size, color, collapsed, list(sockets))
+
+
+def _parse_group(entry: Any, index: int) -> Group | None:
+    if not isinstance(entry, dict):
+        return None
+    rect = entry.get("rect")
+    title = entry.get("title", "")
+    color = entry.get("color")
+    group_id = entry.get("id", f"g{index + 1}")
+    if (
+        not isinstance(rect, list) or len(rect) != 4 or not all(_is_number(v) for v in rect)
+        or not isinstance(title, str) or not isinstance(group_id, str)
+        or (color is not None and not isinstance(color, str))
+    ):
+        return None
+    return Group(group_id, title, tuple(float(v) for v in rect), color)  # type: ignore[arg-type]
+
+
+def _point(value: Any) -> tuple[float, float] | None:
+    if isinstance(value, list | tuple) and len(value) == 2 and all(_is_number(v) for v in value):
+        return (float(value[0]), float(value[1]))
+    return None
+
+
+def _is_number(value: Any) -> bool:
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+def _is_plain_json(value: Any, depth: int = 0) -> bool:
+    if depth > 32:
+        return False
+    if value is None or isinstance(value, str | bool | int):
+        return True
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, list):
+        return all(_is_plain_json(item, depth + 1) for item in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_plain_json(v, depth + 1) for k, v in value.items())
+    return False
+
+
+# -- migrations --------------------------------------------------------------------------------
+
+
+def _migrate_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
+    """Draft format 1: links were [source, output, target, input]; positions sat in nodes."""
+    migrated = dict(data)
+    layout_nodes: dict[str, Any] = {}
+    nodes = []
+    for entry in data.get("nodes", []) if isinstance(data.get("nodes"), list) else []:
+        if isinstance(entry, dict) and "pos" in entry:
+            entry = dict(entry)
+            layout_nodes[str(entry.get("id"))] = {"pos": entry.pop("pos")}
+        nodes.append(entry)
+    if isinstance(data.get("nodes"), list):
+        migrated["nodes"] = nodes
+    links = data.get("links", [])
+    if isinstance(links, list):
+        migrated["links"] = [
+            {"from": [link[0], link[1]], "to": [link[2], link[3]]}
+            if isinstance(link, list) and len(link) == 4 else link
+            for link in links
+        ]
+    migrated.setdefault("layout", {"nodes": layout_nodes})
+    migrated["version"] = 2
+    return migrated
+
+
+_FILE_MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _migrate_1_to_2}
+
+
+def migrate_node_types(graph: Graph, registry: NodeRegistry) -> list[Problem]:
+    """Rename legacy type ids and bring saved values up to the current type versions.
+
+    Returns warnings: unknown node types (kept as placeholders), files from newer node
+    versions, and migrations that failed (the node is then left exactly as saved).
+    """
+    warnings: list[Problem] = []
+    for node in list(graph):
+        node_type = registry.get(node.type)
+        if node_type is None:
+            warnings.append(Problem(
+                f"unknown node type {node.type!r}: kept as a placeholder (is a node pack "
+                "missing?)", node.id, kind="unknown_type"))
+            continue
+        if node.type_version > node_type.version:
+            warnings.append(Problem(
+                f"saved by version {node.type_version} of {node_type.id!r}, this NodeStudio "
+                f"has version {node_type.version}", node.id, kind="newer_type"))
+            continue
+        values = node.values
+        if node.type_version < node_type.version and node_type.migrate is not None:
+            try:
+                values = node_type.migrate(node.type_version, dict(node.values))
+            except Exception as error:  # a plugin's migration must not stop the load
+                warnings.append(Problem(
+                    f"could not migrate from version {node.type_version}: {error}", node.id,
+                    kind="migration_failed"))
+                continue
+            if not isinstance(values, dict):
+                warnings.append(Problem("the node type's migration did not return values",
+                                        node.id, kind="migration_failed"))
+                continue
+        if node.type != node_type.id or node.type_version != node_type.version:
+            graph.retype_node(node.id, node_type.id, node_type.version)
+        for name in set(node.values) - set(values):
+            graph.unset_value(node.id, name)
+        for name, value in values.items():
+            graph.set_value(node.id, name, value)
+    return warnings

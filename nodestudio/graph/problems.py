@@ -1,0 +1,48 @@
+"""Problems found in graph files and graphs, each bound to a node and input where it can be."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong (or worth a warning), said so a person can find and fix it."""
+
+    message: str
+    node_id: str | None = None
+    input: str | None = None
+    #: A short machine-readable tag: "unknown_type", "missing_input", "out_of_range", …
+    kind: str = "error"
+
+    def __str__(self) -> str:
+        where = ""
+        if self.node_id is not None:
+            where = f"node {self.node_id}"
+            if self.input is not None:
+                where += f", input {self.input!r}"
+            where += ": "
+        return where + self.message
+
+    def to_json(self) -> dict[str, str | None]:
+        return {"kind": self.kind, "node_id": self.node_id, "input": self.input,
+                "message": self.message}
+
+
+class GraphError(Exception):
+    """Base of the errors NodeStudio raises about graphs; carries every problem at once."""
+
+    def __init__(self, summary: str, problems: Iterable[Problem] = ()) -> None:
+        self.problems = list(problems)
+        self.summary = summary
+        detail = "".join(f"\n  - {problem}" for problem in self.problems)
+        super().__init__(summary + detail)
+
+
+class GraphFileError(GraphError):
+    """A graph file could not be read: malformed JSON, wrong structure, bad references…"""
+
+
+class GraphValidationError(GraphError):
+    """A graph cannot run as it is: unknown types, missing inputs, wrong link types, cycles…"""

@@ -1,0 +1,1 @@
+"""Namespace under which node packs loaded from folders are imported (nodestudio.packs.<name>)."""
