@@ -1,0 +1,20 @@
+"""Test-wide setup: headless Qt, and a private NodeStudio home so tests never touch the user's."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+# Without a display Qt aborts; the offscreen platform renders for real, just not to a screen.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Settings, autosaves, packs, output: all under a throw-away folder for this test session.
+_HOME = Path(tempfile.mkdtemp(prefix="nodestudio-tests-"))
+os.environ["NODESTUDIO_HOME"] = str(_HOME)
+for _variable in ("NODESTUDIO_MODELS", "NODESTUDIO_OUTPUT", "NODESTUDIO_INPUT",
+                  "NODESTUDIO_DEVICE"):
+    os.environ.pop(_variable, None)
+# Offline, always: a test that tries the hub must fail, not hang or download.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
