@@ -18,3 +18,8 @@ for _variable in ("NODESTUDIO_MODELS", "NODESTUDIO_OUTPUT", "NODESTUDIO_INPUT",
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import sys  # noqa: E402
+
+# Shared test helpers (tests/fakes.py) importable from every test folder.
+sys.path.insert(0, str(Path(__file__).parent))

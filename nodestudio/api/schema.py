@@ -54,10 +54,16 @@ class InputSpec:
     control_after_generate: bool = False
     display: str = "number"  # "number" or "slider" for numbers
     description: str = ""
+    #: Whether the value is edited on the node. None: decided by the type (INT, FLOAT, STRING,
+    #: BOOLEAN and choices have widgets). ``Input(...)`` sets False: a socket only.
+    widget: bool | None = None
 
     @property
     def has_widget(self) -> bool:
-        return self.type in WIDGET_TYPES or self.choices is not None or self.choices_source is not None
+        if self.widget is not None:
+            return self.widget
+        return (self.type in WIDGET_TYPES or self.choices is not None
+                or self.choices_source is not None)
 
     @property
     def required(self) -> bool:
@@ -96,12 +102,12 @@ class OutputSpec:
 # Input constructors: short, typed spellings of InputSpec for node authors.
 
 
-def Input(name: str, type: str, *, optional: bool = False, description: str = "") -> InputSpec:  # noqa: N802
+def Input(name: str, type: str, *, optional: bool = False, description: str = "") -> InputSpec:
     """A socket that must be linked (unless ``optional``), e.g. ``Input("model", MODEL)``."""
-    return InputSpec(name, type, optional=optional, description=description)
+    return InputSpec(name, type, optional=optional, description=description, widget=False)
 
 
-def Int(  # noqa: N802
+def Int(
     name: str,
     default: int = 0,
     *,
@@ -118,7 +124,7 @@ def Int(  # noqa: N802
     )
 
 
-def Seed(name: str = "seed", default: int = 0, *, description: str = "") -> InputSpec:  # noqa: N802
+def Seed(name: str = "seed", default: int = 0, *, description: str = "") -> InputSpec:
     """A random seed: an INT in [0, 2**64 - 1] with a control-after-generate mode."""
     return Int(
         name, default, min=0, max=MAX_SEED, control_after_generate=True,
@@ -126,7 +132,7 @@ def Seed(name: str = "seed", default: int = 0, *, description: str = "") -> Inpu
     )
 
 
-def Float(  # noqa: N802
+def Float(
     name: str,
     default: float = 0.0,
     *,
@@ -140,17 +146,17 @@ def Float(  # noqa: N802
                      description=description)
 
 
-def String(  # noqa: N802
+def String(
     name: str, default: str = "", *, multiline: bool = False, description: str = ""
 ) -> InputSpec:
     return InputSpec(name, STRING, default, multiline=multiline, description=description)
 
 
-def Boolean(name: str, default: bool = False, *, description: str = "") -> InputSpec:  # noqa: N802
+def Boolean(name: str, default: bool = False, *, description: str = "") -> InputSpec:
     return InputSpec(name, BOOLEAN, bool(default), description=description)
 
 
-def Choice(  # noqa: N802
+def Choice(
     name: str,
     choices: Sequence[Any] | None = None,
     default: Any = _MISSING,
@@ -169,7 +175,7 @@ def Choice(  # noqa: N802
                      description=description)
 
 
-def Output(name: str, type: str, *, description: str = "") -> OutputSpec:  # noqa: N802
+def Output(name: str, type: str, *, description: str = "") -> OutputSpec:
     return OutputSpec(name, type, description)
 
 
@@ -300,8 +306,10 @@ def check_node_type(node_type: NodeType) -> None:
         if missing:
             raise SchemaError(f"{where}: the function has no parameter for inputs {missing}")
     for spec in node_type.inputs:
-        problem = check_value(spec, spec.default) if spec.has_widget and spec.default is not None else None
-        if problem and not spec.choices_source:
+        if not spec.has_widget or spec.default is None or spec.choices_source:
+            continue
+        problem = check_value(spec, spec.default)
+        if problem:
             raise SchemaError(f"{where}: default of input {spec.name!r}: {problem}")
 
 
