@@ -293,10 +293,14 @@ class Graph:
             node.title = title
             self._emit(NodeChanged(node_id, "title"))
 
-    def set_control(self, node_id: str, input_name: str, control: str) -> None:
+    def set_control(self, node_id: str, input_name: str, control: str | None) -> None:
+        """Set how ``input_name`` changes between runs; None removes the setting (undo)."""
         node = self.node(node_id)
         if node.controls.get(input_name) != control:
-            node.controls[input_name] = control
+            if control is None:
+                del node.controls[input_name]
+            else:
+                node.controls[input_name] = control
             self._emit(NodeChanged(node_id, "controls"))
 
     def retype_node(self, node_id: str, type_id: str, type_version: int) -> None:
