@@ -1,0 +1,100 @@
+"""Saving image batches as numbered PNG files that carry the graph which made them."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import numpy as np
+
+from nodestudio.api import NodeError
+
+from ._imaging import to_uint8, write_png_atomically
+
+#: The PNG text chunk holding the NodeStudio graph (json.dumps of the graph document).
+GRAPH_CHUNK = "nodestudio"
+COUNTER_DIGITS = 5
+
+# Characters Windows refuses in file names: a prefix must produce a file name everywhere.
+_FORBIDDEN_CHARACTERS = set('<>:"|?*')
+
+
+def metadata_chunks(graph_document: Mapping[str, Any] | None,
+                    extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The PNG text chunks a saved image carries: the graph document, plus ``extra`` chunks
+    (for example ComfyUI's ``prompt`` and ``workflow``) that other writers add."""
+    chunks: dict[str, str] = {}
+    if graph_document is not None:
+        chunks[GRAPH_CHUNK] = json.dumps(graph_document)
+    if extra:
+        chunks.update(extra)
+    return chunks
+
+
+def resolve_output_prefix(output_dir: Path, filename_prefix: str) -> tuple[Path, str]:
+    """The folder (inside ``output_dir``) and the file stem that ``filename_prefix`` names.
+
+    ``renders/portrait`` saves ``portrait_00001_.png`` in ``<output>/renders``. Absolute
+    paths, ``..`` and characters that some systems forbid are refused with a clear message.
+    """
+    text = filename_prefix.strip().replace("\\", "/")
+    if not text or text.endswith("/"):
+        raise NodeError(f"filename prefix {filename_prefix!r} needs a file name, e.g. 'NodeStudio' "
+                        "or 'renders/portrait'")
+    bad = sorted({c for c in text if c in _FORBIDDEN_CHARACTERS or ord(c) < 32})
+    if bad:
+        raise NodeError(f"filename prefix {filename_prefix!r} contains characters that file names "
+                        f"cannot hold: {' '.join(repr(c) for c in bad)}")
+    relative = PurePosixPath(text)
+    if text.startswith("/") or ".." in relative.parts:
+        raise NodeError(f"filename prefix {filename_prefix!r} must stay inside the output folder "
+                        f"{output_dir}: use a relative name without '..'")
+    root = output_dir.resolve()
+    folder = root.joinpath(*relative.parent.parts).resolve()
+    if not folder.is_relative_to(root):
+        raise NodeError(f"filename prefix {filename_prefix!r} leads outside the output folder "
+                        f"{output_dir} (through a link)")
+    return folder, relative.name
+
+
+def next_counter(folder: Path, stem: str) -> int:
+    """One past the highest counter of ``<stem>_NNNNN_.png`` files in ``folder`` (1 if none)."""
+    pattern = re.compile(re.escape(stem) + r"_(\d+)_\.png", re.IGNORECASE)
+    highest = 0
+    if folder.is_dir():
+        for entry in folder.iterdir():
+            match = pattern.fullmatch(entry.name)
+            if match:
+                highest = max(highest, int(match.group(1)))
+    return highest + 1
+
+
+def save_png_batch(images: np.ndarray, folder: Path, stem: str,
+                   text_chunks: Mapping[str, str]) -> list[Path]:
+    """Save each image of the [B, H, W, 3] batch as ``<stem>_<counter>_.png``; never overwrite.
+
+    Each name is reserved by creating the file exclusively before the finished PNG replaces it,
+    so two runs saving with the same prefix at once still get distinct files.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    counter = next_counter(folder, stem)
+    written: list[Path] = []
+    for pixels in images:
+        while True:
+            path = folder / f"{stem}_{counter:0{COUNTER_DIGITS}d}_.png"
+            counter += 1
+            try:
+                path.open("xb").close()
+            except FileExistsError:
+                continue
+            break
+        try:
+            write_png_atomically(path, to_uint8(pixels), text_chunks)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        written.append(path)
+    return written
