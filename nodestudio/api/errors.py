@@ -9,7 +9,7 @@ class NodeError(Exception):
     """A failure with a message meant for the person running the graph (no traceback needed)."""
 
 
-class Cancelled(Exception):  # noqa: N818 - reads naturally at the raise site
+class Cancelled(Exception):
     """Raised by :meth:`NodeContext.check_cancelled` when the run was cancelled."""
 
 

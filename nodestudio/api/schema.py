@@ -199,7 +199,9 @@ class NodeType:
     function: Callable[..., Any] = field(compare=False, repr=False)
     output_node: bool = False
     #: False: the node must re-run even when its inputs are unchanged, unless ``fingerprint``
-    #: returns the same value (for example a file's mtime and size).
+    #: returns the same value (for example a file's mtime and size). The fingerprint gets the
+    #: widget values as keyword arguments, and ``ctx`` (input_dir, output_dir, models) if it
+    #: declares it.
     deterministic: bool = True
     fingerprint: Callable[..., Any] | None = field(default=None, compare=False, repr=False)
     legacy_ids: tuple[str, ...] = ()

@@ -83,7 +83,7 @@ class Executor:
 
     def prepare(
         self, graph: Graph, *, outputs: Iterable[str] | None = None,
-        choices: ChoicesProvider | None = None,
+        choices: ChoicesProvider | None = None, environment: RunEnvironment | None = None,
     ) -> Plan:
         """Validate and plan without running; raises GraphValidationError with every problem."""
         effective, notes = resolve_modes(graph, self.registry)
@@ -91,7 +91,7 @@ class Executor:
                             notes=notes)
         if problems:
             raise GraphValidationError(f"the graph has {len(problems)} problem(s)", problems)
-        return make_plan(effective, self.registry, self.cache, outputs)
+        return make_plan(effective, self.registry, self.cache, outputs, environment)
 
     def run(
         self,
@@ -113,7 +113,8 @@ class Executor:
         emit(RunStarted(run_id, len(graph)))
         snapshot = graph.copy()
         try:
-            plan = self.prepare(snapshot, outputs=outputs, choices=choices)
+            plan = self.prepare(snapshot, outputs=outputs, choices=choices,
+                                environment=environment)
         except GraphValidationError as error:
             emit(ValidationFailed(run_id, tuple(error.problems)))
             raise

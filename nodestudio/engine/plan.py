@@ -5,6 +5,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from nodestudio.api.registry import NodeRegistry
 from nodestudio.engine.cache import OutputCache
@@ -52,11 +53,12 @@ def topological_order(graph: Graph, node_ids: list[str]) -> list[str]:
 
 
 def make_plan(
-    graph: Graph, registry: NodeRegistry, cache: OutputCache, outputs: Iterable[str] | None = None
+    graph: Graph, registry: NodeRegistry, cache: OutputCache, outputs: Iterable[str] | None = None,
+    environment: Any = None,
 ) -> Plan:
     targets = list(outputs) if outputs is not None else output_nodes(graph, registry)
     order = topological_order(graph, needed_nodes(graph, targets))
-    sigs = signatures(graph, registry, order)
+    sigs = signatures(graph, registry, order, environment)
     must_run: set[str] = set()
     reused: set[str] = set()
     # Walk back from the outputs: a cached node's own inputs are not needed at all.

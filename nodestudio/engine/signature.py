@@ -8,13 +8,14 @@ not deterministic. The canonical JSON is stable across processes and machines.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import secrets
 from collections.abc import Iterable
 from typing import Any
 
 from nodestudio.api.registry import NodeRegistry
-from nodestudio.api.schema import NodeType
+from nodestudio.api.schema import CONTEXT_PARAMETER, NodeType
 from nodestudio.api.sockets import FLOAT
 from nodestudio.graph.model import Graph, Node
 
@@ -32,7 +33,8 @@ def widget_values(node: Node, node_type: NodeType) -> dict[str, Any]:
 
 
 def node_signature(
-    graph: Graph, registry: NodeRegistry, node_id: str, upstream: dict[str, str]
+    graph: Graph, registry: NodeRegistry, node_id: str, upstream: dict[str, str],
+    environment: Any = None,
 ) -> str:
     node = graph.node(node_id)
     node_type = registry.get(node.type)
@@ -49,23 +51,33 @@ def node_signature(
         else:
             parts.append([spec.name, "none"])
     if not node_type.deterministic:
-        parts.append(["fingerprint", _fingerprint(node_type, values)])
+        parts.append(["fingerprint", _fingerprint(node_type, values, environment)])
     return _digest(parts)
 
 
-def signatures(graph: Graph, registry: NodeRegistry, order: Iterable[str]) -> dict[str, str]:
-    """Signatures of the nodes in ``order`` (a topological order of a validated graph)."""
+def signatures(
+    graph: Graph, registry: NodeRegistry, order: Iterable[str], environment: Any = None
+) -> dict[str, str]:
+    """Signatures of the nodes in ``order`` (a topological order of a validated graph).
+
+    ``environment`` (a RunEnvironment: input_dir, output_dir, models) is handed as ``ctx`` to
+    fingerprint functions that declare it, e.g. to find the file a loader will read.
+    """
     result: dict[str, str] = {}
     for node_id in order:
-        result[node_id] = node_signature(graph, registry, node_id, result)
+        result[node_id] = node_signature(graph, registry, node_id, result, environment)
     return result
 
 
-def _fingerprint(node_type: NodeType, values: dict[str, Any]) -> Any:
-    if node_type.fingerprint is None:
+def _fingerprint(node_type: NodeType, values: dict[str, Any], environment: Any) -> Any:
+    function = node_type.fingerprint
+    if function is None:
         return secrets.token_hex(16)  # no way to tell: run every time
+    kwargs = dict(values)
+    if environment is not None and CONTEXT_PARAMETER in inspect.signature(function).parameters:
+        kwargs[CONTEXT_PARAMETER] = environment
     try:
-        return node_type.fingerprint(**values)
+        return function(**kwargs)
     except Exception:
         return secrets.token_hex(16)
 

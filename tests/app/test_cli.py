@@ -1,0 +1,113 @@
+"""The `nodestudio` command line: a contract, exit codes included."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from nodestudio.graph import Graph, save
+
+
+@pytest.fixture
+def graph_file(tmp_path):
+    (tmp_path / "input").mkdir()
+    Image.fromarray(np.full((20, 20, 3), 200, dtype=np.uint8)).save(tmp_path / "input" / "a.png")
+    graph = Graph()
+    load = graph.add_node("image.load", {"image": "a.png"})
+    resize = graph.add_node("image.resize", {"width": 10, "height": 10})
+    out = graph.add_node("image.save", {"filename_prefix": "cli"})
+    graph.connect(load.id, "image", resize.id, "image")
+    graph.connect(resize.id, "image", out.id, "images")
+    return save(graph, tmp_path / "graph.json")
+
+
+def nodestudio(*args, cwd):
+    environment = dict(os.environ)
+    environment["NODESTUDIO_INPUT"] = str(cwd / "input")
+    return subprocess.run([sys.executable, "-m", "nodestudio.cli", *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd, env=environment, timeout=120)
+
+
+def test_run_writes_a_png_carrying_its_graph_and_set_changes_it(graph_file, tmp_path):
+    out = tmp_path / "out"
+    done = nodestudio("run", graph_file, "--output", out, "--set", "2.width=6", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    written = out / "cli_00001_.png"
+    assert f"wrote {written}" in done.stdout
+    assert "Resize Image (node 2)" in done.stdout
+    with Image.open(written) as image:
+        assert image.size == (6, 10)
+        embedded = json.loads(image.text["nodestudio"])
+    assert next(n for n in embedded["nodes"] if n["id"] == "2")["values"]["width"] == 6
+
+
+def test_json_events_one_per_line(graph_file, tmp_path):
+    done = nodestudio("run", graph_file, "--output", tmp_path / "o", "--json", cwd=tmp_path)
+    assert done.returncode == 0
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    kinds = [event["event"] for event in events]
+    assert kinds[0] == "run_started" and kinds[1] == "plan"
+    assert kinds.count("node_finished") == 3 and "run_finished" in kinds
+    assert events[-1] == {"event": "files", "files": [str(tmp_path / "o" / "cli_00001_.png")]}
+
+
+def test_invalid_graph_exits_2_with_every_problem_and_no_traceback(graph_file, tmp_path):
+    done = nodestudio("run", graph_file, "--set", "2.width=-1", "--set", "2.height=x",
+                      "--set", "7.a=1", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "node 2, input 'width'" in done.stderr and "node 2, input 'height'" in done.stderr
+    assert "no node '7'" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    done = nodestudio("validate", broken, cwd=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stdout + done.stderr
+
+
+def test_failing_node_exits_1_naming_the_node(graph_file, tmp_path):
+    done = nodestudio("run", graph_file, "--set", "1.image=nothing.png", cwd=tmp_path)
+    assert done.returncode == 1
+    assert "Load Image (node 1)" in done.stderr and "nothing.png" in done.stderr
+
+
+def test_validate_and_nodes(graph_file, tmp_path):
+    assert nodestudio("validate", graph_file, cwd=tmp_path).returncode == 0
+    listed = nodestudio("nodes", "--json", cwd=tmp_path)
+    data = json.loads(listed.stdout)
+    ids = {entry["id"] for entry in data["nodes"]}
+    assert {"image.load", "image.save", "primitive.seed", "math.float"} <= ids
+    assert data["failed_packs"] == []
+
+
+def test_interrupt_exits_130(tmp_path):
+    # A graph with a slow node from a user pack; SIGINT while it runs.
+    packs = tmp_path / "home" / "packs"
+    packs.mkdir(parents=True)
+    (packs / "slow.py").write_text(
+        "import time\n"
+        "from nodestudio.api import FLOAT, Float, NodePack, node\n"
+        "@node('slow.wait', inputs=[Float('seconds', 30.0)], output_node=True)\n"
+        "def wait(seconds, ctx):\n"
+        "    print('started', flush=True)\n"
+        "    for step in range(int(seconds * 100)):\n"
+        "        time.sleep(0.01)\n"
+        "        ctx.progress(step, int(seconds * 100))\n"
+        "pack = NodePack('slow', [wait])\n")
+    graph = Graph()
+    graph.add_node("slow.wait")
+    path = save(graph, tmp_path / "slow.json")
+    environment = dict(os.environ, NODESTUDIO_HOME=str(tmp_path / "home"))
+    process = subprocess.Popen([sys.executable, "-m", "nodestudio.cli", "run", str(path)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=environment)
+    assert process.stdout.readline().strip() == "started"
+    process.send_signal(2)
+    _stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stderr
+    assert "cancelled" in stderr
