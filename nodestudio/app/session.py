@@ -24,6 +24,7 @@ from nodestudio.engine.cancel import CancelToken
 from nodestudio.engine.context import RunEnvironment
 from nodestudio.engine.executor import EventSink, Executor, NodeExecutionError, RunResult
 from nodestudio.engine.modes import resolve_modes
+from nodestudio.engine.status import cache_states
 from nodestudio.engine.validate import validate
 from nodestudio.graph import files
 from nodestudio.graph.model import Graph
@@ -95,6 +96,10 @@ class Session:
     def validate(self, graph: Graph) -> list[Problem]:
         effective, notes = resolve_modes(graph, self.registry)
         return validate(effective, self.registry, notes=notes)
+
+    def cache_states(self, graph: Graph) -> dict[str, str]:
+        """Per node: "cached", "stale" or "unknown" — what a run would reuse, without running."""
+        return cache_states(graph, self.registry, self.cache, self.environment())
 
     def run(
         self,

@@ -20,12 +20,13 @@ from nodestudio.engine.modes import resolve_modes
 from nodestudio.engine.plan import Plan, make_plan, topological_order
 from nodestudio.engine.signature import node_signature, signatures
 from nodestudio.engine.sizing import Footprint, footprint
+from nodestudio.engine.status import cache_states
 from nodestudio.engine.validate import validate
 
 __all__ = [
     "CacheEntry", "CancelToken", "Executor", "Footprint", "NoModels", "NodeExecutionError",
     "NodeFailed", "NodeFinished", "NodeProgress", "NodeSkipped", "NodeStarted", "OutputCache",
     "Plan", "PlanReady", "RunContext", "RunEnvironment", "RunEvent", "RunFinished", "RunResult",
-    "RunStarted", "ValidationFailed", "footprint", "make_plan", "node_signature",
+    "RunStarted", "ValidationFailed", "cache_states", "footprint", "make_plan", "node_signature",
     "resolve_modes", "signatures", "topological_order", "validate",
 ]
