@@ -72,8 +72,9 @@ def _as_float_array(value: Any, what: str) -> np.ndarray:
 
 
 def to_uint8(pixels: np.ndarray) -> np.ndarray:
-    """Float pixels in [0, 1] to 8-bit, rounding to nearest (not truncating)."""
-    return (np.clip(pixels, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    """Float pixels in [0, 1] to 8-bit, rounding to nearest (not truncating); NaN is black."""
+    finite = np.nan_to_num(pixels, nan=0.0, posinf=1.0, neginf=0.0)
+    return (np.clip(finite, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
 def from_uint8(pixels: np.ndarray) -> np.ndarray:

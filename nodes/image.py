@@ -244,8 +244,8 @@ def scale_image_by(image: Any, scale: float, method: str) -> np.ndarray:
     ),
     inputs=[
         Input("image", IMAGE),
-        Int("x", 0, min=0, max=MAX_SIDE, step=8),
-        Int("y", 0, min=0, max=MAX_SIDE, step=8),
+        Int("x", 0, min=0, max=MAX_SIDE, description="Left edge of the rectangle"),
+        Int("y", 0, min=0, max=MAX_SIDE, description="Top edge of the rectangle"),
         Int("width", 512, min=1, max=MAX_SIDE, step=8),
         Int("height", 512, min=1, max=MAX_SIDE, step=8),
     ],

@@ -148,6 +148,18 @@ def test_grow_and_shrink_by_pixels(node):
     assert np.array_equal(grow(mask=_square_mask(), pixels=0), _square_mask())
 
 
+def test_growing_far_stays_round(node):
+    dot = np.zeros((1, 81, 81), np.float32)
+    dot[0, 40, 40] = 1.0
+    grown = node("mask.grow").function(mask=dot, pixels=30)  # in steps of 8 and a rest of 6
+    y, x = np.nonzero(grown[0])
+    distances = np.hypot(y - 40, x - 40)
+    assert grown[0, 40, 10] == 1.0 and grown[0, 40, 9] == 0.0  # exactly 30 along the axes
+    assert distances.max() <= 31.5  # and never much beyond 30 in any direction:
+    assert grown[0, 40 - 20, 40 - 20] == 1.0  # a diagonal distance of 28.3 is inside
+    assert grown[0, 40 - 23, 40 - 23] == 0.0  # and one of 32.5 outside
+
+
 def test_shrinking_keeps_a_mask_that_touches_the_border(node):
     full = np.ones((1, 6, 6), np.float32)
     assert np.all(node("mask.grow").function(mask=full, pixels=-2) == 1.0)
