@@ -1,27 +1,25 @@
 """Preprocessors: turn a picture into the control image a ControlNet expects.
 
-Canny, content shuffle and standard lineart work without any model file. The others are
+Canny, content shuffle and standard lineart work without any model file (the MediaPipe face
+mesh too, once the ``mediapipe`` package is installed). The others are
 neural detectors from controlnet-aux whose weights must be in the ``annotators`` model folder
 (nothing is downloaded). They use the file names of the ``lllyasviel/Annotators`` repository
 on Hugging Face, where the files can be fetched:
 
-====================  ================================================================
-Node                  File(s) in the annotators folder
-====================  ================================================================
-preprocess.hed        ControlNetHED.pth
-preprocess.pidinet    table5_pidinet.pth
-preprocess.lineart    sk_model.pth (realistic), sk_model2.pth (coarse)
-preprocess.lineart_   netG.pth
-anime
-preprocess.mlsd       mlsd_large_512_fp32.pth
-preprocess.depth_     dpt_hybrid-midas-501f0c75.pt
-midas
-preprocess.depth_zoe  ZoeD_M12_N.pt
-preprocess.normal_    scannet.pt
-bae
-preprocess.openpose   body_pose_model.pth, plus hand_pose_model.pth for hands and
-                      facenet.pth for faces
-====================  ================================================================
+==========================  ==========================================================
+Node                        File(s) in the annotators folder
+==========================  ==========================================================
+preprocess.hed              ControlNetHED.pth
+preprocess.pidinet          table5_pidinet.pth
+preprocess.lineart          sk_model.pth (realistic) or sk_model2.pth (coarse)
+preprocess.lineart_anime    netG.pth
+preprocess.mlsd             mlsd_large_512_fp32.pth
+preprocess.depth_midas      dpt_hybrid-midas-501f0c75.pt
+preprocess.depth_zoe        ZoeD_M12_N.pt
+preprocess.normal_bae       scannet.pt
+preprocess.openpose         body_pose_model.pth, plus hand_pose_model.pth for hands and
+                            facenet.pth for faces
+==========================  ==========================================================
 
 Every node outputs an image of the same size as its input, whatever resolution the detector
 worked at, so the control image lines up with the picture.
@@ -200,7 +198,7 @@ def _pretrained(ctx: NodeContext, detector: str, submodule: str, class_name: str
 def _run_detector(image: Any, ctx: NodeContext, detector: Any, resolution: int,
                   **options: Any) -> np.ndarray:
     detector.to(ctx.device)
-    with inference(ctx.device):
+    with inference():
         return run_on_batch(image, ctx, lambda pixels: detector(
             pixels, detect_resolution=resolution, image_resolution=resolution,
             output_type="np", **options))
@@ -416,7 +414,7 @@ def openpose(image: Any, resolution: int, body: bool, hands: bool, face: bool,
         return module.OpenposeDetector(parts.body, parts.hand, parts.face)
 
     detector = load_detector("OpenPose", list(paths.values()), build)
-    with inference(ctx.device):
+    with inference():
         return run_on_batch(image, ctx, lambda pixels: detector(
             pixels, detect_resolution=resolution, image_resolution=resolution,
             include_body=body, include_hand=hands, include_face=face, output_type="np"))
