@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 
 from nodestudio.api.registry import NodeRegistry
@@ -108,7 +109,9 @@ def _check_node(
                 problems.append(Problem(problem, node_id, spec.name, kind=kind))
             elif spec.choices_source and choices is not None:
                 available = choices(spec.choices_source)
-                if available is not None and value not in available:
+                # An absolute path is the artist's own choice; the node checks it exists.
+                if (available is not None and value not in available
+                        and not (isinstance(value, str) and os.path.isabs(value))):
                     problems.append(Problem(
                         f"{value!r} is not available ({spec.choices_source})", node_id,
                         spec.name, kind="missing_choice"))
