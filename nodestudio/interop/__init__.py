@@ -1,0 +1,1 @@
+"""Reading and writing other tools' graph formats (ComfyUI so far). No Qt and no torch here."""

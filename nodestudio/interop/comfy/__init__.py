@@ -1,0 +1,73 @@
+"""ComfyUI interoperability: open its workflows, API prompts and PNGs; write API prompts.
+
+    graph = nodestudio.load_graph("comfy_workflow.json")      # auto-detected (app.formats)
+    prompt = export_api_prompt(graph, registry)               # {"3": {"class_type": ...}}
+
+The mapping of ComfyUI's node types onto NodeStudio's is in ``mapping.py`` (documented in the
+README, section "ComfyUI interoperability"). No Qt and no torch here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from functools import cache
+from typing import Any
+
+from nodestudio.api.registry import NodeRegistry
+from nodestudio.graph import files
+from nodestudio.graph.model import Graph
+from nodestudio.graph.problems import GraphError
+from nodestudio.interop.comfy.build import PLACEHOLDER_PREFIX, placeholder_type
+from nodestudio.interop.comfy.export import ComfyExportError, export_prompt
+from nodestudio.interop.comfy.importers import (
+    COMFY_IMPORTERS,
+    PngMetadataImporter,
+    PromptImporter,
+    WorkflowImporter,
+)
+from nodestudio.interop.comfy.ir import EXTRA_KEY
+from nodestudio.interop.comfy.mapping import all_rules, export_rules
+
+__all__ = [
+    "COMFY_IMPORTERS", "EXTRA_KEY", "PLACEHOLDER_PREFIX", "ComfyExportError",
+    "PngMetadataImporter", "PromptImporter", "WorkflowImporter", "export_api_prompt",
+    "placeholder_type", "prompt_metadata",
+]
+
+_logger = logging.getLogger("nodestudio.interop.comfy")
+
+
+def export_api_prompt(graph: Graph, registry: NodeRegistry) -> dict[str, Any]:
+    """``graph`` as a ComfyUI API prompt; raises ComfyExportError (a GraphError) naming every
+    node that ComfyUI cannot express."""
+    return export_prompt(graph, registry, export_rules(all_rules()))
+
+
+def prompt_metadata(graph_document: Mapping[str, Any],
+                    registry: NodeRegistry | None = None) -> str | None:
+    """ComfyUI's ``prompt`` PNG chunk for a saved image: the graph as an API prompt, so that
+    ComfyUI opens NodeStudio's images too. None when ComfyUI cannot express the graph.
+
+    Never raises: a saved image must not fail over optional metadata. Without ``registry``
+    the built-in nodes are used (what an image's graph can be exported with anyway).
+    """
+    try:
+        graph = files.from_document(dict(graph_document))
+        prompt = export_api_prompt(graph, registry or _builtin_registry())
+    except GraphError:
+        return None
+    except Exception:  # best effort by design: log the bug, keep the image
+        _logger.warning("could not write ComfyUI metadata", exc_info=True)
+        return None
+    return json.dumps(prompt, ensure_ascii=False)
+
+
+@cache
+def _builtin_registry() -> NodeRegistry:
+    # Imported here, not at the top: the app layer builds on this package, not the reverse;
+    # the built-in pack is already imported in any process that runs a graph.
+    from nodestudio.app.packs import create_registry
+
+    return create_registry(entry_points=False)

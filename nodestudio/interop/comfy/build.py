@@ -1,0 +1,225 @@
+"""Building a NodeStudio Graph from a ComfyGraph through the mapping rules.
+
+Each ComfyUI node is built by its rule, or kept as a placeholder of type ``comfyui.<Class>``
+that carries the whole original entry in ``Node.extra["comfyui"]`` (so a save keeps it and an
+export can write it back). Then the links are wired through the placements the rules
+reported, reroute bend points and groups are copied, and nodes from an API prompt (which has
+no layout) are laid out in columns. Everything that could not be carried over is reported in
+``graph.load_warnings``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from nodestudio.api.registry import NodeRegistry
+from nodestudio.graph.layout import NodeLayout
+from nodestudio.graph.model import Graph, Node
+from nodestudio.graph.problems import Problem
+from nodestudio.interop.comfy.catalog import NOTE_TYPES
+from nodestudio.interop.comfy.ir import EXTRA_KEY, ComfyGraph, ComfyNode
+from nodestudio.interop.comfy.rules import Placement, Rule
+
+#: Type id prefix of placeholders (and of plugin nodes that implement a ComfyUI class as is).
+PLACEHOLDER_PREFIX = "comfyui."
+_COLUMN_WIDTH, _ROW_HEIGHT = 340.0, 220.0
+_MAX_VALUE_DEPTH = 32  # NodeStudio graph files accept values nested up to this depth
+
+
+def placeholder_type(class_type: str) -> str:
+    return PLACEHOLDER_PREFIX + class_type
+
+
+class GraphBuilder:
+    """Implements rules.Builder over a Graph being filled."""
+
+    def __init__(self, registry: NodeRegistry, comfy: ComfyGraph) -> None:
+        self.registry = registry
+        self.comfy = comfy
+        self.graph = Graph()
+        self.warnings: list[Problem] = []
+
+    def add(self, comfy: ComfyNode, type_id: str, values: dict[str, Any], *, suffix: str = "",
+            controls: dict[str, str] | None = None,
+            offset: tuple[float, float] = (0.0, 0.0)) -> Node:
+        node_id = comfy.id if not suffix else self._free_id(f"{comfy.id}-{suffix}")
+        layout = None
+        if comfy.layout is not None:
+            layout = copy.deepcopy(comfy.layout)
+            layout.pos = (layout.pos[0] + offset[0], layout.pos[1] + offset[1])
+            if suffix:
+                layout.size = None
+        node_type = self.registry.get(type_id)
+        return self.graph.add_node(
+            type_id, values, id=node_id, type_version=node_type.version if node_type else 1,
+            mode=comfy.mode,  # type: ignore[arg-type]
+            title=None if suffix else comfy.title, controls=controls, layout=layout,
+        )
+
+    def note(self, message: str, node_id: str | None = None, input_name: str | None = None,
+             kind: str = "approximated") -> None:
+        self.warnings.append(Problem(message, node_id, input_name, kind=kind))
+
+    def _free_id(self, wanted: str) -> str:
+        candidate, number = wanted, 2
+        while candidate in self.graph or candidate in self.comfy.nodes:
+            candidate, number = f"{wanted}{number}", number + 1
+        return candidate
+
+    # -- placeholders ---------------------------------------------------------------------------
+
+    def placeholder(self, comfy: ComfyNode, rule: Rule | None) -> Placement:
+        type_id = placeholder_type(comfy.class_type)
+        values = {name: value for name, value in comfy.values.items() if _plain(value)}
+        entry = {"class_type": comfy.class_type, "format": comfy.origin, "node": comfy.entry}
+        if comfy.prompt_inputs is not None:
+            entry["prompt_inputs"] = comfy.prompt_inputs
+        node = self.graph.add_node(
+            type_id, values, id=comfy.id, mode=comfy.mode,  # type: ignore[arg-type]
+            title=comfy.title, controls=comfy.controls,
+            extra={EXTRA_KEY: entry}, layout=comfy.layout,
+        )
+        if type_id not in self.registry:
+            self.note(_placeholder_reason(comfy, rule, self.registry), node.id,
+                      kind="unknown_type")
+        outputs = {slot: (node.id, name) for slot, name in enumerate(comfy.output_names)}
+        return _PlaceholderPlacement(node.id, outputs=outputs)
+
+
+class _PlaceholderPlacement(Placement):
+    """A placeholder takes every input under its ComfyUI name and names unknown outputs by
+    their slot number."""
+
+    def input_targets(self, name: str) -> list[tuple[str, str]]:
+        return [(self.main, name)]
+
+    def output_source(self, slot: int) -> tuple[str, str]:
+        return self.outputs.get(slot, (self.main, str(slot)))
+
+
+def _placeholder_reason(comfy: ComfyNode, rule: Rule | None, registry: NodeRegistry) -> str:
+    name = comfy.class_type
+    if rule is not None:
+        return (f"ComfyUI {name} needs NodeStudio node(s) {', '.join(rule.missing(registry))}, "
+                "which are not installed: kept as a placeholder with all its data")
+    if name in NOTE_TYPES:
+        return f"ComfyUI {name} (a text note): NodeStudio has no notes yet; kept as a placeholder"
+    if _looks_like_subgraph(name):
+        return ("a ComfyUI subgraph: subgraphs are not supported yet; kept as a placeholder "
+                "with all its data")
+    if name.startswith(("workflow>", "workflow/")):
+        return ("a ComfyUI group node: group nodes are not supported yet; kept as a "
+                "placeholder with all its data")
+    return (f"ComfyUI node type {name!r} has no NodeStudio equivalent: kept as a placeholder "
+            "with all its data (the graph still runs when no output needs it)")
+
+
+def _looks_like_subgraph(name: str) -> bool:
+    parts = name.split("-")
+    return len(parts) == 5 and all(part and all(c in "0123456789abcdefABCDEF" for c in part)
+                                   for part in parts)
+
+
+def _plain(value: Any) -> bool:
+    """Whether a value can go into NodeStudio's ``values`` (plain JSON of bounded depth)."""
+    try:
+        text = json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        return False
+    depth = deepest = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest <= _MAX_VALUE_DEPTH
+
+
+# -- the whole graph ---------------------------------------------------------------------------
+
+
+def build_graph(comfy: ComfyGraph, registry: NodeRegistry, rules: Mapping[str, Rule]) -> Graph:
+    builder = GraphBuilder(registry, comfy)
+    placements: dict[str, Placement] = {}
+    for node in comfy.nodes.values():
+        rule = rules.get(node.class_type)
+        if rule is not None and not rule.missing(registry):
+            placements[node.id] = rule.build(node, builder)
+        else:
+            placements[node.id] = builder.placeholder(node, rule)
+    _wire(comfy, builder, placements)
+    graph = builder.graph
+    graph.layout.groups = list(comfy.groups)
+    if not comfy.has_layout:
+        _lay_out_in_columns(graph)
+    graph.load_warnings = [*comfy.warnings, *builder.warnings]
+    return graph
+
+
+def _wire(comfy: ComfyGraph, builder: GraphBuilder, placements: dict[str, Placement]) -> None:
+    graph = builder.graph
+    for target in comfy.nodes.values():
+        placement = placements[target.id]
+        for input_name, source in target.links.items():
+            where = f"{source.node_id}.{source.slot} → {target.id}.{input_name}"
+            origin = _source(placements[source.node_id], source.slot)
+            if origin is None:
+                builder.note(f"link {where}: output {source.slot} of ComfyUI node "
+                             f"{source.node_id} has no NodeStudio counterpart; link dropped",
+                             target.id, input_name, kind="dropped_link")
+                continue
+            targets = _targets(placement, input_name)
+            if not targets:
+                builder.note(f"link {where}: {target.class_type} input {input_name!r} is not "
+                             "supported; link dropped", target.id, input_name,
+                             kind="dropped_link")
+                continue
+            bends = comfy.bends.get((target.id, input_name))
+            for node_id, ours in targets:
+                graph.connect(origin[0], origin[1], node_id, ours)
+            if bends:
+                graph.set_reroutes(targets[0][0], targets[0][1], bends)
+
+
+def _source(placement: Placement, slot: int) -> tuple[str, str] | None:
+    if isinstance(placement, _PlaceholderPlacement):
+        return placement.output_source(slot)
+    return placement.outputs.get(slot)
+
+
+def _targets(placement: Placement, input_name: str) -> list[tuple[str, str]]:
+    if isinstance(placement, _PlaceholderPlacement):
+        return placement.input_targets(input_name)
+    return placement.inputs.get(input_name, [])
+
+
+def _lay_out_in_columns(graph: Graph) -> None:
+    """Columns by depth (a node sits right of everything it takes input from)."""
+    depth: dict[str, int] = {}
+    remaining = list(graph.nodes)
+    for _ in range(len(remaining) + 1):
+        if not remaining:
+            break
+        waiting = []
+        for node_id in remaining:
+            sources = [link.source for link in graph.links_into(node_id)]
+            if all(source in depth for source in sources):
+                depth[node_id] = 1 + max((depth[s] for s in sources), default=-1)
+            else:
+                waiting.append(node_id)
+        if len(waiting) == len(remaining):  # a cycle: put the rest in one more column
+            for node_id in waiting:
+                depth[node_id] = max(depth.values(), default=-1) + 1
+            break
+        remaining = waiting
+    rows: dict[int, int] = {}
+    for node_id in graph.nodes:
+        column = depth.get(node_id, 0)
+        row = rows.get(column, 0)
+        rows[column] = row + 1
+        graph.layout.nodes[node_id] = NodeLayout(
+            (40.0 + column * _COLUMN_WIDTH, 40.0 + row * _ROW_HEIGHT))

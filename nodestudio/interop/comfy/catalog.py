@@ -1,0 +1,186 @@
+"""What NodeStudio knows about ComfyUI's own node types: inputs in order, outputs, defaults.
+
+A UI workflow stores widget values as a bare list (``widgets_values``) in the order the node
+class declares its widget inputs (``INPUT_TYPES``: required, then optional), with the
+frontend's ``control_after_generate`` value right after a seed. An API prompt names inputs
+but refers to outputs by index. Both need this table to be read; it describes ComfyUI's core
+nodes (``nodes.py``, ``comfy_extras``) as published, and nothing of NodeStudio.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+#: Input kinds that are widgets on a ComfyUI node (their values live in ``widgets_values``).
+WIDGET_KINDS = frozenset({"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"})
+#: The frontend's choices for the widget it adds after a seed.
+SEED_CONTROLS = ("fixed", "increment", "decrement", "randomize")
+
+#: Frontend-only node types: they never reach ComfyUI's server (nor an API prompt).
+REROUTE = "Reroute"
+PRIMITIVE = "PrimitiveNode"
+NOTE_TYPES = frozenset({"Note", "MarkdownNote"})
+
+
+@dataclass(frozen=True)
+class ComfyInput:
+    name: str
+    #: A socket type ("MODEL", "IMAGE" …) for linked inputs, or a widget kind (WIDGET_KINDS).
+    kind: str
+    default: Any = None
+    optional: bool = False
+    #: The frontend stores a control_after_generate value ("randomize" …) after this widget.
+    seed_control: bool = False
+
+    @property
+    def is_widget(self) -> bool:
+        return self.kind in WIDGET_KINDS
+
+
+@dataclass(frozen=True)
+class ComfyNodeDef:
+    class_type: str
+    display_name: str
+    inputs: tuple[ComfyInput, ...]
+    #: (name, type) of each output, in slot order.
+    outputs: tuple[tuple[str, str], ...] = ()
+    #: Values the frontend appends after the real widgets (e.g. LoadImage's upload button).
+    trailing_widgets: int = 0
+
+    def input(self, name: str) -> ComfyInput | None:
+        return next((spec for spec in self.inputs if spec.name == name), None)
+
+    @property
+    def widgets(self) -> tuple[ComfyInput, ...]:
+        return tuple(spec for spec in self.inputs if spec.is_widget)
+
+    @property
+    def links(self) -> tuple[ComfyInput, ...]:
+        return tuple(spec for spec in self.inputs if not spec.is_widget)
+
+    def output_index(self, name: str) -> int | None:
+        return next((i for i, (output, _) in enumerate(self.outputs) if output == name), None)
+
+
+def _in(name: str, kind: str, default: Any = None, **flags: Any) -> ComfyInput:
+    return ComfyInput(name, kind, default, **flags)
+
+
+_SEED = {"default": 0, "seed_control": True}
+_UPSCALE = ("nearest-exact", "bilinear", "area", "bicubic", "bislerp")
+
+CORE_NODES: dict[str, ComfyNodeDef] = {
+    definition.class_type: definition
+    for definition in (
+        ComfyNodeDef("CheckpointLoaderSimple", "Load Checkpoint",
+                     (_in("ckpt_name", "COMBO"),),
+                     (("MODEL", "MODEL"), ("CLIP", "CLIP"), ("VAE", "VAE"))),
+        ComfyNodeDef("CLIPTextEncode", "CLIP Text Encode (Prompt)",
+                     (_in("text", "STRING", ""), _in("clip", "CLIP")),
+                     (("CONDITIONING", "CONDITIONING"),)),
+        ComfyNodeDef("CLIPSetLastLayer", "CLIP Set Last Layer",
+                     (_in("clip", "CLIP"), _in("stop_at_clip_layer", "INT", -1)),
+                     (("CLIP", "CLIP"),)),
+        ComfyNodeDef("EmptyLatentImage", "Empty Latent Image",
+                     (_in("width", "INT", 512), _in("height", "INT", 512),
+                      _in("batch_size", "INT", 1)),
+                     (("LATENT", "LATENT"),)),
+        ComfyNodeDef("KSampler", "KSampler",
+                     (_in("model", "MODEL"), _in("seed", "INT", **_SEED),
+                      _in("steps", "INT", 20), _in("cfg", "FLOAT", 8.0),
+                      _in("sampler_name", "COMBO", "euler"), _in("scheduler", "COMBO", "normal"),
+                      _in("positive", "CONDITIONING"), _in("negative", "CONDITIONING"),
+                      _in("latent_image", "LATENT"), _in("denoise", "FLOAT", 1.0)),
+                     (("LATENT", "LATENT"),)),
+        ComfyNodeDef("KSamplerAdvanced", "KSampler (Advanced)",
+                     (_in("model", "MODEL"), _in("add_noise", "COMBO", "enable"),
+                      _in("noise_seed", "INT", **_SEED), _in("steps", "INT", 20),
+                      _in("cfg", "FLOAT", 8.0), _in("sampler_name", "COMBO", "euler"),
+                      _in("scheduler", "COMBO", "normal"), _in("positive", "CONDITIONING"),
+                      _in("negative", "CONDITIONING"), _in("latent_image", "LATENT"),
+                      _in("start_at_step", "INT", 0), _in("end_at_step", "INT", 10000),
+                      _in("return_with_leftover_noise", "COMBO", "disable")),
+                     (("LATENT", "LATENT"),)),
+        ComfyNodeDef("VAEDecode", "VAE Decode",
+                     (_in("samples", "LATENT"), _in("vae", "VAE")), (("IMAGE", "IMAGE"),)),
+        ComfyNodeDef("VAEEncode", "VAE Encode",
+                     (_in("pixels", "IMAGE"), _in("vae", "VAE")), (("LATENT", "LATENT"),)),
+        ComfyNodeDef("VAEEncodeForInpaint", "VAE Encode (for Inpainting)",
+                     (_in("pixels", "IMAGE"), _in("vae", "VAE"), _in("mask", "MASK"),
+                      _in("grow_mask_by", "INT", 6)),
+                     (("LATENT", "LATENT"),)),
+        ComfyNodeDef("VAELoader", "Load VAE", (_in("vae_name", "COMBO"),), (("VAE", "VAE"),)),
+        ComfyNodeDef("LoraLoader", "Load LoRA",
+                     (_in("model", "MODEL"), _in("clip", "CLIP"), _in("lora_name", "COMBO"),
+                      _in("strength_model", "FLOAT", 1.0), _in("strength_clip", "FLOAT", 1.0)),
+                     (("MODEL", "MODEL"), ("CLIP", "CLIP"))),
+        ComfyNodeDef("ControlNetLoader", "Load ControlNet Model",
+                     (_in("control_net_name", "COMBO"),), (("CONTROL_NET", "CONTROL_NET"),)),
+        ComfyNodeDef("ControlNetApply", "Apply ControlNet (OLD)",
+                     (_in("conditioning", "CONDITIONING"), _in("control_net", "CONTROL_NET"),
+                      _in("image", "IMAGE"), _in("strength", "FLOAT", 1.0)),
+                     (("CONDITIONING", "CONDITIONING"),)),
+        ComfyNodeDef("ControlNetApplyAdvanced", "Apply ControlNet",
+                     (_in("positive", "CONDITIONING"), _in("negative", "CONDITIONING"),
+                      _in("control_net", "CONTROL_NET"), _in("image", "IMAGE"),
+                      _in("strength", "FLOAT", 1.0), _in("start_percent", "FLOAT", 0.0),
+                      _in("end_percent", "FLOAT", 1.0), _in("vae", "VAE", optional=True)),
+                     (("positive", "CONDITIONING"), ("negative", "CONDITIONING"))),
+        ComfyNodeDef("LoadImage", "Load Image", (_in("image", "COMBO"),),
+                     (("IMAGE", "IMAGE"), ("MASK", "MASK")), trailing_widgets=1),
+        ComfyNodeDef("SaveImage", "Save Image",
+                     (_in("images", "IMAGE"), _in("filename_prefix", "STRING", "ComfyUI"))),
+        ComfyNodeDef("PreviewImage", "Preview Image", (_in("images", "IMAGE"),)),
+        ComfyNodeDef("LatentUpscale", "Upscale Latent",
+                     (_in("samples", "LATENT"), _in("upscale_method", "COMBO", _UPSCALE[0]),
+                      _in("width", "INT", 512), _in("height", "INT", 512),
+                      _in("crop", "COMBO", "disabled")),
+                     (("LATENT", "LATENT"),)),
+        ComfyNodeDef("LatentUpscaleBy", "Upscale Latent By",
+                     (_in("samples", "LATENT"), _in("upscale_method", "COMBO", _UPSCALE[0]),
+                      _in("scale_by", "FLOAT", 1.5)),
+                     (("LATENT", "LATENT"),)),
+        ComfyNodeDef("ImageScale", "Upscale Image",
+                     (_in("image", "IMAGE"), _in("upscale_method", "COMBO", _UPSCALE[0]),
+                      _in("width", "INT", 512), _in("height", "INT", 512),
+                      _in("crop", "COMBO", "disabled")),
+                     (("IMAGE", "IMAGE"),)),
+        ComfyNodeDef("ImageScaleBy", "Upscale Image By",
+                     (_in("image", "IMAGE"), _in("upscale_method", "COMBO", _UPSCALE[0]),
+                      _in("scale_by", "FLOAT", 1.0)),
+                     (("IMAGE", "IMAGE"),)),
+        ComfyNodeDef("ImageInvert", "Invert Image", (_in("image", "IMAGE"),),
+                     (("IMAGE", "IMAGE"),)),
+        ComfyNodeDef("Canny", "Canny",
+                     (_in("image", "IMAGE"), _in("low_threshold", "FLOAT", 0.4),
+                      _in("high_threshold", "FLOAT", 0.8)),
+                     (("IMAGE", "IMAGE"),)),
+        ComfyNodeDef("SetLatentNoiseMask", "Set Latent Noise Mask",
+                     (_in("samples", "LATENT"), _in("mask", "MASK")), (("LATENT", "LATENT"),)),
+        # comfy_extras/nodes_primitive.py: real nodes that hold one value.
+        ComfyNodeDef("PrimitiveInt", "Int", (_in("value", "INT", 0, seed_control=True),),
+                     (("INT", "INT"),)),
+        ComfyNodeDef("PrimitiveFloat", "Float", (_in("value", "FLOAT", 0.0),),
+                     (("FLOAT", "FLOAT"),)),
+        ComfyNodeDef("PrimitiveString", "String", (_in("value", "STRING", ""),),
+                     (("STRING", "STRING"),)),
+        ComfyNodeDef("PrimitiveStringMultiline", "String (Multiline)",
+                     (_in("value", "STRING", ""),), (("STRING", "STRING"),)),
+        ComfyNodeDef("PrimitiveBoolean", "Boolean", (_in("value", "BOOLEAN", False),),
+                     (("BOOLEAN", "BOOLEAN"),)),
+    )
+}
+
+
+def node_def(class_type: str) -> ComfyNodeDef | None:
+    return CORE_NODES.get(class_type)
+
+
+def strip_annotation(name: str) -> str:
+    """``"photo.png [input]"`` → ``"photo.png"``: ComfyUI may suffix file names with their
+    folder type; the file is the same."""
+    for suffix in (" [input]", " [output]", " [temp]"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name

@@ -1,0 +1,257 @@
+"""How a ComfyUI node becomes NodeStudio nodes, and back: the rule framework.
+
+A rule turns one ComfyUI node into one NodeStudio node (:class:`Direct`) or a small
+construction of several, and says where each ComfyUI input and output went (a
+:class:`Placement`) so that links can be wired afterwards. Rules that can also write their
+NodeStudio node back as a ComfyUI node (for the API prompt export) implement ``export``.
+
+Values are converted by small :class:`Convert` objects (sampler names, thresholds on another
+scale …); a value without an equivalent is kept as it was and noted, so that validation names
+it and nothing changes behind the artist's back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from nodestudio.api.registry import NodeRegistry
+from nodestudio.graph.model import Graph, Node
+from nodestudio.interop.comfy.catalog import ComfyNodeDef, node_def
+from nodestudio.interop.comfy.ir import ComfyNode
+
+Note = Callable[[str], None]
+
+
+class Unexportable(Exception):
+    """A NodeStudio value or node that ComfyUI cannot express; the message says why."""
+
+
+class Convert(Protocol):
+    def to_ns(self, value: Any, note: Note) -> Any: ...
+
+    def to_comfy(self, value: Any) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Names:
+    """Choice values with another spelling: ``exact`` pairs mean the same thing, ``near`` ones
+    differ in a detail (said in the note); others have no NodeStudio equivalent."""
+
+    what: str
+    exact: Mapping[str, str]
+    near: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # comfy -> (ns, why)
+    #: NodeStudio names that only have a ``near`` ComfyUI equivalent, for writing back.
+    back: Mapping[str, str] = field(default_factory=dict)
+
+    def to_ns(self, value: Any, note: Note) -> Any:
+        if not isinstance(value, str):
+            return value
+        if value in self.exact:
+            return self.exact[value]
+        if value in self.near:
+            replacement, why = self.near[value]
+            note(f"ComfyUI {self.what} {value!r} became {replacement!r}: {why}")
+            return replacement
+        note(f"ComfyUI {self.what} {value!r} has no NodeStudio equivalent; pick one of "
+             f"{', '.join(sorted(set(self.exact.values())))}")
+        return value
+
+    def to_comfy(self, value: Any) -> Any:
+        for comfy, ours in self.exact.items():
+            if ours == value:
+                return comfy
+        if value in self.back:
+            return self.back[value]
+        raise Unexportable(f"{self.what} {value!r} has no ComfyUI equivalent")
+
+
+@dataclass(frozen=True)
+class Scaled:
+    """A number on another scale: NodeStudio value = round(ComfyUI value × factor)."""
+
+    factor: float
+    digits: int = 4
+
+    def to_ns(self, value: Any, note: Note) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return value
+        return round(value * self.factor)
+
+    def to_comfy(self, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise Unexportable(f"{value!r} is not a number")
+        return round(value / self.factor, self.digits)
+
+
+@dataclass(frozen=True)
+class Flag:
+    """ComfyUI's two-choice combos ("enable"/"disable") as a NodeStudio boolean."""
+
+    true: str
+    false: str
+    invert: bool = False
+
+    def to_ns(self, value: Any, note: Note) -> Any:
+        if value == self.true:
+            return not self.invert
+        if value == self.false:
+            return self.invert
+        return value
+
+    def to_comfy(self, value: Any) -> Any:
+        if not isinstance(value, bool):
+            raise Unexportable(f"{value!r} is not true or false")
+        return self.true if value != self.invert else self.false
+
+
+@dataclass
+class Placement:
+    """Where a ComfyUI node's inputs and outputs went among the NodeStudio nodes it became."""
+
+    main: str
+    #: ComfyUI input name -> the NodeStudio (node id, input name)s it feeds.
+    inputs: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    #: ComfyUI output slot -> the NodeStudio (node id, output name) that provides it.
+    outputs: dict[int, tuple[str, str]] = field(default_factory=dict)
+
+
+class Builder(Protocol):
+    """What a rule may use while building (implemented in build.py)."""
+
+    graph: Graph
+    registry: NodeRegistry
+
+    def add(self, comfy: ComfyNode, type_id: str, values: dict[str, Any], *,
+            suffix: str = "", controls: dict[str, str] | None = None,
+            offset: tuple[float, float] = (0.0, 0.0)) -> Node: ...
+
+    def note(self, message: str, node_id: str | None = None, input_name: str | None = None,
+             kind: str = "approximated") -> None: ...
+
+
+class Exporter(Protocol):
+    """What a rule may use while exporting (implemented in export.py)."""
+
+    registry: NodeRegistry
+
+    def values(self, node: Node) -> dict[str, Any]: ...
+
+    def link(self, node: Node, input_name: str) -> list[Any] | None: ...
+
+
+class Rule:
+    """Base of the mapping rules: ``comfy`` is the ComfyUI class, ``needs`` the NodeStudio
+    types the construction uses; ``exports`` the NodeStudio types it writes back."""
+
+    comfy: str = ""
+    needs: tuple[str, ...] = ()
+    exports: tuple[str, ...] = ()
+
+    @property
+    def definition(self) -> ComfyNodeDef:
+        found = node_def(self.comfy)
+        assert found is not None, f"no catalog entry for {self.comfy}"
+        return found
+
+    def missing(self, registry: NodeRegistry) -> list[str]:
+        """Needed NodeStudio types (or their inputs) this registry does not have."""
+        return [type_id for type_id in self.needs if type_id not in registry]
+
+    def build(self, node: ComfyNode, builder: Builder) -> Placement:
+        raise NotImplementedError
+
+    def accepts(self, node: Node, registry: NodeRegistry) -> bool:
+        """Whether this rule is the one to export ``node`` (several rules may share a type)."""
+        return True
+
+    def export(self, node: Node, exporter: Exporter) -> dict[str, Any]:
+        raise Unexportable("no ComfyUI equivalent")
+
+
+@dataclass
+class Direct(Rule):
+    """One ComfyUI node ↔ one NodeStudio node, input for input, output for output."""
+
+    comfy: str = ""
+    ns: str = ""
+    #: ComfyUI input name -> NodeStudio input name (links and widgets alike).
+    inputs: Mapping[str, str] = field(default_factory=dict)
+    #: NodeStudio output name for each ComfyUI output slot.
+    outputs: tuple[str, ...] = ()
+    convert: Mapping[str, Convert] = field(default_factory=dict)
+    #: NodeStudio inputs without a ComfyUI counterpart: the value that means ComfyUI's
+    #: behaviour (set on import; required on export).
+    ns_fixed: Mapping[str, Any] = field(default_factory=dict)
+    #: ComfyUI inputs without a NodeStudio counterpart: the value NodeStudio's behaviour
+    #: matches (written on export; another value on import is noted as approximated).
+    comfy_fixed: Mapping[str, Any] = field(default_factory=dict)
+    export_rule: bool = True
+
+    def __post_init__(self) -> None:
+        self.needs = (self.ns,)
+        self.exports = (self.ns,) if self.export_rule else ()
+
+    def missing(self, registry: NodeRegistry) -> list[str]:
+        node_type = registry.get(self.ns)
+        if node_type is None:
+            return [self.ns]
+        names = {spec.name for spec in node_type.inputs}
+        absent = [name for name in (*self.inputs.values(), *self.ns_fixed) if name not in names]
+        outputs = {spec.name for spec in node_type.outputs}
+        absent += [name for name in self.outputs if name not in outputs]
+        return [f"{self.ns}.{name}" for name in absent]
+
+    def build(self, node: ComfyNode, builder: Builder) -> Placement:
+        values = dict(self.ns_fixed)
+        for name, value in node.values.items():
+            if name in self.inputs:
+                note = _noter(builder, node.id, self.inputs[name])
+                converter = self.convert.get(name)
+                values[self.inputs[name]] = converter.to_ns(value, note) if converter else value
+            elif name in self.comfy_fixed:
+                if value != self.comfy_fixed[name]:
+                    builder.note(f"{self.comfy} {name}={value!r} is not supported: NodeStudio "
+                                 f"works as with {self.comfy_fixed[name]!r}", node.id,
+                                 kind="approximated")
+            else:
+                builder.note(f"{self.comfy} input {name!r} is not supported; its value "
+                             f"{value!r} is ignored", node.id, kind="ignored_input")
+        controls = {self.inputs[name]: control for name, control in node.controls.items()
+                    if name in self.inputs}
+        added = builder.add(node, self.ns, values, controls=controls)
+        return Placement(
+            added.id,
+            inputs={comfy: [(added.id, ours)] for comfy, ours in self.inputs.items()},
+            outputs={slot: (added.id, name) for slot, name in enumerate(self.outputs)},
+        )
+
+    def export(self, node: Node, exporter: Exporter) -> dict[str, Any]:
+        values = exporter.values(node)
+        for name, wanted in self.ns_fixed.items():
+            if values.get(name) != wanted:
+                raise Unexportable(f"{name}={values.get(name)!r} has no ComfyUI equivalent "
+                                   f"(ComfyUI's {self.comfy} works as {name}={wanted!r})")
+        inputs: dict[str, Any] = {}
+        for spec in self.definition.inputs:
+            ours = self.inputs.get(spec.name)
+            if ours is None:
+                if spec.name in self.comfy_fixed:
+                    inputs[spec.name] = self.comfy_fixed[spec.name]
+                continue
+            link = exporter.link(node, ours)
+            if link is not None:
+                inputs[spec.name] = link
+            elif spec.is_widget:
+                converter = self.convert.get(spec.name)
+                value = values.get(ours)
+                inputs[spec.name] = converter.to_comfy(value) if converter else value
+            elif not spec.optional:
+                raise Unexportable(f"input {ours!r} is not linked")
+        return {"class_type": self.comfy, "inputs": inputs}
+
+
+def _noter(builder: Builder, node_id: str, input_name: str) -> Note:
+    return lambda message: builder.note(message, node_id, input_name, kind="unsupported_value")
+
