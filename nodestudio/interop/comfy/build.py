@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from nodestudio.api.registry import NodeRegistry
+from nodestudio.api.schema import NodeType
+from nodestudio.api.sockets import FLOAT
 from nodestudio.graph.layout import NodeLayout
 from nodestudio.graph.model import Graph, Node
 from nodestudio.graph.problems import Problem
@@ -53,6 +55,8 @@ class GraphBuilder:
             if suffix:
                 layout.size = None
         node_type = self.registry.get(type_id)
+        if node_type is not None:
+            values = _coerced(node_type, values)
         return self.graph.add_node(
             type_id, values, id=node_id, type_version=node_type.version if node_type else 1,
             mode=comfy.mode,  # type: ignore[arg-type]
@@ -71,7 +75,7 @@ class GraphBuilder:
 
     # -- placeholders ---------------------------------------------------------------------------
 
-    def placeholder(self, comfy: ComfyNode, rule: Rule | None) -> Placement:
+    def placeholder(self, comfy: ComfyNode, reason: str) -> Placement:
         type_id = placeholder_type(comfy.class_type)
         values = {name: value for name, value in comfy.values.items() if _plain(value)}
         entry = {"class_type": comfy.class_type, "format": comfy.origin, "node": comfy.entry}
@@ -83,26 +87,30 @@ class GraphBuilder:
             extra={EXTRA_KEY: entry}, layout=comfy.layout,
         )
         if type_id not in self.registry:
-            self.note(_placeholder_reason(comfy, rule, self.registry), node.id,
-                      kind="unknown_type")
+            self.note(reason, node.id, kind="unknown_type")
         outputs = {slot: (node.id, name) for slot, name in enumerate(comfy.output_names)}
-        return _PlaceholderPlacement(node.id, outputs=outputs)
+        return PlaceholderPlacement(node.id, outputs=outputs)
 
 
-class _PlaceholderPlacement(Placement):
+class PlaceholderPlacement(Placement):
     """A placeholder takes every input under its ComfyUI name and names unknown outputs by
     their slot number."""
 
     def input_targets(self, name: str) -> list[tuple[str, str]]:
+        assert self.main is not None
         return [(self.main, name)]
 
     def output_source(self, slot: int) -> tuple[str, str]:
+        assert self.main is not None
         return self.outputs.get(slot, (self.main, str(slot)))
 
 
-def _placeholder_reason(comfy: ComfyNode, rule: Rule | None, registry: NodeRegistry) -> str:
+def placeholder_reason(comfy: ComfyNode, rule: Rule | None, registry: NodeRegistry) -> str:
     name = comfy.class_type
     if rule is not None:
+        refused = rule.refuse(comfy)
+        if refused is not None:
+            return f"{refused}: kept as a placeholder with all its data"
         return (f"ComfyUI {name} needs NodeStudio node(s) {', '.join(rule.missing(registry))}, "
                 "which are not installed: kept as a placeholder with all its data")
     if name in NOTE_TYPES:
@@ -115,6 +123,16 @@ def _placeholder_reason(comfy: ComfyNode, rule: Rule | None, registry: NodeRegis
                 "placeholder with all its data")
     return (f"ComfyUI node type {name!r} has no NodeStudio equivalent: kept as a placeholder "
             "with all its data (the graph still runs when no output needs it)")
+
+
+def _coerced(node_type: NodeType, values: dict[str, Any]) -> dict[str, Any]:
+    """Whole numbers given to decimal inputs as decimals (JavaScript writes 8.0 as 8)."""
+    result = dict(values)
+    for spec in node_type.inputs:
+        value = result.get(spec.name)
+        if spec.type == FLOAT and isinstance(value, int) and not isinstance(value, bool):
+            result[spec.name] = float(value)
+    return result
 
 
 def _looks_like_subgraph(name: str) -> bool:
@@ -147,11 +165,14 @@ def build_graph(comfy: ComfyGraph, registry: NodeRegistry, rules: Mapping[str, R
     placements: dict[str, Placement] = {}
     for node in comfy.nodes.values():
         rule = rules.get(node.class_type)
-        if rule is not None and not rule.missing(registry):
+        if rule is not None and not rule.missing(registry) and rule.refuse(node) is None:
             placements[node.id] = rule.build(node, builder)
         else:
-            placements[node.id] = builder.placeholder(node, rule)
-    _wire(comfy, builder, placements)
+            placements[node.id] = builder.placeholder(
+                node, placeholder_reason(node, rule, registry))
+    wiring = GraphWiring(builder, comfy, placements)
+    wiring.wire()
+    wiring.finish(rules)
     graph = builder.graph
     graph.layout.groups = list(comfy.groups)
     if not comfy.has_layout:
@@ -160,50 +181,94 @@ def build_graph(comfy: ComfyGraph, registry: NodeRegistry, rules: Mapping[str, R
     return graph
 
 
-def _wire(comfy: ComfyGraph, builder: GraphBuilder, placements: dict[str, Placement]) -> None:
-    graph = builder.graph
-    for target in comfy.nodes.values():
-        placement = placements[target.id]
-        for input_name, source in target.links.items():
-            where = f"{source.node_id}.{source.slot} → {target.id}.{input_name}"
-            origin = _source(placements[source.node_id], source.slot)
-            if origin is None:
-                builder.note(f"link {where}: output {source.slot} of ComfyUI node "
-                             f"{source.node_id} has no NodeStudio counterpart; link dropped",
-                             target.id, input_name, kind="dropped_link")
+class GraphWiring:
+    """Links the placed nodes as the ComfyUI links say; implements rules.Wiring."""
+
+    def __init__(self, builder: GraphBuilder, comfy: ComfyGraph,
+                 placements: dict[str, Placement]) -> None:
+        self.builder = builder
+        self.graph = builder.graph
+        self.registry = builder.registry
+        self.comfy = comfy
+        self.placements = placements
+        self._consumers: dict[tuple[str, int], list[tuple[ComfyNode, str]]] = {}
+        for node in comfy.nodes.values():
+            for name, source in node.links.items():
+                self._consumers.setdefault((source.node_id, source.slot), []).append((node, name))
+
+    def note(self, message: str, node_id: str | None = None, input_name: str | None = None,
+             kind: str = "approximated") -> None:
+        self.builder.note(message, node_id, input_name, kind)
+
+    def consumers(self, comfy_id: str, slot: int) -> list[tuple[ComfyNode, str]]:
+        return list(self._consumers.get((comfy_id, slot), []))
+
+    def targets(self, comfy_id: str, input_name: str) -> list[tuple[str, str]]:
+        placement = self.placements[comfy_id]
+        if isinstance(placement, PlaceholderPlacement):
+            return placement.input_targets(input_name)
+        return list(placement.inputs.get(input_name, []))
+
+    def source(self, comfy_id: str, input_name: str) -> tuple[str, str] | None:
+        link = self.comfy.nodes[comfy_id].links.get(input_name)
+        return None if link is None else self._output(link.node_id, link.slot, set())
+
+    def _output(self, comfy_id: str, slot: int, seen: set[str]) -> tuple[str, str] | None:
+        placement = self.placements[comfy_id]
+        if isinstance(placement, PlaceholderPlacement):
+            return placement.output_source(slot)
+        if slot in placement.forward and comfy_id not in seen:
+            link = self.comfy.nodes[comfy_id].links.get(placement.forward[slot])
+            seen.add(comfy_id)
+            return None if link is None else self._output(link.node_id, link.slot, seen)
+        return placement.outputs.get(slot)
+
+    def wire(self) -> None:
+        for target in self.comfy.nodes.values():
+            for input_name, source in target.links.items():
+                self._wire_one(target, input_name, source.node_id, source.slot)
+
+    def _wire_one(self, target: ComfyNode, input_name: str, source_id: str, slot: int) -> None:
+        where = f"link {source_id}.{slot} → {target.id}.{input_name}"
+        targets = self.targets(target.id, input_name)
+        if not targets:
+            if input_name not in self.placements[target.id].forward.values():
+                self.note(f"{where}: {target.class_type} input {input_name!r} is not "
+                          "supported; link dropped", target.id, input_name, kind="dropped_link")
+            return
+        origin = self._output(source_id, slot, set())
+        if origin is None:
+            source = self.comfy.nodes[source_id]
+            self.note(f"{where}: output {slot} of {source.class_type} has no NodeStudio "
+                      "counterpart here; link dropped", target.id, input_name,
+                      kind="dropped_link")
+            return
+        for node_id, ours in targets:
+            self.graph.connect(origin[0], origin[1], node_id, ours)
+        bends = self.comfy.bends.get((target.id, input_name))
+        if bends:
+            self.graph.set_reroutes(targets[0][0], targets[0][1], bends)
+
+    def finish(self, rules: Mapping[str, Rule]) -> None:
+        """Rules' finishing steps, downstream nodes first (a negative prompt routed through a
+        ControlNet must reach the sampler before the ControlNet before it is routed)."""
+        depth = _depths(self.graph)
+        pending = []
+        for node in self.comfy.nodes.values():
+            rule = rules.get(node.class_type)
+            placement = self.placements[node.id]
+            if rule is None or not rule.finishes or isinstance(placement, PlaceholderPlacement):
                 continue
-            targets = _targets(placement, input_name)
-            if not targets:
-                builder.note(f"link {where}: {target.class_type} input {input_name!r} is not "
-                             "supported; link dropped", target.id, input_name,
-                             kind="dropped_link")
-                continue
-            bends = comfy.bends.get((target.id, input_name))
-            for node_id, ours in targets:
-                graph.connect(origin[0], origin[1], node_id, ours)
-            if bends:
-                graph.set_reroutes(targets[0][0], targets[0][1], bends)
+            pending.append((-depth.get(placement.main or "", 0), node, rule, placement))
+        for _, node, rule, placement in sorted(pending, key=lambda item: item[0]):
+            rule.finish(node, placement, self)
 
 
-def _source(placement: Placement, slot: int) -> tuple[str, str] | None:
-    if isinstance(placement, _PlaceholderPlacement):
-        return placement.output_source(slot)
-    return placement.outputs.get(slot)
-
-
-def _targets(placement: Placement, input_name: str) -> list[tuple[str, str]]:
-    if isinstance(placement, _PlaceholderPlacement):
-        return placement.input_targets(input_name)
-    return placement.inputs.get(input_name, [])
-
-
-def _lay_out_in_columns(graph: Graph) -> None:
-    """Columns by depth (a node sits right of everything it takes input from)."""
+def _depths(graph: Graph) -> dict[str, int]:
+    """Longest distance from a node without inputs (cycles end in one more column)."""
     depth: dict[str, int] = {}
     remaining = list(graph.nodes)
-    for _ in range(len(remaining) + 1):
-        if not remaining:
-            break
+    while remaining:
         waiting = []
         for node_id in remaining:
             sources = [link.source for link in graph.links_into(node_id)]
@@ -211,11 +276,17 @@ def _lay_out_in_columns(graph: Graph) -> None:
                 depth[node_id] = 1 + max((depth[s] for s in sources), default=-1)
             else:
                 waiting.append(node_id)
-        if len(waiting) == len(remaining):  # a cycle: put the rest in one more column
+        if len(waiting) == len(remaining):
             for node_id in waiting:
                 depth[node_id] = max(depth.values(), default=-1) + 1
             break
         remaining = waiting
+    return depth
+
+
+def _lay_out_in_columns(graph: Graph) -> None:
+    """Columns by depth (a node sits right of everything it takes input from)."""
+    depth = _depths(graph)
     rows: dict[int, int] = {}
     for node_id in graph.nodes:
         column = depth.get(node_id, 0)

@@ -158,6 +158,10 @@ CORE_NODES: dict[str, ComfyNodeDef] = {
                      (("IMAGE", "IMAGE"),)),
         ComfyNodeDef("SetLatentNoiseMask", "Set Latent Noise Mask",
                      (_in("samples", "LATENT"), _in("mask", "MASK")), (("LATENT", "LATENT"),)),
+        ComfyNodeDef("GrowMask", "Grow Mask",
+                     (_in("mask", "MASK"), _in("expand", "INT", 0),
+                      _in("tapered_corners", "BOOLEAN", True)),
+                     (("MASK", "MASK"),)),
         # comfy_extras/nodes_primitive.py: real nodes that hold one value.
         ComfyNodeDef("PrimitiveInt", "Int", (_in("value", "INT", 0, seed_control=True),),
                      (("INT", "INT"),)),

@@ -8,7 +8,6 @@ fail with a GraphError that names every such node.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,10 +17,10 @@ from nodestudio.engine.signature import widget_values
 from nodestudio.graph.model import Graph, Node
 from nodestudio.graph.problems import GraphError, Problem
 from nodestudio.interop.comfy.build import PLACEHOLDER_PREFIX
-from nodestudio.interop.comfy.catalog import node_def
+from nodestudio.interop.comfy.catalog import NOTE_TYPES, node_def
 from nodestudio.interop.comfy.ir import EXTRA_KEY
 from nodestudio.interop.comfy.prompt import is_link
-from nodestudio.interop.comfy.rules import Direct, Rule, Unexportable
+from nodestudio.interop.comfy.rules import Rule, Unexportable
 
 
 class ComfyExportError(GraphError):
@@ -36,6 +35,7 @@ class PromptExporter:
         self.graph = graph
         self.registry = registry
         self.rules = rules
+        self.prompt: dict[str, Any] = {}
 
     def values(self, node: Node) -> dict[str, Any]:
         node_type = self.registry.get(node.type)
@@ -47,24 +47,27 @@ class PromptExporter:
             return None
         return [link.source, self.output_slot(self.graph.node(link.source), link.output)]
 
+    def add_entry(self, node_id: str, entry: dict[str, Any]) -> None:
+        if node_id in self.prompt or node_id in self.graph:
+            raise Unexportable(f"the extra ComfyUI node id {node_id!r} is taken")
+        entry.setdefault("_meta", {"title": _default_title(entry["class_type"])})
+        self.prompt[node_id] = entry
+
     def output_slot(self, source: Node, output: str) -> int:
         """The ComfyUI output index of NodeStudio output ``output`` of ``source``."""
-        if _comfy_data(source) is not None or source.type.startswith(PLACEHOLDER_PREFIX):
+        if _comfy_data(source) is not None and source.type.startswith(PLACEHOLDER_PREFIX):
             return _placeholder_output_slot(source, output)
         rule = self.rule_for(source)
-        if isinstance(rule, Direct) and output in rule.outputs:
-            return rule.outputs.index(output)
-        slot = getattr(rule, "output_slot", None)
-        if callable(slot):
-            found = slot(output)
-            if found is not None:
-                return int(found)
-        raise Unexportable(f"output {output!r} of node {source.id} has no ComfyUI counterpart")
+        slot = rule.output_slot(output) if rule is not None else None
+        if slot is None:
+            raise Unexportable(f"output {output!r} of node {source.id} has no ComfyUI "
+                               "counterpart")
+        return slot
 
     def rule_for(self, node: Node) -> Rule | None:
         type_id = self.registry.resolve_id(node.type)
         for rule in self.rules.get(type_id, []):
-            if rule.accepts(node, self.registry):
+            if rule.accepts(node, self):
                 return rule
         return None
 
@@ -73,9 +76,10 @@ def export_prompt(graph: Graph, registry: NodeRegistry,
                   rules: Mapping[str, list[Rule]]) -> dict[str, Any]:
     effective, _ = resolve_modes(graph, registry)
     exporter = PromptExporter(effective, registry, rules)
-    prompt: dict[str, Any] = {}
     problems: list[Problem] = []
     for node in effective:
+        if _is_note(node):
+            continue  # frontend-only: ComfyUI leaves notes out of its prompts too
         try:
             entry = _export_node(node, exporter)
         except Unexportable as error:
@@ -83,11 +87,16 @@ def export_prompt(graph: Graph, registry: NodeRegistry,
                                     kind="not_exportable"))
             continue
         entry["_meta"] = {"title": node.title or _default_title(entry["class_type"])}
-        prompt[node.id] = entry
+        exporter.prompt[node.id] = entry
     if problems:
         raise ComfyExportError(
             f"{len(problems)} node(s) cannot be written as a ComfyUI API prompt", problems)
-    return prompt
+    return exporter.prompt
+
+
+def _is_note(node: Node) -> bool:
+    data = _comfy_data(node)
+    return data is not None and data.get("class_type") in NOTE_TYPES
 
 
 def _export_node(node: Node, exporter: PromptExporter) -> dict[str, Any]:
@@ -147,6 +156,3 @@ def _default_title(class_type: str) -> str:
     definition = node_def(class_type)
     return definition.display_name if definition is not None else class_type
 
-
-def prompt_text(prompt: dict[str, Any]) -> str:
-    return json.dumps(prompt, ensure_ascii=False)

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from nodestudio.interop.comfy.catalog import strip_annotation
+from nodestudio.interop.comfy.diffusion import diffusion_rules
 from nodestudio.interop.comfy.ir import ComfyNode
 from nodestudio.interop.comfy.names import IMAGE_RESIZE_METHODS
 from nodestudio.interop.comfy.rules import (
@@ -51,7 +52,6 @@ class PrimitiveIntRule(Direct):
 class SeedExportRule(Rule):
     """NodeStudio's Seed node written back as ComfyUI's PrimitiveInt."""
 
-    comfy = "PrimitiveInt"
     exports = ("primitive.seed",)
 
     def export(self, node: Any, exporter: Exporter) -> dict[str, Any]:
@@ -100,7 +100,7 @@ def import_rules(rules: Iterable[Rule]) -> dict[str, Rule]:
     """ComfyUI class -> rule (the first rule for a class wins)."""
     table: dict[str, Rule] = {}
     for rule in rules:
-        if rule.comfy and not isinstance(rule, SeedExportRule):
+        if rule.comfy:
             table.setdefault(rule.comfy, rule)
     return table
 
@@ -115,4 +115,4 @@ def export_rules(rules: Iterable[Rule]) -> dict[str, list[Rule]]:
 
 
 def all_rules() -> list[Rule]:
-    return [*generic_rules()]
+    return [*diffusion_rules(), *generic_rules()]

@@ -110,11 +110,37 @@ class Flag:
 class Placement:
     """Where a ComfyUI node's inputs and outputs went among the NodeStudio nodes it became."""
 
-    main: str
+    #: The NodeStudio node that stands for the ComfyUI node (None when it was folded away).
+    main: str | None
     #: ComfyUI input name -> the NodeStudio (node id, input name)s it feeds.
     inputs: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     #: ComfyUI output slot -> the NodeStudio (node id, output name) that provides it.
     outputs: dict[int, tuple[str, str]] = field(default_factory=dict)
+    #: ComfyUI output slot -> the ComfyUI input whose source it passes on unchanged (a node
+    #: folded into its neighbours, e.g. CLIP Set Last Layer).
+    forward: dict[int, str] = field(default_factory=dict)
+
+
+class Wiring(Protocol):
+    """What a rule's ``finish`` may ask once every link is wired (implemented in build.py)."""
+
+    graph: Graph
+    registry: NodeRegistry
+
+    def consumers(self, comfy_id: str, slot: int) -> list[tuple[ComfyNode, str]]:
+        """The ComfyUI nodes (and their input names) fed by output ``slot`` of ``comfy_id``."""
+        ...
+
+    def targets(self, comfy_id: str, input_name: str) -> list[tuple[str, str]]:
+        """The NodeStudio (node id, input) that ComfyUI input ``input_name`` went to."""
+        ...
+
+    def source(self, comfy_id: str, input_name: str) -> tuple[str, str] | None:
+        """The NodeStudio (node id, output) feeding ComfyUI input ``input_name``."""
+        ...
+
+    def note(self, message: str, node_id: str | None = None, input_name: str | None = None,
+             kind: str = "approximated") -> None: ...
 
 
 class Builder(Protocol):
@@ -135,10 +161,15 @@ class Exporter(Protocol):
     """What a rule may use while exporting (implemented in export.py)."""
 
     registry: NodeRegistry
+    graph: Graph
 
     def values(self, node: Node) -> dict[str, Any]: ...
 
     def link(self, node: Node, input_name: str) -> list[Any] | None: ...
+
+    def add_entry(self, node_id: str, entry: dict[str, Any]) -> None:
+        """Write one more ComfyUI node (a construction that ComfyUI spells with two)."""
+        ...
 
 
 class Rule:
@@ -148,6 +179,8 @@ class Rule:
     comfy: str = ""
     needs: tuple[str, ...] = ()
     exports: tuple[str, ...] = ()
+    #: Rules with a ``finish`` step run it once every link is wired, downstream nodes first.
+    finishes: bool = False
 
     @property
     def definition(self) -> ComfyNodeDef:
@@ -159,20 +192,36 @@ class Rule:
         """Needed NodeStudio types (or their inputs) this registry does not have."""
         return [type_id for type_id in self.needs if type_id not in registry]
 
+    def refuse(self, node: ComfyNode) -> str | None:
+        """Why this ComfyUI node cannot be built faithfully (it then stays a placeholder)."""
+        return None
+
     def build(self, node: ComfyNode, builder: Builder) -> Placement:
         raise NotImplementedError
 
-    def accepts(self, node: Node, registry: NodeRegistry) -> bool:
+    def finish(self, node: ComfyNode, placement: Placement, wiring: Wiring) -> None:
+        """Work that needs the wired graph (routing a negative prompt, folding a setting)."""
+
+    def accepts(self, node: Node, exporter: Exporter) -> bool:
         """Whether this rule is the one to export ``node`` (several rules may share a type)."""
         return True
 
     def export(self, node: Node, exporter: Exporter) -> dict[str, Any]:
         raise Unexportable("no ComfyUI equivalent")
 
+    def output_slot(self, output: str) -> int | None:
+        """The ComfyUI output index of NodeStudio output ``output`` of an exported node."""
+        return None
+
 
 @dataclass
 class Direct(Rule):
-    """One ComfyUI node ↔ one NodeStudio node, input for input, output for output."""
+    """One ComfyUI node ↔ one NodeStudio node, input for input, output for output.
+
+    NodeStudio inputs the mapping does not name keep ComfyUI's behaviour: their default, or
+    the value in ``ns_fixed``. Exporting a node whose such inputs were changed (or linked,
+    except ``ns_free_links``) fails: ComfyUI's node could not say it.
+    """
 
     comfy: str = ""
     ns: str = ""
@@ -181,12 +230,15 @@ class Direct(Rule):
     #: NodeStudio output name for each ComfyUI output slot.
     outputs: tuple[str, ...] = ()
     convert: Mapping[str, Convert] = field(default_factory=dict)
-    #: NodeStudio inputs without a ComfyUI counterpart: the value that means ComfyUI's
-    #: behaviour (set on import; required on export).
+    #: Unnamed NodeStudio inputs whose ComfyUI behaviour is not their default.
     ns_fixed: Mapping[str, Any] = field(default_factory=dict)
+    #: NodeStudio link inputs that ComfyUI's node does without (left out on export).
+    ns_free_links: tuple[str, ...] = ()
     #: ComfyUI inputs without a NodeStudio counterpart: the value NodeStudio's behaviour
     #: matches (written on export; another value on import is noted as approximated).
     comfy_fixed: Mapping[str, Any] = field(default_factory=dict)
+    #: NodeStudio inputs a subclass writes itself on export (skipped by check_unmapped).
+    handled: tuple[str, ...] = ()
     export_rule: bool = True
 
     def __post_init__(self) -> None:
@@ -198,13 +250,18 @@ class Direct(Rule):
         if node_type is None:
             return [self.ns]
         names = {spec.name for spec in node_type.inputs}
-        absent = [name for name in (*self.inputs.values(), *self.ns_fixed) if name not in names]
+        absent = [name for name in (*self.inputs.values(), *self.ns_fixed, *self.ns_free_links)
+                  if name not in names]
         outputs = {spec.name for spec in node_type.outputs}
         absent += [name for name in self.outputs if name not in outputs]
         return [f"{self.ns}.{name}" for name in absent]
 
-    def build(self, node: ComfyNode, builder: Builder) -> Placement:
-        values = dict(self.ns_fixed)
+    def ns_values(self, node: ComfyNode, builder: Builder) -> dict[str, Any]:
+        """The NodeStudio node's values from the ComfyUI node's, converted and checked."""
+        node_type = builder.registry.get(self.ns)
+        defaults = node_type.default_values() if node_type else {}
+        values = {name: value for name, value in self.ns_fixed.items()
+                  if defaults.get(name) != value}
         for name, value in node.values.items():
             if name in self.inputs:
                 note = _noter(builder, node.id, self.inputs[name])
@@ -218,21 +275,42 @@ class Direct(Rule):
             else:
                 builder.note(f"{self.comfy} input {name!r} is not supported; its value "
                              f"{value!r} is ignored", node.id, kind="ignored_input")
+        return values
+
+    def build(self, node: ComfyNode, builder: Builder) -> Placement:
         controls = {self.inputs[name]: control for name, control in node.controls.items()
                     if name in self.inputs}
-        added = builder.add(node, self.ns, values, controls=controls)
+        added = builder.add(node, self.ns, self.ns_values(node, builder), controls=controls)
         return Placement(
             added.id,
             inputs={comfy: [(added.id, ours)] for comfy, ours in self.inputs.items()},
             outputs={slot: (added.id, name) for slot, name in enumerate(self.outputs)},
         )
 
-    def export(self, node: Node, exporter: Exporter) -> dict[str, Any]:
+    def check_unmapped(self, node: Node, exporter: Exporter) -> None:
+        """Raise Unexportable when an input ComfyUI's node lacks is used."""
+        node_type = exporter.registry.get(node.type)
+        if node_type is None:
+            raise Unexportable(f"unknown node type {node.type!r}")
         values = exporter.values(node)
-        for name, wanted in self.ns_fixed.items():
-            if values.get(name) != wanted:
-                raise Unexportable(f"{name}={values.get(name)!r} has no ComfyUI equivalent "
-                                   f"(ComfyUI's {self.comfy} works as {name}={wanted!r})")
+        mapped = set(self.inputs.values())
+        for spec in node_type.inputs:
+            if spec.name in mapped or spec.name in self.handled:
+                continue
+            if exporter.graph.link_into(node.id, spec.name) is not None:
+                if spec.name in self.ns_free_links:
+                    continue
+                raise Unexportable(f"input {spec.name!r} is linked; ComfyUI's {self.comfy} "
+                                   "has no such input")
+            if spec.has_widget:
+                wanted = self.ns_fixed.get(spec.name, spec.default)
+                if values.get(spec.name) != wanted:
+                    raise Unexportable(f"{spec.name}={values.get(spec.name)!r}: ComfyUI's "
+                                       f"{self.comfy} works as {spec.name}={wanted!r}")
+
+    def export(self, node: Node, exporter: Exporter) -> dict[str, Any]:
+        self.check_unmapped(node, exporter)
+        values = exporter.values(node)
         inputs: dict[str, Any] = {}
         for spec in self.definition.inputs:
             ours = self.inputs.get(spec.name)
@@ -250,6 +328,9 @@ class Direct(Rule):
             elif not spec.optional:
                 raise Unexportable(f"input {ours!r} is not linked")
         return {"class_type": self.comfy, "inputs": inputs}
+
+    def output_slot(self, output: str) -> int | None:
+        return self.outputs.index(output) if output in self.outputs else None
 
 
 def _noter(builder: Builder, node_id: str, input_name: str) -> Note:

@@ -1,0 +1,370 @@
+"""Mapping rules for ComfyUI's diffusion nodes onto NodeStudio's ``diffusion.*`` nodes.
+
+Most map one to one. Where ComfyUI spells a thing differently, the nearest faithful
+construction is built (and written back on export):
+
+* CLIP Set Last Layer modifies a CLIP; NodeStudio sets the layer on Text Encode
+  (``clip_skip = -1 - stop_at_clip_layer``), so the node folds into every Text Encode its
+  CLIP reaches (through Load LoRA nodes too).
+* Empty Latent Image in NodeStudio needs the model (the latent's channels and scale depend on
+  it): the model of the sampler the latent goes to is linked in.
+* Set Latent Noise Mask attaches a mask to a latent; NodeStudio's Sampler takes the mask
+  itself: the mask goes to every Sampler the latent feeds.
+* VAE Encode (for Inpainting) = Grow Mask (by half of ``grow_mask_by``: ComfyUI's square
+  kernel of that width grows each side by about half) + VAE Encode with the mask.
+* The old Apply ControlNet has only a positive prompt, but ComfyUI applies its ControlNet to
+  the negative one too (``control_apply_to_uncond``): the sampler's negative prompt is routed
+  through NodeStudio's Apply ControlNet as well.
+* KSampler (Advanced) maps to the Sampler when its extra settings are the plain ones; start
+  and end steps, no added noise or leftover noise have no NodeStudio equivalent yet.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from nodestudio.graph.model import Node
+from nodestudio.interop.comfy.ir import ComfyNode
+from nodestudio.interop.comfy.names import SAMPLERS, SCHEDULERS
+from nodestudio.interop.comfy.rules import (
+    Builder,
+    Direct,
+    Exporter,
+    Names,
+    Placement,
+    Rule,
+    Unexportable,
+    Wiring,
+)
+
+SAMPLER = "diffusion.sampler"
+TEXT_ENCODE = "diffusion.text_encode"
+APPLY_CONTROLNET = "diffusion.apply_controlnet"
+VAE_ENCODE = "diffusion.vae_encode"
+LATENT_UPSCALE = "diffusion.latent_upscale"
+
+#: Upscale Latent methods: the same torch interpolation modes; bislerp has no equivalent.
+LATENT_METHODS = Names("latent upscale method", exact={
+    name: name for name in ("nearest-exact", "bilinear", "area", "bicubic")})
+
+_SAMPLER_INPUTS = {
+    "model": "model", "seed": "seed", "steps": "steps", "cfg": "cfg",
+    "sampler_name": "sampler", "scheduler": "scheduler", "positive": "positive",
+    "negative": "negative", "latent_image": "latent", "denoise": "denoise",
+}
+_SAMPLER_NAMES = {"sampler_name": SAMPLERS, "scheduler": SCHEDULERS}
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+class TextEncodeRule(Direct):
+    """CLIP Text Encode; a CLIP skip is written back as a CLIP Set Last Layer before it."""
+
+    def export(self, node: Node, exporter: Exporter) -> dict[str, Any]:
+        entry = super().export(node, exporter)
+        skip = exporter.values(node).get("clip_skip", 0)
+        if skip:
+            if not _is_int(skip) or skip < 0:
+                raise Unexportable(f"clip_skip={skip!r}")
+            clip_id = f"{node.id}-clip_skip"
+            exporter.add_entry(clip_id, {"class_type": "CLIPSetLastLayer", "inputs": {
+                "clip": entry["inputs"].get("clip"), "stop_at_clip_layer": -1 - skip}})
+            entry["inputs"]["clip"] = [clip_id, 0]
+        return entry
+
+
+class ClipSkipRule(Rule):
+    """CLIP Set Last Layer, folded into the Text Encode nodes its CLIP reaches."""
+
+    comfy = "CLIPSetLastLayer"
+    needs = (TEXT_ENCODE,)
+    finishes = True
+
+    def build(self, node: ComfyNode, builder: Builder) -> Placement:
+        return Placement(None, forward={0: "clip"})
+
+    def finish(self, node: ComfyNode, placement: Placement, wiring: Wiring) -> None:
+        stop = node.values.get("stop_at_clip_layer", -1)
+        if not _is_int(stop) or not -24 <= stop <= -1:
+            wiring.note(f"stop_at_clip_layer={stop!r} is not a layer between -24 and -1; "
+                        "ignored", node.id, "stop_at_clip_layer", kind="unsupported_value")
+            return
+        self._push(node.id, 0, -1 - stop, wiring, {node.id})
+
+    def _push(self, comfy_id: str, slot: int, skip: int, wiring: Wiring, seen: set[str]) -> None:
+        for consumer, input_name in wiring.consumers(comfy_id, slot):
+            if consumer.id in seen or consumer.class_type == self.comfy:
+                continue  # a later CLIP Set Last Layer decides for itself
+            seen.add(consumer.id)
+            if consumer.class_type == "LoraLoader" and input_name == "clip":
+                self._push(consumer.id, 1, skip, wiring, seen)
+                continue
+            targets = [target for target in wiring.targets(consumer.id, input_name)
+                       if wiring.graph.node(target[0]).type == TEXT_ENCODE]
+            if consumer.class_type != "CLIPTextEncode" or not targets:
+                wiring.note(f"CLIP Set Last Layer: {consumer.class_type} takes the CLIP; the "
+                            "layer setting reaches only Text Encode nodes here", consumer.id,
+                            input_name)
+                continue
+            for node_id, _ in targets:
+                if skip:
+                    wiring.graph.set_value(node_id, "clip_skip", skip)
+                else:
+                    wiring.graph.unset_value(node_id, "clip_skip")
+
+
+class EmptyLatentRule(Direct):
+    """Empty Latent Image, given the model of the sampler its latent goes to."""
+
+    finishes = True
+
+    def finish(self, node: ComfyNode, placement: Placement, wiring: Wiring) -> None:
+        graph, latent = wiring.graph, placement.main
+        if latent is None or graph.link_into(latent, "model") or graph.link_into(latent, "vae"):
+            return
+        queue, seen = [latent], {latent}
+        while queue:
+            current = queue.pop(0)
+            for link in graph.links_from(current):
+                target = graph.node(link.target)
+                if target.type == SAMPLER and link.input == "latent":
+                    model = graph.link_into(target.id, "model")
+                    if model is not None:
+                        graph.connect(model.source, model.output, latent, "model")
+                        return
+                elif target.type == LATENT_UPSCALE and target.id not in seen:
+                    seen.add(target.id)
+                    queue.append(target.id)
+        wiring.note("NodeStudio's Empty Latent needs a model or VAE to know the latent's "
+                    "shape, and no sampler reached from it has a model: link one", latent,
+                    "model", kind="needs_link")
+
+
+class SamplerRule(Direct):
+    """KSampler. On export a Sampler's mask becomes a Set Latent Noise Mask, and a missing
+    negative prompt the positive one (what NodeStudio's Sampler uses then)."""
+
+    def export(self, node: Node, exporter: Exporter) -> dict[str, Any]:
+        entry = super().export(node, exporter)
+        inputs = entry["inputs"]
+        if "negative" not in inputs:
+            inputs["negative"] = inputs.get("positive")
+        mask = exporter.link(node, "mask")
+        if mask is not None:
+            mask_id = f"{node.id}-noise_mask"
+            exporter.add_entry(mask_id, {"class_type": "SetLatentNoiseMask", "inputs": {
+                "samples": inputs.get("latent_image"), "mask": mask}})
+            inputs["latent_image"] = [mask_id, 0]
+        return entry
+
+
+class AdvancedSamplerRule(Direct):
+    """KSampler (Advanced), when its extra settings mean a plain full run."""
+
+    _PLAIN: ClassVar[dict[str, Any]] = {"add_noise": "enable", "start_at_step": 0,
+                                        "return_with_leftover_noise": "disable"}
+
+    def refuse(self, node: ComfyNode) -> str | None:
+        values = node.values
+        odd = {name: values[name] for name, plain in self._PLAIN.items()
+               if name in values and values[name] != plain}
+        end, steps = values.get("end_at_step", 10000), values.get("steps", 20)
+        if _is_int(end) and _is_int(steps) and end < steps:
+            odd["end_at_step"] = end
+        if not odd:
+            return None
+        settings = ", ".join(f"{name}={value!r}" for name, value in odd.items())
+        return (f"KSampler (Advanced) with {settings} cannot be reproduced: NodeStudio's "
+                "Sampler has no start/end steps or noise switches yet")
+
+    def ns_values(self, node: ComfyNode, builder: Builder) -> dict[str, Any]:
+        plain = ComfyNode(node.id, node.class_type, values={
+            name: value for name, value in node.values.items()
+            if name not in (*self._PLAIN, "end_at_step")})
+        return super().ns_values(plain, builder)
+
+
+class VaeEncodeRule(Direct):
+    """VAE Encode: a NodeStudio VAE Encode without a mask."""
+
+    def accepts(self, node: Node, exporter: Exporter) -> bool:
+        return exporter.graph.link_into(node.id, "mask") is None
+
+
+class InpaintEncodeRule(Rule):
+    """VAE Encode (for Inpainting) = Grow Mask + VAE Encode with the mask."""
+
+    comfy = "VAEEncodeForInpaint"
+    needs = (VAE_ENCODE, "mask.grow")
+    exports = (VAE_ENCODE,)
+
+    def build(self, node: ComfyNode, builder: Builder) -> Placement:
+        encode = builder.add(node, VAE_ENCODE, {})
+        placement = Placement(encode.id, inputs={
+            "pixels": [(encode.id, "image")], "vae": [(encode.id, "vae")],
+            "mask": [(encode.id, "mask")]}, outputs={0: (encode.id, "latent")})
+        grow = node.values.get("grow_mask_by", 6)
+        if not _is_int(grow):
+            builder.note(f"grow_mask_by={grow!r} is not a whole number; the mask is not grown",
+                         node.id, "grow_mask_by", kind="unsupported_value")
+        elif grow // 2 > 0:
+            grown = builder.add(node, "mask.grow", {"pixels": grow // 2}, suffix="grow",
+                                offset=(-40.0, 160.0))
+            builder.graph.connect(grown.id, "mask", encode.id, "mask")
+            placement.inputs["mask"] = [(grown.id, "mask")]
+        return placement
+
+    def accepts(self, node: Node, exporter: Exporter) -> bool:
+        return exporter.graph.link_into(node.id, "mask") is not None
+
+    def export(self, node: Node, exporter: Exporter) -> dict[str, Any]:
+        inputs = {"pixels": exporter.link(node, "image"), "vae": exporter.link(node, "vae"),
+                  "mask": exporter.link(node, "mask"), "grow_mask_by": 0}
+        if None in inputs.values():
+            raise Unexportable("image and vae must be linked")
+        return {"class_type": self.comfy, "inputs": inputs}
+
+    def output_slot(self, output: str) -> int | None:
+        return 0 if output == "latent" else None
+
+
+class NoiseMaskRule(Rule):
+    """Set Latent Noise Mask: the latent passes on, the mask goes to the Samplers it feeds."""
+
+    comfy = "SetLatentNoiseMask"
+    needs = (SAMPLER,)
+    finishes = True
+
+    def build(self, node: ComfyNode, builder: Builder) -> Placement:
+        return Placement(None, forward={0: "samples"})
+
+    def finish(self, node: ComfyNode, placement: Placement, wiring: Wiring) -> None:
+        mask = wiring.source(node.id, "mask")
+        if mask is None:
+            wiring.note("Set Latent Noise Mask has no mask linked; the latent passes unmasked",
+                        node.id, "mask", kind="needs_link")
+            return
+        for consumer, input_name in wiring.consumers(node.id, 0):
+            if consumer.class_type == self.comfy:
+                continue  # its own mask replaces this one
+            samplers = [node_id for node_id, ours in wiring.targets(consumer.id, input_name)
+                        if ours == "latent" and wiring.graph.node(node_id).type == SAMPLER]
+            if not samplers:
+                wiring.note(f"Set Latent Noise Mask: the mask reaches only Samplers fed by it "
+                            f"directly; {consumer.class_type} does not carry it here",
+                            consumer.id, input_name)
+            for sampler in samplers:
+                wiring.graph.connect(mask[0], mask[1], sampler, "mask")
+
+
+class OldApplyControlNetRule(Rule):
+    """Apply ControlNet (old): one conditioning in and out, but applied to both halves."""
+
+    comfy = "ControlNetApply"
+    needs = (APPLY_CONTROLNET,)
+    finishes = True
+
+    def build(self, node: ComfyNode, builder: Builder) -> Placement:
+        values = {"strength": node.values["strength"]} if "strength" in node.values else {}
+        for name in set(node.values) - {"strength"}:
+            builder.note(f"ControlNetApply input {name!r} is not supported; ignored", node.id,
+                         kind="ignored_input")
+        apply = builder.add(node, APPLY_CONTROLNET, values)
+        return Placement(apply.id, inputs={
+            "conditioning": [(apply.id, "positive")], "control_net": [(apply.id, "control_net")],
+            "image": [(apply.id, "image")]}, outputs={0: (apply.id, "positive")})
+
+    def finish(self, node: ComfyNode, placement: Placement, wiring: Wiring) -> None:
+        graph, apply = wiring.graph, placement.main
+        assert apply is not None
+        consumers = [link for link in graph.links_from(apply) if link.output == "positive"]
+        partners = set()
+        for link in consumers:
+            target = graph.node(link.target)
+            negative = graph.link_into(target.id, "negative")
+            if (link.input != "positive" or target.type not in (SAMPLER, APPLY_CONTROLNET)
+                    or negative is None or negative.source == apply):
+                partners.add(None)
+            else:
+                partners.add((negative.source, negative.output))
+        if len(partners) == 1 and None not in partners:
+            source, output = partners.pop()  # type: ignore[misc]
+            graph.connect(source, output, apply, "negative")
+            for link in consumers:
+                graph.connect(apply, "negative", link.target, "negative")
+            return
+        positive = graph.link_into(apply, "positive")
+        if positive is not None:
+            graph.connect(positive.source, positive.output, apply, "negative")
+        if consumers:
+            wiring.note("Apply ControlNet (old): its prompt does not go straight to one "
+                        "sampler's positive input, so the ControlNet acts on that prompt only "
+                        "(ComfyUI also applies it to the negative prompt)", apply)
+
+
+class LatentUpscaleRule(Direct):
+    """Upscale Latent (to a size); NodeStudio's node also scales by a factor."""
+
+    def accepts(self, node: Node, exporter: Exporter) -> bool:
+        values = exporter.values(node)
+        return bool(values.get("width") or values.get("height")) or values.get("scale_by") == 1
+
+    def check_unmapped(self, node: Node, exporter: Exporter) -> None:
+        # scale_by only counts when neither side is given (accepts() saw to that).
+        plain = Node(node.id, node.type, node.type_version,
+                     {**node.values, "scale_by": self.ns_fixed["scale_by"]})
+        super().check_unmapped(plain, exporter)
+
+
+class LatentUpscaleByRule(Direct):
+    def accepts(self, node: Node, exporter: Exporter) -> bool:
+        values = exporter.values(node)
+        return not values.get("width") and not values.get("height")
+
+
+def diffusion_rules() -> list[Rule]:
+    return [
+        Direct("CheckpointLoaderSimple", "diffusion.load_checkpoint",
+               {"ckpt_name": "checkpoint"}, ("model", "clip", "vae")),
+        Direct("VAELoader", "diffusion.load_vae", {"vae_name": "vae_name"}, ("vae",)),
+        Direct("LoraLoader", "diffusion.load_lora",
+               {"model": "model", "clip": "clip", "lora_name": "lora",
+                "strength_model": "strength_model", "strength_clip": "strength_clip"},
+               ("model", "clip")),
+        Direct("ControlNetLoader", "diffusion.load_controlnet",
+               {"control_net_name": "control_net"}, ("control_net",)),
+        TextEncodeRule("CLIPTextEncode", TEXT_ENCODE, {"text": "text", "clip": "clip"},
+                       ("conditioning",), handled=("clip_skip",)),
+        ClipSkipRule(),
+        EmptyLatentRule("EmptyLatentImage", "diffusion.empty_latent",
+                        {"width": "width", "height": "height", "batch_size": "batch_size"},
+                        ("latent",), ns_free_links=("model", "vae")),
+        SamplerRule("KSampler", SAMPLER, _SAMPLER_INPUTS, ("latent",), convert=_SAMPLER_NAMES,
+                    handled=("mask", "negative")),
+        AdvancedSamplerRule("KSamplerAdvanced", SAMPLER,
+                            {**_SAMPLER_INPUTS, "noise_seed": "seed"}, ("latent",),
+                            convert=_SAMPLER_NAMES, export_rule=False),
+        Direct("VAEDecode", "diffusion.vae_decode", {"samples": "latent", "vae": "vae"},
+               ("image",)),
+        VaeEncodeRule("VAEEncode", VAE_ENCODE, {"pixels": "image", "vae": "vae"}, ("latent",)),
+        InpaintEncodeRule(),
+        NoiseMaskRule(),
+        Direct("ControlNetApplyAdvanced", APPLY_CONTROLNET,
+               {"positive": "positive", "negative": "negative", "control_net": "control_net",
+                "image": "image", "strength": "strength", "start_percent": "start_percent",
+                "end_percent": "end_percent"}, ("positive", "negative")),
+        OldApplyControlNetRule(),
+        LatentUpscaleRule("LatentUpscale", LATENT_UPSCALE,
+                          {"samples": "latent", "upscale_method": "method", "width": "width",
+                           "height": "height"}, ("latent",),
+                          convert={"upscale_method": LATENT_METHODS}, ns_fixed={"scale_by": 1.0},
+                          comfy_fixed={"crop": "disabled"}),
+        LatentUpscaleByRule("LatentUpscaleBy", LATENT_UPSCALE,
+                            {"samples": "latent", "upscale_method": "method",
+                             "scale_by": "scale_by"}, ("latent",),
+                            convert={"upscale_method": LATENT_METHODS}),
+        Direct("GrowMask", "mask.grow", {"mask": "mask", "expand": "pixels"}, ("mask",),
+               comfy_fixed={"tapered_corners": True}),
+    ]
