@@ -16,6 +16,8 @@ from ._imaging import to_uint8, write_png_atomically
 
 #: The PNG text chunk holding the NodeStudio graph (json.dumps of the graph document).
 GRAPH_CHUNK = "nodestudio"
+#: The PNG text chunk in which ComfyUI keeps the API prompt that made an image.
+COMFY_PROMPT_CHUNK = "prompt"
 COUNTER_DIGITS = 5
 
 # Characters Windows refuses in file names: a prefix must produce a file name everywhere.
@@ -29,6 +31,13 @@ def metadata_chunks(graph_document: Mapping[str, Any] | None,
     chunks: dict[str, str] = {}
     if graph_document is not None:
         chunks[GRAPH_CHUNK] = json.dumps(graph_document)
+        # ComfyUI's own chunk (its API prompt), so ComfyUI opens the image too; left out
+        # when the graph uses nodes ComfyUI does not have.
+        from nodestudio.interop.comfy import prompt_metadata
+
+        prompt = prompt_metadata(graph_document)
+        if prompt is not None:
+            chunks[COMFY_PROMPT_CHUNK] = prompt
     if extra:
         chunks.update(extra)
     return chunks
