@@ -80,11 +80,15 @@ def _command_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default=None)
     run.add_argument("--models", type=Path, action="append", metavar="DIR",
                      help="models root (ComfyUI layout); may be given several times")
+    _add_extra_model_paths(run)
     run.add_argument("--json", action="store_true", help="print one JSON event per line")
     run.set_defaults(handler=_run_command)
 
     validate = commands.add_parser("validate", help="check a graph without running it")
     validate.add_argument("graph", type=Path)
+    validate.add_argument("--models", type=Path, action="append", metavar="DIR",
+                          help="models root (ComfyUI layout); may be given several times")
+    _add_extra_model_paths(validate)
     validate.add_argument("--json", action="store_true")
     validate.set_defaults(handler=_validate_command)
 
@@ -100,14 +104,27 @@ def _command_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _session(args: argparse.Namespace) -> Any:
-    from nodestudio.app.session import Session
+def _add_extra_model_paths(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--extra-model-paths", type=Path, action="append", default=[],
+                        metavar="FILE", help="a ComfyUI extra_model_paths.yaml naming more "
+                        "model folders; may be given several times")
 
+
+def _session(args: argparse.Namespace) -> Any:
+    from nodestudio.app.formats import read_extra_model_paths
+    from nodestudio.app.session import Session
+    from nodestudio.app.settings import Settings
+
+    settings = Settings.load()
+    for path in getattr(args, "extra_model_paths", []):
+        read_extra_model_paths(path, strict=True)  # a file named on the command line must read
+        settings.extra_model_paths.append(path)
     return Session(
         device=getattr(args, "device", None),
         models_dir=getattr(args, "models", None),
         output_dir=getattr(args, "output", None),
         input_dir=getattr(args, "input", None),
+        settings=settings,
     )
 
 
@@ -116,8 +133,12 @@ def _run_command(args: argparse.Namespace) -> int:
     from nodestudio.engine.cancel import CancelToken
     from nodestudio.engine.executor import NodeExecutionError
 
-    session = _session(args)
     printer = _JsonPrinter(sys.stdout) if args.json else _ProgressPrinter(sys.stdout)
+    try:
+        session = _session(args)
+    except ValueError as error:
+        printer.invalid(str(error), [])
+        return EXIT_INVALID
     try:
         graph = session.load_graph(args.graph)
         apply_assignments(graph, session.registry, args.assignments)
@@ -191,7 +212,11 @@ def _parse_value(text: str) -> Any:
 
 
 def _validate_command(args: argparse.Namespace) -> int:
-    session = _session(args)
+    try:
+        session = _session(args)
+    except ValueError as error:
+        print(f"nodestudio validate: {error}", file=sys.stderr)
+        return EXIT_INVALID
     try:
         graph = session.load_graph(args.graph)
     except GraphError as error:

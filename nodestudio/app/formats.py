@@ -8,6 +8,7 @@ Graph``; ComfyUI's live in nodestudio.interop). Also reads ComfyUI ``extra_model
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -111,34 +112,55 @@ def _graph_from_png(raw: bytes, registry: NodeRegistry,
         kind="png")])
 
 
-def read_extra_model_paths(path: Path) -> dict[str, list[Path]]:
+def read_extra_model_paths(path: Path, *, strict: bool = False) -> dict[str, list[Path]]:
     """Model folders by kind from a ComfyUI ``extra_model_paths.yaml``.
 
-    Each top-level section has an optional ``base_path`` (relative paths are taken from the
-    YAML file's folder) and folder kinds mapped to one path or to several, one per line.
-    An unreadable file yields no folders (the GUI warns; a run must not die of it).
+    As ComfyUI reads it: each top-level section has an optional ``base_path`` (``~`` and
+    ``$VARIABLES`` expanded; relative to the YAML file's folder), an optional ``is_default``
+    (its folders are searched first) and folder kinds mapped to one path or several, one per
+    line; relative paths are taken from ``base_path``, or from the YAML file's folder.
+    An unreadable file yields no folders (the GUI warns; a run must not die of it), unless
+    ``strict``: then it raises ValueError saying what is wrong.
     """
     import yaml
 
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        if strict:
+            raise ValueError(f"cannot read {path}: {error}") from None
         return {}
-    folders: dict[str, list[Path]] = {}
+    if data is None:
+        data = {}
     if not isinstance(data, dict):
-        return folders
+        if strict:
+            raise ValueError(f"{path}: expected sections (e.g. 'comfyui:') with folder paths")
+        return {}
+    yaml_dir = Path(path).expanduser().absolute().parent
+    first: dict[str, list[Path]] = {}
+    last: dict[str, list[Path]] = {}
     for section in data.values():
         if not isinstance(section, dict):
             continue
-        base = Path(str(section.get("base_path", "")) or ".").expanduser()
-        if not base.is_absolute():
-            base = Path(path).parent / base
+        base: Path | None = None
+        if section.get("base_path"):
+            base = Path(os.path.expandvars(str(section["base_path"]))).expanduser()
+            if not base.is_absolute():
+                base = yaml_dir / base
+        folders = first if section.get("is_default") is True else last
         for kind, value in section.items():
-            if kind in ("base_path", "is_default") or not isinstance(value, str):
+            if kind in ("base_path", "is_default"):
                 continue
-            for line in value.splitlines():
-                if line.strip():
-                    folder = Path(line.strip()).expanduser()
-                    folders.setdefault(str(kind), []).append(
-                        folder if folder.is_absolute() else base / folder)
-    return folders
+            lines = value if isinstance(value, list) else str(value).splitlines() \
+                if isinstance(value, str) else []
+            for line in lines:
+                text = str(line).strip()
+                if not text:
+                    continue
+                folder = Path(text).expanduser()
+                if not folder.is_absolute():
+                    folder = (base or yaml_dir) / folder
+                folders.setdefault(str(kind), []).append(folder)
+    for kind, paths in last.items():
+        first.setdefault(kind, []).extend(paths)
+    return first
