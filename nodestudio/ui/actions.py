@@ -1,0 +1,215 @@
+"""The window's actions, menus, toolbar and context menus, with the standard shortcuts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import QMenu, QToolBar
+
+from nodestudio.ui.canvas.group_item import GroupItem
+from nodestudio.ui.canvas.link_item import LinkItem
+from nodestudio.ui.canvas.node_item import NodeItem
+from nodestudio.ui.icons import icon
+
+if TYPE_CHECKING:
+    from nodestudio.ui.main_window import MainWindow
+
+NODE_COLORS = (("Red", "#a33b3b"), ("Orange", "#b8652a"), ("Yellow", "#a68a22"),
+               ("Green", "#3f8a4a"), ("Teal", "#24857a"), ("Blue", "#3a66b0"),
+               ("Purple", "#7a4fb3"), ("Grey", "#5b616b"))
+
+Std = QKeySequence.StandardKey
+
+#: name: (text, shortcuts, canvas only, icon)
+_ACTIONS: dict[str, tuple[str, tuple, bool, str | None]] = {
+    "new": ("&New", (Std.New,), False, "new"),
+    "open": ("&Open…", (Std.Open,), False, "open"),
+    "save": ("&Save", (Std.Save,), False, "save"),
+    "save_as": ("Save &As…", ("Ctrl+Shift+S",), False, None),
+    "quit": ("&Quit", (Std.Quit, "Ctrl+Q"), False, None),
+    "cut": ("Cu&t", (Std.Cut,), True, None),
+    "copy": ("&Copy", (Std.Copy,), True, None),
+    "paste": ("&Paste", (Std.Paste,), True, None),
+    "duplicate": ("D&uplicate", ("Ctrl+D",), True, None),
+    "delete": ("&Delete", (Std.Delete, "Backspace"), True, None),
+    "select_all": ("Select &All", (Std.SelectAll,), True, None),
+    "add_node": ("Add &Node…", (), False, "add"),
+    "group": ("&Group Selection", ("Ctrl+G",), True, None),
+    "mute": ("&Mute", ("Ctrl+M",), True, None),
+    "bypass": ("&Bypass", ("Ctrl+B",), True, None),
+    "collapse": ("Co&llapse", ("Alt+C",), True, None),
+    "rename": ("&Rename…", ("F2",), True, None),
+    "frame_all": ("Frame &All", ("Home",), True, "frame"),
+    "frame_selection": ("Frame &Selection", ("F",), True, None),
+    "zoom_in": ("Zoom &In", (Std.ZoomIn, "Ctrl+="), False, None),
+    "zoom_out": ("Zoom &Out", (Std.ZoomOut,), False, None),
+    "zoom_reset": ("&Actual Size", ("Ctrl+0",), False, None),
+}
+
+
+def create_actions(window: MainWindow) -> dict[str, QAction]:
+    handlers: dict[str, Callable[[], object]] = {
+        "new": window.new_graph, "open": window.open_dialog, "save": window.save,
+        "save_as": window.save_as, "quit": window.close, "cut": window.cut,
+        "copy": window.copy, "paste": window.paste, "duplicate": window.duplicate,
+        "delete": window.delete_selection, "select_all": window.select_all,
+        "add_node": window.open_palette, "group": window.group_selection,
+        "mute": lambda: window.toggle_mode("muted"),
+        "bypass": lambda: window.toggle_mode("bypassed"),
+        "collapse": window.toggle_collapse, "rename": window.rename_selection,
+        "frame_all": window.view.frame_all, "frame_selection": window.view.frame_selection,
+        "zoom_in": lambda: window.view.zoom_by(1.25), "zoom_out": lambda: window.view.zoom_by(0.8),
+        "zoom_reset": lambda: window.view.set_zoom(1.0),
+    }
+    actions: dict[str, QAction] = {}
+    for name, (text, shortcuts, canvas_only, icon_name) in _ACTIONS.items():
+        action = QAction(text, window)
+        action.setObjectName(f"action_{name}")
+        keys: list[QKeySequence] = []
+        for shortcut in shortcuts:
+            keys.extend(QKeySequence.keyBindings(shortcut) if isinstance(shortcut, Std)
+                        else [QKeySequence(shortcut)])
+        unique: dict[str, QKeySequence] = {}
+        for key in keys:
+            unique.setdefault(key.toString(), key)
+        action.setShortcuts(list(unique.values()))
+        if canvas_only:
+            # Only while the canvas has the focus: Delete or F in a text field stay text.
+            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            window.view.addAction(action)
+        else:
+            window.addAction(action)
+        if icon_name:
+            action.setIcon(icon(icon_name, window.theme))
+        handler = handlers[name]
+        action.triggered.connect(lambda _checked=False, h=handler: h())
+        actions[name] = action
+    actions["add_node"].setToolTip("Add a node (Tab on the canvas)")
+    undo = window.editor.undo_stack.createUndoAction(window, "&Undo")
+    undo.setShortcuts(QKeySequence.keyBindings(Std.Undo))
+    redo = window.editor.undo_stack.createRedoAction(window, "&Redo")
+    redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+    for name, action in (("undo", undo), ("redo", redo)):
+        action.setObjectName(f"action_{name}")
+        action.setIcon(icon(name, window.theme))
+        window.addAction(action)
+        actions[name] = action
+    return actions
+
+
+def build_menus(window: MainWindow) -> dict[str, QMenu]:
+    a = window.named_actions
+    bar = window.menuBar()
+    menus: dict[str, QMenu] = {}
+    file_menu = menus["file"] = bar.addMenu("&File")
+    file_menu.addActions([a["new"], a["open"]])
+    window.recent_menu = file_menu.addMenu("Open &Recent")
+    window.recent_menu.aboutToShow.connect(window.fill_recent_menu)
+    file_menu.addSeparator()
+    file_menu.addActions([a["save"], a["save_as"]])
+    file_menu.addSeparator()
+    file_menu.addAction(a["quit"])
+    edit = menus["edit"] = bar.addMenu("&Edit")
+    edit.addActions([a["undo"], a["redo"]])
+    edit.addSeparator()
+    edit.addActions([a["cut"], a["copy"], a["paste"], a["duplicate"], a["delete"]])
+    edit.addSeparator()
+    edit.addAction(a["select_all"])
+    node = menus["node"] = bar.addMenu("&Node")
+    node.addActions([a["add_node"], a["rename"], a["group"]])
+    node.addSeparator()
+    node.addActions([a["mute"], a["bypass"], a["collapse"]])
+    view = menus["view"] = bar.addMenu("&View")
+    view.addActions([a["frame_all"], a["frame_selection"]])
+    view.addSeparator()
+    view.addActions([a["zoom_in"], a["zoom_out"], a["zoom_reset"]])
+    view.addSeparator()
+    themes = view.addMenu("&Theme")
+    group = QActionGroup(window)
+    for name in ("dark", "light"):
+        action = themes.addAction(name.title())
+        action.setCheckable(True)
+        action.setChecked(window.theme.name == name)
+        action.triggered.connect(lambda _c=False, n=name: window.set_theme(n))
+        group.addAction(action)
+        a[f"theme_{name}"] = action
+    window.panels_menu = view.addMenu("&Panels")
+    menus["help"] = bar.addMenu("&Help")
+    about = menus["help"].addAction("&About NodeStudio")
+    about.triggered.connect(window.show_about)
+    return menus
+
+
+def build_toolbar(window: MainWindow) -> QToolBar:
+    toolbar = QToolBar("Main", window)
+    toolbar.setObjectName("mainToolbar")
+    toolbar.setMovable(False)
+    toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+    a = window.named_actions
+    toolbar.addActions([a["new"], a["open"], a["save"]])
+    toolbar.addSeparator()
+    toolbar.addActions([a["undo"], a["redo"]])
+    toolbar.addSeparator()
+    toolbar.addActions([a["add_node"], a["frame_all"]])
+    toolbar.addSeparator()
+    return toolbar
+
+
+def context_menu(window: MainWindow, item: object, scene_pos: QPointF) -> QMenu:
+    """The right-click menu for a node, a group, a link, or the empty canvas."""
+    a = window.named_actions
+    menu = QMenu(window.view)
+    if isinstance(item, NodeItem):
+        menu.addActions([a["rename"], a["collapse"], a["mute"], a["bypass"]])
+        _color_menu(window, menu.addMenu("Colour"))
+        _socket_menu(window, item, menu)
+        menu.addSeparator()
+        menu.addActions([a["copy"], a["duplicate"], a["group"], a["delete"]])
+    elif isinstance(item, GroupItem):
+        rename = menu.addAction("Rename Group…")
+        rename.triggered.connect(item.edit_title)
+        _color_menu(window, menu.addMenu("Colour"), group_id=item.group_id)
+        menu.addAction(a["delete"])
+    elif isinstance(item, LinkItem):
+        remove = menu.addAction("Delete Link")
+        remove.triggered.connect(lambda: window.editor.disconnect(*item.key))
+        if item.reroutes:
+            straighten = menu.addAction("Remove Reroutes")
+            straighten.triggered.connect(
+                lambda: window.editor.set_reroutes(item.link.target, item.link.input, [],
+                                                   "Remove reroutes"))
+    else:
+        add = menu.addAction("Add Node…")
+        add.triggered.connect(lambda: window.open_palette(scene_pos))
+        menu.addAction(a["paste"])
+        menu.addSeparator()
+        menu.addActions([a["select_all"], a["frame_all"]])
+    return menu
+
+
+def _color_menu(window: MainWindow, menu: QMenu, group_id: str | None = None) -> None:
+    for name, color in (*NODE_COLORS, ("Default", None)):
+        action = menu.addAction(name)
+        action.triggered.connect(lambda _c=False, value=color: window.set_color(value, group_id))
+
+
+def _socket_menu(window: MainWindow, item: NodeItem, menu: QMenu) -> None:
+    """Turn widget inputs into sockets and back."""
+    node_type = item.node_type
+    if node_type is None:
+        return
+    names = [spec.name for spec in node_type.inputs if spec.has_widget]
+    if not names:
+        return
+    sockets = menu.addMenu("Inputs as Sockets")
+    layout = window.editor.graph.layout.node(item.node_id)
+    for name in names:
+        action = sockets.addAction(name.replace("_", " "))
+        action.setCheckable(True)
+        linked = window.editor.graph.link_into(item.node_id, name) is not None
+        action.setChecked(name in layout.socket_inputs or linked)
+        action.toggled.connect(
+            lambda on, n=name: window.editor.set_socket_input(item.node_id, n, on))

@@ -1,0 +1,134 @@
+"""Starting the window: the QApplication, settings, registry, model library, screenshots.
+
+``nodestudio [GRAPH] [--screenshot PNG] [--models DIR]`` calls :func:`run_gui`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QApplication
+
+from nodestudio.app.settings import APP_NAME, Settings, config_dir
+from nodestudio.paths import workflows_dir
+from nodestudio.ui.choices import ChoiceProvider
+from nodestudio.ui.log_dock import QtLogHandler
+from nodestudio.ui.main_window import MainWindow
+
+DEFAULT_WORKFLOW = "text_to_image.json"
+#: A screenshot is taken this long after the first paint (lets late layout settle).
+SCREENSHOT_DELAY_MS = 150
+SCREENSHOT_TIMEOUT_MS = 30_000
+
+
+def gui_settings() -> QSettings:
+    """The window's own settings (geometry, docks, theme, recent files), in an INI file in
+    NodeStudio's config folder, so that NODESTUDIO_HOME isolates it like everything else."""
+    return QSettings(str(config_dir() / "gui.ini"), QSettings.Format.IniFormat)
+
+
+def ensure_application(argv: Sequence[str] | None = None, *, headless_ok: bool = False
+                       ) -> QApplication:
+    """The QApplication (created once). ``headless_ok``: without a display, draw offscreen
+    (screenshots on servers and in CI) instead of failing."""
+    app = QApplication.instance()
+    if isinstance(app, QApplication):
+        return app
+    if headless_ok and not _has_display():
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    QGuiApplication.setHighDpiScaleFactorRoundingPolicy(
+        Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
+    app = QApplication(list(argv) if argv is not None else sys.argv[:1])
+    app.setApplicationName(APP_NAME)
+    app.setApplicationDisplayName(APP_NAME)
+    app.setOrganizationName(APP_NAME)
+    return app
+
+
+def _has_display() -> bool:
+    if sys.platform in ("win32", "darwin"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+                or os.environ.get("QT_QPA_PLATFORM"))
+
+
+def default_workflow() -> Path | None:
+    path = workflows_dir() / DEFAULT_WORKFLOW
+    return path if path.is_file() else None
+
+
+def create_main_window(
+    graph: Path | None = None,
+    models: Sequence[Path] | None = None,
+    *,
+    autosave: bool = True,
+) -> MainWindow:
+    """The window with the user's node packs, models and input folder, showing ``graph``
+    (or the default workflow when there is one)."""
+    from nodestudio.app.formats import read_extra_model_paths
+    from nodestudio.app.models import ModelLibrary
+    from nodestudio.app.packs import create_registry
+
+    settings = Settings.load()
+    if models:
+        settings.models_dirs = [Path(path).expanduser() for path in models]
+    extra: dict[str, list[Path]] = {}
+    for yaml_file in settings.extra_model_paths:
+        for kind, folders in read_extra_model_paths(yaml_file).items():
+            extra.setdefault(kind, []).extend(folders)
+    library = ModelLibrary(settings.models_dirs, extra)
+    registry = create_registry(user_packs_dir=settings.user_packs_dir)
+    window = MainWindow(registry, choices=ChoiceProvider(library, settings.input_dir),
+                        settings=gui_settings(), autosave=autosave)
+    handler = QtLogHandler(window.log_dock)
+    logging.getLogger("nodestudio").addHandler(handler)
+    window.destroyed.connect(lambda: logging.getLogger("nodestudio").removeHandler(handler))
+    for failure in registry.failures:
+        window.report(f"Node pack {failure.name} failed to load: {failure.message}", "error")
+    path = graph if graph is not None else default_workflow()
+    if path is not None:
+        window.open_file(path, ask=False)
+    return window
+
+
+def take_screenshot(window: MainWindow, path: Path) -> bool:
+    window.view.frame_all()
+    QApplication.processEvents()
+    image = window.grab()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return image.save(str(path))
+
+
+def run_gui(graph: Path | None = None, screenshot: Path | None = None,
+            models: Sequence[Path] | None = None) -> int:
+    """Open the window; with ``screenshot``, save a PNG of it once drawn and exit."""
+    app = ensure_application(headless_ok=screenshot is not None)
+    window = create_main_window(graph, models, autosave=screenshot is None)
+    if screenshot is None:
+        window.show()
+        return int(app.exec())
+
+    result = {"code": 1}
+
+    def capture() -> None:
+        if "done" in result:
+            return
+        result["done"] = 1
+        result["code"] = 0 if take_screenshot(window, Path(screenshot)) else 1
+        if result["code"]:
+            print(f"nodestudio: could not write {screenshot}", file=sys.stderr)
+        window.close()
+        app.quit()
+
+    window.view.first_painted.connect(lambda: QTimer.singleShot(SCREENSHOT_DELAY_MS, capture))
+    QTimer.singleShot(SCREENSHOT_TIMEOUT_MS, capture)
+    window.show()
+    window.view.frame_all()
+    app.exec()
+    return result["code"]

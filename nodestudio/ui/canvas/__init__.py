@@ -1,0 +1,1 @@
+"""The node canvas: a QGraphicsScene that observes the graph model, and its view."""

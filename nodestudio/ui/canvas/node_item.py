@@ -1,0 +1,463 @@
+"""A node on the canvas: header, typed sockets, painted widgets, and run-state overlays.
+
+The item reads its node from the model and paints it; edits go through the scene's
+:class:`~nodestudio.ui.editor.GraphEditor`. The run work drives the overlays through
+:meth:`NodeItem.set_status`, :meth:`NodeItem.set_progress` and :meth:`NodeItem.set_preview`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QColor, QCursor, QImage, QPainter, QPainterPath, QPen
+from PySide6.QtWidgets import (
+    QGraphicsItem,
+    QGraphicsSceneHoverEvent,
+    QGraphicsSceneMouseEvent,
+    QMenu,
+    QStyleOptionGraphicsItem,
+    QWidget,
+)
+
+from nodestudio.api.schema import InputSpec
+from nodestudio.graph.model import Node
+from nodestudio.ui.canvas import geometry as geo
+from nodestudio.ui.canvas.geometry import NodeGeometry, WidgetSlot
+from nodestudio.ui.canvas.socket_item import HIT_RADIUS, SocketState, paint_socket, socket_at
+from nodestudio.ui.canvas.widgets import InlineEditor, Interaction, paint_widget, press_widget
+from nodestudio.ui.theme import category_color
+
+if TYPE_CHECKING:
+    from nodestudio.ui.canvas.scene import NodeScene
+
+#: Below this zoom a node is drawn as plain shapes (text would be unreadable anyway).
+DETAIL_ZOOM = 0.42
+STATUS_COLORS = {"queued": "text_dim", "running": "accent", "cached": "success",
+                 "done": "success", "error": "error"}
+PLACEHOLDER_COLOR = "#8a3b3b"
+
+
+class NodeItem(QGraphicsItem):
+    def __init__(self, scene: NodeScene, node: Node) -> None:
+        super().__init__()
+        self._scene = scene
+        self.node = node
+        self.node_type = scene.editor.registry.get(node.type)
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
+        self.setAcceptHoverEvents(True)
+        self.geometry: NodeGeometry = NodeGeometry(0.0, 0.0, False)
+        self._paths: tuple[QPainterPath, QPainterPath] = (QPainterPath(), QPainterPath())
+        self._hovered: tuple[str, str] | None = None
+        self._interaction: Interaction | None = None
+        self._resize: tuple[object, QPointF, QPointF] | None = None
+        # Run state, drawn over the node (set by the run work through the methods below).
+        self.status: str | None = None
+        self.status_text = ""
+        self.progress: float | None = None
+        self.preview: QImage | None = None
+        self.relayout()
+
+    # -- model ----------------------------------------------------------------------------------
+
+    @property
+    def node_id(self) -> str:
+        return self.node.id
+
+    @property
+    def is_placeholder(self) -> bool:
+        return self.node_type is None
+
+    def value(self, name: str) -> Any:
+        if name in self.node.values:
+            return self.node.values[name]
+        spec = self.node_type.input(name) if self.node_type else None
+        return spec.default if spec is not None else None
+
+    def set_value(self, name: str, value: Any, gesture: object | None = None) -> None:
+        self._scene.editor.set_value(self.node.id, name, value, gesture)
+
+    def set_control(self, name: str, control: str) -> None:
+        self._scene.editor.set_control(self.node.id, name, control)
+
+    def choices(self, spec: InputSpec) -> list[Any]:
+        return self._scene.editor.choices.choices(spec)
+
+    def report(self, message: str) -> None:
+        self._scene.editor.message.emit(message, "warning")
+
+    def title(self) -> str:
+        return geo.display_title(self.node, self.node_type)
+
+    def relayout(self) -> None:
+        """Recompute the geometry after the node, its links or its layout changed."""
+        graph = self._scene.editor.graph
+        self.node_type = self._scene.editor.registry.get(self.node.type)
+        layout = graph.layout.nodes.get(self.node.id) or geo.NodeLayout()
+        linked_in = [link.input for link in graph.links_into(self.node.id)]
+        linked_out = list(dict.fromkeys(link.output for link in graph.links_from(self.node.id)))
+        aspect = None
+        if self.preview is not None and not self.preview.isNull():
+            aspect = self.preview.height() / max(self.preview.width(), 1)
+        self.prepareGeometryChange()
+        self.geometry = geo.build_geometry(self.node, self.node_type, layout, linked_in,
+                                           linked_out, aspect)
+        rect = self.geometry.rect
+        body = QPainterPath()
+        body.addRoundedRect(rect, geo.CORNER_RADIUS, geo.CORNER_RADIUS)
+        header = QPainterPath()
+        header.addRect(self.geometry.header_rect)
+        self._paths = (body, body.intersected(header))
+        self.setOpacity(0.45 if self.node.mode == "muted" else 1.0)
+        self.setToolTip(self._tooltip())
+        self.update()
+
+    def _tooltip(self) -> str:
+        if self.node_type is None:
+            return (f"Unknown node type {self.node.type!r}: kept as it was saved "
+                    "(is a node pack missing?)")
+        return f"{self.node_type.display_name} ({self.node_type.id})\n{self.node_type.description}"
+
+    def header_color(self) -> QColor:
+        layout = self._scene.editor.graph.layout.nodes.get(self.node.id)
+        if layout is not None and layout.color:
+            return QColor(layout.color)
+        if self.node_type is None:
+            return QColor(PLACEHOLDER_COLOR)
+        return category_color(self.node_type.category)
+
+    def input_pos(self, name: str) -> QPointF:
+        slot = self.geometry.inputs.get(name)
+        local = slot.pos if slot is not None else QPointF(0.0, geo.HEADER_HEIGHT / 2)
+        return self.mapToScene(local)
+
+    def output_pos(self, name: str) -> QPointF:
+        slot = self.geometry.outputs.get(name)
+        local = slot.pos if slot is not None else QPointF(self.geometry.width,
+                                                          geo.HEADER_HEIGHT / 2)
+        return self.mapToScene(local)
+
+    def widget_at(self, pos: QPointF) -> WidgetSlot | None:
+        if self.geometry.collapsed:
+            return None
+        for slot in self.geometry.widgets:
+            if slot.rect.contains(pos):
+                return slot
+        return None
+
+    # -- run state (extension points for running) -----------------------------------------------
+
+    def set_status(self, status: str | None, text: str = "") -> None:
+        """Show a run state: "queued", "running", "cached", "done", "error" or None."""
+        self.status, self.status_text = status, text
+        if status is None:
+            self.progress = None
+        self.update()
+
+    def set_progress(self, fraction: float | None) -> None:
+        """Show progress (0..1) under the header, or hide it with None."""
+        self.progress = None if fraction is None else min(1.0, max(0.0, float(fraction)))
+        self.update()
+
+    def set_preview(self, image: QImage | None) -> None:
+        """Show ``image`` inside the node below its widgets (None removes it)."""
+        self.preview = image
+        self.relayout()
+        self._scene.refresh_links([self.node.id])
+
+    # -- painting -------------------------------------------------------------------------------
+
+    def boundingRect(self) -> QRectF:
+        return self.geometry.rect.adjusted(-HIT_RADIUS, -4.0, HIT_RADIUS, 8.0)
+
+    def shape(self) -> QPainterPath:
+        path = QPainterPath()
+        path.addRect(self.geometry.rect.adjusted(-HIT_RADIUS, 0.0, HIT_RADIUS, 0.0))
+        return path
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
+              widget: QWidget | None = None) -> None:
+        theme = self._scene.theme
+        g = self.geometry
+        rect = g.rect
+        selected = self.isSelected()
+        lod = option.levelOfDetailFromTransform(painter.worldTransform())
+        header_color = self.header_color()
+        if lod < DETAIL_ZOOM:
+            painter.setPen(QPen(theme.color("selection"), 3.0) if selected else Qt.PenStyle.NoPen)
+            painter.setBrush(theme.color("node_body"))
+            painter.drawRect(rect)
+            painter.fillRect(g.header_rect, header_color)
+            return
+        body_path, header_path = self._paths
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(theme.color("shadow", 60))
+        painter.drawRoundedRect(rect.adjusted(-1.0, 2.0, 1.0, 5.0), geo.CORNER_RADIUS + 1,
+                                geo.CORNER_RADIUS + 1)
+        painter.setBrush(theme.color("node_body"))
+        painter.drawPath(body_path)
+        painter.setBrush(header_color)
+        painter.drawPath(header_path)
+        if self.node.mode == "bypassed":
+            painter.setBrush(theme.color("bypass_tint", 90))
+            painter.drawPath(body_path)
+        self._paint_title(painter, theme)
+        self._paint_sockets(painter, theme)
+        if not g.collapsed:
+            self._paint_widgets(painter, theme)
+            self._paint_preview(painter, theme)
+        self._paint_run_state(painter, theme)
+        outline = self._outline_pen(theme, selected)
+        painter.setPen(outline)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawPath(body_path)
+
+    def _outline_pen(self, theme: Any, selected: bool) -> QPen:
+        if selected:
+            return QPen(theme.color("selection"), 2.0)
+        if self.status in ("running", "error"):
+            return QPen(theme.color(STATUS_COLORS[self.status]), 2.0)
+        if self.is_placeholder:
+            return QPen(theme.color("error"), 1.5, Qt.PenStyle.DashLine)
+        return QPen(theme.color("node_border"), 1.0)
+
+    def _paint_title(self, painter: QPainter, theme: Any) -> None:
+        g = self.geometry
+        arrow = g.toggle_rect.center()
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(255, 255, 255, 170))
+        path = QPainterPath()
+        if g.collapsed:
+            path.moveTo(arrow + QPointF(-2.5, -4.5))
+            path.lineTo(arrow + QPointF(3.5, 0.0))
+            path.lineTo(arrow + QPointF(-2.5, 4.5))
+        else:
+            path.moveTo(arrow + QPointF(-4.5, -2.5))
+            path.lineTo(arrow + QPointF(4.5, -2.5))
+            path.lineTo(arrow + QPointF(0.0, 3.5))
+        path.closeSubpath()
+        painter.drawPath(path)
+        painter.setFont(geo.title_font())
+        painter.setPen(theme.color("node_title"))
+        title_rect = g.header_rect.adjusted(26.0, 0.0, -geo.PAD_X - self._badge_width(), 0.0)
+        title = self.title()
+        if self.is_placeholder:
+            title = f"⚠ {title}"
+        if self.node.mode != "normal":
+            title = f"{title}  ({self.node.mode})"
+        painter.drawText(title_rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
+                         painter.fontMetrics().elidedText(title, Qt.TextElideMode.ElideRight,
+                                                          int(title_rect.width())))
+
+    def _paint_sockets(self, painter: QPainter, theme: Any) -> None:
+        g = self.geometry
+        scene = self._scene
+        sockets = scene.editor.registry.sockets
+        graph = scene.editor.graph
+        connected_in = {link.input for link in graph.links_into(self.node.id)}
+        connected_out = {link.output for link in graph.links_from(self.node.id)}
+        painter.setFont(geo.label_font())
+        metrics = painter.fontMetrics()
+        for slot in list(g.inputs.values()) + list(g.outputs.values()):
+            state = scene.socket_state(self, slot)
+            connected = slot.name in (connected_out if slot.is_output else connected_in)
+            paint_socket(painter, slot.pos, QColor(sockets.get(slot.type).color), connected,
+                         state, theme)
+            if g.collapsed:
+                continue
+            color = theme.color("node_text") if slot.known else theme.color("error")
+            painter.setPen(color)
+            half = g.width / 2 - geo.PAD_X - 6.0
+            label = slot.label
+            if slot.widget_backed and not connected:
+                label = f"{label} = {self._short_value(slot.name)}"
+            text = metrics.elidedText(label, Qt.TextElideMode.ElideRight, int(half))
+            if slot.is_output:
+                rect = QRectF(g.width - geo.PAD_X - half, slot.pos.y() - 10.0, half, 20.0)
+                align = Qt.AlignmentFlag.AlignRight
+            else:
+                rect = QRectF(geo.PAD_X, slot.pos.y() - 10.0, half, 20.0)
+                align = Qt.AlignmentFlag.AlignLeft
+            painter.drawText(rect, align | Qt.AlignmentFlag.AlignVCenter, text)
+
+    def _short_value(self, name: str) -> str:
+        from nodestudio.ui.canvas.widgets import format_value
+
+        spec = self.node_type.input(name) if self.node_type else None
+        text = format_value(spec, self.value(name)).replace("\n", " ")
+        return text if len(text) <= 18 else text[:17] + "…"
+
+    def _paint_widgets(self, painter: QPainter, theme: Any) -> None:
+        scene = self._scene
+        for slot in self.geometry.widgets:
+            hovered = self._hovered == (slot.name, slot.kind)
+            value = self.node.values.get(slot.name) if slot.spec is None else self.value(slot.name)
+            choices_ok = True
+            if slot.kind == "combo" and slot.spec is not None:
+                choices_ok = value in self.choices(slot.spec)
+            control = self.node.controls.get(slot.name, "fixed") if slot.kind == "control" else ""
+            paint_widget(painter, slot, value, theme, hovered, choices_ok, control)
+            if slot.spec is not None and slot.kind != "control" and scene.link_drag is not None:
+                probe = geo.SocketSlot(slot.name, slot.spec.type, False, slot.socket_pos,
+                                       slot.label, True, True)
+                state = scene.socket_state(self, probe)
+                if state is SocketState.ACCEPTS:
+                    color = QColor(scene.editor.registry.sockets.get(slot.spec.type).color)
+                    paint_socket(painter, slot.socket_pos, color, False, state, theme, True)
+
+    def _paint_preview(self, painter: QPainter, theme: Any) -> None:
+        rect = self.geometry.preview_rect
+        if rect is None or self.preview is None:
+            return
+        image = self.preview
+        scale = min(rect.width() / max(image.width(), 1), rect.height() / max(image.height(), 1))
+        size = QRectF(0, 0, image.width() * scale, image.height() * scale)
+        size.moveCenter(rect.center())
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        painter.drawImage(size, image)
+
+    def _badge_width(self) -> float:
+        return 0.0 if not self.status else 64.0
+
+    def _paint_run_state(self, painter: QPainter, theme: Any) -> None:
+        g = self.geometry
+        if self.progress is not None:
+            bar = QRectF(0.0, geo.HEADER_HEIGHT - 3.0, g.width, 3.0)
+            painter.fillRect(bar, theme.color("widget_fill"))
+            painter.fillRect(QRectF(bar.left(), bar.top(), bar.width() * self.progress, 3.0),
+                             theme.color("accent"))
+        if not self.status:
+            return
+        text = self.status_text or self.status
+        if self.status == "running" and self.progress is not None and not self.status_text:
+            text = f"{self.progress * 100:.0f}%"
+        badge = QRectF(g.width - geo.PAD_X - 58.0, 7.0, 58.0, 16.0)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(theme.color(STATUS_COLORS.get(self.status, "text_dim")))
+        painter.drawRoundedRect(badge, 8.0, 8.0)
+        painter.setPen(QColor("#ffffff"))
+        painter.setFont(geo.canvas_font(10))
+        painter.drawText(badge, Qt.AlignmentFlag.AlignCenter,
+                         painter.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight,
+                                                          int(badge.width() - 6)))
+
+    # -- events ---------------------------------------------------------------------------------
+
+    def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value: Any) -> Any:
+        if change == QGraphicsItem.GraphicsItemChange.ItemSelectedHasChanged:
+            self.setZValue(1.0 if value else 0.0)
+        return super().itemChange(change, value)
+
+    def hoverMoveEvent(self, event: QGraphicsSceneHoverEvent) -> None:
+        slot = self.widget_at(event.pos())
+        hovered = (slot.name, slot.kind) if slot is not None else None
+        if hovered != self._hovered:
+            self._hovered = hovered
+            self.update()
+        on_socket = socket_at(self.geometry, event.pos(), include_widgets=False) is not None
+        on_resize = not self.geometry.collapsed and self.geometry.resize_rect.contains(
+            event.pos())
+        cursor = (Qt.CursorShape.CrossCursor if on_socket else
+                  Qt.CursorShape.SizeFDiagCursor if on_resize else
+                  Qt.CursorShape.PointingHandCursor if slot is not None else
+                  Qt.CursorShape.ArrowCursor)
+        self.setCursor(QCursor(cursor))
+
+    def hoverLeaveEvent(self, event: QGraphicsSceneHoverEvent) -> None:
+        if self._hovered is not None:
+            self._hovered = None
+            self.update()
+
+    def mousePressEvent(self, event: QGraphicsSceneMouseEvent) -> None:
+        if event.button() != Qt.MouseButton.LeftButton:
+            event.ignore() if event.button() != Qt.MouseButton.RightButton else event.accept()
+            return
+        scene = self._scene
+        pos = event.pos()
+        event.accept()
+        socket = socket_at(self.geometry, pos)
+        if socket is not None:
+            scene.begin_link_drag(self, socket, event.scenePos())
+            return
+        g = self.geometry
+        if g.toggle_rect.adjusted(-4, -4, 4, 4).contains(pos):
+            scene.editor.toggle_collapsed([self.node.id])
+            return
+        if not g.collapsed and g.resize_rect.contains(pos):
+            self._resize = (object(), event.scenePos(), QPointF(g.width, g.height))
+            return
+        slot = self.widget_at(pos)
+        no_modifiers = event.modifiers() == Qt.KeyboardModifier.NoModifier
+        if slot is not None and no_modifiers and slot.kind != "value":
+            if not self.isSelected():
+                scene.select_only([self])
+            self._interaction = press_widget(self, slot, pos, event.screenPos().x())
+            return
+        scene.press_select(self, event.modifiers())
+        scene.begin_move(event.scenePos())
+
+    def mouseMoveEvent(self, event: QGraphicsSceneMouseEvent) -> None:
+        scene = self._scene
+        if self._interaction is not None:
+            self._interaction.move(event.pos(), event.screenPos().x())
+        elif self._resize is not None:
+            gesture, start, size = self._resize
+            delta = event.scenePos() - start
+            new_size = (max(120.0, round(size.x() + delta.x())),
+                        max(geo.HEADER_HEIGHT, round(size.y() + delta.y())))
+            scene.editor.set_node_layout([self.node.id], "size", new_size, "Resize node",
+                                         gesture)
+        elif scene.link_drag is not None:
+            scene.update_link_drag(event.scenePos())
+        else:
+            scene.move_to(event.scenePos())
+
+    def mouseReleaseEvent(self, event: QGraphicsSceneMouseEvent) -> None:
+        scene = self._scene
+        if self._interaction is not None:
+            interaction, self._interaction = self._interaction, None
+            interaction.release(event.pos(), event.screenPos().x())
+        elif self._resize is not None:
+            self._resize = None
+        elif scene.link_drag is not None:
+            scene.end_link_drag(event.scenePos())
+        else:
+            scene.end_move()
+
+    def mouseDoubleClickEvent(self, event: QGraphicsSceneMouseEvent) -> None:
+        g = self.geometry
+        if event.button() == Qt.MouseButton.LeftButton and g.header_rect.contains(event.pos()) \
+                and not g.toggle_rect.contains(event.pos()):
+            self.edit_title()
+            event.accept()
+            return
+        self.mousePressEvent(event)
+
+    def edit_title(self) -> None:
+        rect = self.geometry.header_rect.adjusted(24.0, 4.0, -8.0, -4.0)
+
+        def commit(text: str) -> None:
+            default = self.node_type.display_name if self.node_type else self.node.type
+            self._scene.editor.set_title(self.node.id, None if text in ("", default) else text)
+
+        InlineEditor.open(self, rect, self.title(), on_commit=commit)
+
+    def open_choice_menu(self, slot: WidgetSlot, choices: list[Any], current: Any,
+                         chosen: Callable[[Any], None]) -> QMenu | None:
+        """A menu of ``choices`` under ``slot``; picking one calls ``chosen``."""
+        view = self._scene.active_view()
+        if view is None:
+            return None
+        menu = QMenu(view)
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        if not choices:
+            menu.addAction("(nothing to choose from)").setEnabled(False)
+        for choice in choices:
+            action = menu.addAction(str(choice))
+            action.setCheckable(True)
+            action.setChecked(choice == current)
+            action.triggered.connect(lambda _=False, c=choice: chosen(c))
+        corner = self.mapToScene(slot.rect.bottomLeft())
+        menu.popup(view.viewport().mapToGlobal(view.mapFromScene(corner)))
+        return menu

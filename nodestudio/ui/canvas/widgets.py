@@ -1,0 +1,427 @@
+"""Widgets drawn inside nodes: numbers, sliders, choices, switches, text, seed controls.
+
+They are painted, not QWidgets: a graph with thousands of values stays cheap to draw and to
+pan. A real editor (QLineEdit/QPlainTextEdit in a proxy) exists only while one value is typed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QColor, QKeyEvent, QPainter, QPainterPath, QPen, QTextCursor
+from PySide6.QtWidgets import (
+    QGraphicsItem,
+    QGraphicsProxyWidget,
+    QLineEdit,
+    QPlainTextEdit,
+    QWidget,
+)
+
+from nodestudio.api.schema import SEED_CONTROLS, InputSpec, check_value, coerce_value
+from nodestudio.api.sockets import FLOAT, INT
+from nodestudio.ui.canvas.geometry import WidgetSlot, label_font
+from nodestudio.ui.theme import Theme
+
+if TYPE_CHECKING:
+    from nodestudio.ui.canvas.node_item import NodeItem
+
+ARROW_ZONE = 16.0
+#: Screen pixels of mouse travel per step while dragging a number.
+PIXELS_PER_STEP = 6.0
+
+
+# -- values ------------------------------------------------------------------------------------
+
+
+def number_step(spec: InputSpec) -> float:
+    if spec.step:
+        return spec.step
+    if spec.type == INT:
+        return 1
+    if spec.min is not None and spec.max is not None and spec.max - spec.min <= 2:
+        return 0.01
+    return 0.1
+
+
+def decimals(spec: InputSpec) -> int:
+    step = number_step(spec)
+    return max(1, min(4, math.ceil(-math.log10(step) - 1e-9))) if step < 1 else 1
+
+
+def format_value(spec: InputSpec | None, value: Any) -> str:
+    if spec is None:
+        return json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
+    if value is None:
+        return ""
+    if spec.type == FLOAT and isinstance(value, int | float) and not isinstance(value, bool):
+        return f"{value:.{decimals(spec)}f}"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def clamp(spec: InputSpec, value: float) -> float:
+    if spec.min is not None:
+        value = max(spec.min, value)
+    if spec.max is not None:
+        value = min(spec.max, value)
+    return value
+
+
+def stepped(spec: InputSpec, start: Any, steps: int) -> Any:
+    """``start`` moved by ``steps`` steps, kept in range and of the input's type."""
+    step = number_step(spec)
+    base = start if isinstance(start, int | float) and not isinstance(start, bool) else 0
+    value = clamp(spec, base + steps * step)
+    if spec.type == INT:
+        return round(value)
+    return round(float(value), 10)
+
+
+def from_ratio(spec: InputSpec, ratio: float) -> Any:
+    """The value at ``ratio`` (0..1) along a slider's range, snapped to the step."""
+    low, high = float(spec.min or 0), float(spec.max if spec.max is not None else 1)
+    ratio = min(1.0, max(0.0, ratio))
+    step = number_step(spec)
+    value = clamp(spec, low + round((high - low) * ratio / step) * step)
+    return round(value) if spec.type == INT else round(float(value), 10)
+
+
+def parse_typed(spec: InputSpec, text: str) -> tuple[Any, str | None]:
+    """A typed value for ``spec`` from text, clamped into range; or a reason it is not one."""
+    value = coerce_value(spec, text)
+    if spec.type in (INT, FLOAT) and isinstance(value, int | float) \
+            and not isinstance(value, bool):
+        value = clamp(spec, value)
+        value = round(value) if spec.type == INT else float(value)
+    problem = check_value(spec, value)
+    return value, problem
+
+
+# -- painting ----------------------------------------------------------------------------------
+
+
+def paint_widget(painter: QPainter, slot: WidgetSlot, value: Any, theme: Theme,
+                 hovered: bool, choices_ok: bool = True, control: str = "") -> None:
+    rect = slot.rect
+    radius = min(rect.height() / 2, 8.0) if slot.kind == "multiline" else rect.height() / 2
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(theme.color("widget_hover" if hovered else "widget_fill"))
+    painter.drawRoundedRect(rect, radius, radius)
+    painter.setFont(label_font())
+    kind = slot.kind
+    if kind == "multiline":
+        _paint_multiline(painter, slot, value, theme)
+        return
+    if kind == "slider" and slot.spec is not None:
+        _paint_slider_fill(painter, slot, value, theme, radius)
+    inner = rect.adjusted(12.0, 0.0, -12.0, 0.0)
+    arrows = kind in ("number", "combo")
+    if arrows:
+        inner = rect.adjusted(ARROW_ZONE + 2, 0.0, -ARROW_ZONE - 2, 0.0)
+        if hovered:
+            _paint_arrows(painter, rect, theme)
+    if kind == "toggle":
+        _paint_switch(painter, rect, bool(value), theme)
+        inner = inner.adjusted(0.0, 0.0, -30.0, 0.0)
+    label_width = min(painter.fontMetrics().horizontalAdvance(slot.label) + 8.0,
+                      inner.width() * 0.6)
+    label_rect = QRectF(inner.left(), inner.top(), label_width, inner.height())
+    value_rect = inner.adjusted(label_width, 0.0, 0.0, 0.0)
+    align_v = Qt.AlignmentFlag.AlignVCenter
+    painter.setPen(theme.color("widget_label"))
+    painter.drawText(label_rect, align_v | Qt.AlignmentFlag.AlignLeft,
+                     painter.fontMetrics().elidedText(slot.label, Qt.TextElideMode.ElideRight,
+                                                      int(label_rect.width())))
+    if kind == "toggle":
+        return
+    text = control if kind == "control" else format_value(slot.spec, value)
+    if kind in ("combo", "control"):
+        text = text.rsplit("/", 1)[-1] if kind == "combo" and len(text) > 28 else text
+    painter.setPen(theme.color("widget_text") if choices_ok else theme.color("warning"))
+    painter.drawText(value_rect, align_v | Qt.AlignmentFlag.AlignRight,
+                     painter.fontMetrics().elidedText(text, Qt.TextElideMode.ElideMiddle,
+                                                      int(value_rect.width())))
+
+
+def _paint_arrows(painter: QPainter, rect: QRectF, theme: Theme) -> None:
+    painter.setBrush(theme.color("widget_label"))
+    painter.setPen(Qt.PenStyle.NoPen)
+    cy = rect.center().y()
+    for x, direction in ((rect.left() + 9.0, -1), (rect.right() - 9.0, 1)):
+        path = QPainterPath()
+        path.moveTo(x + 3.0 * direction, cy)
+        path.lineTo(x - 2.5 * direction, cy - 4.0)
+        path.lineTo(x - 2.5 * direction, cy + 4.0)
+        path.closeSubpath()
+        painter.drawPath(path)
+
+
+def _paint_slider_fill(painter: QPainter, slot: WidgetSlot, value: Any, theme: Theme,
+                       radius: float) -> None:
+    spec = slot.spec
+    assert spec is not None
+    low, high = float(spec.min or 0), float(spec.max if spec.max is not None else 1)
+    try:
+        ratio = (float(value) - low) / (high - low) if high > low else 0.0
+    except (TypeError, ValueError):
+        ratio = 0.0
+    ratio = min(1.0, max(0.0, ratio))
+    if ratio <= 0:
+        return
+    fill = theme.color("accent", 110)
+    painter.save()
+    clip = QPainterPath()
+    clip.addRoundedRect(slot.rect, radius, radius)
+    painter.setClipPath(clip)
+    painter.setBrush(fill)
+    painter.drawRect(QRectF(slot.rect.left(), slot.rect.top(), slot.rect.width() * ratio,
+                            slot.rect.height()))
+    painter.restore()
+
+
+def _paint_switch(painter: QPainter, rect: QRectF, on: bool, theme: Theme) -> None:
+    track = QRectF(rect.right() - 36.0, rect.center().y() - 7.0, 26.0, 14.0)
+    painter.setBrush(theme.color("accent") if on else theme.color("node_border"))
+    painter.drawRoundedRect(track, 7.0, 7.0)
+    knob_x = track.right() - 7.0 if on else track.left() + 7.0
+    painter.setBrush(QColor("#ffffff"))
+    painter.drawEllipse(QPointF(knob_x, track.center().y()), 5.0, 5.0)
+
+
+def _paint_multiline(painter: QPainter, slot: WidgetSlot, value: Any, theme: Theme) -> None:
+    inner = slot.rect.adjusted(9.0, 6.0, -9.0, -6.0)
+    text = value if isinstance(value, str) else ""
+    if not text:
+        painter.setPen(theme.color("node_text_dim"))
+        text = slot.label
+    else:
+        painter.setPen(theme.color("widget_text"))
+    painter.drawText(inner, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop
+                     | Qt.TextFlag.TextWordWrap, text)
+
+
+# -- interaction -------------------------------------------------------------------------------
+
+
+class Interaction:
+    """A press on a widget that may turn into a drag; ``release`` ends it."""
+
+    def move(self, pos: QPointF, screen_x: float) -> None:
+        pass
+
+    def release(self, pos: QPointF, screen_x: float) -> None:
+        pass
+
+
+class NumberDrag(Interaction):
+    """Press and drag sideways to change a number; a click without a drag types it."""
+
+    def __init__(self, item: NodeItem, slot: WidgetSlot, screen_x: float) -> None:
+        self.item, self.slot, self.start_x = item, slot, screen_x
+        self.start_value = item.value(slot.name)
+        self.dragging = False
+        self.gesture = object()
+
+    def move(self, pos: QPointF, screen_x: float) -> None:
+        distance = screen_x - self.start_x
+        if not self.dragging and abs(distance) < 3:
+            return
+        self.dragging = True
+        assert self.slot.spec is not None
+        value = stepped(self.slot.spec, self.start_value, int(distance / PIXELS_PER_STEP))
+        self.item.set_value(self.slot.name, value, self.gesture)
+
+    def release(self, pos: QPointF, screen_x: float) -> None:
+        if not self.dragging:
+            open_value_editor(self.item, self.slot)
+
+
+class SliderDrag(Interaction):
+    def __init__(self, item: NodeItem, slot: WidgetSlot, pos: QPointF) -> None:
+        self.item, self.slot = item, slot
+        self.gesture = object()
+        self.move(pos, 0.0)
+
+    def move(self, pos: QPointF, screen_x: float) -> None:
+        rect = self.slot.rect
+        assert self.slot.spec is not None
+        ratio = (pos.x() - rect.left()) / max(rect.width(), 1.0)
+        self.item.set_value(self.slot.name, from_ratio(self.slot.spec, ratio), self.gesture)
+
+
+def press_widget(item: NodeItem, slot: WidgetSlot, pos: QPointF,
+                 screen_x: float) -> Interaction | None:
+    """Start whatever pressing ``slot`` at ``pos`` (item coordinates) does."""
+    spec, kind, rect = slot.spec, slot.kind, slot.rect
+    if kind == "value" or spec is None:
+        return None
+    current = item.value(slot.name)
+    left_arrow = pos.x() < rect.left() + ARROW_ZONE
+    right_arrow = pos.x() > rect.right() - ARROW_ZONE
+    if kind == "number":
+        if left_arrow or right_arrow:
+            item.set_value(slot.name, stepped(spec, current, 1 if right_arrow else -1))
+            return None
+        return NumberDrag(item, slot, screen_x)
+    if kind == "slider":
+        return SliderDrag(item, slot, pos)
+    if kind == "toggle":
+        item.set_value(slot.name, not bool(current))
+        return None
+    if kind == "combo":
+        choices = item.choices(spec)
+        if (left_arrow or right_arrow) and choices:
+            index = choices.index(current) if current in choices else -1
+            index = (index + (1 if right_arrow else -1)) % len(choices)
+            item.set_value(slot.name, choices[index])
+            return None
+        item.open_choice_menu(slot, choices, current,
+                              lambda choice: item.set_value(slot.name, choice))
+        return None
+    if kind == "control":
+        current_control = item.node.controls.get(slot.name, "fixed")
+        item.open_choice_menu(slot, list(SEED_CONTROLS), current_control,
+                              lambda choice: item.set_control(slot.name, choice))
+        return None
+    if kind in ("text", "multiline"):
+        open_value_editor(item, slot)
+    return None
+
+
+def open_value_editor(item: NodeItem, slot: WidgetSlot) -> None:
+    """Type a value in place: numbers on Enter, text live (one undo step per edit)."""
+    spec = slot.spec
+    assert spec is not None
+    gesture = object()
+    text = format_value(spec, item.value(slot.name))
+    if slot.kind in ("text", "multiline"):
+        def on_change(new_text: str) -> None:
+            item.set_value(slot.name, new_text, gesture)
+
+        InlineEditor.open(item, slot.rect, text, multiline=slot.kind == "multiline",
+                          on_change=on_change)
+        return
+
+    def on_commit(new_text: str) -> None:
+        value, problem = parse_typed(spec, new_text)
+        if problem is not None:
+            item.report(f"{slot.label}: {problem}")
+            return
+        item.set_value(slot.name, value)
+
+    InlineEditor.open(item, slot.rect, text, multiline=False, on_commit=on_commit)
+
+
+class _LineEdit(QLineEdit):
+    def __init__(self, owner: InlineEditor) -> None:
+        super().__init__()
+        self.owner = owner
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Escape:
+            self.owner.close(commit=False)
+            return
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            self.owner.close(commit=True)
+            return
+        super().keyPressEvent(event)
+
+    def focusOutEvent(self, event: Any) -> None:
+        super().focusOutEvent(event)
+        self.owner.close(commit=True)
+
+
+class _TextEdit(QPlainTextEdit):
+    def __init__(self, owner: InlineEditor) -> None:
+        super().__init__()
+        self.owner = owner
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        control = event.modifiers() & Qt.KeyboardModifier.ControlModifier
+        if event.key() == Qt.Key.Key_Escape or (
+                control and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)):
+            self.owner.close(commit=True)
+            return
+        super().keyPressEvent(event)
+
+    def focusOutEvent(self, event: Any) -> None:
+        super().focusOutEvent(event)
+        self.owner.close(commit=True)
+
+
+class InlineEditor:
+    """One text editor placed over a rectangle of an item, in a proxy that zooms with it."""
+
+    current: InlineEditor | None = None
+
+    def __init__(self, parent: QGraphicsItem, rect: QRectF, text: str, multiline: bool,
+                 on_change: Callable[[str], None] | None,
+                 on_commit: Callable[[str], None] | None) -> None:
+        self.on_change, self.on_commit = on_change, on_commit
+        self.closed = False
+        self.widget: QWidget = _TextEdit(self) if multiline else _LineEdit(self)
+        self.widget.setObjectName("inlineEditor")
+        self.widget.setFont(label_font())
+        if multiline:
+            self.widget.setPlainText(text)
+            self.widget.moveCursor(QTextCursor.MoveOperation.End)
+            self.widget.textChanged.connect(self._changed)
+            self.widget.setFrameStyle(0)
+        else:
+            self.widget.setText(text)
+            self.widget.selectAll()
+            self.widget.textEdited.connect(self._changed)
+        self.proxy = QGraphicsProxyWidget(parent)
+        self.proxy.setWidget(self.widget)
+        self.proxy.setZValue(100)
+        self.proxy.setPos(rect.topLeft())
+        self.widget.resize(int(rect.width()), int(rect.height()))
+        self.widget.setFocus()
+        self.proxy.setFocus()
+
+    @classmethod
+    def open(cls, parent: QGraphicsItem, rect: QRectF, text: str, *, multiline: bool = False,
+             on_change: Callable[[str], None] | None = None,
+             on_commit: Callable[[str], None] | None = None) -> InlineEditor:
+        if cls.current is not None:
+            cls.current.close(commit=True)
+        cls.current = cls(parent, rect, text, multiline, on_change, on_commit)
+        return cls.current
+
+    def text(self) -> str:
+        widget = self.widget
+        return widget.toPlainText() if isinstance(widget, QPlainTextEdit) else widget.text()
+
+    def _changed(self, *_args: Any) -> None:
+        if self.on_change is not None and not self.closed:
+            self.on_change(self.text())
+
+    def close(self, commit: bool) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if commit and self.on_commit is not None:
+            self.on_commit(self.text())
+        if InlineEditor.current is self:
+            InlineEditor.current = None
+        proxy = self.proxy
+        scene = proxy.scene()
+        views = scene.views() if scene is not None else []
+        proxy.setWidget(None)
+        self.widget.hide()
+        self.widget.deleteLater()
+        if scene is not None:
+            scene.removeItem(proxy)
+        if views:
+            views[0].setFocus()
+
+
+def selection_pen(theme: Theme, width: float = 2.0) -> QPen:
+    pen = QPen(theme.color("selection"), width)
+    pen.setCosmetic(False)
+    return pen

@@ -1,0 +1,61 @@
+"""Choices of the widgets whose list comes from the environment (models, input images)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+from nodestudio.api.schema import InputSpec
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+#: How long a folder listing is reused; menus open often, folders change rarely.
+_LISTING_SECONDS = 2.0
+
+
+class ModelLister(Protocol):
+    def list(self, kind: str) -> list[str]: ...
+
+
+class ChoiceProvider:
+    """Resolves ``choices`` and ``choices_source`` ("models:<kind>", "files:input")."""
+
+    def __init__(self, models: ModelLister | None = None, input_dir: Path | None = None) -> None:
+        self.models = models
+        self.input_dir = input_dir
+        self._cache: dict[str, tuple[float, list[Any]]] = {}
+
+    def choices(self, spec: InputSpec) -> list[Any]:
+        if spec.choices is not None:
+            return list(spec.choices)
+        source = spec.choices_source or ""
+        cached = self._cache.get(source)
+        if cached is not None and time.monotonic() - cached[0] < _LISTING_SECONDS:
+            return list(cached[1])
+        found = self._resolve(source)
+        self._cache[source] = (time.monotonic(), found)
+        return list(found)
+
+    def refresh(self) -> None:
+        self._cache.clear()
+
+    def _resolve(self, source: str) -> list[Any]:
+        kind, _, argument = source.partition(":")
+        if kind == "models" and self.models is not None:
+            try:
+                return list(self.models.list(argument))
+            except OSError:
+                return []
+        if kind == "files" and argument == "input" and self.input_dir is not None:
+            return input_images(self.input_dir)
+        return []
+
+
+def input_images(folder: Path) -> list[str]:
+    """Image files under ``folder`` as relative POSIX paths, sorted case-insensitively."""
+    if not folder.is_dir():
+        return []
+    found = [path.relative_to(folder).as_posix() for path in folder.rglob("*")
+             if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()
+             and not any(part.startswith(".") for part in path.relative_to(folder).parts)]
+    return sorted(found, key=str.lower)

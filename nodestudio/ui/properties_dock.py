@@ -1,0 +1,319 @@
+"""Properties of the selected node: title, mode and every value, with real Qt editors.
+
+The form follows the model (it subscribes to the graph) and edits through the editor, so a
+change made on the canvas shows here and the other way round.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDockWidget,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QScrollArea,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from nodestudio.api.schema import SEED_CONTROLS, InputSpec
+from nodestudio.api.sockets import BOOLEAN, FLOAT, INT
+from nodestudio.graph.model import (
+    GraphEvent,
+    LayoutChanged,
+    LinkAdded,
+    LinkRemoved,
+    NodeChanged,
+    NodeRemoved,
+    ValueChanged,
+)
+from nodestudio.ui.canvas.geometry import pretty, widget_kind
+from nodestudio.ui.canvas.scene import NodeScene
+from nodestudio.ui.canvas.widgets import decimals, number_step, parse_typed
+from nodestudio.ui.editor import GraphEditor
+
+_INT32 = 2**31 - 1
+MODES = ("normal", "muted", "bypassed")
+
+
+class PropertiesDock(QDockWidget):
+    def __init__(self, editor: GraphEditor, scene: NodeScene, parent: QWidget | None = None
+                 ) -> None:
+        super().__init__("Properties", parent)
+        self.setObjectName("propertiesDock")
+        self.editor, self.scene = editor, scene
+        self.node_id: str | None = None
+        self.setters: dict[str, Callable[[Any], None]] = {}
+        self.editors: dict[str, QWidget] = {}
+        self._gesture = object()
+        self._unsubscribe: Callable[[], None] | None = None
+        self.scroll = QScrollArea(self)
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.setWidget(self.scroll)
+        scene.selectionChanged.connect(self.show_selection)
+        editor.graph_replaced.connect(self._graph_replaced)
+        self._graph_replaced()
+
+    def _graph_replaced(self, *_args: Any) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        self._unsubscribe = self.editor.graph.subscribe(self._on_event)
+        self.show_selection()
+
+    def show_selection(self) -> None:
+        try:
+            selected = self.scene.selected_node_ids()
+        except RuntimeError:  # the scene is being torn down
+            return
+        self.show_node(selected[0] if len(selected) == 1 else None, len(selected))
+
+    def show_node(self, node_id: str | None, count: int = 1) -> None:
+        self.node_id = node_id
+        self.setters.clear()
+        self.editors.clear()
+        self._gesture = object()
+        body = QWidget()
+        outer = QVBoxLayout(body)
+        outer.setContentsMargins(10, 10, 10, 10)
+        if node_id is None or node_id not in self.editor.graph:
+            text = f"{count} nodes selected" if count > 1 else "Select a node to edit it here."
+            hint = QLabel(text, body)
+            hint.setObjectName("dim")
+            hint.setWordWrap(True)
+            outer.addWidget(hint)
+            outer.addStretch(1)
+            self.scroll.setWidget(body)
+            return
+        form = QFormLayout()
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        outer.addLayout(form)
+        self._build(form, node_id)
+        outer.addStretch(1)
+        self.scroll.setWidget(body)
+
+    def _build(self, form: QFormLayout, node_id: str) -> None:
+        node = self.editor.graph.node(node_id)
+        node_type = self.editor.registry.get(node.type)
+        title = QLineEdit(node.title or "")
+        title.setPlaceholderText(node_type.display_name if node_type else node.type)
+        title.editingFinished.connect(lambda: self.editor.set_title(node_id, title.text()))
+        form.addRow("Title", title)
+        self.editors["__title__"] = title
+        self.setters["__title__"] = lambda _v: _set_text(title, node.title or "")
+        kind = QLabel(f"{node.type}" + (f"  ·  {node_type.pack}" if node_type else
+                                        "  ·  unknown type (kept as saved)"))
+        kind.setObjectName("dim")
+        kind.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        form.addRow("Type", kind)
+        if node_type is not None and node_type.description:
+            description = QLabel(node_type.description)
+            description.setWordWrap(True)
+            description.setObjectName("dim")
+            form.addRow("", description)
+        mode = QComboBox()
+        mode.addItems(MODES)
+        mode.setCurrentText(node.mode)
+        mode.currentTextChanged.connect(lambda m: self.editor.set_mode([node_id], m))
+        form.addRow("Mode", mode)
+        self.editors["__mode__"] = mode
+        self.setters["__mode__"] = lambda _v: _set_combo(mode, node.mode)
+        if node_type is None:
+            for name, value in node.values.items():
+                label = QLabel(json.dumps(value, ensure_ascii=False)[:200])
+                label.setWordWrap(True)
+                label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+                form.addRow(pretty(name), label)
+            return
+        for spec in node_type.inputs:
+            if spec.has_widget:
+                self._add_value_row(form, node_id, spec)
+
+    def _add_value_row(self, form: QFormLayout, node_id: str, spec: InputSpec) -> None:
+        editor_widget, setter = self._value_editor(node_id, spec)
+        self.editors[spec.name] = editor_widget
+        self.setters[spec.name] = setter
+        setter(self._value(spec))
+        row = QWidget()
+        layout = QHBoxLayout(row)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(editor_widget, 1)
+        as_socket = QToolButton(row)
+        as_socket.setText("⇆")
+        as_socket.setCheckable(True)
+        as_socket.setToolTip("Show this value as an input socket on the node")
+        as_socket.toggled.connect(
+            lambda on, name=spec.name: self.editor.set_socket_input(node_id, name, on))
+        layout.addWidget(as_socket, 0, Qt.AlignmentFlag.AlignTop)
+        self.editors[f"__socket__{spec.name}"] = as_socket
+        self.setters[f"__socket__{spec.name}"] = lambda _v, name=spec.name, button=as_socket: \
+            self._sync_socket_button(name, button, editor_widget)
+        self.setters[f"__socket__{spec.name}"](None)
+        form.addRow(pretty(spec.name), row)
+        if spec.control_after_generate:
+            control = QComboBox()
+            control.addItems(SEED_CONTROLS)
+            node = self.editor.graph.node(node_id)
+            control.setCurrentText(node.controls.get(spec.name, "fixed"))
+            control.currentTextChanged.connect(
+                lambda c, name=spec.name: self.editor.set_control(node_id, name, c))
+            self.editors[f"__control__{spec.name}"] = control
+            self.setters[f"__control__{spec.name}"] = lambda _v, name=spec.name, box=control: \
+                _set_combo(box, self.editor.graph.node(node_id).controls.get(name, "fixed"))
+            form.addRow("after run", control)
+
+    def _sync_socket_button(self, name: str, button: QToolButton, widget: QWidget) -> None:
+        node_id = self.node_id
+        if node_id is None or node_id not in self.editor.graph:
+            return
+        linked = self.editor.graph.link_into(node_id, name) is not None
+        shown = name in self.editor.graph.layout.node(node_id).socket_inputs
+        button.blockSignals(True)
+        button.setChecked(shown or linked)
+        button.blockSignals(False)
+        widget.setEnabled(not linked)
+        widget.setToolTip("Linked: the value comes from the link" if linked else "")
+
+    def _value(self, spec: InputSpec) -> Any:
+        node = self.editor.graph.node(self.node_id)  # type: ignore[arg-type]
+        return node.values.get(spec.name, spec.default)
+
+    def _commit(self, node_id: str, name: str, value: Any) -> None:
+        self.editor.set_value(node_id, name, value, self._gesture)
+
+    def _end_gesture(self) -> None:
+        self._gesture = object()
+
+    def _value_editor(self, node_id: str, spec: InputSpec
+                      ) -> tuple[QWidget, Callable[[Any], None]]:
+        kind = widget_kind(spec)
+        name = spec.name
+        if kind == "combo":
+            box = QComboBox()
+            box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            choices = self.editor.choices.choices(spec)
+
+            def set_combo(value: Any) -> None:
+                box.blockSignals(True)
+                box.clear()
+                items = list(choices) + ([] if value in choices else [value])
+                for choice in items:
+                    box.addItem(str(choice) + ("" if choice in choices else "  (missing)"),
+                                choice)
+                box.setCurrentIndex(items.index(value))
+                box.blockSignals(False)
+
+            box.currentIndexChanged.connect(
+                lambda i: self._commit(node_id, name, box.itemData(i)))
+            return box, set_combo
+        if kind == "toggle" or spec.type == BOOLEAN:
+            check = QCheckBox()
+            check.toggled.connect(lambda on: self._commit(node_id, name, bool(on)))
+            return check, lambda v: _blocked(check, check.setChecked, bool(v))
+        if spec.type == INT and _fits_int32(spec):
+            spin = QSpinBox()
+            spin.setRange(int(spec.min if spec.min is not None else -_INT32),
+                          int(spec.max if spec.max is not None else _INT32))
+            spin.setSingleStep(int(number_step(spec)))
+            spin.valueChanged.connect(lambda v: self._commit(node_id, name, int(v)))
+            spin.editingFinished.connect(self._end_gesture)
+            return spin, lambda v: _blocked(spin, spin.setValue, int(v or 0))
+        if spec.type == FLOAT:
+            spin = QDoubleSpinBox()
+            spin.setDecimals(max(decimals(spec), 2))
+            spin.setRange(float(spec.min if spec.min is not None else -1e12),
+                          float(spec.max if spec.max is not None else 1e12))
+            spin.setSingleStep(float(number_step(spec)))
+            spin.valueChanged.connect(lambda v: self._commit(node_id, name, float(v)))
+            spin.editingFinished.connect(self._end_gesture)
+            return spin, lambda v: _blocked(spin, spin.setValue, float(v or 0.0))
+        if kind == "multiline":
+            text = QPlainTextEdit()
+            text.setMinimumHeight(90)
+            text.textChanged.connect(lambda: self._commit(node_id, name, text.toPlainText()))
+            return text, lambda v: _set_plain(text, "" if v is None else str(v))
+        line = QLineEdit()
+        if spec.type == INT:  # numbers too big for a spin box (seeds)
+            def finish() -> None:
+                value, problem = parse_typed(spec, line.text())
+                if problem is None:
+                    self._commit(node_id, name, value)
+                else:
+                    self.editor.message.emit(f"{pretty(name)}: {problem}", "warning")
+                self._end_gesture()
+
+            line.editingFinished.connect(finish)
+        else:
+            line.textEdited.connect(lambda t: self._commit(node_id, name, t))
+            line.editingFinished.connect(self._end_gesture)
+        return line, lambda v: _set_text(line, "" if v is None else str(v))
+
+    # -- following the model --------------------------------------------------------------------
+
+    def _on_event(self, event: GraphEvent) -> None:
+        node_id = self.node_id
+        if node_id is None:
+            return
+        if isinstance(event, NodeRemoved) and event.node.id == node_id:
+            self.show_node(None, 0)
+        elif isinstance(event, ValueChanged) and event.node_id == node_id:
+            setter = self.setters.get(event.name)
+            node_type = self.editor.node_type(node_id)
+            spec = node_type.input(event.name) if node_type else None
+            if setter is not None and spec is not None:
+                setter(self._value(spec))
+        elif isinstance(event, NodeChanged) and event.node_id == node_id:
+            if event.field == "type":
+                self.show_node(node_id)
+                return
+            for key in ("__title__", "__mode__"):
+                self.setters[key](None)
+            for key, setter in self.setters.items():
+                if key.startswith("__control__"):
+                    setter(None)
+        elif (isinstance(event, LinkAdded | LinkRemoved) and event.link.target == node_id) or (
+                isinstance(event, LayoutChanged) and event.node_id == node_id
+                and event.field == "socket_inputs"):
+            for key, setter in self.setters.items():
+                if key.startswith("__socket__"):
+                    setter(None)
+
+
+def _fits_int32(spec: InputSpec) -> bool:
+    low = spec.min if spec.min is not None else -_INT32
+    high = spec.max if spec.max is not None else _INT32
+    return low >= -_INT32 and high <= _INT32
+
+
+def _blocked(widget: QWidget, setter: Callable[[Any], None], value: Any) -> None:
+    widget.blockSignals(True)
+    setter(value)
+    widget.blockSignals(False)
+
+
+def _set_text(line: QLineEdit, text: str) -> None:
+    if line.text() != text:
+        _blocked(line, line.setText, text)
+
+
+def _set_plain(edit: QPlainTextEdit, text: str) -> None:
+    if edit.toPlainText() != text:
+        _blocked(edit, edit.setPlainText, text)
+
+
+def _set_combo(box: QComboBox, text: str) -> None:
+    if box.currentText() != text:
+        _blocked(box, box.setCurrentText, text)
