@@ -249,7 +249,7 @@ class MainWindow(QMainWindow):
         dialog.setInformativeText(details)
         dialog.setWindowModality(Qt.WindowModality.NonModal)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.open()
+        dialog.show()  # not modal: the window stays usable behind it
         self.error_dialog = dialog
 
     def save(self) -> bool:

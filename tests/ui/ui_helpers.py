@@ -32,7 +32,10 @@ class Canvas:
         self.view = window.view
         self.viewport = window.view.viewport()
 
-    def at(self, scene_pos: QPointF | tuple[float, float]) -> QPoint:
+    def at(self, scene_pos: QPointF | tuple[float, float] | QPoint) -> QPoint:
+        """Viewport position of a scene position (a QPoint is a viewport position already)."""
+        if isinstance(scene_pos, QPoint):
+            return scene_pos
         if isinstance(scene_pos, tuple):
             scene_pos = QPointF(*scene_pos)
         return self.view.mapFromScene(scene_pos)
@@ -68,13 +71,17 @@ class Canvas:
     def drag(self, start: Any, end: Any, button: Qt.MouseButton = Qt.MouseButton.LeftButton,
              modifiers: Qt.KeyboardModifier = Qt.KeyboardModifier.NoModifier,
              steps: int = 6) -> None:
-        a = QPointF(*start) if isinstance(start, tuple) else QPointF(start)
-        b = QPointF(*end) if isinstance(end, tuple) else QPointF(end)
-        self.press(a, button, modifiers)
-        for index in range(1, steps + 1):
-            t = index / steps
-            self.move(a + (b - a) * t)
-        self.release(b, button, modifiers)
+        if isinstance(start, QPoint):  # viewport positions (panning moves the scene)
+            a, b = QPointF(start), QPointF(end)
+            points = [(a + (b - a) * (i / steps)).toPoint() for i in range(steps + 1)]
+        else:
+            a = QPointF(*start) if isinstance(start, tuple) else QPointF(start)
+            b = QPointF(*end) if isinstance(end, tuple) else QPointF(end)
+            points = [a + (b - a) * (i / steps) for i in range(steps + 1)]
+        self.press(points[0], button, modifiers)
+        for point in points[1:]:
+            self.move(point)
+        self.release(points[-1], button, modifiers)
 
     def key(self, key: Qt.Key, modifiers: Qt.KeyboardModifier = Qt.KeyboardModifier.NoModifier
             ) -> None:
