@@ -1,0 +1,335 @@
+"""Loading checkpoints, VAEs and ControlNets from diffusers folders or single files, offline.
+
+A checkpoint is either a diffusers folder (``model_index.json`` + component folders) or a single
+``.safetensors`` (or, only through ``torch.load(weights_only=True)``, ``.ckpt``/``.pt``) file in
+the original Stable Diffusion layout. For single files the family is detected from the keys
+(:mod:`detection`) and the architecture comes from the shipped config folders or from configs
+embedded in the file (:mod:`model_configs`); the weights are converted by diffusers'
+``from_single_file``. Nothing is downloaded: every ``from_pretrained``/``from_single_file`` call
+is ``local_files_only``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from nodestudio.api.errors import NodeError
+from nodestudio.runtime import model_configs
+from nodestudio.runtime.detection import (
+    SD1,
+    SD2,
+    SDXL,
+    NotACheckpointError,
+    detect_checkpoint,
+    detect_controlnet,
+)
+from nodestudio.runtime.devices import compute_dtype, torch_device
+from nodestudio.runtime.tokenizers import END_TOKEN, OPEN_CLIP_PAD_TOKEN, clip_tokenizer
+from nodestudio.runtime.types import ControlNet, DiffusionModel, TextEncoder, TextEncoders, Vae
+
+SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
+_DIFFUSERS_WEIGHTS = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin",
+                      "model.safetensors", "pytorch_model.bin")
+
+
+class ModelLoadError(NodeError):
+    """A model file exists but cannot be used; the message says which file and why."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    model: DiffusionModel
+    clip: TextEncoders
+    vae: Vae
+
+
+# -- reading files ----------------------------------------------------------------------------
+
+
+def read_state_dict(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Weights and safetensors metadata of a single file (pickles only with weights_only)."""
+    if path.suffix == ".safetensors":
+        from safetensors import safe_open
+        from safetensors.torch import load_file
+
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = dict(handle.metadata() or {})
+        return load_file(str(path)), metadata
+    if path.suffix not in SINGLE_FILE_SUFFIXES:
+        raise ModelLoadError(f"{path.name}: unsupported file type {path.suffix!r}")
+    try:
+        loaded = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as error:  # an unpickling error names the offending global
+        raise ModelLoadError(
+            f"{path.name} cannot be read safely ({error}); convert it to .safetensors"
+        ) from None
+    while isinstance(loaded, dict) and "state_dict" in loaded:
+        loaded = loaded["state_dict"]
+    if not isinstance(loaded, dict):
+        raise ModelLoadError(f"{path.name} does not contain a state dict")
+    return {k: v for k, v in loaded.items() if isinstance(v, torch.Tensor)}, {}
+
+
+def _variant(folder: Path) -> str | None:
+    """"fp16" when a diffusers component folder only has fp16 weights."""
+    if any((folder / name).is_file() for name in _DIFFUSERS_WEIGHTS):
+        return None
+    if any(p.name.split(".")[-2:-1] == ["fp16"] for p in folder.glob("*.fp16.*")):
+        return "fp16"
+    return None
+
+
+def _vae_dtype(vae_config: Mapping[str, Any], dtype: torch.dtype) -> torch.dtype:
+    # SDXL's VAE overflows in fp16 (its config says force_upcast): keep it in fp32 for good.
+    if dtype == torch.float16 and vae_config.get("force_upcast", False):
+        return torch.float32
+    return dtype
+
+
+def _family_of(unet_config: Any, encoder_count: int) -> str:
+    if encoder_count == 2 or unet_config.addition_embed_type == "text_time":
+        return SDXL
+    if unet_config.cross_attention_dim == 1024:
+        return SD2
+    return SD1
+
+
+def _pad_token(family: str, encoder_index: int) -> str:
+    # OpenCLIP encoders (SD2's only one, SDXL's second) were trained with "!" padding.
+    if family == SD2 or (family == SDXL and encoder_index == 1):
+        return OPEN_CLIP_PAD_TOKEN
+    return END_TOKEN
+
+
+def _finish(
+    unet: Any,
+    vae_model: Any,
+    encoders: list[tuple[Any, Any]],
+    scheduler_config: Mapping[str, Any],
+    device: torch.device,
+    source: str,
+) -> Checkpoint:
+    family = _family_of(unet.config, len(encoders))
+    slots = tuple(
+        TextEncoder(
+            model=model.to(device).eval(),
+            tokenizer=tokenizer,
+            penultimate=family == SDXL,
+            pooled=family == SDXL and index == len(encoders) - 1,
+        )
+        for index, (model, tokenizer) in enumerate(encoders)
+    )
+    vae = Vae(vae_model.to(device).eval(), device, source)
+    model = DiffusionModel(
+        unet=unet.to(device).eval(),
+        scheduler_config=dict(scheduler_config),
+        family=family,
+        latent_channels=vae.latent_channels,
+        vae_scale_factor=vae.scale_factor,
+        device=device,
+        source=source,
+    )
+    return Checkpoint(model, TextEncoders(slots, family, device, source), vae)
+
+
+# -- checkpoints --------------------------------------------------------------------------------
+
+
+def load_checkpoint(path: Path, device: str | torch.device) -> Checkpoint:
+    """Load a checkpoint (diffusers folder or single file) onto ``device``."""
+    target = torch_device(device)
+    try:
+        if path.is_dir():
+            return _load_checkpoint_folder(path, target)
+        return _load_checkpoint_file(path, target)
+    except (NodeError, MemoryError):
+        raise
+    except NotACheckpointError as error:
+        raise ModelLoadError(f"{path.name}: {error}") from None
+    except (OSError, ValueError, KeyError, RuntimeError) as error:
+        raise ModelLoadError(f"could not load checkpoint {path}: {error}") from error
+
+
+def _load_checkpoint_folder(path: Path, device: torch.device) -> Checkpoint:
+    import transformers
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTokenizer
+
+    if not (path / "model_index.json").is_file():
+        raise ModelLoadError(f"{path} is a folder but not a diffusers model (no model_index.json)")
+    index = model_configs.read_json(path / "model_index.json")
+    dtype = compute_dtype(device)
+    unet = UNet2DConditionModel.from_pretrained(
+        path, subfolder="unet", torch_dtype=dtype, local_files_only=True,
+        variant=_variant(path / "unet"),
+    )
+    vae_config = AutoencoderKL.load_config(path, subfolder="vae", local_files_only=True)
+    vae = AutoencoderKL.from_pretrained(
+        path, subfolder="vae", local_files_only=True, variant=_variant(path / "vae"),
+        torch_dtype=_vae_dtype(vae_config, dtype),
+    )
+    names = [n for n in ("text_encoder", "text_encoder_2") if (index.get(n) or [None])[0]]
+    family = _family_of(unet.config, len(names))
+    encoders = []
+    for position, name in enumerate(names):
+        model_class = getattr(transformers, index[name][1])
+        model = model_class.from_pretrained(
+            path, subfolder=name, torch_dtype=dtype, local_files_only=True,
+            variant=_variant(path / name),
+        )
+        tokenizer_folder = path / name.replace("text_encoder", "tokenizer")
+        if tokenizer_folder.is_dir():
+            tokenizer = CLIPTokenizer.from_pretrained(tokenizer_folder, local_files_only=True)
+        else:
+            tokenizer = clip_tokenizer(
+                _pad_token(family, position), model.config.max_position_embeddings
+            )
+        encoders.append((model, tokenizer))
+    scheduler_config = model_configs.read_json(path / "scheduler" / "scheduler_config.json")
+    return _finish(unet, vae, encoders, scheduler_config, device, str(path))
+
+
+def _load_checkpoint_file(path: Path, device: torch.device) -> Checkpoint:
+    import transformers
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from diffusers.loaders.single_file_utils import create_diffusers_clip_model_from_ldm
+
+    state_dict, metadata = read_state_dict(path)
+    shapes = {key: tuple(value.shape) for key, value in state_dict.items()}
+    kind = detect_checkpoint(shapes, state_dict.__getitem__, metadata, path.with_suffix(".yaml"))
+    embedded = model_configs.embedded_configs(metadata)
+    dtype = compute_dtype(device)
+    with model_configs.config_folder_for(embedded, kind.config_name) as config_dir:
+        config = str(config_dir)
+        unet_config = model_configs.read_json(config_dir / "unet" / "config.json")
+        overrides = {}
+        if unet_config.get("in_channels") != kind.in_channels:
+            overrides["in_channels"] = kind.in_channels  # inpainting variants (9 channels)
+        unet = UNet2DConditionModel.from_single_file(
+            state_dict, config=config, subfolder="unet", torch_dtype=dtype,
+            local_files_only=True, **overrides,
+        )
+        vae_config = model_configs.read_json(config_dir / "vae" / "config.json")
+        vae = AutoencoderKL.from_single_file(
+            state_dict, config=config, subfolder="vae", local_files_only=True,
+            torch_dtype=_vae_dtype(vae_config, dtype),
+        )
+        index = model_configs.read_json(config_dir / "model_index.json")
+        tokenizer_config = (embedded or {}).get("tokenizer", {})
+        encoders = []
+        names = [n for n in ("text_encoder", "text_encoder_2") if n in index]
+        for position, name in enumerate(names):
+            model = create_diffusers_clip_model_from_ldm(
+                getattr(transformers, index[name][1]), state_dict, subfolder=name,
+                config=config, torch_dtype=dtype, local_files_only=True,
+            )
+            tokenizer = clip_tokenizer(
+                _pad_token(kind.family, position),
+                tokenizer_config.get("model_max_length", model.config.max_position_embeddings),
+            )
+            encoders.append((model, tokenizer))
+        scheduler_config = model_configs.read_json(
+            config_dir / "scheduler" / "scheduler_config.json"
+        )
+    scheduler_config["prediction_type"] = kind.prediction_type
+    if kind.zero_terminal_snr:
+        scheduler_config["rescale_betas_zero_snr"] = True
+    del state_dict
+    return _finish(unet, vae, encoders, scheduler_config, device, str(path))
+
+
+# -- VAE --------------------------------------------------------------------------------------
+
+
+def _is_sdxl_vae_file(path: Path, metadata: Mapping[str, str]) -> bool:
+    """SD and SDXL VAEs have identical shapes; only their latent scaling differs."""
+    architecture = metadata.get("modelspec.architecture", "").lower()
+    if architecture:
+        return "xl" in architecture
+    return "xl" in path.name.lower()
+
+
+def load_vae(path: Path, device: str | torch.device) -> Vae:
+    """A VAE from a diffusers folder (``config.json``) or a single file (either key layout).
+
+    For single files the latent scaling of SD (0.18215) is assumed unless the file declares an
+    SDXL architecture in its metadata or has "xl" in its name (SDXL: 0.13025).
+    """
+    from diffusers import AutoencoderKL
+
+    target = torch_device(device)
+    dtype = compute_dtype(target)
+    try:
+        if path.is_dir():
+            config = AutoencoderKL.load_config(path, local_files_only=True)
+            model = AutoencoderKL.from_pretrained(
+                path, local_files_only=True, torch_dtype=_vae_dtype(config, dtype),
+                variant=_variant(path),
+            )
+        else:
+            state_dict, metadata = read_state_dict(path)
+            embedded = model_configs.embedded_configs(metadata)
+            shipped = "sdxl" if _is_sdxl_vae_file(path, metadata) else "sd15"
+            with model_configs.config_folder_for(embedded, shipped) as config_dir:
+                config = model_configs.read_json(config_dir / "vae" / "config.json")
+                model = AutoencoderKL.from_single_file(
+                    state_dict, config=str(config_dir), subfolder="vae", local_files_only=True,
+                    torch_dtype=_vae_dtype(config, dtype),
+                )
+    except NodeError:
+        raise
+    except (OSError, ValueError, KeyError, RuntimeError) as error:
+        raise ModelLoadError(f"could not load VAE {path}: {error}") from error
+    return Vae(model.to(target).eval(), target, str(path))
+
+
+# -- ControlNet ---------------------------------------------------------------------------------
+
+
+def load_controlnet(path: Path, device: str | torch.device) -> ControlNet:
+    """A ControlNet from a diffusers folder or a single file (original or diffusers keys)."""
+    from diffusers import ControlNetModel
+
+    target = torch_device(device)
+    dtype = compute_dtype(target)
+    try:
+        if path.is_dir():
+            model = ControlNetModel.from_pretrained(
+                path, torch_dtype=dtype, local_files_only=True, variant=_variant(path)
+            )
+        else:
+            state_dict, metadata = read_state_dict(path)
+            kind = detect_controlnet({k: tuple(v.shape) for k, v in state_dict.items()})
+            embedded = model_configs.embedded_configs(metadata)
+            with model_configs.config_folder_for(embedded, kind.config_name) as config_dir:
+                model = ControlNetModel.from_single_file(
+                    state_dict, config=str(config_dir), torch_dtype=dtype,
+                    local_files_only=True, **dict(kind.overrides),
+                )
+    except NodeError:
+        raise
+    except NotACheckpointError as error:
+        raise ModelLoadError(f"{path.name}: {error}") from None
+    except (OSError, ValueError, KeyError, RuntimeError) as error:
+        raise ModelLoadError(f"could not load ControlNet {path}: {error}") from error
+    family = SDXL if model.config.addition_embed_type == "text_time" else (
+        SD2 if model.config.cross_attention_dim == 1024 else SD1
+    )
+    return ControlNet(model.to(target).eval(), family, target, str(path))
+
+
+def describe(checkpoint: Checkpoint) -> str:
+    """One line for logs: family, precision, prediction type."""
+    model = checkpoint.model
+    return json.dumps({
+        "family": model.family,
+        "dtype": str(model.dtype).removeprefix("torch."),
+        "prediction_type": model.scheduler_config.get("prediction_type", "epsilon"),
+        "in_channels": model.unet.config.in_channels,
+    })

@@ -1,0 +1,205 @@
+"""LoRA through peft adapters on shared models, without ever changing the cached base model.
+
+The executor caches the MODEL and CLIP that Load Checkpoint returned, and other branches of the
+graph may use them without a LoRA. So a LoRA is loaded as a named peft adapter *beside* the base
+weights (``load_lora_adapter`` for the UNet; peft's own injection for the text encoders, whose
+transformers integration needs a newer peft), the adapter layers are switched off right away,
+and the new MODEL/CLIP handles merely list (adapter, strength) pairs. Whoever runs a model turns
+exactly its handle's adapters on for the duration (:func:`applied`) and off again afterwards:
+with no adapter active, peft layers compute the base layer alone, so the image is bit-identical
+to the model without LoRA (strength 0 is not even loaded).
+
+An adapter is removed from the model when the last handle using it is garbage-collected.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import weakref
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from nodestudio.api.errors import NodeError
+from nodestudio.runtime.detection import SDXL
+from nodestudio.runtime.types import DiffusionModel, LoraUse, TextEncoders
+
+_names = itertools.count(1)
+_lock = threading.RLock()  # re-entrant: several encoders are switched inside one another
+
+
+class LoraLoadError(NodeError):
+    pass
+
+
+def _tuner_layers(module: torch.nn.Module) -> list[torch.nn.Module]:
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    return [m for m in module.modules() if isinstance(m, BaseTunerLayer)]
+
+
+def _remove_adapter(modules: list[weakref.ref], name: str) -> None:
+    for reference in modules:
+        module = reference()
+        if module is None:
+            continue
+        for layer in _tuner_layers(module):
+            if name in getattr(layer, "lora_A", {}):
+                layer.delete_adapter(name)
+        config = getattr(module, "peft_config", None)
+        if isinstance(config, dict):
+            config.pop(name, None)
+
+
+@dataclass(eq=False)
+class LoraAdapter:
+    """A LoRA file injected (as adapter ``name``) into some modules of one checkpoint."""
+
+    name: str
+    source: str
+    modules: list[torch.nn.Module] = field(repr=False)
+
+    def __post_init__(self) -> None:
+        # Not a strong reference to the modules: the adapter must not keep a model alive.
+        references = [weakref.ref(m) for m in self.modules]
+        self.modules = []
+        weakref.finalize(self, _remove_adapter, references, self.name)
+
+
+def _activate(module: torch.nn.Module, uses: tuple[LoraUse, ...]) -> None:
+    layers = _tuner_layers(module)
+    if not layers:
+        return
+    names = [use.adapter.name for use in uses]
+    for layer in layers:
+        present = [name for name in names if name in layer.lora_A]
+        if not present:
+            layer.enable_adapters(False)
+            continue
+        layer.enable_adapters(True)
+        layer.set_adapter(present, inference_mode=True)
+        for use in uses:
+            layer.set_scale(use.adapter.name, use.strength)
+
+
+@contextmanager
+def applied(module: torch.nn.Module, uses: tuple[LoraUse, ...]) -> Iterator[None]:
+    """Run ``module`` with exactly the adapters of ``uses`` active, at their strengths."""
+    with _lock:
+        _activate(module, uses)
+        try:
+            yield
+        finally:
+            _activate(module, ())
+
+
+def _read_lora(path: Path, family: str) -> tuple[dict, dict | None, dict | None]:
+    """(state dict in diffusers naming, network alphas, adapter metadata) of a LoRA file."""
+    import json
+
+    from diffusers.loaders import StableDiffusionLoraLoaderMixin, StableDiffusionXLLoraLoaderMixin
+
+    from nodestudio.runtime.checkpoints import read_state_dict
+
+    weights, file_metadata = read_state_dict(path)
+    loader = StableDiffusionXLLoraLoaderMixin if family == SDXL else StableDiffusionLoraLoaderMixin
+    state_dict, alphas = loader.lora_state_dict(weights)
+    raw = file_metadata.get("lora_adapter_metadata")
+    metadata = json.loads(raw) if raw else None
+    return state_dict, alphas, metadata
+
+
+def _section(mapping: Mapping | None, prefix: str) -> dict | None:
+    if mapping is None:
+        return None
+    head = prefix + "."
+    found = {k.removeprefix(head): v for k, v in mapping.items() if k.startswith(head)}
+    return found or None
+
+
+def _inject_text_encoder(
+    model: torch.nn.Module, state_dict: dict, alphas: dict | None, metadata: dict | None, name: str
+) -> bool:
+    """Add adapter ``name`` to a transformers CLIP encoder; False if the LoRA has no part for it."""
+    from diffusers.utils import convert_state_dict_to_diffusers, convert_state_dict_to_peft
+    from diffusers.utils.peft_utils import get_peft_kwargs
+    from peft import LoraConfig, inject_adapter_in_model, set_peft_model_state_dict
+
+    if not state_dict:
+        return False
+    state_dict = convert_state_dict_to_peft(convert_state_dict_to_diffusers(state_dict))
+    if not hasattr(model, "text_model"):
+        state_dict = {k.removeprefix("text_model."): v for k, v in state_dict.items()}
+    ranks = {k: v.shape[1] for k, v in state_dict.items() if ".lora_B." in k and v.ndim == 2}
+    if metadata is not None:
+        config = LoraConfig(**metadata)
+    else:
+        config = LoraConfig(**get_peft_kwargs(ranks, alphas, state_dict, is_unet=False))
+    inject_adapter_in_model(config, model, adapter_name=name)
+    result = set_peft_model_state_dict(model, state_dict, adapter_name=name)
+    unexpected = [k for k in getattr(result, "unexpected_keys", []) if "lora" in k]
+    if unexpected:
+        raise LoraLoadError(f"LoRA weights that fit no layer of the text encoder: {unexpected[:3]}")
+    return True
+
+
+def load_lora(
+    model: DiffusionModel,
+    clip: TextEncoders,
+    path: Path,
+    strength_model: float,
+    strength_clip: float,
+) -> tuple[DiffusionModel, TextEncoders]:
+    """New MODEL/CLIP handles with the LoRA at ``path`` added (the inputs are left as they are)."""
+    if strength_model == 0 and strength_clip == 0:
+        return model, clip
+    try:
+        state_dict, alphas, metadata = _read_lora(path, model.family)
+    except NodeError:
+        raise
+    except (OSError, ValueError, KeyError, RuntimeError) as error:
+        raise LoraLoadError(f"could not read LoRA {path.name}: {error}") from error
+    name = f"nodestudio_lora_{next(_names)}"
+    touched: list[torch.nn.Module] = []
+    with _lock:
+        try:
+            if strength_model != 0 and any(k.startswith("unet.") for k in state_dict):
+                model.unet.load_lora_adapter(
+                    state_dict, prefix="unet", network_alphas=alphas, adapter_name=name,
+                    metadata=_section(metadata, "unet"),
+                )
+                touched.append(model.unet)
+            if strength_clip != 0:
+                for index, encoder in enumerate(clip.encoders):
+                    prefix = "text_encoder" if index == 0 else "text_encoder_2"
+                    part = {k.removeprefix(prefix + "."): v for k, v in state_dict.items()
+                            if k.startswith(prefix + ".")}
+                    part_alphas = _section(alphas, prefix)
+                    if _inject_text_encoder(encoder.model, part, part_alphas,
+                                            _section(metadata, prefix), name):
+                        touched.append(encoder.model)
+        except NodeError:
+            _remove_adapter([weakref.ref(m) for m in touched], name)
+            raise
+        except (ValueError, KeyError, RuntimeError) as error:
+            _remove_adapter([weakref.ref(m) for m in touched], name)
+            raise LoraLoadError(
+                f"LoRA {path.name} does not fit this model "
+                f"(is it for another model family?): {error}"
+            ) from error
+        for module in touched:
+            _activate(module, ())  # loaded switched off: other users of the model see no change
+    if not touched:
+        raise LoraLoadError(f"no weights of LoRA {path.name} fit this model")
+    adapter = LoraAdapter(name, str(path), touched)
+    new_model = model
+    if model.unet in touched:
+        new_model = model.with_loras((*model.loras, LoraUse(adapter, strength_model)))
+    new_clip = clip
+    if any(encoder.model in touched for encoder in clip.encoders):
+        new_clip = clip.with_loras((*clip.loras, LoraUse(adapter, strength_clip)))
+    return new_model, new_clip

@@ -1,0 +1,113 @@
+"""Latent previews while sampling: a fast linear latent→RGB map, or TAESD when installed.
+
+The linear maps are the published least-squares fits from the 4 SD/SDXL latent channels to RGB
+(they apply to the latents the UNet works on, i.e. already multiplied by the VAE scaling
+factor). TAESD ("tiny autoencoder", madebyollin) decodes much better pictures at a small cost;
+NodeStudio uses it when ``models/vae_approx`` holds ``taesd`` (SD1/SD2) or ``taesdxl`` (SDXL)
+weights: a diffusers folder (``config.json`` + weights) or the original ``*_decoder``
+``.safetensors``/``.pth`` file.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from nodestudio.runtime.detection import SDXL
+
+SD_LATENT_RGB = (
+    (0.3512, 0.2297, 0.3227),
+    (0.3250, 0.4974, 0.2350),
+    (-0.2829, 0.1762, 0.2721),
+    (-0.2120, -0.2616, -0.7177),
+)
+SDXL_LATENT_RGB = (
+    (0.3651, 0.4232, 0.4341),
+    (-0.2533, -0.0042, 0.1068),
+    (0.1076, 0.1111, -0.0362),
+    (-0.3165, -0.2492, -0.2188),
+)
+SDXL_LATENT_RGB_BIAS = (0.1084, -0.0175, -0.0011)
+
+
+def taesd_name_matches(name: str, family: str) -> bool:
+    """Whether a vae_approx entry is the TAESD for ``family`` (taesdxl for SDXL, taesd else)."""
+    stem = Path(name).name.lower()
+    if family == SDXL:
+        return stem.startswith("taesdxl")
+    return stem.startswith("taesd") and not stem.startswith(("taesdxl", "taesd3", "taesdf"))
+
+
+def load_taesd(path: Path, device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
+    """An AutoencoderTiny from a diffusers folder or an original ``taesd*_decoder`` file."""
+    from diffusers import AutoencoderTiny
+
+    if path.is_dir():
+        model = AutoencoderTiny.from_pretrained(path, local_files_only=True)
+    else:
+        from nodestudio.runtime.checkpoints import read_state_dict
+
+        weights, _ = read_state_dict(path)
+        model = AutoencoderTiny()
+        if not any(key.startswith("decoder.") for key in weights):
+            # The original decoder is an nn.Sequential that starts with a parameter-free clamp
+            # diffusers leaves out: original layer k is diffusers' decoder.layers.(k - 1).
+            renamed = {}
+            for key, value in weights.items():
+                index, rest = key.split(".", 1)
+                renamed[f"decoder.layers.{int(index) - 1}.{rest}"] = value
+            weights = renamed
+        missing, unexpected = model.load_state_dict(weights, strict=False)
+        if unexpected or any(key.startswith("decoder.") for key in missing):
+            raise ValueError(f"{path.name} is not a TAESD decoder")
+    return model.to(device=device, dtype=dtype).eval()
+
+
+class PreviewMaker:
+    """Turns the latents of a sampling step into a small RGB preview, at most every so often."""
+
+    def __init__(
+        self,
+        family: str,
+        latent_channels: int,
+        taesd: torch.nn.Module | None = None,
+        min_interval: float = 0.25,
+    ) -> None:
+        self.taesd = taesd
+        self.min_interval = min_interval
+        self._last = 0.0
+        self._factors: torch.Tensor | None = None
+        self._bias: torch.Tensor | None = None
+        if latent_channels == 4:
+            rows = SDXL_LATENT_RGB if family == SDXL else SD_LATENT_RGB
+            self._factors = torch.tensor(rows)
+            self._bias = torch.tensor(SDXL_LATENT_RGB_BIAS if family == SDXL else (0.0, 0.0, 0.0))
+
+    def due(self, last_step: bool = False) -> bool:
+        return last_step or time.monotonic() - self._last >= self.min_interval
+
+    @torch.inference_mode()
+    def __call__(self, latents: torch.Tensor) -> np.ndarray:
+        """[1, h, w, 3] float32 in [0, 1] for the first image of the batch."""
+        self._last = time.monotonic()
+        first = latents[:1]
+        if self.taesd is not None:
+            decoded = self.taesd.decode(first.to(self.taesd.dtype)).sample  # in [-1, 1]
+            rgb = (decoded / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1)
+        elif self._factors is not None:
+            factors = self._factors.to(first.device, torch.float32)
+            bias = self._bias.to(first.device, torch.float32)
+            rgb = first.float().permute(0, 2, 3, 1) @ factors + bias
+            rgb = ((rgb + 1) / 2).clamp(0, 1)
+        else:
+            # An unknown latent space: show its first three channels, each stretched to [0, 1].
+            channels = first.float()[:, :3]
+            if channels.shape[1] < 3:
+                channels = channels[:, :1].expand(-1, 3, -1, -1)
+            low = channels.amin(dim=(2, 3), keepdim=True)
+            high = channels.amax(dim=(2, 3), keepdim=True)
+            rgb = ((channels - low) / (high - low).clamp_min(1e-6)).permute(0, 2, 3, 1)
+        return rgb.float().cpu().numpy()
