@@ -1,0 +1,11 @@
+"""Diffusion nodes on diffusers: loaders, prompts, latents, the sampler.
+
+Node modules import nothing heavy at the top; nodestudio.runtime is imported inside the node
+functions, so listing these nodes never imports torch.
+"""
+
+from nodestudio.api import collect_nodes
+
+from . import conditioning, latents, loaders, sampling
+
+NODES = collect_nodes(loaders, conditioning, latents, sampling)

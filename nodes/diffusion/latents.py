@@ -1,0 +1,150 @@
+"""Latents: Empty Latent Image, VAE Encode, VAE Decode, Upscale Latent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nodestudio.api import (
+    IMAGE,
+    LATENT,
+    MASK,
+    MODEL,
+    VAE,
+    Boolean,
+    Choice,
+    Float,
+    Input,
+    Int,
+    NodeContext,
+    NodeError,
+    Output,
+    node,
+)
+
+CATEGORY = "latent"
+UPSCALE_METHODS = ("nearest-exact", "bilinear", "bicubic", "area")
+
+
+@node(
+    "diffusion.empty_latent",
+    display_name="Empty Latent Image",
+    category=CATEGORY,
+    description=(
+        "A blank latent to generate new images from (text to image). Connect the model or the "
+        "VAE: they decide how many channels the latent has and how many pixels each latent "
+        "cell stands for. Sizes are rounded down to that grid."
+    ),
+    inputs=[
+        Input("model", MODEL, optional=True),
+        Input("vae", VAE, optional=True),
+        Int("width", 512, min=8, max=16384, step=8),
+        Int("height", 512, min=8, max=16384, step=8),
+        Int("batch_size", 1, min=1, max=64, description="How many images to generate at once"),
+    ],
+    outputs=[Output("latent", LATENT)],
+)
+def empty_latent(
+    model: Any = None, vae: Any = None, width: int = 512, height: int = 512, batch_size: int = 1,
+) -> Any:
+    import torch
+
+    from nodestudio.runtime.types import Latent
+
+    if model is not None:
+        channels, factor, device = model.latent_channels, model.vae_scale_factor, model.device
+    elif vae is not None:
+        channels, factor, device = vae.latent_channels, vae.scale_factor, vae.device
+    else:
+        raise NodeError("connect the model or the VAE: the latent's shape depends on them")
+    if width < factor or height < factor:
+        raise NodeError(f"the image must be at least {factor} × {factor} pixels for this model")
+    samples = torch.zeros((batch_size, channels, height // factor, width // factor), device=device)
+    return Latent(samples=samples, scale_factor=factor, is_empty=True)
+
+
+@node(
+    "diffusion.vae_encode",
+    display_name="VAE Encode",
+    category=CATEGORY,
+    description=(
+        "Turns an image into a latent, to change it with the sampler (image to image, "
+        "denoise below 1). With a mask (white = repaint) the latent carries it for inpainting; "
+        "inpainting models need it here. Images are cropped to the VAE's grid."
+    ),
+    inputs=[
+        Input("vae", VAE),
+        Input("image", IMAGE),
+        Input("mask", MASK, optional=True, description="Area to repaint (1 = repaint)"),
+    ],
+    outputs=[Output("latent", LATENT)],
+)
+def vae_encode(vae: Any, image: Any, mask: Any = None) -> Any:
+    from nodestudio.runtime.vae import encode
+
+    return encode(vae, image, mask)
+
+
+@node(
+    "diffusion.vae_decode",
+    display_name="VAE Decode",
+    category=CATEGORY,
+    description=(
+        "Turns a latent into an image. Tiled decoding works on overlapping tiles, so very "
+        "large images fit in memory."
+    ),
+    inputs=[
+        Input("vae", VAE),
+        Input("latent", LATENT),
+        Boolean("tiled", False),
+        Int("tile_size", 512, min=64, max=4096, step=64, description="Tile size in pixels"),
+    ],
+    outputs=[Output("image", IMAGE)],
+)
+def vae_decode(vae: Any, latent: Any, tiled: bool, tile_size: int, ctx: NodeContext) -> Any:
+    from nodestudio.runtime.vae import decode
+
+    ctx.check_cancelled()
+    return decode(vae, latent, tiled=tiled, tile_size=tile_size)
+
+
+@node(
+    "diffusion.latent_upscale",
+    display_name="Upscale Latent",
+    category=CATEGORY,
+    description=(
+        "Resizes a latent, e.g. for a second, high-resolution sampling pass (use denoise "
+        "around 0.5 there). Width and height in pixels override the scale factor; with only "
+        "one of them set the other keeps the aspect ratio."
+    ),
+    inputs=[
+        Input("latent", LATENT),
+        Choice("method", UPSCALE_METHODS, "nearest-exact"),
+        Float("scale_by", 1.5, min=0.01, max=8.0, step=0.01),
+        Int("width", 0, min=0, max=16384, step=8, description="0 = use scale_by"),
+        Int("height", 0, min=0, max=16384, step=8, description="0 = use scale_by"),
+    ],
+    outputs=[Output("latent", LATENT)],
+)
+def latent_upscale(latent: Any, method: str, scale_by: float, width: int, height: int) -> Any:
+    import torch.nn.functional as F
+
+    from nodestudio.runtime.types import Latent
+
+    factor = latent.scale_factor
+    rows, columns = latent.samples.shape[-2:]
+    if width and height:
+        new_rows, new_columns = height // factor, width // factor
+    elif width:
+        new_columns = width // factor
+        new_rows = round(rows * new_columns / columns)
+    elif height:
+        new_rows = height // factor
+        new_columns = round(columns * new_rows / rows)
+    else:
+        new_rows, new_columns = round(rows * scale_by), round(columns * scale_by)
+    if new_rows < 1 or new_columns < 1:
+        raise NodeError("the upscaled latent would be empty")
+    options = {"align_corners": False} if method in ("bilinear", "bicubic") else {}
+    samples = F.interpolate(latent.samples.float(), size=(new_rows, new_columns), mode=method,
+                            **options).to(latent.samples.dtype)
+    return Latent(samples=samples, scale_factor=factor)

@@ -1,0 +1,133 @@
+"""Loaders: checkpoints (MODEL, CLIP, VAE), VAEs, ControlNets and LoRAs from the models folder."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nodestudio.api import (
+    CLIP,
+    CONTROL_NET,
+    MODEL,
+    VAE,
+    Choice,
+    Float,
+    Input,
+    NodeContext,
+    Output,
+    node,
+)
+
+from ._common import fingerprint_for
+
+CATEGORY = "loaders"
+
+
+
+@node(
+    "diffusion.load_checkpoint",
+    display_name="Load Checkpoint",
+    category=CATEGORY,
+    description=(
+        "Loads a Stable Diffusion checkpoint (SD 1.x, SD 2.x or SDXL) from the checkpoints "
+        "folder, or from an absolute path: a diffusers folder or a single .safetensors file. "
+        "Gives the denoising model, the text encoder(s) and the VAE separately."
+    ),
+    inputs=[
+        Choice("checkpoint", source="models:checkpoints", default="nodestudio-shapes",
+               description="Checkpoint name in the checkpoints folder, or an absolute path"),
+    ],
+    outputs=[
+        Output("model", MODEL, description="The denoiser and its scheduler settings"),
+        Output("clip", CLIP, description="The text encoder(s) for Text Encode"),
+        Output("vae", VAE, description="Turns latents into pixels and back"),
+    ],
+    deterministic=False,
+    fingerprint=fingerprint_for("checkpoints", "checkpoint"),
+)
+def load_checkpoint(checkpoint: str, ctx: NodeContext) -> tuple[Any, Any, Any]:
+    from nodestudio.runtime.checkpoints import describe
+    from nodestudio.runtime.checkpoints import load_checkpoint as load
+
+    path = ctx.models.find("checkpoints", checkpoint)
+    loaded = load(path, ctx.device)
+    ctx.logger.info("loaded %s on %s: %s", path.name, ctx.device, describe(loaded))
+    return loaded.model, loaded.clip, loaded.vae
+
+
+
+@node(
+    "diffusion.load_vae",
+    display_name="Load VAE",
+    category=CATEGORY,
+    description=(
+        "Loads a VAE from the vae folder (diffusers folder or single file) to use instead of "
+        "the checkpoint's own. Single files with \"xl\" in their name are taken as SDXL VAEs."
+    ),
+    inputs=[Choice("vae_name", source="models:vae", description="VAE name in the vae folder")],
+    outputs=[Output("vae", VAE)],
+    deterministic=False,
+    fingerprint=fingerprint_for("vae", "vae_name"),
+)
+def load_vae(vae_name: str, ctx: NodeContext) -> Any:
+    from nodestudio.runtime.checkpoints import load_vae as load
+
+    return load(ctx.models.find("vae", vae_name), ctx.device)
+
+
+
+@node(
+    "diffusion.load_controlnet",
+    display_name="Load ControlNet",
+    category=CATEGORY,
+    description=(
+        "Loads a ControlNet (for SD 1.5 or SDXL) from the controlnet folder: a diffusers "
+        "folder or a single file. Use it with Apply ControlNet."
+    ),
+    inputs=[
+        Choice("control_net", source="models:controlnet", default="nodestudio-shapes-canny",
+               description="ControlNet name in the controlnet folder"),
+    ],
+    outputs=[Output("control_net", CONTROL_NET)],
+    deterministic=False,
+    fingerprint=fingerprint_for("controlnet", "control_net"),
+)
+def load_controlnet(control_net: str, ctx: NodeContext) -> Any:
+    from nodestudio.runtime.checkpoints import load_controlnet as load
+
+    return load(ctx.models.find("controlnet", control_net), ctx.device)
+
+
+
+@node(
+    "diffusion.load_lora",
+    display_name="Load LoRA",
+    category=CATEGORY,
+    description=(
+        "Adds a LoRA from the loras folder to the model and the text encoder (diffusers, "
+        "kohya and A1111 formats). The incoming model is not changed: other branches of the "
+        "graph keep using it without the LoRA. Strength 0 leaves that part untouched; chain "
+        "several Load LoRA nodes to combine LoRAs."
+    ),
+    inputs=[
+        Input("model", MODEL),
+        Input("clip", CLIP),
+        Choice("lora", source="models:loras", description="LoRA name in the loras folder"),
+        Float("strength_model", 1.0, min=-10.0, max=10.0, step=0.05,
+              description="How strongly the LoRA changes the denoising model"),
+        Float("strength_clip", 1.0, min=-10.0, max=10.0, step=0.05,
+              description="How strongly the LoRA changes the text encoder"),
+    ],
+    outputs=[Output("model", MODEL), Output("clip", CLIP)],
+    deterministic=False,
+    fingerprint=fingerprint_for("loras", "lora"),
+)
+def load_lora(
+    model: Any, clip: Any, lora: str, strength_model: float, strength_clip: float,
+    ctx: NodeContext,
+) -> tuple[Any, Any]:
+    from nodestudio.runtime.lora import load_lora as add_lora
+
+    if strength_model == 0 and strength_clip == 0:
+        return model, clip
+    path = ctx.models.find("loras", lora)
+    return add_lora(model, clip, path, strength_model, strength_clip)

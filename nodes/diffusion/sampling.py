@@ -1,0 +1,116 @@
+"""The Sampler node: denoises a latent under prompts (text to image, image to image, inpainting)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from nodestudio.api import (
+    CONDITIONING,
+    LATENT,
+    MASK,
+    MODEL,
+    Choice,
+    Float,
+    Input,
+    Int,
+    NodeContext,
+    NodeError,
+    Output,
+    Seed,
+    node,
+)
+
+from ._common import require
+
+# Kept in sync with nodestudio.runtime.schedulers (a test checks); listed here so that showing
+# the node does not import torch.
+SAMPLERS = (
+    "euler", "euler_ancestral", "heun", "dpm_2", "dpm_2_ancestral", "lms", "dpmpp_2m",
+    "dpmpp_2m_sde", "dpmpp_3m_sde", "dpmpp_sde", "deis", "uni_pc", "uni_pc_bh2", "ddim", "ddpm",
+    "pndm", "lcm",
+)
+SCHEDULES = ("normal", "karras", "exponential", "beta", "trailing", "linspace")
+
+
+@lru_cache(maxsize=2)
+def _taesd(path: str, stamp: int, device: str, dtype: str) -> Any:
+    import torch
+
+    from nodestudio.runtime.previews import load_taesd
+
+    return load_taesd(__import__("pathlib").Path(path), torch.device(device), getattr(torch, dtype))
+
+
+def _preview_maker(model: Any, ctx: NodeContext) -> Any:
+    from nodestudio.runtime.previews import PreviewMaker, taesd_name_matches
+
+    taesd = None
+    for name in ctx.models.list("vae_approx"):
+        if taesd_name_matches(name, model.family):
+            path = ctx.models.find("vae_approx", name)
+            try:
+                dtype = str(model.dtype).removeprefix("torch.")
+                taesd = _taesd(str(path), path.stat().st_mtime_ns, str(model.device), dtype)
+            except (OSError, ValueError, RuntimeError) as error:
+                ctx.logger.warning("TAESD %s not used for previews: %s", name, error)
+            break
+    return PreviewMaker(model.family, model.latent_channels, taesd)
+
+
+@node(
+    "diffusion.sampler",
+    display_name="Sampler",
+    category="sampling",
+    description=(
+        "Generates images by denoising the latent step by step, guided by the prompts. "
+        "Denoise below 1 keeps that much of an input image (image to image); a mask limits "
+        "the change to the white area (inpainting). The same seed and settings give the same "
+        "image, on the CPU and on a GPU."
+    ),
+    inputs=[
+        Input("model", MODEL),
+        Input("positive", CONDITIONING, description="What the image should show"),
+        Input("negative", CONDITIONING, optional=True,
+              description="What it should not show (needed when cfg > 1)"),
+        Input("latent", LATENT, description="Empty Latent for new images, VAE Encode to edit one"),
+        Seed("seed"),
+        Int("steps", 20, min=1, max=1000),
+        Float("cfg", 7.0, min=0.0, max=100.0, step=0.1,
+              description="How closely to follow the prompt (1 = no guidance, faster)"),
+        Choice("sampler", SAMPLERS, "euler"),
+        Choice("scheduler", SCHEDULES, "normal", description="How the noise levels are spaced"),
+        Float("denoise", 1.0, min=0.0, max=1.0, step=0.01,
+              description="How much of the latent to replace (1 = all of it)"),
+        Input("mask", MASK, optional=True, description="Area to repaint (1 = repaint)"),
+    ],
+    outputs=[Output("latent", LATENT)],
+)
+def sampler(
+    model: Any, positive: Any, latent: Any, seed: int, steps: int, cfg: float,
+    sampler: str, scheduler: str, denoise: float, ctx: NodeContext,
+    negative: Any = None, mask: Any = None,
+) -> Any:
+    from nodestudio.runtime.sampling import SamplerSettings, sample
+    from nodestudio.runtime.schedulers import UnsupportedSchedule
+    from nodestudio.runtime.vae import mask_tensor
+
+    if cfg > 1.0:
+        require(negative, "a negative prompt",
+                "cfg above 1 needs one (an empty Text Encode will do)")
+    settings = SamplerSettings(seed=seed, steps=steps, cfg=cfg, sampler=sampler,
+                               schedule=scheduler, denoise=denoise)
+    previews = _preview_maker(model, ctx)
+
+    def on_step(done: int, total: int, latents: Any) -> None:
+        last = done == total
+        ctx.progress(done, total, preview=previews(latents) if previews.due(last) else None)
+
+    try:
+        return sample(
+            model, positive, negative if negative is not None else positive, latent, settings,
+            mask=mask_tensor(mask) if mask is not None else None,
+            on_step=on_step, check_cancelled=ctx.check_cancelled,
+        )
+    except UnsupportedSchedule as error:
+        raise NodeError(str(error)) from None
