@@ -23,3 +23,18 @@ import sys  # noqa: E402
 
 # Shared test helpers (tests/fakes.py) importable from every test folder.
 sys.path.insert(0, str(Path(__file__).parent))
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory):
+    """Tiny seeded SD1.5/SDXL/ControlNet/LoRA models in a models root, built once per session.
+
+    A ``nodestudio.runtime.tiny.TinyModels``: ``.root`` is a models root (checkpoints/,
+    controlnet/, loras/, vae/, vae_approx/) to hand to a Session or ModelLibrary; its fields
+    name the models (``sd_folder``, ``sd_file``, ``sdxl_folder`` …). See nodestudio/runtime/tiny.py.
+    """
+    from nodestudio.runtime.tiny import build_tiny_models
+
+    return build_tiny_models(tmp_path_factory.mktemp("tiny-models"))

@@ -1,0 +1,142 @@
+"""Fidelity tests: real graphs run by a Session against the diffusers pipelines, tiny models."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import nodestudio
+from nodestudio.app.packs import create_registry
+from nodestudio.app.settings import Settings
+from nodestudio.graph.model import Graph
+
+#: The acceptance bound: the graph's image equals the pipeline's to 2/255 per channel.
+MAX_PIXEL_DIFFERENCE = 2 / 255
+
+
+@pytest.fixture(scope="session")
+def session(tiny_models, tmp_path_factory) -> nodestudio.Session:
+    folder = tmp_path_factory.mktemp("fidelity")
+    (folder / "input").mkdir()
+    registry = create_registry(entry_points=False)
+    assert not registry.failures, registry.failures[0].traceback
+    return nodestudio.Session(device="cpu", models_dir=tiny_models.root,
+                              output_dir=folder / "output", input_dir=folder / "input",
+                              registry=registry, settings=Settings())
+
+
+@pytest.fixture(scope="session")
+def pictures(session) -> dict[str, Path]:
+    """Seeded random pictures in the session's input folder: RGB ones and one with a hole."""
+    rng = np.random.default_rng(7)
+    made = {}
+    for name in ("photo", "hint_a", "hint_b"):
+        pixels = (rng.random((64, 64, 3)) * 255).astype(np.uint8)
+        made[name] = session.settings.input_dir / f"{name}.png"
+        Image.fromarray(pixels).save(made[name])
+    # Transparent where to repaint: Load Image's mask is 1 there.
+    rgba = np.concatenate([(rng.random((64, 64, 3)) * 255).astype(np.uint8),
+                           np.full((64, 64, 1), 255, np.uint8)], axis=-1)
+    rgba[16:48, 8:40, 3] = 0
+    made["holed"] = session.settings.input_dir / "holed.png"
+    Image.fromarray(rgba, "RGBA").save(made["holed"])
+    return made
+
+
+@dataclass
+class Chain:
+    """Builds the usual graph: checkpoint → prompts → [latent] → sampler → decode → preview."""
+
+    graph: Graph
+
+    @classmethod
+    def start(cls, checkpoint: str, prompt: str, negative: str, **prompt_values: Any) -> Chain:
+        graph = Graph()
+        graph.add_node("diffusion.load_checkpoint", {"checkpoint": checkpoint}, id="checkpoint")
+        graph.add_node("diffusion.text_encode", {"text": prompt, **prompt_values}, id="positive")
+        graph.add_node("diffusion.text_encode", {"text": negative}, id="negative")
+        graph.connect("checkpoint", "clip", "positive", "clip")
+        graph.connect("checkpoint", "clip", "negative", "clip")
+        return cls(graph)
+
+    def empty_latent(self, width: int, height: int, batch_size: int = 1) -> str:
+        self.graph.add_node("diffusion.empty_latent",
+                            {"width": width, "height": height, "batch_size": batch_size},
+                            id="latent")
+        self.graph.connect("checkpoint", "model", "latent", "model")
+        return "latent"
+
+    def encoded(self, picture: str, with_mask: bool = False) -> str:
+        self.graph.add_node("image.load", {"image": picture}, id="load")
+        self.graph.add_node("diffusion.vae_encode", {}, id="encode")
+        self.graph.connect("checkpoint", "vae", "encode", "vae")
+        self.graph.connect("load", "image", "encode", "image")
+        if with_mask:
+            self.graph.connect("load", "mask", "encode", "mask")
+        return "encode"
+
+    def sample(self, latent: str, model: tuple[str, str] = ("checkpoint", "model"),
+               suffix: str = "", **values: Any) -> str:
+        sampler, decode = "sampler" + suffix, "decode" + suffix
+        self.graph.add_node("diffusion.sampler", values, id=sampler)
+        self.graph.connect(*model, sampler, "model")
+        self.graph.connect("positive", "conditioning", sampler, "positive")
+        self.graph.connect("negative", "conditioning", sampler, "negative")
+        self.graph.connect(latent, "latent", sampler, "latent")
+        self.graph.add_node("diffusion.vae_decode", {}, id=decode)
+        self.graph.connect("checkpoint", "vae", decode, "vae")
+        self.graph.connect(sampler, "latent", decode, "latent")
+        self.graph.add_node("image.preview", {}, id="preview" + suffix)
+        self.graph.connect(decode, "image", "preview" + suffix, "images")
+        return decode
+
+
+def pipeline_output(pipeline: Any, **arguments: Any) -> np.ndarray:
+    pipeline.set_progress_bar_config(disable=True)
+    return pipeline(output_type="np", **arguments).images
+
+
+def assert_same_image(graph_image: np.ndarray, pipeline_image: np.ndarray) -> None:
+    assert graph_image.shape == pipeline_image.shape
+    assert graph_image.std() > 0.01, "a blank image proves nothing"
+    difference = float(np.abs(graph_image - pipeline_image).max())
+    assert difference <= MAX_PIXEL_DIFFERENCE, f"max pixel difference {difference * 255:.2f}/255"
+
+
+@pytest.fixture(scope="session")
+def chain() -> type[Chain]:
+    return Chain
+
+
+@pytest.fixture(scope="session")
+def same_image():
+    return assert_same_image
+
+
+@pytest.fixture(scope="session")
+def run_pipeline():
+    return pipeline_output
+
+
+@pytest.fixture(scope="session")
+def pipeline_parts(tiny_models):
+    """Pipelines loaded from the tiny folders, with the scheduler the Sampler node builds."""
+    from nodestudio.runtime.schedulers import build_scheduler
+
+    def parts(folder_name: str, pipeline_class: Any, sampler: str, seed: int,
+              schedule: str = "normal", **extra: Any) -> Any:
+        options = {"safety_checker": None, "requires_safety_checker": False}
+        if "XL" in pipeline_class.__name__:
+            options = {"add_watermarker": False}
+        pipeline = pipeline_class.from_pretrained(
+            tiny_models.checkpoint(folder_name), local_files_only=True, **options, **extra
+        )
+        pipeline.scheduler = build_scheduler(sampler, schedule, pipeline.scheduler.config, seed)
+        return pipeline
+
+    return parts

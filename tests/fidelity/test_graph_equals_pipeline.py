@@ -1,0 +1,210 @@
+"""The acceptance criterion: a graph's image equals the diffusers pipeline's (≤ 2/255 per pixel).
+
+Every test runs a real graph through a Session on the tiny models, then the matching diffusers
+pipeline loaded from the same folder, with the same scheduler, seed and CPU generator.
+
+VAE Encode takes the posterior's mode while the img2img/inpaint pipelines *sample* it (drawing
+from the generator first), so those pipelines are handed the graph's encoded latents as
+``image`` (4-channel tensors are taken as latents) — and ``masked_image_latents`` for the
+inpainting UNet. tests/runtime/test_vae.py checks separately that VAE Encode is the mode.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+SEED = 1234
+PLAIN_PROMPTS = ("positive", "conditioning", "negative", "conditioning")
+
+
+def generator(seed: int = SEED) -> torch.Generator:
+    return torch.Generator("cpu").manual_seed(seed)
+
+
+def test_text_to_image(session, chain, pipeline_parts, run_pipeline, same_image):
+    from diffusers import StableDiffusionPipeline
+
+    build = chain.start("tiny-sd", "a photo of a red fox", "blurry, dark")
+    build.sample(build.empty_latent(64, 48, batch_size=2), seed=SEED, steps=4, cfg=6.5,
+                 sampler="euler_ancestral", scheduler="normal")
+    image = session.run(build.graph).outputs["decode"]["image"]
+
+    pipeline = pipeline_parts("tiny-sd", StableDiffusionPipeline, "euler_ancestral", SEED)
+    expected = run_pipeline(pipeline, prompt="a photo of a red fox", negative_prompt="blurry, dark",
+                            width=64, height=48, num_inference_steps=4, guidance_scale=6.5,
+                            num_images_per_prompt=2, generator=generator())
+    same_image(image, expected)
+
+
+def test_single_file_checkpoint_gives_the_folders_image(session, chain, same_image):
+    images = []
+    for checkpoint in ("tiny-sd", "tiny-sd.safetensors"):
+        build = chain.start(checkpoint, "a lighthouse", "")
+        build.sample(build.empty_latent(32, 32), seed=SEED, steps=3, cfg=5.0, sampler="dpmpp_2m",
+                     scheduler="karras")
+        images.append(session.run(build.graph).outputs["decode"]["image"])
+    same_image(images[1], images[0])
+    np.testing.assert_array_equal(images[1], images[0])
+
+
+def test_image_to_image(session, chain, pictures, pipeline_parts, run_pipeline, same_image):
+    from diffusers import StableDiffusionImg2ImgPipeline
+
+    build = chain.start("tiny-sd", "an oil painting", "")
+    build.sample(build.encoded("photo.png"), seed=SEED, steps=5, cfg=5.0, sampler="dpmpp_2m",
+                 scheduler="normal", denoise=0.6)
+    result = session.run(build.graph)
+    latents = result.outputs["encode"]["latent"].samples
+
+    pipeline = pipeline_parts("tiny-sd", StableDiffusionImg2ImgPipeline, "dpmpp_2m", SEED)
+    expected = run_pipeline(pipeline, prompt="an oil painting", negative_prompt="", image=latents,
+                            strength=0.6, num_inference_steps=5, guidance_scale=5.0,
+                            generator=generator())
+    same_image(result.outputs["decode"]["image"], expected)
+
+
+@pytest.mark.parametrize(("checkpoint", "denoise"), [
+    ("tiny-sd", 1.0), ("tiny-sd", 0.75), ("tiny-sd-inpaint", 1.0),
+])
+def test_inpainting(checkpoint, denoise, session, chain, pictures, pipeline_parts, run_pipeline,
+                    same_image):
+    from diffusers import StableDiffusionInpaintPipeline
+
+    build = chain.start(checkpoint, "a stone wall", "people")
+    build.sample(build.encoded("holed.png", with_mask=True), seed=SEED, steps=4, cfg=4.0,
+                 sampler="euler", scheduler="normal", denoise=denoise)
+    result = session.run(build.graph)
+    latent = result.outputs["encode"]["latent"]
+    mask = latent.noise_mask[:, 0].numpy()  # Load Image's mask, as VAE Encode attached it
+    assert mask.sum() == 32 * 32  # the transparent hole
+
+    pipeline = pipeline_parts(checkpoint, StableDiffusionInpaintPipeline, "euler", SEED)
+    expected = run_pipeline(
+        pipeline, prompt="a stone wall", negative_prompt="people", image=latent.samples,
+        mask_image=mask, masked_image_latents=latent.masked_image_latents, height=64, width=64,
+        strength=denoise, num_inference_steps=4, guidance_scale=4.0, generator=generator(),
+    )
+    image = result.outputs["decode"]["image"]
+    same_image(image, expected)
+
+
+def _add_control(graph, name: str, model: str, picture: str, strength: float, start: float,
+                 end: float, after: tuple[str, str, str, str]) -> tuple[str, str, str, str]:
+    graph.add_node("diffusion.load_controlnet", {"control_net": model}, id=f"{name}_model")
+    graph.add_node("image.load", {"image": picture}, id=f"{name}_hint")
+    graph.add_node("diffusion.apply_controlnet", {"strength": strength, "start_percent": start,
+                                                  "end_percent": end}, id=name)
+    positive_node, positive_output, negative_node, negative_output = after
+    graph.connect(positive_node, positive_output, name, "positive")
+    graph.connect(negative_node, negative_output, name, "negative")
+    graph.connect(f"{name}_model", "control_net", name, "control_net")
+    graph.connect(f"{name}_hint", "image", name, "image")
+    return name, "positive", name, "negative"
+
+
+def _rewire_prompts(graph, sampler: str, source: tuple[str, str, str, str]) -> None:
+    graph.disconnect(sampler, "positive")
+    graph.disconnect(sampler, "negative")
+    graph.connect(source[0], source[1], sampler, "positive")
+    graph.connect(source[2], source[3], sampler, "negative")
+
+
+def test_one_controlnet(session, chain, pictures, tiny_models, pipeline_parts, run_pipeline,
+                        same_image):
+    from diffusers import ControlNetModel, StableDiffusionControlNetPipeline
+
+    build = chain.start("tiny-sd", "a house", "")
+    build.sample(build.empty_latent(64, 64), seed=SEED, steps=4, cfg=5.0, sampler="euler")
+    prompts = _add_control(build.graph, "control", "tiny-controlnet", "hint_a.png", 0.8, 0.0,
+                           0.75, PLAIN_PROMPTS)
+    _rewire_prompts(build.graph, "sampler", prompts)
+    result = session.run(build.graph)
+    hint = result.outputs["control_hint"]["image"]
+
+    controlnet = ControlNetModel.from_pretrained(tiny_models.controlnet("tiny-controlnet"))
+    pipeline = pipeline_parts("tiny-sd", StableDiffusionControlNetPipeline, "euler", SEED,
+                              controlnet=controlnet)
+    expected = run_pipeline(pipeline, prompt="a house", negative_prompt="", image=hint,
+                            height=64, width=64, num_inference_steps=4, guidance_scale=5.0,
+                            controlnet_conditioning_scale=0.8, control_guidance_start=0.0,
+                            control_guidance_end=0.75, generator=generator())
+    same_image(result.outputs["decode"]["image"], expected)
+
+    # The ControlNet acts: without it the picture differs.
+    _rewire_prompts(build.graph, "sampler", PLAIN_PROMPTS)
+    plain = session.run(build.graph).outputs["decode"]["image"]
+    assert np.abs(plain - expected).max() > 0.01
+
+
+def test_two_chained_controlnets_sum_like_multicontrolnet(session, chain, pictures, tiny_models,
+                                                         pipeline_parts, run_pipeline, same_image):
+    from diffusers import ControlNetModel, StableDiffusionControlNetPipeline
+
+    build = chain.start("tiny-sd", "a castle", "fog")
+    build.sample(build.empty_latent(64, 64), seed=SEED, steps=4, cfg=5.0, sampler="dpmpp_2m")
+    first = _add_control(build.graph, "control_a", "tiny-controlnet", "hint_a.png", 0.9, 0.0, 1.0,
+                         PLAIN_PROMPTS)
+    second = _add_control(build.graph, "control_b", "tiny-controlnet-b", "hint_b.png", 0.6, 0.25,
+                          1.0, first)
+    _rewire_prompts(build.graph, "sampler", second)
+    result = session.run(build.graph)
+    hints = [result.outputs["control_a_hint"]["image"], result.outputs["control_b_hint"]["image"]]
+
+    controlnets = [ControlNetModel.from_pretrained(tiny_models.controlnet(name))
+                   for name in ("tiny-controlnet", "tiny-controlnet-b")]
+    pipeline = pipeline_parts("tiny-sd", StableDiffusionControlNetPipeline, "dpmpp_2m", SEED,
+                              controlnet=controlnets)
+    expected = run_pipeline(pipeline, prompt="a castle", negative_prompt="fog", image=hints,
+                            height=64, width=64, num_inference_steps=4, guidance_scale=5.0,
+                            controlnet_conditioning_scale=[0.9, 0.6],
+                            control_guidance_start=[0.0, 0.25], control_guidance_end=[1.0, 1.0],
+                            generator=generator())
+    same_image(result.outputs["decode"]["image"], expected)
+
+
+@pytest.mark.parametrize("checkpoint", ["tiny-sdxl", "tiny-sdxl.safetensors"])
+def test_sdxl_text_to_image_with_size_conditioning(checkpoint, session, chain, pipeline_parts,
+                                                    run_pipeline, same_image):
+    from diffusers import StableDiffusionXLPipeline
+
+    build = chain.start(checkpoint, "a mountain lake at dawn", "low quality",
+                        original_width=128, original_height=96, crop_left=16, crop_top=8)
+    build.sample(build.empty_latent(64, 64), seed=SEED, steps=4, cfg=6.0, sampler="euler",
+                 scheduler="normal")
+    image = session.run(build.graph).outputs["decode"]["image"]
+
+    pipeline = pipeline_parts("tiny-sdxl", StableDiffusionXLPipeline, "euler", SEED)
+    expected = run_pipeline(pipeline, prompt="a mountain lake at dawn",
+                            negative_prompt="low quality", width=64, height=64,
+                            num_inference_steps=4, guidance_scale=6.0,
+                            original_size=(96, 128), crops_coords_top_left=(8, 16),
+                            generator=generator())
+    same_image(image, expected)
+
+
+def test_lora_on_the_unet_matches_diffusers_adapters(session, chain, tiny_models, pipeline_parts,
+                                                     run_pipeline, same_image):
+    from diffusers import StableDiffusionPipeline
+    from diffusers.loaders import StableDiffusionLoraLoaderMixin
+
+    build = chain.start("tiny-sd", "a bowl of fruit", "")
+    build.graph.add_node("diffusion.load_lora", {"lora": tiny_models.lora_file,
+                                                 "strength_model": 0.7, "strength_clip": 0.0},
+                         id="lora")
+    build.graph.connect("checkpoint", "model", "lora", "model")
+    build.graph.connect("checkpoint", "clip", "lora", "clip")
+    build.sample(build.empty_latent(32, 32), model=("lora", "model"), seed=SEED, steps=3, cfg=5.0)
+    image = session.run(build.graph).outputs["decode"]["image"]
+
+    pipeline = pipeline_parts("tiny-sd", StableDiffusionPipeline, "euler", SEED)
+    state_dict, alphas = StableDiffusionLoraLoaderMixin.lora_state_dict(
+        str(tiny_models.lora(tiny_models.lora_file)))
+    pipeline.unet.load_lora_adapter(state_dict, prefix="unet", network_alphas=alphas,
+                                    adapter_name="reference")
+    pipeline.unet.set_adapters(["reference"], weights=[0.7])
+    expected = run_pipeline(pipeline, prompt="a bowl of fruit", negative_prompt="", width=32,
+                            height=32, num_inference_steps=3, guidance_scale=5.0,
+                            generator=generator())
+    same_image(image, expected)
