@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,7 +32,3 @@ def _examples() -> dict[str, Any]:
 def example(_examples: dict[str, Any]) -> Callable[[str], Any]:
     """A fresh copy of an example file's JSON (tests may change it)."""
     return lambda name: copy.deepcopy(_examples[name])
-
-
-def example_path(name: str) -> Path:
-    return EXAMPLES / name

@@ -32,7 +32,9 @@ _MAX_VALUE_DEPTH = 32  # NodeStudio graph files accept values nested up to this 
 
 
 def placeholder_type(class_type: str) -> str:
-    return PLACEHOLDER_PREFIX + class_type
+    """``comfyui.<Class>``, with blanks as ``_`` (type ids have none; the class name itself
+    is kept in the node's ComfyUI data)."""
+    return PLACEHOLDER_PREFIX + "_".join(class_type.split())
 
 
 class GraphBuilder:

@@ -344,7 +344,9 @@ def diffusion_rules() -> list[Rule]:
         SamplerRule("KSampler", SAMPLER, _SAMPLER_INPUTS, ("latent",), convert=_SAMPLER_NAMES,
                     handled=("mask", "negative")),
         AdvancedSamplerRule("KSamplerAdvanced", SAMPLER,
-                            {**_SAMPLER_INPUTS, "noise_seed": "seed"}, ("latent",),
+                            {**{k: v for k, v in _SAMPLER_INPUTS.items()
+                                if k not in ("seed", "denoise")}, "noise_seed": "seed"},
+                            ("latent",),
                             convert=_SAMPLER_NAMES, export_rule=False),
         Direct("VAEDecode", "diffusion.vae_decode", {"samples": "latent", "vae": "vae"},
                ("image",)),

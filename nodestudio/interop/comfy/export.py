@@ -27,6 +27,10 @@ class ComfyExportError(GraphError):
     """The graph has nodes or values that ComfyUI's API prompt cannot express."""
 
 
+class _UpstreamUnexportable(Unexportable):
+    """A node linked from a node that cannot be written."""
+
+
 class PromptExporter:
     """Implements rules.Exporter for one graph."""
 
@@ -58,7 +62,9 @@ class PromptExporter:
         if _comfy_data(source) is not None and source.type.startswith(PLACEHOLDER_PREFIX):
             return _placeholder_output_slot(source, output)
         rule = self.rule_for(source)
-        slot = rule.output_slot(output) if rule is not None else None
+        if rule is None:
+            raise _UpstreamUnexportable(f"node {source.id} cannot be written")
+        slot = rule.output_slot(output)
         if slot is None:
             raise Unexportable(f"output {output!r} of node {source.id} has no ComfyUI "
                                "counterpart")
@@ -82,6 +88,8 @@ def export_prompt(graph: Graph, registry: NodeRegistry,
             continue  # frontend-only: ComfyUI leaves notes out of its prompts too
         try:
             entry = _export_node(node, exporter)
+        except _UpstreamUnexportable:
+            continue  # the node it is linked from is reported on its own
         except Unexportable as error:
             problems.append(Problem(f"cannot be written for ComfyUI: {error}", node.id,
                                     kind="not_exportable"))
@@ -124,9 +132,10 @@ def _export_placeholder(node: Node, data: dict[str, Any],
         raise Unexportable("its ComfyUI data has no class_type")
     original = data.get("node") if isinstance(data.get("node"), dict) else {}
     inputs: dict[str, Any] = {}
-    if data.get("format") == "prompt" and isinstance(original.get("inputs"), dict):
-        inputs.update({name: value for name, value in original["inputs"].items()
-                       if not is_link(value)})
+    named = original.get("inputs") if data.get("format") == "prompt" \
+        else data.get("prompt_inputs")
+    if isinstance(named, dict):
+        inputs.update({name: value for name, value in named.items() if not is_link(value)})
     else:
         widgets = original.get("widgets_values")
         if isinstance(widgets, list) and widgets and not node.values:

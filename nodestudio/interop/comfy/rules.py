@@ -59,6 +59,8 @@ class Names:
         return value
 
     def to_comfy(self, value: Any) -> Any:
+        if not isinstance(value, str):
+            raise Unexportable(f"{self.what} {value!r} is not a name")
         for comfy, ours in self.exact.items():
             if ours == value:
                 return comfy
@@ -325,7 +327,7 @@ class Direct(Rule):
                 converter = self.convert.get(spec.name)
                 value = values.get(ours)
                 inputs[spec.name] = converter.to_comfy(value) if converter else value
-            elif not spec.optional:
+            elif not spec.optional and ours not in self.handled:
                 raise Unexportable(f"input {ours!r} is not linked")
         return {"class_type": self.comfy, "inputs": inputs}
 

@@ -1,0 +1,139 @@
+"""NodeStudio graphs written as ComfyUI API prompts, and read back."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from nodestudio.app.formats import graph_from_data
+from nodestudio.cli import main
+from nodestudio.engine.signature import widget_values
+from nodestudio.graph import files
+from nodestudio.graph.model import Graph
+from nodestudio.interop.comfy import ComfyExportError, export_api_prompt
+
+
+def semantic(graph: Graph, registry) -> tuple[dict, set]:
+    """What runs: node types, effective values (defaults filled in) and modes; the links."""
+    nodes = {}
+    for node in graph:
+        node_type = registry.get(node.type)
+        values = widget_values(node, node_type) if node_type else node.values
+        nodes[node.id] = (node.type, values, node.mode)
+    return nodes, set(graph.links)
+
+
+def _without(prompt: dict, *node_ids: str) -> dict:
+    return {key: value for key, value in prompt.items() if key not in node_ids}
+
+
+def test_default_workflow_exports_to_what_comfyui_queues(registry, example):
+    graph = graph_from_data(example("text_to_image.json"), registry)
+    assert export_api_prompt(graph, registry) == example("text_to_image_api.json")
+
+
+def test_controlnet_workflow_exports_without_muted_bypassed_and_frontend_nodes(registry,
+                                                                              example):
+    data = example("controlnet_canny.json")
+    graph = graph_from_data(data, registry)
+    graph.remove_node("15")  # a custom node from a UI file: its widget values have no names
+    assert export_api_prompt(graph, registry) == _without(example("controlnet_canny_api.json"),
+                                                          "15")
+
+
+def test_api_prompt_round_trip_is_exact(registry, example):
+    original = example("controlnet_canny_api.json")
+    graph = graph_from_data(original, registry)
+    exported = export_api_prompt(graph, registry)
+    assert exported == original
+    assert graph_from_data(exported, registry) == graph
+
+
+@pytest.mark.parametrize("change", ["clip_skip", "inpaint", "noise_mask", "old_controlnet",
+                                    "latent_upscale", "seed_primitive"])
+def test_constructions_survive_export_and_import(registry, example, change):
+    data = example("controlnet_canny_api.json")
+    if change == "clip_skip":
+        data["20"] = {"class_type": "CLIPSetLastLayer",
+                      "inputs": {"clip": ["1", 1], "stop_at_clip_layer": -3}}
+        data["3"]["inputs"]["clip"] = ["20", 0]
+    elif change == "inpaint":
+        data["30"] = {"class_type": "VAEEncodeForInpaint", "inputs": {
+            "pixels": ["5", 0], "vae": ["1", 2], "mask": ["5", 1], "grow_mask_by": 8}}
+        data["10"]["inputs"]["latent_image"] = ["30", 0]
+    elif change == "noise_mask":
+        data["30"] = {"class_type": "VAEEncode", "inputs": {"pixels": ["5", 0], "vae": ["1", 2]}}
+        data["31"] = {"class_type": "SetLatentNoiseMask",
+                      "inputs": {"samples": ["30", 0], "mask": ["5", 1]}}
+        data["10"]["inputs"]["latent_image"] = ["31", 0]
+    elif change == "old_controlnet":
+        data["8"] = {"class_type": "ControlNetApply", "inputs": {
+            "conditioning": ["3", 0], "control_net": ["7", 0], "image": ["6", 0],
+            "strength": 0.7}}
+        data["10"]["inputs"]["negative"] = ["4", 0]
+    elif change == "latent_upscale":
+        data["40"] = {"class_type": "LatentUpscale", "inputs": {
+            "samples": ["10", 0], "upscale_method": "bilinear", "width": 768, "height": 640,
+            "crop": "disabled"}}
+        data["41"] = {"class_type": "LatentUpscaleBy", "inputs": {
+            "samples": ["40", 0], "upscale_method": "area", "scale_by": 1.25}}
+        data["12"]["inputs"]["samples"] = ["41", 0]
+    elif change == "seed_primitive":
+        data["50"] = {"class_type": "PrimitiveInt", "inputs": {"value": 99}}
+        data["10"]["inputs"]["seed"] = ["50", 0]
+    first = graph_from_data(data, registry)
+    again = graph_from_data(export_api_prompt(first, registry), registry)
+    assert semantic(again, registry) == semantic(first, registry)
+
+
+def test_unknown_nodes_survive_a_nodestudio_save_and_export_again(registry, example, tmp_path):
+    original = example("controlnet_canny_api.json")
+    graph = graph_from_data(original, registry)
+    path = tmp_path / "saved.json"
+    files.save(graph, path)
+    reloaded = files.load(path, registry)
+    assert reloaded.node("15") == graph.node("15")
+    assert export_api_prompt(reloaded, registry)["15"] == original["15"]
+
+
+def test_workflow_placeholders_without_value_names_cannot_be_exported(registry, example):
+    graph = graph_from_data(example("controlnet_canny.json"), registry)
+    with pytest.raises(ComfyExportError) as caught:
+        export_api_prompt(graph, registry)
+    (problem,) = caught.value.problems
+    assert problem.node_id == "15" and "widget values" in problem.message
+
+
+def test_nodes_comfyui_cannot_express_are_all_named(registry, example):
+    graph = graph_from_data(example("text_to_image_api.json"), registry)
+    graph.set_value("6", "text_2", "a second prompt for SDXL")
+    number = graph.add_node("math.int", {"a": 3}, id="99")
+    graph.connect(number.id, "value", "3", "steps")
+    with pytest.raises(ComfyExportError) as caught:
+        export_api_prompt(graph, registry)
+    problems = {problem.node_id: problem.message for problem in caught.value.problems}
+    assert set(problems) == {"6", "99"}
+    assert "text_2" in problems["6"]
+
+
+def test_sampler_mask_and_missing_negative_are_written_as_comfyui_spells_them(registry,
+                                                                             example):
+    graph = graph_from_data(example("controlnet_canny_api.json"), registry)
+    graph.disconnect("10", "negative")
+    graph.connect("5", "mask", "10", "mask")
+    prompt = export_api_prompt(graph, registry)
+    assert prompt["10"]["inputs"]["negative"] == prompt["10"]["inputs"]["positive"]
+    assert prompt["10"]["inputs"]["latent_image"] == ["10-noise_mask", 0]
+    assert prompt["10-noise_mask"]["inputs"] == {"samples": ["9", 0], "mask": ["5", 1]}
+
+
+def test_cli_export(registry, example, tmp_path, capsys):
+    source = tmp_path / "workflow.json"
+    source.write_text(json.dumps(example("text_to_image.json")))
+    target = tmp_path / "prompt.json"
+    assert main(["export", str(source), "--comfy-api", str(target)]) == 0
+    assert json.loads(target.read_text()) == example("text_to_image_api.json")
+    (tmp_path / "bad.json").write_text(json.dumps(example("controlnet_canny.json")))
+    assert main(["export", str(tmp_path / "bad.json"), "--comfy-api", str(target)]) == 2
+    assert "node 15" in capsys.readouterr().err

@@ -1,0 +1,254 @@
+"""ComfyUI files become NodeStudio graphs: node mapping, constructions, layout, placeholders."""
+
+from __future__ import annotations
+
+import pytest
+
+from nodestudio.app.formats import graph_from_data
+from nodestudio.engine.validate import validate
+from nodestudio.interop.comfy import EXTRA_KEY
+from nodestudio.interop.comfy.diffusion import LATENT_METHODS
+from nodestudio.interop.comfy.mapping import all_rules
+from nodestudio.interop.comfy.names import IMAGE_RESIZE_METHODS, SAMPLERS, SCHEDULERS
+from nodestudio.interop.comfy.rules import Direct
+
+
+def _link(graph, target, input_name):
+    link = graph.link_into(target, input_name)
+    return None if link is None else (link.source, link.output)
+
+
+def _warnings(graph, kind):
+    return [w for w in graph.load_warnings if w.kind == kind]
+
+
+def test_every_rule_fits_the_registry(registry):
+    for rule in all_rules():
+        assert rule.missing(registry) == [], rule.comfy
+
+
+@pytest.mark.parametrize(("names", "type_id", "input_name"), [
+    (SAMPLERS, "diffusion.sampler", "sampler"),
+    (SCHEDULERS, "diffusion.sampler", "scheduler"),
+    (LATENT_METHODS, "diffusion.latent_upscale", "method"),
+    (IMAGE_RESIZE_METHODS, "image.resize", "method"),
+])
+def test_every_mapped_name_is_a_choice_of_the_node(registry, names, type_id, input_name):
+    choices = set(registry.get(type_id).input(input_name).choices)
+    targets = set(names.exact.values()) | {ours for ours, _ in names.near.values()}
+    assert targets <= choices
+
+
+def test_default_workflow(registry, example):
+    graph = graph_from_data(example("text_to_image.json"), registry)
+    assert {node.id: node.type for node in graph} == {
+        "4": "diffusion.load_checkpoint", "5": "diffusion.empty_latent",
+        "6": "diffusion.text_encode", "7": "diffusion.text_encode", "3": "diffusion.sampler",
+        "8": "diffusion.vae_decode", "9": "image.save"}
+    sampler = graph.node("3")
+    assert sampler.values == {"seed": 8566257, "steps": 20, "cfg": 8.0, "sampler": "euler",
+                              "scheduler": "linspace", "denoise": 1.0}
+    assert isinstance(sampler.values["cfg"], float)
+    assert sampler.controls == {"seed": "randomize"}
+    assert graph.node("4").values == {"checkpoint": "v1-5-pruned-emaonly.safetensors"}
+    assert _link(graph, "3", "negative") == ("7", "conditioning")
+    assert _link(graph, "8", "vae") == ("4", "vae")
+    # NodeStudio's Empty Latent learns the latent shape from the sampler's model
+    assert _link(graph, "5", "model") == ("4", "model")
+    assert graph.layout.nodes["3"].pos == (865.0, 185.0)
+    assert graph.load_warnings == []
+    assert validate(graph, registry) == []
+
+
+def test_controlnet_workflow_with_the_frontend_extras(registry, example):
+    graph = graph_from_data(example("controlnet_canny.json"), registry)
+    assert graph.node("2").mode == "bypassed" and graph.node("14").mode == "muted"
+    assert graph.node("10").values["seed"] == 1234
+    assert graph.node("10").controls == {"seed": "increment"}
+    assert "11" not in graph and "20" not in graph  # primitive and reroute resolved
+    assert _link(graph, "12", "vae") == ("1", "vae")
+    assert graph.layout.reroutes == {"12.vae": [(1597.5, 513.0)]}
+    assert graph.node("6").values == {"low_threshold": 102, "high_threshold": 204}
+    assert graph.node("3").title == "Positive prompt"
+    assert graph.layout.nodes["3"].color == "#353"
+    assert [group.title for group in graph.layout.groups] == ["ControlNet", "Prompts"]
+    assert (_link(graph, "10", "positive"), _link(graph, "10", "negative")) == (
+        ("8", "positive"), ("8", "negative"))
+    unknown = {w.node_id for w in _warnings(graph, "unknown_type")}
+    assert unknown == {"15", "16"}
+    placeholder = graph.node("15")
+    assert placeholder.type == "comfyui.Image_Comparer_(rgthree)"
+    assert placeholder.extra[EXTRA_KEY]["class_type"] == "Image Comparer (rgthree)"
+    assert placeholder.extra[EXTRA_KEY]["node"]["properties"] == {"comparer_mode": "Slide"}
+    assert _link(graph, "15", "image_a") == ("12", "image")
+    # the unknown node is off to the side: the graph can run
+    assert validate(graph, registry) == []
+
+
+def test_load_image_name_loses_comfyuis_folder_annotation(registry, example):
+    data = example("controlnet_canny_api.json")
+    data["5"]["inputs"]["image"] = "shapes.png [input]"
+    assert graph_from_data(data, registry).node("5").values == {"image": "shapes.png"}
+
+
+def test_old_apply_controlnet_reaches_the_negative_prompt_too(registry, example):
+    data = example("controlnet_canny_api.json")
+    data["8"] = {"class_type": "ControlNetApply", "inputs": {
+        "conditioning": ["3", 0], "control_net": ["7", 0], "image": ["6", 0], "strength": 0.7}}
+    data["10"]["inputs"]["negative"] = ["4", 0]
+    graph = graph_from_data(data, registry)
+    apply = graph.node("8")
+    assert apply.type == "diffusion.apply_controlnet" and apply.values == {"strength": 0.7}
+    assert _link(graph, "8", "positive") == ("3", "conditioning")
+    assert _link(graph, "8", "negative") == ("4", "conditioning")
+    assert _link(graph, "10", "negative") == ("8", "negative")
+    assert validate(graph, registry) == []
+
+
+def test_chained_old_apply_controlnets_route_the_negative_through_both(registry, example):
+    data = example("controlnet_canny_api.json")
+    data["8"] = {"class_type": "ControlNetApply", "inputs": {
+        "conditioning": ["3", 0], "control_net": ["7", 0], "image": ["6", 0], "strength": 1.0}}
+    data["18"] = {"class_type": "ControlNetApply", "inputs": {
+        "conditioning": ["8", 0], "control_net": ["7", 0], "image": ["5", 0], "strength": 0.5}}
+    data["10"]["inputs"].update(positive=["18", 0], negative=["4", 0])
+    graph = graph_from_data(data, registry)
+    assert _link(graph, "8", "negative") == ("4", "conditioning")
+    assert _link(graph, "18", "negative") == ("8", "negative")
+    assert _link(graph, "10", "negative") == ("18", "negative")
+
+
+def test_clip_set_last_layer_folds_into_text_encoders_through_a_lora(registry, example):
+    data = example("text_to_image_api.json")
+    data["20"] = {"class_type": "CLIPSetLastLayer",
+                  "inputs": {"clip": ["4", 1], "stop_at_clip_layer": -2}}
+    data["21"] = {"class_type": "LoraLoader", "inputs": {
+        "model": ["4", 0], "clip": ["20", 0], "lora_name": "style.safetensors",
+        "strength_model": 0.5, "strength_clip": 1.0}}
+    data["6"]["inputs"]["clip"] = ["21", 1]
+    data["7"]["inputs"]["clip"] = ["20", 0]
+    graph = graph_from_data(data, registry)
+    assert "20" not in graph
+    assert graph.node("6").values["clip_skip"] == 1
+    assert graph.node("7").values["clip_skip"] == 1
+    assert _link(graph, "21", "clip") == ("4", "clip")
+    assert _link(graph, "7", "clip") == ("4", "clip")
+    assert graph.node("21").values == {"lora": "style.safetensors", "strength_model": 0.5,
+                                       "strength_clip": 1.0}
+
+
+def test_inpaint_encode_becomes_grow_mask_and_vae_encode_with_the_mask(registry, example):
+    data = example("controlnet_canny_api.json")
+    data["30"] = {"class_type": "VAEEncodeForInpaint", "inputs": {
+        "pixels": ["5", 0], "vae": ["1", 2], "mask": ["5", 1], "grow_mask_by": 6}}
+    data["10"]["inputs"]["latent_image"] = ["30", 0]
+    graph = graph_from_data(data, registry)
+    assert graph.node("30").type == "diffusion.vae_encode"
+    assert graph.node("30-grow").type == "mask.grow"
+    assert graph.node("30-grow").values == {"pixels": 3}
+    assert _link(graph, "30-grow", "mask") == ("5", "mask")
+    assert _link(graph, "30", "mask") == ("30-grow", "mask")
+    assert _link(graph, "30", "image") == ("5", "image")
+    assert _link(graph, "10", "latent") == ("30", "latent")
+    assert validate(graph, registry) == []
+
+
+def test_set_latent_noise_mask_hands_its_mask_to_the_sampler(registry, example):
+    data = example("controlnet_canny_api.json")
+    data["30"] = {"class_type": "VAEEncode", "inputs": {"pixels": ["5", 0], "vae": ["1", 2]}}
+    data["31"] = {"class_type": "SetLatentNoiseMask",
+                  "inputs": {"samples": ["30", 0], "mask": ["5", 1]}}
+    data["10"]["inputs"].update(latent_image=["31", 0], denoise=0.6)
+    graph = graph_from_data(data, registry)
+    assert "31" not in graph
+    assert _link(graph, "10", "latent") == ("30", "latent")
+    assert _link(graph, "10", "mask") == ("5", "mask")
+    assert validate(graph, registry) == []
+
+
+def test_plain_advanced_sampler_maps_and_a_two_stage_one_stays_a_placeholder(registry,
+                                                                             example):
+    data = example("text_to_image_api.json")
+    plain = {"add_noise": "enable", "noise_seed": 5, "steps": 12, "cfg": 6.0,
+             "sampler_name": "dpmpp_2m_sde_gpu", "scheduler": "karras", "start_at_step": 0,
+             "end_at_step": 10000, "return_with_leftover_noise": "disable",
+             "model": ["4", 0], "positive": ["6", 0], "negative": ["7", 0],
+             "latent_image": ["5", 0]}
+    data["3"] = {"class_type": "KSamplerAdvanced", "inputs": plain}
+    graph = graph_from_data(data, registry)
+    assert graph.node("3").type == "diffusion.sampler"
+    assert graph.node("3").values == {"seed": 5, "steps": 12, "cfg": 6.0,
+                                      "sampler": "dpmpp_2m_sde", "scheduler": "karras"}
+    assert [w.input for w in _warnings(graph, "unsupported_value")] == ["sampler"]
+
+    data["3"]["inputs"] = {**plain, "start_at_step": 8, "add_noise": "disable"}
+    graph = graph_from_data(data, registry)
+    assert graph.node("3").type == "comfyui.KSamplerAdvanced"
+    (warning,) = _warnings(graph, "unknown_type")
+    assert "start_at_step=8" in warning.message and "add_noise='disable'" in warning.message
+    assert [p.node_id for p in validate(graph, registry)] == ["3"]
+
+
+def test_sampler_without_equivalent_is_kept_and_named_by_validation(registry, example):
+    data = example("text_to_image_api.json")
+    data["3"]["inputs"]["sampler_name"] = "res_multistep"
+    graph = graph_from_data(data, registry)
+    assert graph.node("3").values["sampler"] == "res_multistep"
+    (warning,) = _warnings(graph, "unsupported_value")
+    assert "res_multistep" in warning.message and "euler" in warning.message
+    (problem,) = validate(graph, registry)
+    assert (problem.node_id, problem.input, problem.kind) == ("3", "sampler", "invalid_choice")
+
+
+def test_image_nodes_and_approximations(registry):
+    data = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "/tmp/photo.png"}},
+        "2": {"class_type": "ImageScale", "inputs": {
+            "image": ["1", 0], "upscale_method": "nearest-exact", "width": 300, "height": 0,
+            "crop": "center"}},
+        "3": {"class_type": "ImageScaleBy", "inputs": {
+            "image": ["2", 0], "upscale_method": "lanczos", "scale_by": 0.5}},
+        "4": {"class_type": "PreviewImage", "inputs": {"images": ["3", 0]}},
+    }
+    graph = graph_from_data(data, registry)
+    assert graph.node("1").values == {"image": "/tmp/photo.png"}
+    assert graph.node("2").values == {"method": "nearest", "width": 300, "height": 0}
+    assert graph.node("3").values == {"method": "lanczos", "scale": 0.5}
+    (warning,) = _warnings(graph, "approximated")
+    assert warning.node_id == "2" and "crop" in warning.message
+    # an API prompt has no layout: the nodes are laid out left to right by depth
+    xs = [graph.layout.nodes[node_id].pos[0] for node_id in "1234"]
+    assert xs == sorted(xs) and len(set(xs)) == 4
+
+
+def test_unsupported_input_links_are_reported_not_dropped_silently(registry, example):
+    data = example("controlnet_canny_api.json")
+    data["8"]["inputs"]["vae"] = ["1", 2]
+    graph = graph_from_data(data, registry)
+    (warning,) = _warnings(graph, "dropped_link")
+    assert (warning.node_id, warning.input) == ("8", "vae")
+
+
+def test_a_plugin_can_implement_a_comfyui_class_under_its_placeholder_id(example):
+    from nodestudio.api import IMAGE, Input, String, node, registry_of
+
+    @node("comfyui.Image_Comparer_(rgthree)", inputs=[Input("image_a", IMAGE),
+                                                      String("label", "")], output_node=True)
+    def compare(image_a, label):
+        return ()
+
+    registry = registry_of(compare)
+    graph = graph_from_data(example("controlnet_canny_api.json"), registry)
+    assert graph.node("15").type == "comfyui.Image_Comparer_(rgthree)"
+    assert "15" not in {w.node_id for w in _warnings(graph, "unknown_type")}
+
+
+def test_direct_rules_name_only_existing_comfy_inputs():
+    from nodestudio.interop.comfy.catalog import node_def
+
+    for rule in all_rules():
+        if isinstance(rule, Direct):
+            definition = node_def(rule.comfy)
+            names = {spec.name for spec in definition.inputs}
+            assert set(rule.inputs) | set(rule.comfy_fixed) <= names, rule.comfy
+            assert len(rule.outputs) == len(definition.outputs), rule.comfy

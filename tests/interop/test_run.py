@@ -1,0 +1,160 @@
+"""ComfyUI workflows run as they are, on a ComfyUI-style models folder holding tiny models."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import nodestudio
+from nodestudio.app.formats import graph_from_data, read_graph
+from nodestudio.app.session import Session
+from nodestudio.cli import main
+from nodestudio.paths import resources_dir
+
+pytestmark = pytest.mark.slow
+
+EXAMPLES = resources_dir() / "examples" / "comfy"
+#: The names the example workflows ask for, as a ComfyUI user has them.
+CHECKPOINT = "v1-5-pruned-emaonly.safetensors"
+CONTROLNET = "control_v11p_sd15_canny.safetensors"
+
+
+def _place(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
+@pytest.fixture(scope="module")
+def comfy_root(tiny_models, tmp_path_factory) -> Path:
+    """A ComfyUI models folder whose files are tiny models under the names workflows use."""
+    root = tmp_path_factory.mktemp("comfy") / "models"
+    _place(tiny_models.checkpoint(tiny_models.sd_file), root / "checkpoints" / CHECKPOINT)
+    _place(tiny_models.controlnet(tiny_models.controlnet_file), root / "controlnet" / CONTROLNET)
+    return root
+
+
+@pytest.fixture(scope="module")
+def session(comfy_root, registry, tmp_path_factory) -> Session:
+    inputs = tmp_path_factory.mktemp("input")
+    shutil.copyfile(EXAMPLES / "shapes.png", inputs / "shapes.png")
+    picture = np.zeros((64, 64, 4), np.uint8)
+    picture[..., :3] = 180
+    picture[..., 3] = 255
+    picture[16:40, 20:44, 3] = 0  # a transparent hole: LoadImage's mask
+    Image.fromarray(picture, "RGBA").save(inputs / "hole.png")
+    return Session(device="cpu", models_dir=comfy_root, input_dir=inputs,
+                   output_dir=tmp_path_factory.mktemp("output"), registry=registry)
+
+
+def small(graph):
+    """Tiny sizes and few steps: the test is about the graph, not the picture."""
+    for node in graph:
+        if node.type == "diffusion.empty_latent":
+            graph.set_value(node.id, "width", 64)
+            graph.set_value(node.id, "height", 64)
+        elif node.type == "diffusion.sampler":
+            graph.set_value(node.id, "steps", 3)
+    return graph
+
+
+def _image(result, node_id):
+    image = result.outputs[node_id]["image"]
+    assert image.shape == (1, 64, 64, 3) and np.isfinite(image).all()
+    assert image.std() > 0.01  # a picture, not a flat colour
+    return image
+
+
+def test_default_workflow_runs_and_both_formats_are_the_same_computation(session):
+    first = session.run(small(nodestudio.load_graph(EXAMPLES / "text_to_image.json",
+                                                    session.registry)))
+    assert first.executed == ["4", "5", "6", "7", "3", "8", "9"]
+    _image(first, "8")
+    (written,) = first.files
+    with Image.open(written) as picture:
+        assert picture.size == (64, 64)
+        assert json.loads(picture.text["prompt"])["3"]["class_type"] == "KSampler"
+    for name in ("text_to_image_v1.json", "text_to_image_api.json"):
+        again = session.run(small(nodestudio.load_graph(EXAMPLES / name, session.registry)))
+        # the same signatures (types, values, links): nothing new to compute
+        assert again.executed == [] and "9" in again.cached, name
+
+
+def test_controlnet_workflow_runs_with_unknown_nodes_off_to_the_side(session):
+    graph = small(session.load_graph(EXAMPLES / "controlnet_canny.json"))
+    assert session.validate(graph) == []
+    result = session.run(graph)
+    assert result.ok
+    assert {"15", "16", "2", "14"}.isdisjoint(result.executed)  # unknown, note, bypass, mute
+    controlled = _image(result, "12")
+    api = session.run(small(session.load_graph(EXAMPLES / "controlnet_canny_api.json")))
+    assert api.executed == [] and "13" in api.cached
+    graph.set_value("8", "strength", 0.0)
+    without = session.run(graph).outputs["12"]["image"]
+    assert np.abs(without - controlled).mean() > 1e-3  # the ControlNet changes the picture
+
+
+def test_old_apply_controlnet_computes_what_the_advanced_one_does(session, example):
+    advanced = small(graph_from_data(example("controlnet_canny_api.json"), session.registry))
+    assert session.run(advanced).ok
+    data = example("controlnet_canny_api.json")
+    data["8"] = {"class_type": "ControlNetApply", "inputs": {
+        "conditioning": ["3", 0], "control_net": ["7", 0], "image": ["6", 0], "strength": 0.9}}
+    data["10"]["inputs"]["negative"] = ["4", 0]
+    old = session.run(small(graph_from_data(data, session.registry)))
+    assert old.executed == [] and "13" in old.cached  # the very same computation
+
+
+def test_plain_advanced_sampler_computes_what_ksampler_does(session, example):
+    data = example("text_to_image_api.json")
+    inputs = data["3"]["inputs"]
+    data["3"] = {"class_type": "KSamplerAdvanced", "inputs": {
+        **{k: v for k, v in inputs.items() if k not in ("seed", "denoise")},
+        "noise_seed": inputs["seed"], "add_noise": "enable", "start_at_step": 0,
+        "end_at_step": 10000, "return_with_leftover_noise": "disable"}}
+    reference = session.run(small(graph_from_data(example("text_to_image_api.json"),
+                                                  session.registry)))
+    assert reference.ok
+    advanced = session.run(small(graph_from_data(data, session.registry)))
+    assert advanced.executed == [] and "9" in advanced.cached
+
+
+@pytest.mark.parametrize("encoder", ["VAEEncodeForInpaint", "SetLatentNoiseMask"])
+def test_inpainting_workflows_run(session, encoder):
+    prompt = json.loads((EXAMPLES / "text_to_image_api.json").read_text())
+    prompt["10"] = {"class_type": "LoadImage", "inputs": {"image": "hole.png"}}
+    if encoder == "VAEEncodeForInpaint":
+        prompt["11"] = {"class_type": "VAEEncodeForInpaint", "inputs": {
+            "pixels": ["10", 0], "vae": ["4", 2], "mask": ["10", 1], "grow_mask_by": 6}}
+    else:
+        prompt["12"] = {"class_type": "VAEEncode", "inputs": {"pixels": ["10", 0],
+                                                               "vae": ["4", 2]}}
+        prompt["11"] = {"class_type": "SetLatentNoiseMask",
+                        "inputs": {"samples": ["12", 0], "mask": ["10", 1]}}
+    prompt["3"]["inputs"].update(latent_image=["11", 0], denoise=0.8, steps=3)
+    graph = graph_from_data(prompt, session.registry)
+    assert session.validate(graph) == []
+    result = session.run(graph)
+    assert result.ok
+    assert _image(result, "8").shape == (1, 64, 64, 3)
+
+
+def test_nodestudio_run_a_comfy_workflow_from_the_command_line(comfy_root, tmp_path, capsys):
+    out = tmp_path / "renders"
+    code = main(["run", str(EXAMPLES / "text_to_image.json"), "--models", str(comfy_root),
+                 "--output", str(out), "--device", "cpu", "--set", "5.width=64",
+                 "--set", "5.height=64", "--set", "3.steps=2"])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    (written,) = out.glob("ComfyUI_*.png")
+    assert f"wrote {written}" in printed
+    reopened = read_graph(written, nodestudio.Session(device="cpu").registry)
+    assert reopened.node("5").values["width"] == 64
