@@ -128,6 +128,9 @@ def run_gui(graph: Path | None = None, screenshot: Path | None = None,
 
     window.view.first_painted.connect(lambda: QTimer.singleShot(SCREENSHOT_DELAY_MS, capture))
     QTimer.singleShot(SCREENSHOT_TIMEOUT_MS, capture)
+    screen = app.primaryScreen()
+    if screen is not None:  # the picture shows the whole screen's worth of window
+        window.setGeometry(screen.availableGeometry())
     window.show()
     window.view.frame_all()
     app.exec()

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QIcon, QIconEngine, QPainter, QPainterPath, QPen, QPixmap
 
-from nodestudio.ui.theme import Theme
+from nodestudio.ui.theme import NO_BRUSH, Theme
 
 
 def _new(p: QPainterPath) -> None:
@@ -114,7 +114,7 @@ class _PathIconEngine(QIconEngine):
         pen = QPen(color, 1.8, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap,
                    Qt.PenJoinStyle.RoundJoin)
         painter.setPen(pen)
-        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.setBrush(NO_BRUSH)
         painter.drawPath(path)
         painter.restore()
 

@@ -111,10 +111,12 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.library_dock)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.properties_dock)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.outputs_dock)
+        self.tabifyDockWidget(self.properties_dock, self.outputs_dock)
+        self.properties_dock.raise_()
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.log_dock)
         self.resizeDocks([self.library_dock, self.properties_dock], [240, 300],
                          Qt.Orientation.Horizontal)
-        self.resizeDocks([self.log_dock], [130], Qt.Orientation.Vertical)
+        self.resizeDocks([self.log_dock], [90], Qt.Orientation.Vertical)
 
         self.named_actions: dict[str, QAction] = window_actions.create_actions(self)
         self.recent_menu: QMenu
@@ -131,7 +133,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.zoom_label)
         self._connect()
         self.setAcceptDrops(True)
-        self.resize(1440, 900)
+        self._default_size()
         self._restore_window_state()
         self.apply_theme()
         self._update_title()
@@ -491,6 +493,15 @@ class MainWindow(QMainWindow):
         checked = self.named_actions.get(f"theme_{self.theme.name}")
         if checked is not None:
             checked.setChecked(True)
+
+    def _default_size(self) -> None:
+        screen = QApplication.primaryScreen()
+        available = screen.availableGeometry() if screen is not None else None
+        if available is None or available.width() < 800:
+            self.resize(1440, 900)
+            return
+        self.resize(min(1680, int(available.width() * 0.9)),
+                    min(1050, int(available.height() * 0.9)))
 
     def _restore_window_state(self) -> None:
         geometry = self.settings.value("window/geometry")

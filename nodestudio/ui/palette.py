@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from nodestudio.api.schema import NodeType
-from nodestudio.ui.theme import category_color
+from nodestudio.ui.theme import NO_PEN, category_color
 
 TYPE_ROLE = Qt.ItemDataRole.UserRole
 CATEGORY_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -97,11 +97,11 @@ class _ResultDelegate(QStyledItemDelegate):
         rect = option.rect.adjusted(4, 2, -4, -2)
         if selected:
             painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setPen(NO_PEN)
             painter.setBrush(palette.highlight())
             painter.drawRoundedRect(rect, 6, 6)
         category = index.data(CATEGORY_ROLE) or ""
-        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setPen(NO_PEN)
         painter.setBrush(category_color(category))
         painter.drawRoundedRect(QRect(rect.left() + 8, rect.top() + 9, 4, rect.height() - 18),
                                 2, 2)

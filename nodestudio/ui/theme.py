@@ -6,8 +6,15 @@ import hashlib
 from dataclasses import dataclass
 from functools import cache
 
-from PySide6.QtGui import QColor, QFont, QPalette
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QBrush, QColor, QFont, QPalette, QPen
 from PySide6.QtWidgets import QApplication
+
+# Passing Qt.PenStyle.NoPen / Qt.BrushStyle.NoBrush to QPainter makes PySide6 build a
+# temporary pen or brush on every call, and under load that conversion has corrupted
+# reference counts ("deallocating None"); these shared objects avoid it.
+NO_PEN = QPen(Qt.PenStyle.NoPen)
+NO_BRUSH = QBrush(Qt.BrushStyle.NoBrush)
 
 
 @dataclass(frozen=True)
@@ -44,10 +51,19 @@ class Theme:
     success: str
 
     def color(self, name: str, alpha: int | None = None) -> QColor:
-        color = QColor(getattr(self, name))
-        if alpha is not None:
-            color.setAlpha(alpha)
+        """The colour ``name`` (shared: painting asks for colours thousands of times a
+        frame; copy it before changing it)."""
+        key = (self.name, name, alpha)
+        color = _COLORS.get(key)
+        if color is None:
+            color = QColor(getattr(self, name))
+            if alpha is not None:
+                color.setAlpha(alpha)
+            _COLORS[key] = color
         return color
+
+
+_COLORS: dict[tuple[str, str, int | None], QColor] = {}
 
 
 DARK = Theme(

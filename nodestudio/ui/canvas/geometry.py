@@ -27,7 +27,7 @@ PAD_TOP = 6.0
 PAD_BOTTOM = 9.0
 SOCKET_RADIUS = 5.5
 CORNER_RADIUS = 8.0
-MIN_WIDTH = 190.0
+MIN_WIDTH = 220.0
 MAX_AUTO_WIDTH = 380.0
 TITLE_PIXELS = 13
 LABEL_PIXELS = 12
@@ -258,5 +258,6 @@ def _natural_width(title: str, inputs: list, outputs: list, widgets: list) -> fl
             width = max(width, 240.0)
         else:
             label = "control after generate" if kind == "control" else pretty(name)
-            width = max(width, text_width(labels, label) + 2 * PAD_X + 110.0)
+            room = 170.0 if kind == "combo" else 110.0  # file and model names are long
+            width = max(width, text_width(labels, label) + 2 * PAD_X + room)
     return min(max(MIN_WIDTH, width), MAX_AUTO_WIDTH)

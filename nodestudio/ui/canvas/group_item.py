@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
 
 from nodestudio.graph.layout import Group
 from nodestudio.ui.canvas.widgets import InlineEditor
-from nodestudio.ui.theme import canvas_font
+from nodestudio.ui.theme import NO_PEN, canvas_font
 
 if TYPE_CHECKING:
     from nodestudio.ui.canvas.scene import NodeScene
@@ -85,7 +85,7 @@ class GroupItem(QGraphicsItem):
         painter.drawRoundedRect(rect, 10.0, 10.0)
         header = QColor(self.color)
         header.setAlpha(120)
-        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setPen(NO_PEN)
         painter.setBrush(header)
         clip = QPainterPath()
         clip.addRoundedRect(rect, 10.0, 10.0)

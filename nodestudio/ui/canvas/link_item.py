@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from nodestudio.graph.model import Link
+from nodestudio.ui.theme import NO_BRUSH
 
 if TYPE_CHECKING:
     from nodestudio.ui.canvas.scene import NodeScene
@@ -65,6 +66,8 @@ class LinkItem(QGraphicsPathItem):
         self._hover = False
         self.dimmed = False
         self._shape: QPainterPath | None = None
+        self._bounds = QRectF()
+        self._pens: dict[tuple[bool, bool, bool], QPen] = {}
 
     @property
     def key(self) -> tuple[str, str]:
@@ -76,7 +79,10 @@ class LinkItem(QGraphicsPathItem):
             self._set_reroutes([QPointF(x, y) for x, y in reroutes])
         self.start, self.end = start, end
         self._shape = None
-        self.setPath(link_path(start, end, self.reroutes))
+        path = link_path(start, end, self.reroutes)
+        self.prepareGeometryChange()
+        self._bounds = path.controlPointRect().adjusted(-8, -8, 8, 8)
+        self.setPath(path)
 
     def _set_reroutes(self, points: list[QPointF]) -> None:
         self.reroutes = points
@@ -117,28 +123,35 @@ class LinkItem(QGraphicsPathItem):
         return self._shape
 
     def boundingRect(self) -> QRectF:
-        return self.path().controlPointRect().adjusted(-8, -8, 8, 8)
+        return self._bounds
+
+    def _pen(self, halo: bool = False) -> QPen:
+        state = (self.isSelected() or self._hover, self.dimmed, halo)
+        pen = self._pens.get(state)
+        if pen is None:
+            color = QColor(self.color)
+            width = LINK_WIDTH + (1.4 if state[0] else 0.0)
+            if state[0]:
+                color = color.lighter(130)
+            if self.dimmed:
+                color.setAlpha(90)
+            if halo:
+                color.setAlpha(70)
+                width += 5.0
+            pen = self._pens[state] = QPen(color, width, Qt.PenStyle.SolidLine,
+                                           Qt.PenCapStyle.RoundCap)
+        return pen
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
               widget: QWidget | None = None) -> None:
-        color = QColor(self.color)
-        if self.dimmed:
-            color.setAlpha(90)
-        width = LINK_WIDTH
-        if self.isSelected() or self._hover:
-            width += 1.4
-            color = color.lighter(130)
-        lod = option.levelOfDetailFromTransform(painter.worldTransform())
-        if self.isSelected() and lod > 0.3:
-            halo = QColor(color)
-            halo.setAlpha(70)
-            painter.setPen(QPen(halo, width + 5.0, Qt.PenStyle.SolidLine,
-                                Qt.PenCapStyle.RoundCap))
-            painter.drawPath(self.path())
-        pen = QPen(color, width, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap)
-        painter.setPen(pen)
-        painter.setBrush(Qt.BrushStyle.NoBrush)
-        painter.drawPath(self.path())
+        path = self.path()
+        painter.setBrush(NO_BRUSH)
+        if self.isSelected() and option.levelOfDetailFromTransform(
+                painter.worldTransform()) > 0.3:
+            painter.setPen(self._pen(halo=True))
+            painter.drawPath(path)
+        painter.setPen(self._pen())
+        painter.drawPath(path)
 
     def hoverEnterEvent(self, event: Any) -> None:
         self._hover = True

@@ -27,7 +27,7 @@ from nodestudio.ui.canvas import geometry as geo
 from nodestudio.ui.canvas.geometry import NodeGeometry, WidgetSlot
 from nodestudio.ui.canvas.socket_item import HIT_RADIUS, SocketState, paint_socket, socket_at
 from nodestudio.ui.canvas.widgets import InlineEditor, Interaction, paint_widget, press_widget
-from nodestudio.ui.theme import category_color
+from nodestudio.ui.theme import NO_BRUSH, NO_PEN, category_color
 
 if TYPE_CHECKING:
     from nodestudio.ui.canvas.scene import NodeScene
@@ -47,8 +47,15 @@ class NodeItem(QGraphicsItem):
         self.node_type = scene.editor.registry.get(node.type)
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
         self.setAcceptHoverEvents(True)
+        # Panning and dragging then blit a pixmap instead of calling paint() from Python for
+        # every visible node on every frame (see docs/PERFORMANCE.md, GUI).
+        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.geometry: NodeGeometry = NodeGeometry(0.0, 0.0, False)
         self._paths: tuple[QPainterPath, QPainterPath] = (QPainterPath(), QPainterPath())
+        self._shadow_path = QPainterPath()
+        self._bounds = QRectF()
+        self._shape = QPainterPath()
+        self._header_color = QColor()
         self._hovered: tuple[str, str] | None = None
         self._interaction: Interaction | None = None
         self._resize: tuple[object, QPointF, QPointF] | None = None
@@ -109,6 +116,14 @@ class NodeItem(QGraphicsItem):
         header = QPainterPath()
         header.addRect(self.geometry.header_rect)
         self._paths = (body, body.intersected(header))
+        shadow = QPainterPath()
+        shadow.addRoundedRect(rect.adjusted(-1.0, 2.0, 1.0, 5.0), geo.CORNER_RADIUS + 1,
+                              geo.CORNER_RADIUS + 1)
+        self._shadow_path = shadow
+        self._bounds = rect.adjusted(-HIT_RADIUS, -4.0, HIT_RADIUS, 8.0)
+        self._shape = QPainterPath()
+        self._shape.addRect(rect.adjusted(-HIT_RADIUS, 0.0, HIT_RADIUS, 0.0))
+        self._header_color = self._compute_header_color()
         self.setOpacity(0.45 if self.node.mode == "muted" else 1.0)
         self.setToolTip(self._tooltip())
         self.update()
@@ -120,6 +135,13 @@ class NodeItem(QGraphicsItem):
         return f"{self.node_type.display_name} ({self.node_type.id})\n{self.node_type.description}"
 
     def header_color(self) -> QColor:
+        return self._header_color
+
+    def refresh_color(self) -> None:
+        self._header_color = self._compute_header_color()
+        self.update()
+
+    def _compute_header_color(self) -> QColor:
         layout = self._scene.editor.graph.layout.nodes.get(self.node.id)
         if layout is not None and layout.color:
             return QColor(layout.color)
@@ -169,12 +191,10 @@ class NodeItem(QGraphicsItem):
     # -- painting -------------------------------------------------------------------------------
 
     def boundingRect(self) -> QRectF:
-        return self.geometry.rect.adjusted(-HIT_RADIUS, -4.0, HIT_RADIUS, 8.0)
+        return self._bounds
 
     def shape(self) -> QPainterPath:
-        path = QPainterPath()
-        path.addRect(self.geometry.rect.adjusted(-HIT_RADIUS, 0.0, HIT_RADIUS, 0.0))
-        return path
+        return self._shape
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
               widget: QWidget | None = None) -> None:
@@ -185,16 +205,15 @@ class NodeItem(QGraphicsItem):
         lod = option.levelOfDetailFromTransform(painter.worldTransform())
         header_color = self.header_color()
         if lod < DETAIL_ZOOM:
-            painter.setPen(QPen(theme.color("selection"), 3.0) if selected else Qt.PenStyle.NoPen)
+            painter.setPen(QPen(theme.color("selection"), 3.0) if selected else NO_PEN)
             painter.setBrush(theme.color("node_body"))
             painter.drawRect(rect)
             painter.fillRect(g.header_rect, header_color)
             return
         body_path, header_path = self._paths
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(theme.color("shadow", 60))
-        painter.drawRoundedRect(rect.adjusted(-1.0, 2.0, 1.0, 5.0), geo.CORNER_RADIUS + 1,
-                                geo.CORNER_RADIUS + 1)
+        painter.setPen(NO_PEN)
+        painter.setBrush(self._scene.shadow_color)
+        painter.drawPath(self._shadow_path)
         painter.setBrush(theme.color("node_body"))
         painter.drawPath(body_path)
         painter.setBrush(header_color)
@@ -210,7 +229,7 @@ class NodeItem(QGraphicsItem):
         self._paint_run_state(painter, theme)
         outline = self._outline_pen(theme, selected)
         painter.setPen(outline)
-        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.setBrush(NO_BRUSH)
         painter.drawPath(body_path)
 
     def _outline_pen(self, theme: Any, selected: bool) -> QPen:
@@ -225,7 +244,7 @@ class NodeItem(QGraphicsItem):
     def _paint_title(self, painter: QPainter, theme: Any) -> None:
         g = self.geometry
         arrow = g.toggle_rect.center()
-        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setPen(NO_PEN)
         painter.setBrush(QColor(255, 255, 255, 170))
         path = QPainterPath()
         if g.collapsed:
@@ -333,7 +352,7 @@ class NodeItem(QGraphicsItem):
         if self.status == "running" and self.progress is not None and not self.status_text:
             text = f"{self.progress * 100:.0f}%"
         badge = QRectF(g.width - geo.PAD_X - 58.0, 7.0, 58.0, 16.0)
-        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setPen(NO_PEN)
         painter.setBrush(theme.color(STATUS_COLORS.get(self.status, "text_dim")))
         painter.drawRoundedRect(badge, 8.0, 8.0)
         painter.setPen(QColor("#ffffff"))

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from enum import Enum
 
-from PySide6.QtCore import QPointF, Qt
+from PySide6.QtCore import QPointF
 from PySide6.QtGui import QColor, QPainter, QPen
 
 from nodestudio.ui.canvas.geometry import SOCKET_RADIUS, NodeGeometry, SocketSlot
-from nodestudio.ui.theme import Theme
+from nodestudio.ui.theme import NO_BRUSH, NO_PEN, Theme
 
 #: How far from a socket's centre a press or a drop still counts (scene units).
 HIT_RADIUS = 11.0
@@ -35,7 +35,7 @@ def paint_socket(painter: QPainter, pos: QPointF, color: QColor, connected: bool
     if state is SocketState.ACCEPTS:
         halo = QColor(color)
         halo.setAlpha(90)
-        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setPen(NO_PEN)
         painter.setBrush(halo)
         painter.drawEllipse(pos, radius + 5.0, radius + 5.0)
         radius += 1.0
@@ -49,7 +49,7 @@ def paint_socket(painter: QPainter, pos: QPointF, color: QColor, connected: bool
         painter.drawEllipse(pos, radius, radius)
         ring = QPen(fill, 2.0)
         painter.setPen(ring)
-        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.setBrush(NO_BRUSH)
         painter.drawEllipse(pos, radius - 1.2, radius - 1.2)
 
 

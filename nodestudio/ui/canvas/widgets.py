@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 from nodestudio.api.schema import SEED_CONTROLS, InputSpec, check_value, coerce_value
 from nodestudio.api.sockets import FLOAT, INT
 from nodestudio.ui.canvas.geometry import WidgetSlot, label_font
-from nodestudio.ui.theme import Theme
+from nodestudio.ui.theme import NO_PEN, Theme
 
 if TYPE_CHECKING:
     from nodestudio.ui.canvas.node_item import NodeItem
@@ -109,7 +109,7 @@ def paint_widget(painter: QPainter, slot: WidgetSlot, value: Any, theme: Theme,
                  hovered: bool, choices_ok: bool = True, control: str = "") -> None:
     rect = slot.rect
     radius = min(rect.height() / 2, 8.0) if slot.kind == "multiline" else rect.height() / 2
-    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setPen(NO_PEN)
     painter.setBrush(theme.color("widget_hover" if hovered else "widget_fill"))
     painter.drawRoundedRect(rect, radius, radius)
     painter.setFont(label_font())
@@ -119,38 +119,44 @@ def paint_widget(painter: QPainter, slot: WidgetSlot, value: Any, theme: Theme,
         return
     if kind == "slider" and slot.spec is not None:
         _paint_slider_fill(painter, slot, value, theme, radius)
-    inner = rect.adjusted(12.0, 0.0, -12.0, 0.0)
-    arrows = kind in ("number", "combo")
-    if arrows:
-        inner = rect.adjusted(ARROW_ZONE + 2, 0.0, -ARROW_ZONE - 2, 0.0)
-        if hovered:
-            _paint_arrows(painter, rect, theme)
+    # Every kind keeps the arrows' margin, so that labels and values line up down a node.
+    inner = rect.adjusted(ARROW_ZONE + 2, 0.0, -ARROW_ZONE - 2, 0.0)
+    if hovered and kind in ("number", "combo"):
+        _paint_arrows(painter, rect, theme)
     if kind == "toggle":
         _paint_switch(painter, rect, bool(value), theme)
-        inner = inner.adjusted(0.0, 0.0, -30.0, 0.0)
-    label_width = min(painter.fontMetrics().horizontalAdvance(slot.label) + 8.0,
-                      inner.width() * 0.6)
+        inner = inner.adjusted(0.0, 0.0, -24.0, 0.0)
+    metrics = painter.fontMetrics()
+    text = ""
+    if kind != "toggle":
+        text = control if kind == "control" else format_value(slot.spec, value)
+        if kind == "combo" and len(text) > 28:
+            text = text.rsplit("/", 1)[-1]
+    empty = kind == "combo" and text == ""
+    if empty:
+        text = "(none)"
+    # The value keeps what it needs (up to 60 %); the label takes the rest, elided if short.
+    value_width = min(metrics.horizontalAdvance(text) + 10.0, inner.width() * 0.6)
+    label_width = min(metrics.horizontalAdvance(slot.label) + 8.0, inner.width() - value_width)
     label_rect = QRectF(inner.left(), inner.top(), label_width, inner.height())
-    value_rect = inner.adjusted(label_width, 0.0, 0.0, 0.0)
+    value_rect = QRectF(inner.right() - value_width, inner.top(), value_width, inner.height())
     align_v = Qt.AlignmentFlag.AlignVCenter
     painter.setPen(theme.color("widget_label"))
     painter.drawText(label_rect, align_v | Qt.AlignmentFlag.AlignLeft,
-                     painter.fontMetrics().elidedText(slot.label, Qt.TextElideMode.ElideRight,
-                                                      int(label_rect.width())))
+                     metrics.elidedText(slot.label, Qt.TextElideMode.ElideRight,
+                                        int(label_rect.width())))
     if kind == "toggle":
         return
-    text = control if kind == "control" else format_value(slot.spec, value)
-    if kind in ("combo", "control"):
-        text = text.rsplit("/", 1)[-1] if kind == "combo" and len(text) > 28 else text
-    painter.setPen(theme.color("widget_text") if choices_ok else theme.color("warning"))
+    painter.setPen(theme.color("node_text_dim") if empty else
+                   theme.color("widget_text") if choices_ok else theme.color("warning"))
     painter.drawText(value_rect, align_v | Qt.AlignmentFlag.AlignRight,
-                     painter.fontMetrics().elidedText(text, Qt.TextElideMode.ElideMiddle,
-                                                      int(value_rect.width())))
+                     metrics.elidedText(text, Qt.TextElideMode.ElideMiddle,
+                                        int(value_rect.width())))
 
 
 def _paint_arrows(painter: QPainter, rect: QRectF, theme: Theme) -> None:
     painter.setBrush(theme.color("widget_label"))
-    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setPen(NO_PEN)
     cy = rect.center().y()
     for x, direction in ((rect.left() + 9.0, -1), (rect.right() - 9.0, 1)):
         path = QPainterPath()
