@@ -98,11 +98,18 @@ def create_main_window(
 
 
 def take_screenshot(window: MainWindow, path: Path) -> bool:
+    """Save a picture of the window; like rendered images, it carries the graph it shows
+    (open the PNG in NodeStudio to get the graph back)."""
+    from nodestudio.app.formats import PNG_GRAPH_CHUNK
+    from nodestudio.graph import files
+
     window.view.frame_all()
     QApplication.processEvents()
-    image = window.grab()
+    image = window.grab().toImage()
+    if len(window.editor.graph):
+        image.setText(PNG_GRAPH_CHUNK, files.dumps(window.editor.graph))
     path.parent.mkdir(parents=True, exist_ok=True)
-    return image.save(str(path))
+    return image.save(str(path), "PNG")
 
 
 def run_gui(graph: Path | None = None, screenshot: Path | None = None,

@@ -5,7 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QIcon, QIconEngine, QPainter, QPainterPath, QPen, QPixmap
+from PySide6.QtGui import (
+    QColor,
+    QIcon,
+    QIconEngine,
+    QPainter,
+    QPainterPath,
+    QPen,
+    QPixmap,
+    QTransform,
+)
 
 from nodestudio.ui.theme import NO_BRUSH, Theme
 
@@ -53,13 +62,9 @@ def _undo(p: QPainterPath) -> None:
 
 
 def _redo(p: QPainterPath) -> None:
-    p.moveTo(15, 6)
-    p.lineTo(19, 10)
-    p.lineTo(15, 14)
-    p.moveTo(19, 10)
-    p.lineTo(10, 10)
-    p.cubicTo(QPointF(3, 10), QPointF(3, 19), QPointF(10, 19))
-    p.lineTo(15, 19)
+    undo = QPainterPath()
+    _undo(undo)
+    p.addPath(QTransform(-1.0, 0.0, 0.0, 1.0, 24.0, 0.0).map(undo))  # undo, mirrored
 
 
 def _frame(p: QPainterPath) -> None:

@@ -6,6 +6,7 @@ from PySide6.QtCore import QMimeData, Qt, Signal
 from PySide6.QtGui import QDrag
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QDockWidget,
     QLineEdit,
     QTreeWidget,
@@ -68,7 +69,9 @@ class LibraryDock(QDockWidget):
         for category, node_types in self.registry.by_category().items():
             header = QTreeWidgetItem([category])
             header.setFlags(Qt.ItemFlag.ItemIsEnabled)
-            header.setForeground(0, category_color(category).lighter(160))
+            color = category_color(category)
+            dark = QApplication.palette().window().color().lightness() < 128
+            header.setForeground(0, color.lighter(160) if dark else color.darker(115))
             font = header.font(0)
             font.setBold(True)
             header.setFont(0, font)

@@ -114,9 +114,9 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.properties_dock, self.outputs_dock)
         self.properties_dock.raise_()
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.log_dock)
-        self.resizeDocks([self.library_dock, self.properties_dock], [240, 300],
+        self.resizeDocks([self.library_dock, self.properties_dock], [220, 270],
                          Qt.Orientation.Horizontal)
-        self.resizeDocks([self.log_dock], [90], Qt.Orientation.Vertical)
+        self.resizeDocks([self.log_dock], [80], Qt.Orientation.Vertical)
 
         self.named_actions: dict[str, QAction] = window_actions.create_actions(self)
         self.recent_menu: QMenu
@@ -483,6 +483,8 @@ class MainWindow(QMainWindow):
             apply_theme(app, self.theme)
         self.scene.set_theme(self.theme)
         self.view.viewport().update()
+        self.library_dock.populate()
+        self.library_dock.apply_filter(self.library_dock.filter.text())
         self.log_dock.theme_colors = {"warning": self.theme.warning, "error": self.theme.error,
                                       "success": self.theme.success}
         for name, spec in window_actions._ACTIONS.items():

@@ -10,6 +10,7 @@ import pytest
 from PySide6.QtCore import QRectF
 from PySide6.QtGui import QColor, QImage, QPainter
 
+from nodestudio.app.formats import read_graph
 from nodestudio.app.models import ModelLibrary
 from nodestudio.app.packs import create_registry
 from nodestudio.graph import files
@@ -57,6 +58,8 @@ def test_screenshot_command_draws_the_graph_into_a_png(tmp_path):
                for y in range(0, image.height(), 3)}
     # The headers of both nodes, in their categories' colours, are in the picture.
     assert {CATEGORY_COLORS["image"], CATEGORY_COLORS["mask"]} <= colours
+    # Like a rendered image, the screenshot carries its graph.
+    assert read_graph(shot, create_registry(entry_points=False)) == graph
 
 
 @pytest.fixture
