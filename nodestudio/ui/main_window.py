@@ -127,7 +127,7 @@ class MainWindow(QMainWindow):
         for dock in (self.library_dock, self.properties_dock, self.outputs_dock, self.log_dock):
             self.panels_menu.addAction(dock.toggleViewAction())
 
-        self.zoom_label = QLabel(self)
+        self.zoom_label = QLabel("100%", self)
         self.count_label = QLabel(self)
         self.statusBar().addPermanentWidget(self.count_label)
         self.statusBar().addPermanentWidget(self.zoom_label)

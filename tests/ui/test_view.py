@@ -79,3 +79,28 @@ def test_the_whole_canvas_draws_at_any_zoom(window):
         window.view.set_zoom(zoom)
         window.view.viewport().repaint()
     assert QRectF(window.scene.itemsBoundingRect()).width() > 1500
+
+
+def test_a_graph_opened_before_the_window_shows_is_framed_once_it_is_shown(
+        qtbot, registry, tmp_path):
+    from PySide6.QtCore import QSettings
+
+    from nodestudio.graph import files
+    from nodestudio.graph.model import Graph
+    from nodestudio.ui.main_window import MainWindow
+
+    graph = Graph()
+    graph.add_node("test.mask", {}, pos=(4000.0, 2500.0))
+    graph.add_node("test.mask", {}, pos=(5200.0, 3100.0))
+    files.save(graph, tmp_path / "far.json")
+    window = MainWindow(registry, settings=QSettings(str(tmp_path / "s.ini"),
+                                                     QSettings.Format.IniFormat),
+                        autosave=False)
+    qtbot.addWidget(window)
+    assert window.open_file(tmp_path / "far.json", ask=False)
+    window.resize(1200, 800)
+    window.show()
+    qtbot.waitExposed(window)
+    visible = window.view.mapToScene(window.view.viewport().rect()).boundingRect()
+    for item in window.scene.node_items.values():
+        assert visible.contains(item.sceneBoundingRect())

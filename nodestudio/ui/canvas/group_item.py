@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QPainter, QPainterPath
@@ -147,6 +147,3 @@ class GroupItem(QGraphicsItem):
 
         InlineEditor.open(self, self.title_rect().adjusted(8.0, 5.0, -8.0, -5.0), self.title,
                           on_commit=commit)
-
-    def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value: Any) -> Any:
-        return super().itemChange(change, value)

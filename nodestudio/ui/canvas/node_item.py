@@ -389,8 +389,11 @@ class NodeItem(QGraphicsItem):
             self.update()
 
     def mousePressEvent(self, event: QGraphicsSceneMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.RightButton:
+            event.accept()  # keeps the selection for the context menu that follows
+            return
         if event.button() != Qt.MouseButton.LeftButton:
-            event.ignore() if event.button() != Qt.MouseButton.RightButton else event.accept()
+            event.ignore()
             return
         scene = self._scene
         pos = event.pos()

@@ -100,7 +100,8 @@ class NodeScene(QGraphicsScene):
     def set_theme(self, theme: Theme) -> None:
         self.theme = theme
         self.shadow_color = _opaque_shadow(theme)
-        self.update()
+        for item in self.items():
+            item.update()  # also drops the items' cached pixmaps
 
     # -- building -------------------------------------------------------------------------------
 

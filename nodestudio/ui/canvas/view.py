@@ -14,6 +14,7 @@ from PySide6.QtGui import (
     QPainter,
     QPaintEvent,
     QPen,
+    QResizeEvent,
     QWheelEvent,
 )
 from PySide6.QtWidgets import QFrame, QGraphicsView, QWidget
@@ -62,6 +63,7 @@ class NodeView(QGraphicsView):
         self._pan_from: QPoint | None = None
         self._space_held = False
         self._painted = False
+        self._frame_pending = False
         self.centerOn(0.0, 0.0)
 
     # -- zoom and pan ---------------------------------------------------------------------------
@@ -109,6 +111,10 @@ class NodeView(QGraphicsView):
         self.zoom_changed.emit(self.zoom())
 
     def frame_all(self) -> None:
+        if not self.isVisible():
+            # Before the window is shown the viewport has no real size yet: frame once it has.
+            self._frame_pending = True
+            return
         rect = QRectF()
         for item in self.node_scene.node_items.values():
             rect = rect.united(item.sceneBoundingRect())
@@ -175,6 +181,12 @@ class NodeView(QGraphicsView):
         painter.setPen(pen)
         painter.drawLines(major_lines)
         painter.restore()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if self._frame_pending and self.isVisible():
+            self._frame_pending = False
+            self.frame_all()
 
     def paintEvent(self, event: QPaintEvent) -> None:
         super().paintEvent(event)
