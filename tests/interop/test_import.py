@@ -137,6 +137,21 @@ def test_clip_set_last_layer_folds_into_text_encoders_through_a_lora(registry, e
                                        "strength_clip": 1.0}
 
 
+def test_sdxl_prompt_fills_the_second_prompt_and_the_size_conditioning(registry, example):
+    data = example("text_to_image_api.json")
+    data["6"] = {"class_type": "CLIPTextEncodeSDXL", "inputs": {
+        "clip": ["4", 1], "width": 4096, "height": 4096, "crop_w": 0, "crop_h": 0,
+        "target_width": 1024, "target_height": 1024, "text_g": "a lighthouse at dusk",
+        "text_l": "lighthouse"}}
+    graph = graph_from_data(data, registry)
+    assert graph.node("6").type == "diffusion.text_encode"
+    assert graph.node("6").values == {
+        "text": "lighthouse", "text_2": "a lighthouse at dusk", "original_width": 4096,
+        "original_height": 4096, "crop_left": 0, "crop_top": 0, "target_width": 1024,
+        "target_height": 1024}
+    assert _link(graph, "6", "clip") == ("4", "clip")
+
+
 def test_inpaint_encode_becomes_grow_mask_and_vae_encode_with_the_mask(registry, example):
     data = example("controlnet_canny_api.json")
     data["30"] = {"class_type": "VAEEncodeForInpaint", "inputs": {

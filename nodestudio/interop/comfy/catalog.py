@@ -79,6 +79,13 @@ CORE_NODES: dict[str, ComfyNodeDef] = {
         ComfyNodeDef("CLIPTextEncode", "CLIP Text Encode (Prompt)",
                      (_in("text", "STRING", ""), _in("clip", "CLIP")),
                      (("CONDITIONING", "CONDITIONING"),)),
+        # comfy_extras/nodes_clip_sdxl.py
+        ComfyNodeDef("CLIPTextEncodeSDXL", "CLIPTextEncodeSDXL",
+                     (_in("clip", "CLIP"), _in("width", "INT", 1024), _in("height", "INT", 1024),
+                      _in("crop_w", "INT", 0), _in("crop_h", "INT", 0),
+                      _in("target_width", "INT", 1024), _in("target_height", "INT", 1024),
+                      _in("text_g", "STRING", ""), _in("text_l", "STRING", "")),
+                     (("CONDITIONING", "CONDITIONING"),)),
         ComfyNodeDef("CLIPSetLastLayer", "CLIP Set Last Layer",
                      (_in("clip", "CLIP"), _in("stop_at_clip_layer", "INT", -1)),
                      (("CLIP", "CLIP"),)),

@@ -59,8 +59,17 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+#: Text Encode's SDXL inputs: their values when unused.
+_SDXL_FIELDS = {"text_2": "", "original_width": 0, "original_height": 0, "crop_left": 0,
+                "crop_top": 0, "target_width": 0, "target_height": 0}
+
+
 class TextEncodeRule(Direct):
     """CLIP Text Encode; a CLIP skip is written back as a CLIP Set Last Layer before it."""
+
+    def accepts(self, node: Node, exporter: Exporter) -> bool:
+        values = exporter.values(node)
+        return all(values.get(name) == unused for name, unused in _SDXL_FIELDS.items())
 
     def export(self, node: Node, exporter: Exporter) -> dict[str, Any]:
         entry = super().export(node, exporter)
@@ -73,6 +82,23 @@ class TextEncodeRule(Direct):
                 "clip": entry["inputs"].get("clip"), "stop_at_clip_layer": -1 - skip}})
             entry["inputs"]["clip"] = [clip_id, 0]
         return entry
+
+
+class SdxlTextEncodeRule(TextEncodeRule):
+    """CLIPTextEncodeSDXL: ``text_l`` for the first (CLIP-L) encoder, ``text_g`` for the second
+    (OpenCLIP-G), and the size conditioning."""
+
+    def accepts(self, node: Node, exporter: Exporter) -> bool:
+        return not super().accepts(node, exporter)
+
+    def export(self, node: Node, exporter: Exporter) -> dict[str, Any]:
+        values = exporter.values(node)
+        unset = [name for name in ("original_width", "original_height", "target_width",
+                                   "target_height") if not values.get(name)]
+        if unset:
+            raise Unexportable(f"{', '.join(unset)} 0 means \"the generated size\", which "
+                               "ComfyUI's CLIPTextEncodeSDXL cannot say: set the sizes")
+        return super().export(node, exporter)
 
 
 class ClipSkipRule(Rule):
@@ -103,7 +129,7 @@ class ClipSkipRule(Rule):
                 continue
             targets = [target for target in wiring.targets(consumer.id, input_name)
                        if wiring.graph.node(target[0]).type == TEXT_ENCODE]
-            if consumer.class_type != "CLIPTextEncode" or not targets:
+            if consumer.class_type not in ("CLIPTextEncode", "CLIPTextEncodeSDXL") or not targets:
                 wiring.note(f"CLIP Set Last Layer: {consumer.class_type} takes the CLIP; the "
                             "layer setting reaches only Text Encode nodes here", consumer.id,
                             input_name)
@@ -337,6 +363,12 @@ def diffusion_rules() -> list[Rule]:
                {"control_net_name": "control_net"}, ("control_net",)),
         TextEncodeRule("CLIPTextEncode", TEXT_ENCODE, {"text": "text", "clip": "clip"},
                        ("conditioning",), handled=("clip_skip",)),
+        SdxlTextEncodeRule("CLIPTextEncodeSDXL", TEXT_ENCODE,
+                           {"clip": "clip", "text_l": "text", "text_g": "text_2",
+                            "width": "original_width", "height": "original_height",
+                            "crop_w": "crop_left", "crop_h": "crop_top",
+                            "target_width": "target_width", "target_height": "target_height"},
+                           ("conditioning",), handled=("clip_skip",)),
         ClipSkipRule(),
         EmptyLatentRule("EmptyLatentImage", "diffusion.empty_latent",
                         {"width": "width", "height": "height", "batch_size": "batch_size"},
