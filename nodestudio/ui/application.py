@@ -11,26 +11,22 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
-from nodestudio.app.settings import APP_NAME, Settings, config_dir
+from nodestudio.app.settings import APP_NAME, Settings
 from nodestudio.paths import workflows_dir
 from nodestudio.ui.choices import ChoiceProvider
 from nodestudio.ui.log_dock import QtLogHandler
-from nodestudio.ui.main_window import MainWindow
+from nodestudio.ui.main_window import MainWindow, gui_settings
 
 DEFAULT_WORKFLOW = "text_to_image.json"
 #: A screenshot is taken this long after the first paint (lets late layout settle).
 SCREENSHOT_DELAY_MS = 150
 SCREENSHOT_TIMEOUT_MS = 30_000
 
-
-def gui_settings() -> QSettings:
-    """The window's own settings (geometry, docks, theme, recent files), in an INI file in
-    NodeStudio's config folder, so that NODESTUDIO_HOME isolates it like everything else."""
-    return QSettings(str(config_dir() / "gui.ini"), QSettings.Format.IniFormat)
+__all__ = ["create_main_window", "ensure_application", "gui_settings", "run_gui"]
 
 
 def ensure_application(argv: Sequence[str] | None = None, *, headless_ok: bool = False

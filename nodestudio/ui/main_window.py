@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from nodestudio.api.registry import NodeRegistry
 from nodestudio.api.schema import NodeType
+from nodestudio.app.settings import config_dir
 from nodestudio.graph.model import Graph
 from nodestudio.graph.problems import GraphFileError
 from nodestudio.ui import actions as window_actions
@@ -46,6 +47,12 @@ from nodestudio.ui.theme import DARK, THEMES, Theme, apply_theme
 GRAPH_FILTER = "Graphs (*.json *.png);;NodeStudio graphs (*.json);;Images with a graph (*.png)"
 #: ask_save_changes returns one of these.
 SAVE, DISCARD, CANCEL = "save", "discard", "cancel"
+
+
+def gui_settings() -> QSettings:
+    """The window's own settings (geometry, docks, theme, recent files), in an INI file in
+    NodeStudio's config folder, so that NODESTUDIO_HOME isolates it like everything else."""
+    return QSettings(str(config_dir() / "gui.ini"), QSettings.Format.IniFormat)
 
 
 class RecoveryBanner(QFrame):
@@ -80,7 +87,7 @@ class MainWindow(QMainWindow):
         autosave_folder: Path | None = None,
     ) -> None:
         super().__init__()
-        self.settings = settings or QSettings()
+        self.settings = settings or gui_settings()
         self.theme: Theme = THEMES.get(theme or str(self.settings.value("theme", "dark")), DARK)
         self.editor = GraphEditor(registry, choices, self)
         self.document = Document(self.editor, self)

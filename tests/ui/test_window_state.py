@@ -30,3 +30,10 @@ def test_theme_and_dock_layout_survive_a_restart(make_window, tmp_path):
     assert second.log_dock.isHidden()
     assert second.recent.paths() == [(tmp_path / "a.json").resolve()]
     second.set_theme("dark")
+
+
+def test_window_settings_live_in_the_config_folder(monkeypatch, tmp_path):
+    from nodestudio.ui.main_window import gui_settings
+
+    monkeypatch.setenv("NODESTUDIO_HOME", str(tmp_path))
+    assert gui_settings().fileName() == str(tmp_path / "config" / "gui.ini")
