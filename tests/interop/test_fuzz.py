@@ -6,6 +6,7 @@ import copy
 import io
 import json
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -160,6 +161,7 @@ def _check(outcome) -> None:
             assert type(error).__name__ == "ComfyExportError", repr(error)
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(workflows | mutated_workflows)
 def test_garbled_workflows(data):
