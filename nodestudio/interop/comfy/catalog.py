@@ -55,13 +55,6 @@ class ComfyNodeDef:
     def widgets(self) -> tuple[ComfyInput, ...]:
         return tuple(spec for spec in self.inputs if spec.is_widget)
 
-    @property
-    def links(self) -> tuple[ComfyInput, ...]:
-        return tuple(spec for spec in self.inputs if not spec.is_widget)
-
-    def output_index(self, name: str) -> int | None:
-        return next((i for i, (output, _) in enumerate(self.outputs) if output == name), None)
-
 
 def _in(name: str, kind: str, default: Any = None, **flags: Any) -> ComfyInput:
     return ComfyInput(name, kind, default, **flags)

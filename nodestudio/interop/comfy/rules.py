@@ -87,27 +87,6 @@ class Scaled:
         return round(value / self.factor, self.digits)
 
 
-@dataclass(frozen=True)
-class Flag:
-    """ComfyUI's two-choice combos ("enable"/"disable") as a NodeStudio boolean."""
-
-    true: str
-    false: str
-    invert: bool = False
-
-    def to_ns(self, value: Any, note: Note) -> Any:
-        if value == self.true:
-            return not self.invert
-        if value == self.false:
-            return self.invert
-        return value
-
-    def to_comfy(self, value: Any) -> Any:
-        if not isinstance(value, bool):
-            raise Unexportable(f"{value!r} is not true or false")
-        return self.true if value != self.invert else self.false
-
-
 @dataclass
 class Placement:
     """Where a ComfyUI node's inputs and outputs went among the NodeStudio nodes it became."""

@@ -18,7 +18,6 @@ from typing import Any
 from nodestudio.graph.layout import Group, NodeLayout, Point
 from nodestudio.graph.problems import GraphFileError, Problem
 from nodestudio.interop.comfy.catalog import (
-    NOTE_TYPES,
     PRIMITIVE,
     REROUTE,
     SEED_CONTROLS,
@@ -447,6 +446,3 @@ def _resolve_origin(reader: _Reader,
         return None
     return origin, current.origin_slot, bends
 
-
-def is_frontend_only(class_type: str) -> bool:
-    return class_type in (REROUTE, PRIMITIVE) or class_type in NOTE_TYPES
