@@ -16,28 +16,19 @@ from ._imaging import to_uint8, write_png_atomically
 
 #: The PNG text chunk holding the NodeStudio graph (json.dumps of the graph document).
 GRAPH_CHUNK = "nodestudio"
-#: The PNG text chunk in which ComfyUI keeps the API prompt that made an image.
-COMFY_PROMPT_CHUNK = "prompt"
 COUNTER_DIGITS = 5
 
 # Characters Windows refuses in file names: a prefix must produce a file name everywhere.
 _FORBIDDEN_CHARACTERS = set('<>:"|?*')
 
 
-def metadata_chunks(graph_document: Mapping[str, Any] | None,
-                    extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The PNG text chunks a saved image carries: the graph document, plus ``extra`` chunks
-    (for example ComfyUI's ``prompt`` and ``workflow``) that other writers add."""
-    chunks: dict[str, str] = {}
-    if graph_document is not None:
-        chunks[GRAPH_CHUNK] = json.dumps(graph_document)
-        # ComfyUI's own chunk (its API prompt), so ComfyUI opens the image too; left out
-        # when the graph uses nodes ComfyUI does not have.
-        from nodestudio.interop.comfy import prompt_metadata
-
-        prompt = prompt_metadata(graph_document)
-        if prompt is not None:
-            chunks[COMFY_PROMPT_CHUNK] = prompt
+def metadata_chunks(ctx: Any, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The PNG text chunks a saved image carries: what the run provides (the graph that made
+    it, and ComfyUI's prompt where possible), else the bare graph document, plus ``extra``."""
+    chunks: dict[str, str] = dict(getattr(ctx, "image_metadata", None) or {})
+    document = getattr(ctx, "graph_document", None)
+    if GRAPH_CHUNK not in chunks and document is not None:
+        chunks[GRAPH_CHUNK] = json.dumps(document)
     if extra:
         chunks.update(extra)
     return chunks

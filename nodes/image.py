@@ -156,7 +156,7 @@ def save_image(images: Any, filename_prefix: str, ctx: NodeContext) -> tuple[()]
     batch = as_image_batch(images, "images")
     folder, stem = resolve_output_prefix(Path(ctx.output_dir), filename_prefix)
     try:
-        paths = save_png_batch(batch, folder, stem, metadata_chunks(ctx.graph_document))
+        paths = save_png_batch(batch, folder, stem, metadata_chunks(ctx))
     except OSError as error:
         raise NodeError(f"cannot save the image in {folder}: {error}") from error
     for path in paths:

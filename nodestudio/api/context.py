@@ -30,8 +30,11 @@ class NodeContext(Protocol):
     models: ModelLocator
     output_dir: Path
     input_dir: Path
-    #: The graph being run, in file form (embedded into saved images).
+    #: The graph being run, in file form.
     graph_document: dict[str, Any] | None
+    #: PNG text chunks that images written by this run carry: the graph that made them
+    #: ("nodestudio") and, where ComfyUI can express it, ComfyUI's "prompt".
+    image_metadata: dict[str, str]
 
     def progress(self, done: int, total: int, preview: Any = None) -> None:
         """Report progress; ``preview`` is an optional image batch (float RGB, [B, H, W, 3])."""

@@ -83,6 +83,21 @@ def graph_from_data(
         kind="format")])
 
 
+def image_metadata(graph: Graph, registry: NodeRegistry) -> dict[str, str]:
+    """The PNG text chunks that images made by ``graph`` carry: NodeStudio's graph, and
+    ComfyUI's API prompt when ComfyUI can express the graph (so ComfyUI opens them too)."""
+    document = files.to_document(graph)
+    chunks = {PNG_GRAPH_CHUNK: json.dumps(document, ensure_ascii=False)}
+    try:
+        from nodestudio.interop.comfy import prompt_metadata
+    except ImportError:
+        return chunks
+    prompt = prompt_metadata(document, registry)
+    if prompt is not None:
+        chunks["prompt"] = prompt
+    return chunks
+
+
 def png_text_chunks(raw: bytes) -> dict[str, str]:
     """The tEXt/iTXt/zTXt chunks of a PNG (what tools store graphs and prompts in)."""
     import io

@@ -18,6 +18,7 @@ from typing import Any
 
 from nodestudio.api.registry import NodeRegistry
 from nodestudio.api.schema import MAX_SEED
+from nodestudio.app.formats import image_metadata
 from nodestudio.engine.cancel import CancelToken
 from nodestudio.engine.events import RunEvent
 from nodestudio.engine.executor import RunResult
@@ -200,6 +201,7 @@ class RunQueue:
                 job.graph, self.session.environment(), cancel=job.cancel,
                 on_event=lambda event: self.listener(event, job),
                 graph_document=to_document(job.graph),
+                image_metadata=image_metadata(job.graph, self.session.registry),
             )
             job.status = {"finished": FINISHED, "failed": FAILED,
                           "cancelled": CANCELLED}[job.result.status]

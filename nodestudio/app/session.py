@@ -15,7 +15,7 @@ from pathlib import Path
 
 from nodestudio.api.registry import NodeRegistry
 from nodestudio.app.devices import resolve_device
-from nodestudio.app.formats import read_graph
+from nodestudio.app.formats import image_metadata, read_graph
 from nodestudio.app.models import ModelLibrary
 from nodestudio.app.packs import create_registry
 from nodestudio.app.settings import Settings
@@ -119,6 +119,7 @@ class Session:
         result = self.executor.run(
             graph, self.environment(), outputs=outputs, on_event=on_event, cancel=cancel,
             graph_document=files.to_document(graph),
+            image_metadata=image_metadata(graph, self.registry),
         )
         if check and result.status == "failed":
             raise NodeExecutionError(result)

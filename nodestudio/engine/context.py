@@ -54,6 +54,7 @@ class RunContext:
         emit: Callable[[RunEvent], None],
         run_id: str,
         graph_document: dict[str, Any] | None,
+        image_metadata: dict[str, str] | None = None,
     ) -> None:
         self.node_id = node_id
         self._environment = environment
@@ -62,6 +63,7 @@ class RunContext:
         self.input_dir = environment.input_dir
         self.logger = environment.logger.getChild(f"node.{node_id}")
         self.graph_document = graph_document
+        self.image_metadata = dict(image_metadata or {})
         self.files: list[Path] = []
         self.images: list[Any] = []
         self._cancel = cancel

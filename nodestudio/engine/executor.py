@@ -103,6 +103,7 @@ class Executor:
         cancel: CancelToken | None = None,
         choices: ChoicesProvider | None = None,
         graph_document: dict[str, Any] | None = None,
+        image_metadata: dict[str, str] | None = None,
     ) -> RunResult:
         """Run ``graph``; raises GraphValidationError (before running anything) if invalid."""
         environment = environment or RunEnvironment()
@@ -120,7 +121,8 @@ class Executor:
             raise
         emit(PlanReady(run_id, tuple(plan.to_run), tuple(plan.cached), dict(plan.signatures)))
         result = RunResult(run_id, "finished", cached=list(plan.cached))
-        _Run(self, plan, environment, cancel, emit, result, graph_document).execute()
+        _Run(self, plan, environment, cancel, emit, result, graph_document,
+             image_metadata).execute()
         result.seconds = time.perf_counter() - started
         emit(RunFinished(run_id, result.status, tuple(result.executed), tuple(result.cached),
                          tuple(result.failed), result.seconds))
@@ -133,6 +135,7 @@ class _Run:
     def __init__(
         self, executor: Executor, plan: Plan, environment: RunEnvironment, cancel: CancelToken,
         emit: EventSink, result: RunResult, graph_document: dict[str, Any] | None,
+        image_metadata: dict[str, str] | None,
     ) -> None:
         self.executor = executor
         self.registry = executor.registry
@@ -144,6 +147,7 @@ class _Run:
         self.emit = emit
         self.result = result
         self.graph_document = graph_document
+        self.image_metadata = image_metadata
         # Outputs this run needs, held here so cache eviction cannot pull them from under us.
         self.values: dict[str, tuple[Any, ...]] = {}
         self.broken: set[str] = set()
@@ -181,7 +185,7 @@ class _Run:
         assert node_type is not None  # validated
         run_id = self.result.run_id
         context = RunContext(node_id, self.environment, self.cancel, self.emit, run_id,
-                             self.graph_document)
+                             self.graph_document, self.image_metadata)
         self.emit(NodeStarted(run_id, node_id, node_type.id))
         started = time.perf_counter()
         self.memory.start()
