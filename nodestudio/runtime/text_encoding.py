@@ -33,7 +33,9 @@ from nodestudio.runtime.types import Conditioning, SizeConditioning, TextEncoder
 def _tokens_with_weights(encoder: TextEncoder, text: str) -> tuple[list[int], list[float]]:
     segments = parse_weighted_prompt(text)
     if is_plain(segments):
-        segments = [(text, 1.0)]  # tokenize as written: identical to the pipelines
+        # One piece, tokenized as a whole: a prompt without brackets is read exactly as the
+        # pipelines read it.
+        segments = [("".join(segment for segment, _ in segments), 1.0)]
     tokens: list[int] = []
     weights: list[float] = []
     for segment, weight in segments:

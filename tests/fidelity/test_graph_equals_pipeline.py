@@ -16,6 +16,9 @@ import pytest
 import torch
 
 SEED = 1234
+
+# Seconds each on 2 CPU cores (pipelines load, several images per test).
+pytestmark = pytest.mark.slow
 PLAIN_PROMPTS = ("positive", "conditioning", "negative", "conditioning")
 
 

@@ -45,6 +45,7 @@ def test_every_sampler_makes_a_finite_image(sampler, run_node, sd_checkpoint, pr
     assert image.std() > 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sampler", ["euler_ancestral", "dpmpp_sde", "dpmpp_2m_sde"])
 def test_random_samplers_repeat_their_image_for_the_same_seed(sampler, run_node, sd_checkpoint,
                                                               prompts, ctx):
@@ -55,6 +56,7 @@ def test_random_samplers_repeat_their_image_for_the_same_seed(sampler, run_node,
     assert np.abs(first - other).max() > 1e-3
 
 
+@pytest.mark.slow
 def test_schedules_change_the_image_and_unsupported_pairs_say_why(run_node, sd_checkpoint,
                                                                   prompts, ctx):
     normal = _generate(run_node, sd_checkpoint, prompts, ctx, scheduler="normal")

@@ -1,0 +1,188 @@
+"""Loading models: single files in the original layout, family detection, shipped configs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from nodestudio.api import NodeError
+from nodestudio.paths import resources_dir
+from nodestudio.runtime import detection
+from nodestudio.runtime.checkpoints import (
+    ModelLoadError,
+    load_checkpoint,
+    load_controlnet,
+    load_vae,
+    read_state_dict,
+)
+from nodestudio.runtime.original_layout import UNET_PREFIX
+from nodestudio.runtime.tiny import save_original_checkpoint
+
+
+def _assert_same_weights(first: torch.nn.Module, second: torch.nn.Module) -> None:
+    a, b = first.state_dict(), second.state_dict()
+    assert a.keys() == b.keys()
+    different = [key for key in a if not torch.equal(a[key], b[key])]
+    assert not different, different[:5]
+
+
+@pytest.mark.parametrize(("folder", "file"),
+                         [("sd_folder", "sd_file"), ("sdxl_folder", "sdxl_file")])
+def test_single_file_in_original_layout_holds_the_folders_weights(tiny_models, folder, file):
+    from_folder = load_checkpoint(tiny_models.checkpoint(getattr(tiny_models, folder)), "cpu")
+    from_file = load_checkpoint(tiny_models.checkpoint(getattr(tiny_models, file)), "cpu")
+    keys = load_file(str(tiny_models.checkpoint(getattr(tiny_models, file)))).keys()
+    assert any(key.startswith(UNET_PREFIX + "input_blocks.") for key in keys)
+    assert any(key.startswith("first_stage_model.decoder.up.") for key in keys)
+    _assert_same_weights(from_folder.model.unet, from_file.model.unet)
+    _assert_same_weights(from_folder.vae.model, from_file.vae.model)
+    for ours, theirs in zip(from_folder.clip.encoders, from_file.clip.encoders, strict=True):
+        _assert_same_weights(ours.model, theirs.model)
+        assert ours.tokenizer.get_vocab() == theirs.tokenizer.get_vocab()
+        assert ours.tokenizer.pad_token == theirs.tokenizer.pad_token
+    assert from_file.model.family == from_folder.model.family
+    assert from_file.model.scheduler_config["prediction_type"] == "epsilon"
+
+
+def test_single_file_controlnet_holds_the_folders_weights(tiny_models):
+    folder = load_controlnet(tiny_models.controlnet(tiny_models.controlnet_folder), "cpu")
+    single = load_controlnet(tiny_models.controlnet(tiny_models.controlnet_file), "cpu")
+    assert any(k.startswith("control_model.input_hint_block.14")
+               for k in load_file(str(tiny_models.controlnet(tiny_models.controlnet_file))))
+    _assert_same_weights(folder.model, single.model)
+    assert single.family == detection.SD1
+
+
+def test_inpainting_single_file_gets_a_9_channel_unet(tiny_models, tmp_path):
+    path = save_original_checkpoint(tiny_models.checkpoint(tiny_models.sd_inpaint_folder),
+                                    tmp_path / "inpaint.safetensors")
+    loaded = load_checkpoint(path, "cpu")
+    assert loaded.model.unet.config.in_channels == 9 and loaded.model.is_inpainting
+
+
+def test_ckpt_files_load_only_plain_tensors(tiny_models, tmp_path):
+    weights = load_file(str(tiny_models.checkpoint(tiny_models.sd_file)))
+    good = tmp_path / "model.ckpt"
+    torch.save({"state_dict": weights}, good)
+    read, metadata = read_state_dict(good)
+    assert read.keys() == weights.keys() and metadata == {}
+    assert all(torch.equal(read[key], weights[key]) for key in weights)
+    bad = tmp_path / "evil.ckpt"
+    torch.save({"state_dict": weights, "payload": _Payload()}, bad)
+    with pytest.raises(ModelLoadError, match="cannot be read safely"):
+        load_checkpoint(bad, "cpu")
+
+
+class _Payload:
+    """An arbitrary object: unpickling it would run code, weights_only refuses it."""
+
+
+def test_ckpt_uses_the_shipped_config_of_its_family(tiny_models, tmp_path):
+    weights = load_file(str(tiny_models.checkpoint(tiny_models.sd_file)))
+    path = tmp_path / "tiny.ckpt"
+    torch.save({"state_dict": weights}, path)
+    # The tiny weights do not fit SD1.5's real shapes: loading says so, naming the file.
+    with pytest.raises(ModelLoadError, match=r"tiny\.ckpt"):
+        load_checkpoint(path, "cpu")
+
+
+def test_vae_single_file_in_either_layout(tiny_models, tmp_path):
+    weights = load_file(str(tiny_models.checkpoint(tiny_models.sd_file)))
+    vae_only = {k.removeprefix("first_stage_model."): v for k, v in weights.items()
+                if k.startswith("first_stage_model.")}
+    metadata = {"nodestudio.diffusers_config": json.dumps({"vae": json.loads(
+        (tiny_models.vae(tiny_models.vae_folder) / "config.json").read_text())})}
+    save_file(vae_only, str(tmp_path / "tiny_vae.safetensors"), metadata=metadata)
+    from_file = load_vae(tmp_path / "tiny_vae.safetensors", "cpu")
+    from_folder = load_vae(tiny_models.vae(tiny_models.vae_folder), "cpu")
+    _assert_same_weights(from_folder.model, from_file.model)
+    assert from_file.scale_factor == 8 and from_file.latent_channels == 4
+
+
+def _sd2_shapes(statistic: float) -> tuple[dict, dict]:
+    key = detection.SD2_V_STATISTIC_KEY
+    bias = torch.tensor([-1.0, 1.0]) * statistic
+    shapes = {
+        UNET_PREFIX + "input_blocks.0.0.weight": (320, 4, 3, 3),
+        UNET_PREFIX + "input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight": (320, 1024),
+        "cond_stage_model.model.token_embedding.weight": (49408, 1024),
+        key: (2,),
+    }
+    return shapes, {key: bias}
+
+
+@pytest.mark.parametrize(("statistic", "prediction", "config"), [
+    (0.2, "v_prediction", "sd2"), (0.05, "epsilon", "sd2_base"),
+])
+def test_sd2_prediction_type_from_the_weight_statistic(statistic, prediction, config):
+    shapes, tensors = _sd2_shapes(statistic)
+    kind = detection.detect_checkpoint(shapes, tensors.__getitem__)
+    assert (kind.family, kind.prediction_type, kind.config_name) == ("sd2", prediction, config)
+
+
+def test_explicit_markers_beat_the_heuristic(tmp_path):
+    shapes, tensors = _sd2_shapes(0.2)
+    declared = detection.detect_checkpoint(shapes, tensors.__getitem__,
+                                           {"modelspec.prediction_type": "epsilon"})
+    assert declared.prediction_type == "epsilon"
+    sidecar = tmp_path / "model.yaml"
+    sidecar.write_text('model:\n  params:\n    parameterization: "eps"\n')
+    assert detection.detect_checkpoint(shapes, tensors.__getitem__, {},
+                                       sidecar).prediction_type == "epsilon"
+    sd1 = {UNET_PREFIX + "input_blocks.0.0.weight": (320, 4, 3, 3),
+           "cond_stage_model.transformer.text_model.final_layer_norm.weight": (768,),
+           "v_pred": (), "ztsnr": ()}
+    kind = detection.detect_checkpoint(sd1, tensors.__getitem__)
+    assert (kind.family, kind.prediction_type, kind.zero_terminal_snr) == ("sd1", "v_prediction",
+                                                                            True)
+
+
+def test_files_that_are_not_checkpoints_are_named_for_what_they_are():
+    with pytest.raises(detection.NotACheckpointError, match="VAE"):
+        detection.detect_checkpoint({"encoder.down.0.block.0.conv1.weight": (1,)}, dict().get)
+    with pytest.raises(detection.NotACheckpointError, match="LoRA"):
+        detection.detect_checkpoint({"lora_unet_down_blocks_0.lora_up.weight": (1,)}, dict().get)
+    refiner = {UNET_PREFIX + "input_blocks.0.0.weight": (384, 4, 3, 3),
+               "conditioner.embedders.0.model.ln_final.weight": (1280,)}
+    with pytest.raises(detection.NotACheckpointError, match="refiner"):
+        detection.detect_checkpoint(refiner, dict().get)
+
+
+def test_a_lora_loaded_as_checkpoint_is_a_clear_node_error(tiny_models):
+    with pytest.raises(NodeError, match="LoRA: put it in the loras folder"):
+        load_checkpoint(tiny_models.lora(tiny_models.lora_file), "cpu")
+
+
+# Parameter counts of the released models, so a typo in a shipped config cannot go unnoticed.
+REAL_SIZES = {
+    "sd15": (859_520_964, 83_653_863, 123_060_480),
+    "sd2": (865_910_724, 83_653_863, 340_387_840),
+    "sd2_base": (865_910_724, 83_653_863, 340_387_840),
+    "sdxl": (2_567_463_684, 83_653_863, 123_060_480),
+}
+
+
+@pytest.mark.parametrize("family", sorted(REAL_SIZES))
+def test_shipped_configs_build_the_released_architectures(family):
+    from accelerate import init_empty_weights
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    folder = resources_dir() / "model_configs" / family
+
+    def config(part: str) -> dict:
+        return json.loads((folder / part / "config.json").read_text())
+
+    def count(module: torch.nn.Module) -> int:
+        return sum(parameter.numel() for parameter in module.parameters())
+
+    with init_empty_weights():
+        unet = UNet2DConditionModel.from_config(config("unet"))
+        vae = AutoencoderKL.from_config(config("vae"))
+        text = CLIPTextModel(CLIPTextConfig.from_dict(config("text_encoder")))
+    assert (count(unet), count(vae), count(text)) == REAL_SIZES[family]
+    assert (folder / "model_index.json").is_file()
+    assert (folder / "scheduler" / "scheduler_config.json").is_file()
