@@ -47,7 +47,7 @@ def _preview_maker(model: Any, ctx: NodeContext) -> Any:
 
     taesd = None
     for name in ctx.models.list("vae_approx"):
-        if taesd_name_matches(name, model.family):
+        if taesd_name_matches(name, model.latent_format):
             path = ctx.models.find("vae_approx", name)
             try:
                 dtype = str(model.dtype).removeprefix("torch.")
@@ -55,7 +55,7 @@ def _preview_maker(model: Any, ctx: NodeContext) -> Any:
             except (OSError, ValueError, RuntimeError) as error:
                 ctx.logger.warning("TAESD %s not used for previews: %s", name, error)
             break
-    return PreviewMaker(model.family, model.latent_channels, taesd)
+    return PreviewMaker(model.latent_format, taesd)
 
 
 @node(

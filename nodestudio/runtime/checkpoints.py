@@ -100,6 +100,18 @@ def _family_of(unet_config: Any, encoder_count: int) -> str:
     return SD1
 
 
+#: VAE scaling factors of the released latent spaces (both VAEs are otherwise the same shape).
+_LATENT_FORMATS = {0.18215: "sd", 0.13025: "sdxl"}
+
+
+def latent_format_of(vae_config: Any) -> str:
+    """"sd", "sdxl" or "unknown": which released latent space a VAE encodes into."""
+    if getattr(vae_config, "latent_channels", 4) != 4:
+        return "unknown"
+    return _LATENT_FORMATS.get(round(float(getattr(vae_config, "scaling_factor", 0.0)), 5),
+                               "unknown")
+
+
 def _pad_token(family: str, encoder_index: int) -> str:
     # OpenCLIP encoders (SD2's only one, SDXL's second) were trained with "!" padding.
     if family == SD2 or (family == SDXL and encoder_index == 1):
@@ -134,6 +146,7 @@ def _finish(
         vae_scale_factor=vae.scale_factor,
         device=device,
         source=source,
+        latent_format=latent_format_of(vae_model.config),
     )
     return Checkpoint(model, TextEncoders(slots, family, device, source), vae)
 

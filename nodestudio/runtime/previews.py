@@ -16,8 +16,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nodestudio.runtime.detection import SDXL
-
 SD_LATENT_RGB = (
     (0.3512, 0.2297, 0.3227),
     (0.3250, 0.4974, 0.2350),
@@ -33,12 +31,14 @@ SDXL_LATENT_RGB = (
 SDXL_LATENT_RGB_BIAS = (0.1084, -0.0175, -0.0011)
 
 
-def taesd_name_matches(name: str, family: str) -> bool:
-    """Whether a vae_approx entry is the TAESD for ``family`` (taesdxl for SDXL, taesd else)."""
+def taesd_name_matches(name: str, latent_format: str) -> bool:
+    """Whether a vae_approx entry is the TAESD for a latent format (taesd / taesdxl)."""
     stem = Path(name).name.lower()
-    if family == SDXL:
+    if latent_format == "sdxl":
         return stem.startswith("taesdxl")
-    return stem.startswith("taesd") and not stem.startswith(("taesdxl", "taesd3", "taesdf"))
+    if latent_format == "sd":
+        return stem.startswith("taesd") and not stem.startswith(("taesdxl", "taesd3", "taesdf"))
+    return False
 
 
 def load_taesd(path: Path, device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
@@ -71,8 +71,7 @@ class PreviewMaker:
 
     def __init__(
         self,
-        family: str,
-        latent_channels: int,
+        latent_format: str,
         taesd: torch.nn.Module | None = None,
         min_interval: float = 0.25,
     ) -> None:
@@ -81,10 +80,10 @@ class PreviewMaker:
         self._last = 0.0
         self._factors: torch.Tensor | None = None
         self._bias: torch.Tensor | None = None
-        if latent_channels == 4:
-            rows = SDXL_LATENT_RGB if family == SDXL else SD_LATENT_RGB
-            self._factors = torch.tensor(rows)
-            self._bias = torch.tensor(SDXL_LATENT_RGB_BIAS if family == SDXL else (0.0, 0.0, 0.0))
+        if latent_format in ("sd", "sdxl"):
+            xl = latent_format == "sdxl"
+            self._factors = torch.tensor(SDXL_LATENT_RGB if xl else SD_LATENT_RGB)
+            self._bias = torch.tensor(SDXL_LATENT_RGB_BIAS if xl else (0.0, 0.0, 0.0))
 
     def due(self, last_step: bool = False) -> bool:
         return last_step or time.monotonic() - self._last >= self.min_interval

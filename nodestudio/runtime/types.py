@@ -44,7 +44,7 @@ class DiffusionModel:
 
     unet: UNet2DConditionModel
     scheduler_config: Mapping[str, Any]
-    #: "sd1", "sd2", "sdxl" or "custom" (a diffusers folder of another shape).
+    #: Architecture: "sd1" (one CLIP encoder; any width but SD2's), "sd2" or "sdxl".
     family: str
     #: Channels of the latent space (the VAE's, not the UNet's 9 for inpainting models).
     latent_channels: int
@@ -53,6 +53,9 @@ class DiffusionModel:
     device: torch.device
     source: str = ""
     loras: tuple[LoraUse, ...] = ()
+    #: Whose latent space the model works in: "sd" (SD1/SD2's VAE), "sdxl", or "unknown" —
+    #: previews pick their latent→RGB map and TAESD by it.
+    latent_format: str = "unknown"
 
     @property
     def dtype(self) -> torch.dtype:

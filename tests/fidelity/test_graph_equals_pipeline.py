@@ -211,3 +211,24 @@ def test_lora_on_the_unet_matches_diffusers_adapters(session, chain, tiny_models
                             height=32, num_inference_steps=3, guidance_scale=5.0,
                             generator=generator())
     same_image(image, expected)
+
+
+def test_sdxl_controlnet(session, chain, pictures, tiny_models, pipeline_parts, run_pipeline,
+                         same_image):
+    from diffusers import ControlNetModel, StableDiffusionXLControlNetPipeline
+
+    build = chain.start("tiny-sdxl", "a bridge", "")
+    build.sample(build.empty_latent(64, 64), seed=SEED, steps=3, cfg=5.0, sampler="euler")
+    prompts = _add_control(build.graph, "control", "tiny-sdxl-controlnet", "hint_a.png", 0.7,
+                           0.0, 1.0, PLAIN_PROMPTS)
+    _rewire_prompts(build.graph, "sampler", prompts)
+    result = session.run(build.graph)
+
+    controlnet = ControlNetModel.from_pretrained(tiny_models.controlnet("tiny-sdxl-controlnet"))
+    pipeline = pipeline_parts("tiny-sdxl", StableDiffusionXLControlNetPipeline, "euler", SEED,
+                              controlnet=controlnet)
+    expected = run_pipeline(pipeline, prompt="a bridge", negative_prompt="",
+                            image=result.outputs["control_hint"]["image"], height=64, width=64,
+                            num_inference_steps=3, guidance_scale=5.0,
+                            controlnet_conditioning_scale=0.7, generator=generator())
+    same_image(result.outputs["decode"]["image"], expected)

@@ -13,6 +13,7 @@ from nodestudio.paths import resources_dir
 from nodestudio.runtime import detection
 from nodestudio.runtime.checkpoints import (
     ModelLoadError,
+    latent_format_of,
     load_checkpoint,
     load_controlnet,
     load_vae,
@@ -44,6 +45,8 @@ def test_single_file_in_original_layout_holds_the_folders_weights(tiny_models, f
         assert ours.tokenizer.get_vocab() == theirs.tokenizer.get_vocab()
         assert ours.tokenizer.pad_token == theirs.tokenizer.pad_token
     assert from_file.model.family == from_folder.model.family
+    assert from_file.model.latent_format == from_folder.model.latent_format
+    assert from_file.model.latent_format == ("sdxl" if "xl" in folder else "sd")
     assert from_file.model.scheduler_config["prediction_type"] == "epsilon"
 
 
@@ -100,6 +103,16 @@ def test_vae_single_file_in_either_layout(tiny_models, tmp_path):
     from_folder = load_vae(tiny_models.vae(tiny_models.vae_folder), "cpu")
     _assert_same_weights(from_folder.model, from_file.model)
     assert from_file.scale_factor == 8 and from_file.latent_channels == 4
+
+
+def test_latent_format_follows_the_vae_scaling():
+    from types import SimpleNamespace
+
+    assert latent_format_of(SimpleNamespace(latent_channels=4, scaling_factor=0.18215)) == "sd"
+    assert latent_format_of(SimpleNamespace(latent_channels=4, scaling_factor=0.13025)) == "sdxl"
+    assert latent_format_of(SimpleNamespace(latent_channels=4, scaling_factor=1.0)) == "unknown"
+    assert latent_format_of(SimpleNamespace(latent_channels=16, scaling_factor=0.18215)) == (
+        "unknown")
 
 
 def _sd2_shapes(statistic: float) -> tuple[dict, dict]:

@@ -15,20 +15,21 @@ from nodestudio.runtime.previews import SD_LATENT_RGB, PreviewMaker, load_taesd,
 def test_linear_preview_maps_each_latent_cell_to_a_colour():
     latents = torch.zeros(2, 4, 3, 5)
     latents[0, 0] = 1.0  # channel 0 alone: its row of the map, moved from [-1, 1] to [0, 1]
-    preview = PreviewMaker("sd1", 4)(latents)
+    preview = PreviewMaker("sd")(latents)
     assert preview.shape == (1, 3, 5, 3) and preview.dtype == np.float32
     np.testing.assert_allclose(preview[0, 0, 0], (np.array(SD_LATENT_RGB[0]) + 1) / 2, rtol=1e-6)
 
 
 def test_unknown_latent_spaces_still_preview():
-    preview = PreviewMaker("custom", 16)(torch.randn(1, 16, 6, 6))
+    preview = PreviewMaker("unknown")(torch.randn(1, 16, 6, 6))
     assert preview.shape == (1, 6, 6, 3) and preview.min() >= 0 and preview.max() <= 1
 
 
 def test_taesd_names_by_family():
-    assert taesd_name_matches("taesd", "sd1") and taesd_name_matches("taesd_decoder.pth", "sd2")
-    assert not taesd_name_matches("taesdxl_decoder.safetensors", "sd1")
+    assert taesd_name_matches("taesd", "sd") and taesd_name_matches("taesd_decoder.pth", "sd")
+    assert not taesd_name_matches("taesdxl_decoder.safetensors", "sd")
     assert taesd_name_matches("taesdxl", "sdxl") and not taesd_name_matches("taesd", "sdxl")
+    assert not taesd_name_matches("taesd", "unknown")  # a latent space TAESD was not made for
 
 
 def _tiny_taesd(root):
