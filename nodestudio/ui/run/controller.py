@@ -1,0 +1,412 @@
+"""Running graphs from the window: Run / Cancel / Validate, and what a run shows while it goes.
+
+The :class:`RunController` queues snapshots of the edited graph on the session's
+:class:`~nodestudio.app.queue.RunQueue`. The queue runs them on its worker thread (the first
+run imports torch there, never on the UI thread); its events come back through a
+:class:`~nodestudio.ui.run.bridge.RunBridge` as queued signals and are shown here: node
+headers and badges, progress in the status bar, live previews, outputs, errors in the log.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QObject, Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QApplication, QSpinBox
+
+from nodestudio.app.queue import CANCELLED, FAILED, INVALID, RUNNING, Job, QueueChanged, RunQueue
+from nodestudio.engine.events import (
+    NodeFailed,
+    NodeFinished,
+    NodeProgress,
+    NodeSkipped,
+    NodeStarted,
+    PlanReady,
+    RunFinished,
+    RunStarted,
+    ValidationFailed,
+)
+from nodestudio.engine.modes import resolve_modes
+from nodestudio.engine.validate import validate
+from nodestudio.graph.model import Graph
+from nodestudio.graph.problems import Problem
+from nodestudio.ui.canvas.geometry import display_title
+from nodestudio.ui.choices import input_images
+from nodestudio.ui.icons import icon
+from nodestudio.ui.run.badges import FAILED as RECORD_FAILED
+from nodestudio.ui.run.badges import RAN, REUSED, SKIPPED, RunBoard, RunRecord, format_seconds
+from nodestudio.ui.run.bridge import RunBridge, connect_queued
+from nodestudio.ui.run.cache_watch import CacheStateWatcher
+from nodestudio.ui.run.canvas_marks import CanvasMarks
+from nodestudio.ui.run.gallery import OutputGallery
+from nodestudio.ui.run.images import batch_images, thumbnail, to_qimage
+from nodestudio.ui.run.progress import RunStatusWidget, StepRate
+from nodestudio.ui.run.queue_dock import QueueDock
+
+if TYPE_CHECKING:
+    from nodestudio.ui.main_window import MainWindow
+
+BADGES_SETTING = "run/show_badges"
+MAX_BATCH = 100
+#: Images shown inside nodes are kept at most this large (the node draws them smaller).
+NODE_PREVIEW_SIZE = 512
+
+
+class RunController(QObject):
+    def __init__(self, window: MainWindow, session: Any) -> None:
+        super().__init__(window)
+        self.window = window
+        self.session = session
+        self.editor = window.editor
+        self.bridge = RunBridge(self)
+        self.queue = RunQueue(session, listener=self.bridge)
+        self.board = RunBoard()
+        self.marks = CanvasMarks(window.scene, self.board, self)
+        self.watcher = CacheStateWatcher(self.editor, session, self)
+        self.status = RunStatusWidget(window)
+        self.queue_dock = QueueDock(self.queue, window)
+        self.gallery = OutputGallery(window.outputs_dock)
+        #: The editor graph each job was made from: a job's events mark the canvas only
+        #: while that graph is the one shown (node ids of another file may coincide).
+        self._origins: dict[int, Graph] = {}
+        self._rates: dict[str, StepRate] = {}
+        self._showing_problems = False
+        self._closed = False
+        self._build_ui()
+        self._connect()
+
+    # -- building -------------------------------------------------------------------------------
+
+    def _build_ui(self) -> None:
+        window = self.window
+        window.statusBar().insertPermanentWidget(0, self.status)
+        layout = window.outputs_dock.content_layout()
+        layout.addWidget(self.gallery, 1)
+        self.gallery.open_graph_file = window.open_file
+        window.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.queue_dock)
+        window.splitDockWidget(window.library_dock, self.queue_dock, Qt.Orientation.Vertical)
+        window.resizeDocks([window.library_dock, self.queue_dock], [560, 220],
+                           Qt.Orientation.Vertical)
+        window.panels_menu.addAction(self.queue_dock.toggleViewAction())
+
+        self.run_action = self._action("&Run", self.run, ["Ctrl+Return", "Ctrl+Enter"], "run",
+                                       "Queue a run of the graph (Ctrl+Enter)")
+        window.add_action(self.run_action, menu="run", toolbar=True)
+        self.batch_spin = QSpinBox(window)
+        self.batch_spin.setObjectName("batchCount")
+        self.batch_spin.setRange(1, MAX_BATCH)
+        self.batch_spin.setPrefix("× ")
+        self.batch_spin.setToolTip("How many runs Run queues (seeds move on between them as "
+                                   "their control-after-generate says)")
+        window.toolbar.addWidget(self.batch_spin)
+        self.cancel_action = self._action("&Cancel Run", self.cancel, ["Ctrl+."], "stop",
+                                          "Stop the running job (within one sampler step)")
+        self.cancel_action.setEnabled(False)
+        window.add_action(self.cancel_action, menu="run", toolbar=True)
+        self.clear_action = self._action("Cancel &All", self.cancel_all, [], None,
+                                         "Cancel the running job and drop the waiting ones")
+        window.add_action(self.clear_action, menu="run")
+        window.menus["run"].addSeparator()
+        self.validate_action = self._action("&Validate", self.validate, ["F7"], None,
+                                            "Check the graph without running it")
+        window.add_action(self.validate_action, menu="run")
+
+        self.badges_action = QAction("Show Run &Badges", window)
+        self.badges_action.setObjectName("action_run_badges")
+        self.badges_action.setCheckable(True)
+        self.badges_action.setChecked(_as_bool(window.settings.value(BADGES_SETTING, True)))
+        self.badges_action.toggled.connect(self.set_badges_visible)
+        view_menu = window.menus["view"]
+        view_menu.insertAction(window.panels_menu.menuAction(), self.badges_action)
+        self.marks.set_badges_visible(self.badges_action.isChecked())
+        run_button = window.toolbar.widgetForAction(self.run_action)
+        if run_button is not None:
+            run_button.setObjectName("runButton")
+            run_button.setStyleSheet(
+                f"QToolButton#runButton {{ background: {window.theme.accent}; color: #ffffff;"
+                " font-weight: 600; padding: 4px 14px; }")
+
+    def _action(self, text: str, handler: Any, keys: list[str], icon_name: str | None,
+                tip: str) -> QAction:
+        action = QAction(text, self.window)
+        action.setObjectName(f"action_run_{text.strip('&').lower().replace(' ', '_')}")
+        action.setShortcuts([QKeySequence(key) for key in keys])
+        action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        action.setToolTip(tip)
+        if icon_name:
+            action.setIcon(icon(icon_name, self.window.theme))
+        action.triggered.connect(lambda _checked=False: handler())
+        return action
+
+    def _connect(self) -> None:
+        bridge = self.bridge
+        for signal, slot in (
+            (bridge.queue_changed, self._queue_changed),
+            (bridge.run_started, self._run_started),
+            (bridge.validation_failed, self._validation_failed),
+            (bridge.plan_ready, self._plan_ready),
+            (bridge.node_started, self._node_started),
+            (bridge.node_progress, self._node_progress),
+            (bridge.node_finished, self._node_finished),
+            (bridge.node_failed, self._node_failed),
+            (bridge.node_skipped, self._node_skipped),
+            (bridge.run_finished, self._run_finished),
+        ):
+            connect_queued(signal, slot)
+        self.watcher.states_changed.connect(self._cache_states)
+        self.watcher.after_change.append(self._revalidate)
+        self.gallery.added.connect(self._output_added)
+        self.editor.graph_replaced.connect(self._graph_replaced)
+        self.window.closed.connect(self.shutdown)
+        app = QApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.shutdown)
+
+    # -- intents --------------------------------------------------------------------------------
+
+    def run(self, batch: int | None = None) -> list[Job]:
+        """Queue ``batch`` runs (default: the spin box) of the graph as it is now."""
+        graph = self.editor.graph
+        if self.validate(quiet_when_ok=True):
+            return []
+        count = batch if batch is not None else self.batch_spin.value()
+        jobs = self.queue.submit(graph, batch=count, label=self.window.document.display_name)
+        for job in jobs:
+            self._origins[job.id] = graph
+        self.cancel_action.setEnabled(True)
+        return jobs
+
+    def cancel(self) -> Job | None:
+        job = self.queue.cancel_current()
+        if job is not None:
+            self.status.busy("Cancelling…")
+        return job
+
+    def cancel_all(self) -> None:
+        self.queue.cancel_all()
+
+    def validate(self, quiet_when_ok: bool = False) -> list[Problem]:
+        """Check the graph without running it; problems are drawn on their nodes and inputs."""
+        problems = self.problems()
+        self.marks.set_problems(problems)
+        self._showing_problems = bool(problems)
+        if problems:
+            self.window.report(f"The graph cannot run: {len(problems)} problem(s)", "error")
+            for problem in problems:
+                self.window.log_dock.log(f"  • {self._describe(problem)}", "error")
+        elif not quiet_when_ok:
+            self.window.report("The graph is ready to run", "success")
+        return problems
+
+    def problems(self) -> list[Problem]:
+        registry = self.session.registry
+        effective, notes = resolve_modes(self.editor.graph, registry)
+        return validate(effective, registry, choices=self._choices, notes=notes)
+
+    def _choices(self, source: str) -> list[str] | None:
+        kind, _, argument = source.partition(":")
+        if kind == "models":
+            return self.session.models.list(argument)
+        if kind == "files" and argument == "input":
+            return input_images(self.session.settings.input_dir)
+        return None
+
+    def _revalidate(self) -> None:
+        """While problems are shown, they follow the edits (and go once fixed)."""
+        if self._showing_problems:
+            problems = self.problems()
+            self.marks.set_problems(problems)
+            self._showing_problems = bool(problems)
+
+    def set_badges_visible(self, visible: bool) -> None:
+        self.window.settings.setValue(BADGES_SETTING, bool(visible))
+        self.marks.set_badges_visible(visible)
+        if self.badges_action.isChecked() != visible:
+            self.badges_action.setChecked(visible)
+
+    def shutdown(self) -> None:
+        """Stop the worker (the running job is cancelled); the window is closing."""
+        if self._closed:
+            return
+        self._closed = True
+        self.watcher.stop()
+        self.marks.stop()
+        self.queue.cancel_all()
+        self.queue.shutdown(timeout=10.0)
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _on_canvas(self, job: Job | None) -> bool:
+        return job is not None and self._origins.get(job.id) is self.editor.graph
+
+    def _title(self, job: Job | None, node_id: str) -> str:
+        graph = job.graph if job is not None else self.editor.graph
+        if node_id not in graph:
+            return node_id
+        node = graph.node(node_id)
+        return display_title(node, self.session.registry.get(node.type))
+
+    def _describe(self, problem: Problem) -> str:
+        if problem.node_id is None:
+            return problem.message
+        title = self._title(None, problem.node_id)
+        where = f" › {problem.input}" if problem.input else ""
+        return f"{title} ({problem.node_id}){where}: {problem.message}"
+
+    def _graph_replaced(self, _graph: Graph) -> None:
+        self._showing_problems = False
+        self._rates.clear()
+
+    def _cache_states(self, states: dict[str, str]) -> None:
+        self.board.set_cache_states(states)
+        self.marks.refresh()
+
+    def _output_added(self, _entry: object) -> None:
+        self.window.outputs_dock.placeholder.hide()
+        if not self.window.scene.selected_node_ids():
+            self.window.outputs_dock.raise_()
+
+    def _set_node_preview(self, node_id: str, pixels: Any) -> None:
+        item = self.window.node_item(node_id)
+        image = to_qimage(pixels)
+        if item is None or image is None:
+            return
+        if max(image.width(), image.height()) > NODE_PREVIEW_SIZE:
+            image = thumbnail(image, NODE_PREVIEW_SIZE)
+        item.set_preview(image)
+        self.marks.refresh([node_id])  # the node grew: its marks move
+
+    # -- events (UI thread) ---------------------------------------------------------------------
+
+    def _queue_changed(self, event: QueueChanged, job: Job | None) -> None:
+        self.queue_dock.refresh()
+        running = any(j.status == RUNNING for j in self.queue.jobs())
+        self.cancel_action.setEnabled(running or any(not j.done for j in self.queue.jobs()))
+        if event.what == "removed" and job is not None:
+            self._origins.pop(job.id, None)
+        if event.what != "finished" or job is None:
+            return
+        if job.status == INVALID:
+            if self._on_canvas(job):
+                self.marks.set_problems(job.problems)
+                self._showing_problems = True
+            self.window.report(f"{job.label}: the graph cannot run "
+                               f"({len(job.problems)} problem(s))", "error")
+            for problem in job.problems:
+                self.window.log_dock.log(f"  • {self._describe(problem)}", "error")
+            self.status.idle()
+        elif job.status == FAILED and job.result is None:
+            self.window.report(f"{job.label}: the run stopped: {job.error}", "error")
+            self.status.idle()
+        if job.done and job.status in (INVALID, FAILED, CANCELLED) and self._on_canvas(job):
+            self.board.end_run()
+            self.marks.refresh()
+
+    def _run_started(self, event: RunStarted, job: Job) -> None:
+        self.status.busy(f"{job.label}: preparing…")
+
+    def _validation_failed(self, event: ValidationFailed, job: Job) -> None:
+        if self._on_canvas(job):
+            self.marks.set_problems(event.problems)
+            self._showing_problems = True
+
+    def _plan_ready(self, event: PlanReady, job: Job) -> None:
+        if self._on_canvas(job):
+            self.marks.set_problems([])
+            self._showing_problems = False
+            self.board.begin_run(event.to_run, event.cached)
+            self.marks.refresh()
+        if not event.to_run:
+            self.status.busy(f"{job.label}: nothing to run, all {len(event.cached)} cached")
+
+    def _node_started(self, event: NodeStarted, job: Job) -> None:
+        title = self._title(job, event.node_id)
+        rate = self._rates[event.node_id] = StepRate()
+        self.status.node_started(title, rate)
+        self.queue_dock.set_detail(job, title)
+        if self._on_canvas(job):
+            self.board.node_started(event.node_id)
+            self.marks.refresh([event.node_id])
+
+    def _node_progress(self, event: NodeProgress, job: Job) -> None:
+        rate = self._rates.get(event.node_id)
+        if rate is None:
+            rate = self._rates[event.node_id] = StepRate()
+        rate.report(event.done, event.total)
+        self.status.node_progress(rate)
+        self.queue_dock.set_detail(job, f"{self._title(job, event.node_id)} "
+                                        f"{event.done}/{event.total}")
+        if not self._on_canvas(job):
+            return
+        self.board.node_progress(event.node_id, event.done, event.total)
+        self.marks.refresh([event.node_id])
+        if event.preview is not None:
+            self._set_node_preview(event.node_id, event.preview)
+
+    def _node_finished(self, event: NodeFinished, job: Job) -> None:
+        self._rates.pop(event.node_id, None)
+        title = self._title(job, event.node_id)
+        batches = list(event.images)
+        pictures = [image for batch in batches for image in batch_images(batch)]
+        for index, path in enumerate(event.files):
+            pixels = pictures[index] if len(pictures) == len(event.files) else None
+            self.gallery.add_file(Path(path), title, event.node_id, job.id, pixels)
+        if not event.files and not event.cached:
+            for picture in pictures:
+                self.gallery.add_image(picture, title, event.node_id, job.id)
+        if not self._on_canvas(job):
+            return
+        kind = REUSED if event.cached else RAN
+        self.board.node_finished(event.node_id, RunRecord(kind, event.seconds, event.peak_ram,
+                                                          event.peak_vram))
+        if pictures:
+            self._set_node_preview(event.node_id, pictures[-1])
+        self.marks.refresh([event.node_id])
+
+    def _node_failed(self, event: NodeFailed, job: Job) -> None:
+        self._rates.pop(event.node_id, None)
+        title = self._title(job, event.node_id)
+        self.window.report(f"{title} ({event.node_id}) failed: {event.message}", "error")
+        if event.traceback:
+            self.window.log_dock.log(event.traceback.rstrip(), "error")
+        if self._on_canvas(job):
+            self.board.node_finished(event.node_id,
+                                     RunRecord(RECORD_FAILED, message=event.message))
+            self.marks.refresh([event.node_id])
+
+    def _node_skipped(self, event: NodeSkipped, job: Job) -> None:
+        if self._on_canvas(job):
+            self.board.node_finished(event.node_id, RunRecord(SKIPPED, message=event.reason))
+            self.marks.refresh([event.node_id])
+
+    def _run_finished(self, event: RunFinished, job: Job) -> None:
+        self._rates.clear()
+        if self._on_canvas(job):
+            self.board.end_run()
+            self.marks.refresh()
+            self.watcher.schedule()
+        summary = (f"{len(event.executed)} ran, {len(event.cached)} cached, "
+                   f"{format_seconds(event.seconds)}")
+        if event.status == "finished":
+            self.window.report(f"{job.label}: done ({summary})", "success")
+        elif event.status == "cancelled":
+            self.window.report(f"{job.label}: cancelled ({summary})", "warning")
+        else:
+            self.window.report(f"{job.label}: failed ({summary})", "error")
+        self.status.idle()
+
+
+def _as_bool(value: object) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() not in ("false", "0", "no", "")
+    return bool(value)
+
+
+def install_run_support(window: MainWindow, session: Any) -> RunController:
+    """Give ``window`` Run/Cancel/Validate, the queue panel, badges and the outputs gallery,
+    running on ``session`` (one per window)."""
+    controller = RunController(window, session)
+    window.run_controller = controller
+    return controller

@@ -1,0 +1,254 @@
+"""The outputs gallery: the newest image large, thumbnails of the others; open full size,
+reveal in the folder, copy, drag out, and open the graph that made an image."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QMimeData, QPoint, QSize, Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QDrag, QGuiApplication, QIcon, QImage, QPixmap
+from PySide6.QtWidgets import (
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMenu,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from nodestudio.ui.run.images import read_thumbnail, thumbnail, to_qimage
+from nodestudio.ui.run.viewer import ImageViewer
+
+MAX_OUTPUTS = 300
+ICON_SIZE = 92
+
+
+@dataclass
+class OutputImage:
+    """One image of the gallery: a file a node wrote, or an image a node showed."""
+
+    title: str
+    node_id: str
+    job_id: int | None
+    path: Path | None = None
+    #: Kept for images that have no file (preview nodes); files are read when needed.
+    image: QImage | None = None
+    thumb: QImage | None = None
+
+    def full_image(self) -> QImage | None:
+        if self.image is not None:
+            return self.image
+        if self.path is not None:
+            image = QImage(str(self.path))
+            return None if image.isNull() else image
+        return None
+
+
+class ThumbnailList(QListWidget):
+    """Thumbnails that can be dragged out of the window as files (and image data)."""
+
+    def __init__(self, gallery: OutputGallery) -> None:
+        super().__init__(gallery)
+        self.gallery = gallery
+        self.setViewMode(QListWidget.ViewMode.IconMode)
+        self.setIconSize(QSize(ICON_SIZE, ICON_SIZE))
+        self.setGridSize(QSize(ICON_SIZE + 12, ICON_SIZE + 12))
+        self.setResizeMode(QListWidget.ResizeMode.Adjust)
+        self.setMovement(QListWidget.Movement.Static)
+        self.setUniformItemSizes(True)
+        self.setSpacing(2)
+        self.setDragEnabled(True)
+        self.setDragDropMode(QListWidget.DragDropMode.DragOnly)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+
+    def startDrag(self, supported: Qt.DropAction) -> None:
+        entry = self.gallery.current()
+        if entry is None:
+            return
+        drag = QDrag(self)
+        drag.setMimeData(self.gallery.mime_data(entry))
+        if entry.thumb is not None:
+            drag.setPixmap(QPixmap.fromImage(entry.thumb.scaled(
+                64, 64, Qt.AspectRatioMode.KeepAspectRatio,
+                Qt.TransformationMode.SmoothTransformation)))
+        drag.exec(Qt.DropAction.CopyAction)
+
+
+class LargePreview(QLabel):
+    """The selected (or newest) image, as large as the dock allows."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setMinimumHeight(120)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Expanding)
+        self.image: QImage | None = None
+
+    def set_image(self, image: QImage | None) -> None:
+        self.image = image
+        self._rescale()
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        self._rescale()
+
+    def _rescale(self) -> None:
+        if self.image is None or self.image.isNull():
+            self.clear()
+            return
+        ratio = self.devicePixelRatioF()
+        size = self.contentsRect().size() * ratio
+        pixmap = QPixmap.fromImage(self.image.scaled(
+            size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
+        pixmap.setDevicePixelRatio(ratio)
+        self.setPixmap(pixmap)
+
+
+class OutputGallery(QWidget):
+    #: An image was added (OutputImage).
+    added = Signal(object)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.entries: list[OutputImage] = []
+        #: Replaceable (tests, embedders): how folders are shown and graphs opened.
+        self.open_url: Callable[[QUrl], object] = QDesktopServices.openUrl
+        self.open_graph_file: Callable[[Path], object] = lambda path: None
+        self.viewers: list[ImageViewer] = []
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(6)
+        self.preview = LargePreview(self)
+        self.caption = QLabel(self)
+        self.caption.setObjectName("dim")
+        self.caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.caption.setWordWrap(True)
+        self.list = ThumbnailList(self)
+        self.list.setMaximumHeight(2 * (ICON_SIZE + 12) + 8)
+        layout.addWidget(self.preview, 3)
+        layout.addWidget(self.caption)
+        layout.addWidget(self.list, 2)
+        self.list.currentRowChanged.connect(self._show_current)
+        self.list.itemDoubleClicked.connect(lambda _item: self.open_viewer())
+        self.list.customContextMenuRequested.connect(self._context_menu)
+        self.setVisible(False)
+
+    # -- adding ---------------------------------------------------------------------------------
+
+    def add_file(self, path: Path, title: str, node_id: str, job_id: int | None,
+                 pixels: Any = None) -> OutputImage | None:
+        """A file a node wrote; ``pixels`` (the image it saved) spares reading the file."""
+        path = Path(path)
+        if any(entry.path == path for entry in self.entries):
+            return None  # a cached output node reports its files again
+        image = to_qimage(pixels) if pixels is not None else None
+        thumb = thumbnail(image) if image is not None else read_thumbnail(path)
+        return self._add(OutputImage(title, node_id, job_id, path=path, thumb=thumb))
+
+    def add_image(self, pixels: Any, title: str, node_id: str, job_id: int | None
+                  ) -> OutputImage | None:
+        image = to_qimage(pixels)
+        if image is None:
+            return None
+        return self._add(OutputImage(title, node_id, job_id, image=image,
+                                     thumb=thumbnail(image)))
+
+    def _add(self, entry: OutputImage) -> OutputImage:
+        self.entries.insert(0, entry)
+        item = QListWidgetItem()
+        if entry.thumb is not None:
+            item.setIcon(QIcon(QPixmap.fromImage(entry.thumb)))
+        item.setToolTip(str(entry.path) if entry.path else f"{entry.title} (not saved)")
+        self.list.insertItem(0, item)
+        while len(self.entries) > MAX_OUTPUTS:
+            self.entries.pop()
+            self.list.takeItem(self.list.count() - 1)
+        self.setVisible(True)
+        self.list.setCurrentRow(0)
+        self.added.emit(entry)
+        return entry
+
+    # -- showing --------------------------------------------------------------------------------
+
+    def current(self) -> OutputImage | None:
+        row = self.list.currentRow()
+        return self.entries[row] if 0 <= row < len(self.entries) else None
+
+    def _show_current(self, row: int) -> None:
+        entry = self.entries[row] if 0 <= row < len(self.entries) else None
+        self.preview.set_image(entry.full_image() if entry is not None else None)
+        if entry is None:
+            self.caption.clear()
+        else:
+            where = entry.path.name if entry.path is not None else "preview, not saved"
+            self.caption.setText(f"{entry.title} · {where}")
+
+    def open_viewer(self, entry: OutputImage | None = None) -> ImageViewer | None:
+        entry = entry or self.current()
+        image = entry.full_image() if entry is not None else None
+        if entry is None or image is None:
+            return None
+        title = entry.path.name if entry.path is not None else entry.title
+        viewer = ImageViewer(image, title, self.window())
+        viewer.destroyed.connect(lambda _obj=None, v=viewer: self._forget_viewer(v))
+        self.viewers.append(viewer)
+        viewer.show()
+        return viewer
+
+    def _forget_viewer(self, viewer: ImageViewer) -> None:
+        if viewer in self.viewers:
+            self.viewers.remove(viewer)
+
+    # -- actions --------------------------------------------------------------------------------
+
+    def mime_data(self, entry: OutputImage) -> QMimeData:
+        mime = QMimeData()
+        if entry.path is not None:
+            mime.setUrls([QUrl.fromLocalFile(str(entry.path))])
+        image = entry.full_image()
+        if image is not None:
+            mime.setImageData(image)
+        return mime
+
+    def reveal(self, entry: OutputImage | None = None) -> bool:
+        """Show the folder that holds the image in the file manager."""
+        entry = entry or self.current()
+        if entry is None or entry.path is None:
+            return False
+        return bool(self.open_url(QUrl.fromLocalFile(str(entry.path.parent))))
+
+    def copy(self, entry: OutputImage | None = None) -> bool:
+        entry = entry or self.current()
+        if entry is None:
+            return False
+        QGuiApplication.clipboard().setMimeData(self.mime_data(entry))
+        return True
+
+    def open_graph(self, entry: OutputImage | None = None) -> bool:
+        """Open the graph stored in the image's PNG (the window reports a PNG without one)."""
+        entry = entry or self.current()
+        if entry is None or entry.path is None:
+            return False
+        return bool(self.open_graph_file(entry.path))
+
+    def _context_menu(self, pos: QPoint) -> None:
+        item = self.list.itemAt(pos)
+        if item is None:
+            return
+        self.list.setCurrentItem(item)
+        entry = self.current()
+        if entry is None:
+            return
+        menu = QMenu(self)
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        menu.addAction("Open Full Size", lambda: self.open_viewer(entry))
+        reveal = menu.addAction("Show in Folder", lambda: self.reveal(entry))
+        menu.addAction("Copy Image", lambda: self.copy(entry))
+        graph = menu.addAction("Open Its Graph", lambda: self.open_graph(entry))
+        reveal.setEnabled(entry.path is not None)
+        graph.setEnabled(entry.path is not None)
+        menu.popup(self.list.viewport().mapToGlobal(pos))
