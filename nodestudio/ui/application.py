@@ -66,22 +66,21 @@ def create_main_window(
     autosave: bool = True,
 ) -> MainWindow:
     """The window with the user's node packs, models and input folder, showing ``graph``
-    (or the default workflow when there is one)."""
-    from nodestudio.app.formats import read_extra_model_paths
-    from nodestudio.app.models import ModelLibrary
+    (or the default workflow when there is one), ready to run graphs."""
     from nodestudio.app.packs import create_registry
+    from nodestudio.app.session import Session
+    from nodestudio.ui.run import install_run_support
 
     settings = Settings.load()
     if models:
         settings.models_dirs = [Path(path).expanduser() for path in models]
-    extra: dict[str, list[Path]] = {}
-    for yaml_file in settings.extra_model_paths:
-        for kind, folders in read_extra_model_paths(yaml_file).items():
-            extra.setdefault(kind, []).extend(folders)
-    library = ModelLibrary(settings.models_dirs, extra)
     registry = create_registry(user_packs_dir=settings.user_packs_dir)
-    window = MainWindow(registry, choices=ChoiceProvider(library, settings.input_dir),
+    # One session per window: its cache makes re-runs cheap. Building it imports no torch
+    # (the first run does, on the run queue's worker thread).
+    session = Session(settings=settings, registry=registry)
+    window = MainWindow(registry, choices=ChoiceProvider(session.models, settings.input_dir),
                         settings=gui_settings(), autosave=autosave)
+    install_run_support(window, session)
     handler = QtLogHandler(window.log_dock)
     logging.getLogger("nodestudio").addHandler(handler)
     window.destroyed.connect(lambda: logging.getLogger("nodestudio").removeHandler(handler))

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QPoint, QPointF, QSettings, Qt
+from PySide6.QtCore import QByteArray, QPoint, QPointF, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QApplication,
@@ -75,6 +75,9 @@ class RecoveryBanner(QFrame):
 
 
 class MainWindow(QMainWindow):
+    #: The window accepted a close (the run work stops its worker on it).
+    closed = Signal()
+
     def __init__(
         self,
         registry: NodeRegistry,
@@ -98,6 +101,8 @@ class MainWindow(QMainWindow):
         self.choose_save_path: Callable[[str], Path | None] = self._choose_save_path
         self.error_dialog: QMessageBox | None = None
         self.recoveries: list[Recovery] = []
+        #: Set by nodestudio.ui.run.install_run_support (Run, queue, badges, outputs).
+        self.run_controller: Any = None
 
         self.scene = NodeScene(self.editor, self.theme)
         self.view = NodeView(self.scene)
@@ -534,3 +539,4 @@ class MainWindow(QMainWindow):
             self.autosaver.stop()
         self.palette.close_palette()
         event.accept()
+        self.closed.emit()
