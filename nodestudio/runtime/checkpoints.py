@@ -126,8 +126,9 @@ def _finish(
     scheduler_config: Mapping[str, Any],
     device: torch.device,
     source: str,
+    family: str | None = None,
 ) -> Checkpoint:
-    family = _family_of(unet.config, len(encoders))
+    family = family or _family_of(unet.config, len(encoders))
     slots = tuple(
         TextEncoder(
             model=model.to(device).eval(),
@@ -250,11 +251,13 @@ def _load_checkpoint_file(path: Path, device: torch.device) -> Checkpoint:
         scheduler_config = model_configs.read_json(
             config_dir / "scheduler" / "scheduler_config.json"
         )
-    scheduler_config["prediction_type"] = kind.prediction_type
+    if embedded is None or kind.prediction_declared:
+        # Shipped configs are per family; a file's own config already says what it predicts.
+        scheduler_config["prediction_type"] = kind.prediction_type
     if kind.zero_terminal_snr:
         scheduler_config["rescale_betas_zero_snr"] = True
     del state_dict
-    return _finish(unet, vae, encoders, scheduler_config, device, str(path))
+    return _finish(unet, vae, encoders, scheduler_config, device, str(path), kind.family)
 
 
 # -- VAE --------------------------------------------------------------------------------------

@@ -48,6 +48,8 @@ class CheckpointKind:
     in_channels: int
     prediction_type: str
     zero_terminal_snr: bool = False
+    #: The prediction type was declared (marker key, metadata, sidecar yaml), not inferred.
+    prediction_declared: bool = False
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,8 @@ def detect_checkpoint(
     if any(k.startswith("conditioner.embedders.1.") for k in keys):
         if UNET_PREFIX + "label_emb.0.0.weight" not in shapes:
             raise NotACheckpointError(_REFINER)
-        return CheckpointKind(SDXL, "sdxl", in_channels, explicit or "epsilon", zero_snr)
+        return CheckpointKind(SDXL, "sdxl", in_channels, explicit or "epsilon", zero_snr,
+                              explicit is not None)
 
     if any(k.startswith("conditioner.embedders.0.model.") for k in keys):
         raise NotACheckpointError(_REFINER)
@@ -124,7 +127,8 @@ def detect_checkpoint(
         and context[1] == 1024
     )
     if not is_sd2:
-        return CheckpointKind(SD1, "sd15", in_channels, explicit or "epsilon", zero_snr)
+        return CheckpointKind(SD1, "sd15", in_channels, explicit or "epsilon", zero_snr,
+                              explicit is not None)
 
     prediction = explicit
     if prediction is None and in_channels == 4 and SD2_V_STATISTIC_KEY in shapes:
@@ -132,7 +136,7 @@ def detect_checkpoint(
         prediction = "v_prediction" if statistic > SD2_V_THRESHOLD else "epsilon"
     prediction = prediction or "epsilon"
     config = "sd2" if prediction == "v_prediction" else "sd2_base"
-    return CheckpointKind(SD2, config, in_channels, prediction, zero_snr)
+    return CheckpointKind(SD2, config, in_channels, prediction, zero_snr, explicit is not None)
 
 
 def _count_transformer_depths(shapes: Shapes, prefix: str, levels: int) -> list[int]:

@@ -237,13 +237,19 @@ def checkpoint_to_original(
     unet: torch.nn.Module,
     vae: torch.nn.Module,
     text_encoders: list[torch.nn.Module],
+    open_clip_text: bool = False,
 ) -> dict[str, torch.Tensor]:
-    """A whole SD1.x (one text encoder) or SDXL (two) checkpoint in the original layout."""
+    """A whole SD1.x/SD2.x (one text encoder) or SDXL (two) checkpoint in the original layout.
+
+    ``open_clip_text`` writes a single text encoder the SD2 way (OpenCLIP names).
+    """
     weights: dict[str, torch.Tensor] = {}
     unet_weights = unet_to_original(unet.state_dict(), unet.config)
     weights.update({UNET_PREFIX + key: value for key, value in unet_weights.items()})
     weights.update(vae_to_original(vae.state_dict(), vae.config))
-    if len(text_encoders) == 1:
+    if len(text_encoders) == 1 and open_clip_text:
+        weights.update(open_clip_to_original(text_encoders[0].state_dict(), SD2_TEXT_PREFIX))
+    elif len(text_encoders) == 1:
         weights.update(clip_to_original(text_encoders[0].state_dict(), SD1_TEXT_PREFIX))
     elif len(text_encoders) == 2:
         weights.update(clip_to_original(text_encoders[0].state_dict(), SDXL_TEXT_PREFIXES[0]))

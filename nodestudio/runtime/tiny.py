@@ -196,8 +196,11 @@ def _folder_configs(folder: Path) -> dict[str, Any]:
     return configs
 
 
-def save_original_checkpoint(folder: Path, path: Path) -> Path:
-    """Write the diffusers checkpoint ``folder`` as one file in the original SD key layout."""
+def save_original_checkpoint(folder: Path, path: Path, open_clip_text: bool = False) -> Path:
+    """Write the diffusers checkpoint ``folder`` as one file in the original SD key layout.
+
+    ``open_clip_text`` stores a single text encoder under SD2's OpenCLIP names.
+    """
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from safetensors.torch import save_file
     from transformers import CLIPTextModel, CLIPTextModelWithProjection
@@ -209,7 +212,7 @@ def save_original_checkpoint(folder: Path, path: Path) -> Path:
         encoders.append(
             CLIPTextModelWithProjection.from_pretrained(folder, subfolder="text_encoder_2")
         )
-    weights = original_layout.checkpoint_to_original(unet, vae, encoders)
+    weights = original_layout.checkpoint_to_original(unet, vae, encoders, open_clip_text)
     metadata = {EMBEDDED_CONFIG_KEY: json.dumps(_folder_configs(folder))}
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(weights, str(path), metadata=metadata)

@@ -97,9 +97,16 @@ def build_vocabulary(merges: list[str]) -> dict[str, int]:
 
 
 def default_cache_dir() -> Path:
+    """The user's cache folder (under NODESTUDIO_HOME when that is set, like all app data)."""
+    import os
+
     import platformdirs
 
-    return Path(platformdirs.user_cache_dir("nodestudio")) / "clip-tokenizer"
+    home = os.environ.get("NODESTUDIO_HOME")
+    base = Path(home) / "cache" if home else Path(
+        platformdirs.user_cache_dir("NodeStudio", appauthor=False)
+    )
+    return base / "clip-tokenizer"
 
 
 @cache

@@ -199,3 +199,25 @@ def test_shipped_configs_build_the_released_architectures(family):
     assert (count(unet), count(vae), count(text)) == REAL_SIZES[family]
     assert (folder / "model_index.json").is_file()
     assert (folder / "scheduler" / "scheduler_config.json").is_file()
+
+
+def test_sd2_style_single_file_gets_openclip_text_and_its_own_prediction(tmp_path):
+    from diffusers import EulerDiscreteScheduler
+
+    from nodestudio.runtime.tiny import SCHEDULER_CONFIG, save_sd_folder, tiny_sd_components
+
+    parts = tiny_sd_components(seed=3)
+    parts["scheduler"] = EulerDiscreteScheduler.from_config(
+        {**SCHEDULER_CONFIG, "prediction_type": "v_prediction"})
+    folder = save_sd_folder(parts, tmp_path / "sd2-like")
+    path = save_original_checkpoint(folder, tmp_path / "sd2-like.safetensors", open_clip_text=True)
+    assert any(k.startswith("cond_stage_model.model.transformer.resblocks.")
+               for k in load_file(str(path)))
+
+    loaded = load_checkpoint(path, "cpu")
+    assert loaded.model.family == detection.SD2
+    # No marker in the file: the prediction type its embedded scheduler config states stands.
+    assert loaded.model.scheduler_config["prediction_type"] == "v_prediction"
+    encoder = loaded.clip.encoders[0]
+    assert encoder.tokenizer.pad_token == "!" and not encoder.penultimate
+    _assert_same_weights(load_checkpoint(folder, "cpu").clip.encoders[0].model, encoder.model)
