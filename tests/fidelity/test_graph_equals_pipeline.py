@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 import torch
 
+from nodestudio.runtime.schedulers import SAMPLER_NAMES, supported_schedules
+
 SEED = 1234
 
 # Seconds each on 2 CPU cores (pipelines load, several images per test).
@@ -38,6 +40,26 @@ def test_text_to_image(session, chain, pipeline_parts, run_pipeline, same_image)
     expected = run_pipeline(pipeline, prompt="a photo of a red fox", negative_prompt="blurry, dark",
                             width=64, height=48, num_inference_steps=4, guidance_scale=6.5,
                             num_images_per_prompt=2, generator=generator())
+    same_image(image, expected)
+
+
+@pytest.mark.parametrize("sampler", SAMPLER_NAMES)
+@pytest.mark.parametrize("schedule", ["normal", "karras"])
+def test_text_to_image_with_every_sampler(sampler, schedule, session, chain, pipeline_parts,
+                                          run_pipeline, same_image):
+    from diffusers import StableDiffusionPipeline
+
+    if schedule not in supported_schedules(sampler):
+        pytest.skip(f"{sampler} has no {schedule} schedule")
+    build = chain.start("tiny-sd", "a blue vase", "")
+    build.sample(build.empty_latent(32, 32), seed=SEED, steps=3, cfg=4.0, sampler=sampler,
+                 scheduler=schedule)
+    image = session.run(build.graph).outputs["decode"]["image"]
+
+    pipeline = pipeline_parts("tiny-sd", StableDiffusionPipeline, sampler, SEED, schedule)
+    expected = run_pipeline(pipeline, prompt="a blue vase", negative_prompt="", width=32,
+                            height=32, num_inference_steps=3, guidance_scale=4.0,
+                            generator=generator())
     same_image(image, expected)
 
 
