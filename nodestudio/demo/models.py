@@ -36,7 +36,7 @@ class Sizes:
     text_hidden: int = 64
     text_layers: int = 3
     text_heads: int = 4
-    unet_channels: tuple[int, ...] = (64, 128, 128)
+    unet_channels: tuple[int, ...] = (32, 64, 128)
     unet_layers_per_block: int = 1
     unet_head_dim: int = 32
     controlnet_embedding_channels: tuple[int, ...] = (16, 32, 64)
