@@ -67,13 +67,12 @@ def memory_text(record: RunRecord) -> tuple[str, str]:
     return "", ""
 
 
-def badge_for(live: str | None, record: RunRecord | None, cache_state: str | None,
-              progress: tuple[int, int] | None = None) -> Badge | None:
-    if live == RUNNING:
-        text = f"running {progress[0]}/{progress[1]}" if progress else "running"
-        return Badge(RUNNING, text, "accent", "Running now")
-    if live == QUEUED:
-        return Badge(QUEUED, "queued", "text_dim", "Will run in this run")
+def badge_for(live: str | None, record: RunRecord | None, cache_state: str | None
+              ) -> Badge | None:
+    """The badge above a node. Queued and running nodes have none: their header says so
+    (with the step), and a second mark would only repeat it."""
+    if live in (QUEUED, RUNNING):
+        return None
     if record is not None and record.kind == FAILED:
         return Badge(FAILED, "failed", "error", record.message or "Failed in the last run")
     if record is not None and record.kind == SKIPPED:
@@ -157,4 +156,4 @@ class RunBoard:
 
     def badge(self, node_id: str) -> Badge | None:
         return badge_for(self.live.get(node_id), self.records.get(node_id),
-                         self.cache_states.get(node_id), self.progress.get(node_id))
+                         self.cache_states.get(node_id))

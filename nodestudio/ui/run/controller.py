@@ -52,6 +52,8 @@ BADGES_SETTING = "run/show_badges"
 MAX_BATCH = 100
 #: Images shown inside nodes are kept at most this large (the node draws them smaller).
 NODE_PREVIEW_SIZE = 512
+#: Smaller previews are scaled up smoothly to this size first.
+SMALL_PREVIEW = 256
 
 
 class RunController(QObject):
@@ -98,6 +100,7 @@ class RunController(QObject):
         self.batch_spin.setObjectName("batchCount")
         self.batch_spin.setRange(1, MAX_BATCH)
         self.batch_spin.setPrefix("× ")
+        self.batch_spin.setFixedWidth(64)
         self.batch_spin.setToolTip("How many runs Run queues (seeds move on between them as "
                                    "their control-after-generate says)")
         window.toolbar.addWidget(self.batch_spin)
@@ -172,7 +175,8 @@ class RunController(QObject):
         if self.validate(quiet_when_ok=True):
             return []
         count = batch if batch is not None else self.batch_spin.value()
-        jobs = self.queue.submit(graph, batch=count, label=self.window.document.display_name)
+        label = Path(self.window.document.display_name).stem or "graph"
+        jobs = self.queue.submit(graph, batch=count, label=label)
         for job in jobs:
             self._origins[job.id] = graph
         self.cancel_action.setEnabled(True)
@@ -273,8 +277,12 @@ class RunController(QObject):
         image = to_qimage(pixels)
         if item is None or image is None:
             return
-        if max(image.width(), image.height()) > NODE_PREVIEW_SIZE:
-            image = thumbnail(image, NODE_PREVIEW_SIZE)
+        longest = max(image.width(), image.height())
+        if longest > NODE_PREVIEW_SIZE or longest < SMALL_PREVIEW:
+            # Latent previews are tiny (1/8 of the image): smoothed up here, once, rather than
+            # blown up into blocks by the node's painter.
+            image = thumbnail(image, NODE_PREVIEW_SIZE if longest > NODE_PREVIEW_SIZE
+                              else SMALL_PREVIEW)
         item.set_preview(image)
         self.marks.refresh([node_id])  # the node grew: its marks move
 

@@ -25,6 +25,7 @@ from nodestudio.ui.run.viewer import ImageViewer
 
 MAX_OUTPUTS = 300
 ICON_SIZE = 92
+MAX_PREVIEW_HEIGHT = 640
 
 
 @dataclass
@@ -79,18 +80,33 @@ class ThumbnailList(QListWidget):
 
 
 class LargePreview(QLabel):
-    """The selected (or newest) image, as large as the dock allows."""
+    """The selected (or newest) image, as wide as the dock, as tall as its shape says."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.setMinimumHeight(120)
-        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Expanding)
+        self.setMinimumSize(80, 80)
+        policy = QSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        policy.setHeightForWidth(True)
+        self.setSizePolicy(policy)
         self.image: QImage | None = None
 
     def set_image(self, image: QImage | None) -> None:
         self.image = image
+        self.updateGeometry()
         self._rescale()
+
+    def hasHeightForWidth(self) -> bool:
+        return True
+
+    def heightForWidth(self, width: int) -> int:
+        if self.image is None or self.image.isNull():
+            return 80
+        aspect = self.image.height() / max(self.image.width(), 1)
+        return max(80, min(round(width * aspect), MAX_PREVIEW_HEIGHT))
+
+    def sizeHint(self) -> QSize:
+        return QSize(240, self.heightForWidth(240))
 
     def resizeEvent(self, event: Any) -> None:
         super().resizeEvent(event)
@@ -128,10 +144,10 @@ class OutputGallery(QWidget):
         self.caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.caption.setWordWrap(True)
         self.list = ThumbnailList(self)
-        self.list.setMaximumHeight(2 * (ICON_SIZE + 12) + 8)
-        layout.addWidget(self.preview, 3)
+        self.list.setMinimumHeight(ICON_SIZE + 20)
+        layout.addWidget(self.preview)
         layout.addWidget(self.caption)
-        layout.addWidget(self.list, 2)
+        layout.addWidget(self.list, 1)
         self.list.currentRowChanged.connect(self._show_current)
         self.list.itemDoubleClicked.connect(lambda _item: self.open_viewer())
         self.list.customContextMenuRequested.connect(self._context_menu)

@@ -52,7 +52,10 @@ def test_the_gallery_receives_the_saved_file_and_the_preview(kit, qtbot):
     # Preview and save nodes show the image they got, inside the node.
     for node_id in (ids["save"], ids["preview"]):
         item = kit.window.node_item(node_id)
-        assert item.preview is not None and item.preview.size().width() == 48
+        preview = item.preview
+        assert preview is not None and abs(preview.width() / preview.height() - 1.5) < 0.01
+        assert preview.pixelColor(0, 0).red() == 255
+        assert preview.pixelColor(preview.width() - 1, 0).green() > 240
         assert item.geometry.preview_rect is not None
     # The large view shows the newest image.
     assert gallery.preview.image is not None and not gallery.preview.pixmap().isNull()
