@@ -10,6 +10,7 @@ name; no cache entry can depend on the device before then, so the answer is the 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,8 @@ from nodestudio.engine.context import RunEnvironment
 from nodestudio.engine.status import cache_states
 from nodestudio.graph.model import Graph, GraphEvent, LayoutChanged
 from nodestudio.ui.editor import GraphEditor
+
+logger = logging.getLogger("nodestudio.ui.run")
 
 #: Edits come in bursts (a drag of a number fires dozens of value changes); wait this long.
 DEBOUNCE_MS = 120
@@ -78,8 +81,12 @@ class CacheStateWatcher(QObject):
         self._timer.stop()
         self.computations += 1
         graph = self.editor.graph
-        states = dict(cache_states(graph, self.session.registry, self.session.cache,
-                                   preview_environment(self.session)))
+        try:
+            states = dict(cache_states(graph, self.session.registry, self.session.cache,
+                                       preview_environment(self.session)))
+        except Exception:  # a plugin's fingerprint may fail oddly; marks are not worth a crash
+            logger.exception("could not tell which nodes are cached")
+            states = {}
         self.states_changed.emit(states)
         for callback in list(self.after_change):
             callback()

@@ -50,6 +50,8 @@ if TYPE_CHECKING:
 
 BADGES_SETTING = "run/show_badges"
 MAX_BATCH = 100
+#: Finished jobs kept in the queue panel (older ones are dropped).
+MAX_HISTORY = 50
 #: Images shown inside nodes are kept at most this large (the node draws them smaller).
 NODE_PREVIEW_SIZE = 512
 #: Smaller previews are scaled up smoothly to this size first.
@@ -296,6 +298,7 @@ class RunController(QObject):
             self._origins.pop(job.id, None)
         if event.what != "finished" or job is None:
             return
+        self._release(job)
         if job.status == INVALID:
             if self._on_canvas(job):
                 self.marks.set_problems(job.problems)
@@ -311,6 +314,15 @@ class RunController(QObject):
         if job.done and job.status in (INVALID, FAILED, CANCELLED) and self._on_canvas(job):
             self.board.end_run()
             self.marks.refresh()
+
+    def _release(self, job: Job) -> None:
+        """A finished job keeps its record in the queue panel, not its values: the node
+        outputs (models, latents …) live in the session's cache, which may drop them."""
+        if job.result is not None:
+            job.result.outputs.clear()
+        done = [j for j in self.queue.jobs() if j.done]
+        for old in done[:max(0, len(done) - MAX_HISTORY)]:
+            self.queue.remove(old.id)
 
     def _run_started(self, event: RunStarted, job: Job) -> None:
         self.status.busy(f"{job.label}: preparing…")

@@ -327,3 +327,20 @@ def test_the_badge_overlay_can_be_switched_off_and_stays_so(kit, make_kit, qtbot
     assert not other.controller.marks.badges_visible
     kit.controller.badges_action.trigger()
     assert overlay.isVisible()
+
+
+def test_finished_jobs_let_go_of_their_values_and_old_ones_leave_the_panel(kit, qtbot,
+                                                                          monkeypatch):
+    from nodestudio.ui.run import controller as controller_module
+
+    monkeypatch.setattr(controller_module, "MAX_HISTORY", 2)
+    ids = chain(kit, steps=1)
+    kit.controller.batch_spin.setValue(3)
+    jobs = kit.controller.run()
+    kit.wait_done(jobs[-1])
+    # The node outputs stay in the session's cache (which may evict them), not in the jobs.
+    assert all(job.result.outputs == {} for job in jobs)
+    assert kit.session.cache.get(
+        next(e for e in kit.recorder.events("plan_ready")).signatures[ids["number"]])
+    qtbot.waitUntil(lambda: kit.controller.queue_dock.list.count() == 2, timeout=2000)
+    assert [job.id for job in kit.controller.queue.jobs()] == [jobs[1].id, jobs[2].id]
