@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from nodestudio.api import (
@@ -35,11 +36,12 @@ SCHEDULES = ("normal", "karras", "exponential", "beta", "trailing", "linspace")
 
 @lru_cache(maxsize=2)
 def _taesd(path: str, stamp: int, device: str, dtype: str) -> Any:
+    """The TAESD at ``path`` (``stamp``: its mtime, so an updated file is read again)."""
     import torch
 
     from nodestudio.runtime.previews import load_taesd
 
-    return load_taesd(__import__("pathlib").Path(path), torch.device(device), getattr(torch, dtype))
+    return load_taesd(Path(path), torch.device(device), getattr(torch, dtype))
 
 
 def _preview_maker(model: Any, ctx: NodeContext) -> Any:
