@@ -106,3 +106,28 @@ def test_a_lora_for_another_model_is_refused_clearly(run_node, ctx, tiny_models)
     with pytest.raises(NodeError, match=r"tiny-lora\.safetensors"):
         run_node("diffusion.load_lora", model=model, clip=clip, lora=tiny_models.lora_file,
                  ctx=ctx)
+
+
+def test_kohya_format_gives_the_same_image_as_the_diffusers_format(base, run_node, ctx,
+                                                                   tiny_models, tmp_path):
+    from diffusers.utils import convert_state_dict_to_kohya
+    from safetensors.torch import load_file, save_file
+
+    weights = load_file(str(tiny_models.lora(tiny_models.lora_file)))
+    kohya = {
+        # kohya names SD1's text encoder layers from "text_model.", which transformers dropped.
+        key.replace("lora_te1_encoder_", "lora_te_text_model_encoder_"): value.contiguous()
+        for key, value in convert_state_dict_to_kohya(weights).items()
+    }
+    assert any(k.startswith("lora_unet_down_blocks_0_") and k.endswith(".lora_down.weight")
+               for k in kohya)
+    path = tmp_path / "kohya_lora.safetensors"
+    save_file(kohya, str(path))
+
+    model, clip, vae = base
+    images = []
+    for lora in (tiny_models.lora_file, str(path)):
+        loaded = run_node("diffusion.load_lora", model=model, clip=clip, lora=lora,
+                          strength_model=0.8, strength_clip=0.6, ctx=ctx)
+        images.append(_image(run_node, *loaded, vae, ctx))
+    np.testing.assert_allclose(images[1], images[0], atol=1e-4)
