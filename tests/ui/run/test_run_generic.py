@@ -30,7 +30,7 @@ def chain(kit, *, steps: int = 6, value: float = 3.0) -> dict[str, str]:
 
 
 def test_progress_arrives_in_order_while_the_ui_keeps_working(kit, qtbot):
-    ids = chain(kit, steps=8)
+    ids = chain(kit, steps=20)
     ticks: list[float] = []
     timer = QTimer()
     timer.setInterval(5)
@@ -53,19 +53,19 @@ def test_progress_arrives_in_order_while_the_ui_keeps_working(kit, qtbot):
     assert kinds[-2:] == ["run_finished", "queue_changed:finished"]
     progress = kit.recorder.events("node_progress")
     assert [(e.node_id, e.done, e.total) for e in progress] == [
-        (ids["slow"], step, 8) for step in range(1, 9)]
+        (ids["slow"], step, 20) for step in range(1, 21)]
     started = [e.node_id for e in kit.recorder.events("node_started")]
     assert started == [ids["number"], ids["slow"], ids["scale"], ids["sink"]]
     # Progress of the slow node came between its start and its finish.
     order = [(kind, getattr(event, "node_id", None)) for kind, event, _ in kit.recorder.calls]
     slow_events = [kind for kind, node_id in order if node_id == ids["slow"]]
-    assert slow_events == ["node_started"] + ["node_progress"] * 8 + ["node_finished"]
+    assert slow_events == ["node_started"] + ["node_progress"] * 20 + ["node_finished"]
     # The event loop kept turning while the worker ran the slow node (it waits 10 ms/step).
     began = kit.recorder.time_of("node_started", ids["slow"])
     ended = kit.recorder.time_of("node_finished", ids["slow"])
     assert sum(1 for tick in ticks if began < tick < ended) >= 3
     assert seen_running and all(status == "running" for status, _text in seen_running)
-    assert seen_running[-1][1] == "8/8"
+    assert seen_running[-1][1] == "20/20"
     # Afterwards: no node left running, every node badged with what it cost.
     for node_id in ids.values():
         assert kit.window.node_item(node_id).status is None
@@ -258,7 +258,7 @@ def test_seeds_move_on_after_each_queued_run(kit, qtbot):
 
 def test_the_queue_panel_reorders_and_removes_waiting_jobs(kit, qtbot):
     editor = kit.window.editor
-    ids = chain(kit, steps=300)
+    ids = chain(kit, steps=2000)  # runs until cancelled below
     dock = kit.controller.queue_dock
     first = kit.controller.run()[0]
     qtbot.waitUntil(lambda: first.status == "running", timeout=10_000)
