@@ -73,7 +73,9 @@ def _text_encoder_config(hidden: int, layers: int, act: str, projection: int | N
     )
 
 
-def tiny_vae(seed: int, scaling_factor: float = 0.18215, force_upcast: bool = False):
+def tiny_vae(
+    seed: int, scaling_factor: float = 0.18215, force_upcast: bool = False, levels: int = 4
+):
     """An AutoencoderKL with the SD layout (4 levels: 8× downsampling, 4 latent channels)."""
     from diffusers import AutoencoderKL
 
@@ -81,9 +83,9 @@ def tiny_vae(seed: int, scaling_factor: float = 0.18215, force_upcast: bool = Fa
         return AutoencoderKL(
             in_channels=3,
             out_channels=3,
-            down_block_types=("DownEncoderBlock2D",) * 4,
-            up_block_types=("UpDecoderBlock2D",) * 4,
-            block_out_channels=(16, 16, 32, 32),
+            down_block_types=("DownEncoderBlock2D",) * levels,
+            up_block_types=("UpDecoderBlock2D",) * levels,
+            block_out_channels=(16, 16, 32, 32, 32)[:levels],
             layers_per_block=1,
             norm_num_groups=8,
             latent_channels=4,
@@ -93,8 +95,14 @@ def tiny_vae(seed: int, scaling_factor: float = 0.18215, force_upcast: bool = Fa
         )
 
 
-def tiny_sd_components(seed: int = 0, in_channels: int = 4) -> dict[str, Any]:
-    """UNet, VAE, text encoder, tokenizer and scheduler of an SD1.5-shaped model."""
+def tiny_sd_components(
+    seed: int = 0, in_channels: int = 4, vae_factor: int = 8, max_length: int = 77
+) -> dict[str, Any]:
+    """UNet, VAE, text encoder, tokenizer and scheduler of an SD1.5-shaped model.
+
+    ``vae_factor`` (2, 4, 8 or 16) and ``max_length`` (tokens the text encoder reads) make
+    models shaped unlike SD, such as NodeStudio's demo model (4×, 32 tokens).
+    """
     from diffusers import EulerDiscreteScheduler, UNet2DConditionModel
     from transformers import CLIPTextModel
 
@@ -112,12 +120,14 @@ def tiny_sd_components(seed: int = 0, in_channels: int = 4) -> dict[str, Any]:
             norm_num_groups=32,
         )
     with _seeded(seed + 1):
-        text_encoder = CLIPTextModel(_text_encoder_config(32, 3, "quick_gelu"))
+        config = _text_encoder_config(32, 3, "quick_gelu")
+        config.max_position_embeddings = max_length
+        text_encoder = CLIPTextModel(config)
     return {
         "unet": unet,
-        "vae": tiny_vae(seed + 2),
+        "vae": tiny_vae(seed + 2, levels=vae_factor.bit_length()),
         "text_encoder": text_encoder,
-        "tokenizer": clip_tokenizer(),
+        "tokenizer": clip_tokenizer(model_max_length=max_length),
         "scheduler": EulerDiscreteScheduler.from_config(SCHEDULER_CONFIG),
     }
 

@@ -254,3 +254,39 @@ def test_sdxl_controlnet(session, chain, pictures, tiny_models, pipeline_parts, 
                             num_inference_steps=3, guidance_scale=5.0,
                             controlnet_conditioning_scale=0.7, generator=generator())
     same_image(result.outputs["decode"]["image"], expected)
+
+
+@pytest.fixture(scope="module")
+def demo_shaped(tmp_path_factory) -> str:
+    """A model shaped like the embedded demo: 4× VAE, 32-token prompts, cosine v-prediction."""
+    from diffusers import EulerDiscreteScheduler
+
+    from nodestudio.runtime.tiny import SCHEDULER_CONFIG, save_sd_folder, tiny_sd_components
+
+    parts = tiny_sd_components(seed=8, vae_factor=4, max_length=32)
+    parts["scheduler"] = EulerDiscreteScheduler.from_config({
+        **SCHEDULER_CONFIG, "beta_schedule": "squaredcos_cap_v2",
+        "prediction_type": "v_prediction", "timestep_spacing": "trailing",
+    })
+    return str(save_sd_folder(parts, tmp_path_factory.mktemp("demo-shaped") / "model"))
+
+
+def test_a_model_unlike_sd_four_times_vae_short_prompts_v_prediction(
+    demo_shaped, session, chain, run_pipeline, same_image
+):
+    from diffusers import StableDiffusionPipeline
+
+    from nodestudio.runtime.schedulers import build_scheduler
+
+    build = chain.start(demo_shaped, "a small green triangle", "")
+    build.sample(build.empty_latent(48, 32), seed=SEED, steps=4, cfg=3.0, sampler="dpmpp_2m")
+    result = session.run(build.graph)
+    assert result.outputs["sampler"]["latent"].samples.shape == (1, 4, 8, 12)  # 4 px per cell
+
+    pipeline = StableDiffusionPipeline.from_pretrained(
+        demo_shaped, local_files_only=True, safety_checker=None, requires_safety_checker=False)
+    pipeline.scheduler = build_scheduler("dpmpp_2m", "normal", pipeline.scheduler.config, SEED)
+    expected = run_pipeline(pipeline, prompt="a small green triangle", negative_prompt="",
+                            width=48, height=32, num_inference_steps=4, guidance_scale=3.0,
+                            generator=generator())
+    same_image(result.outputs["decode"]["image"], expected)
