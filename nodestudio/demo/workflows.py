@@ -1,0 +1,133 @@
+"""The example workflows that run the demo model, built with the graph API.
+
+    python -m nodestudio.demo.workflows   # (re)writes resources/workflows/*.json and the picture
+
+text_to_image.json  Load Checkpoint (nodestudio-shapes) → Text Encode ×2 → Empty Latent 64×64 →
+                    Sampler → VAE Decode → Save Image. The app opens it on a fresh install.
+controlnet.json     the same, plus Load Image (controlnet_shape.png, shipped beside it) →
+                    Canny Edges → Apply ControlNet (nodestudio-shapes-canny): the picture's
+                    outline, the prompt's colours.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nodestudio.graph import files
+from nodestudio.graph.model import Graph
+
+CHECKPOINT = "nodestudio-shapes"
+CONTROLNET = "nodestudio-shapes-canny"
+TEXT_TO_IMAGE = "text_to_image.json"
+CONTROLNET_WORKFLOW = "controlnet.json"
+CONTROL_PICTURE = "controlnet_shape.png"
+DEFAULT_PROMPT = "a large red circle at the top left on a white background"
+CONTROL_PROMPT = "a blue shape on a white background"
+# The sampler settings measured best for the demo model (docs/DEMO_MODEL.md).
+SAMPLER_VALUES = {"seed": 1, "steps": 20, "cfg": 5.0, "sampler": "ddim", "scheduler": "normal",
+                  "denoise": 1.0}
+IMAGE_SIZE = 64
+
+
+def text_to_image_graph(prompt: str = DEFAULT_PROMPT, negative: str = "",
+                        batch_size: int = 1) -> Graph:
+    graph = Graph()
+    graph.metadata = {
+        "title": "Text to image (demo model)",
+        "description": "The embedded demo model draws one shape from a prompt such as "
+                       "'a small green square at the bottom on a black background'.",
+    }
+    place = graph.layout.node
+    graph.add_node("diffusion.load_checkpoint", {"checkpoint": CHECKPOINT}, id="checkpoint")
+    graph.add_node("diffusion.text_encode", {"text": prompt}, id="positive")
+    graph.add_node("diffusion.text_encode", {"text": negative}, id="negative")
+    graph.add_node("diffusion.empty_latent",
+                   {"width": IMAGE_SIZE, "height": IMAGE_SIZE, "batch_size": batch_size},
+                   id="latent")
+    graph.add_node("diffusion.sampler", dict(SAMPLER_VALUES), id="sampler")
+    graph.add_node("diffusion.vae_decode", {}, id="decode")
+    graph.add_node("image.save", {"filename_prefix": "shapes"}, id="save")
+    for source, output, target, input_name in (
+        ("checkpoint", "clip", "positive", "clip"),
+        ("checkpoint", "clip", "negative", "clip"),
+        ("checkpoint", "model", "latent", "model"),
+        ("checkpoint", "model", "sampler", "model"),
+        ("positive", "conditioning", "sampler", "positive"),
+        ("negative", "conditioning", "sampler", "negative"),
+        ("latent", "latent", "sampler", "latent"),
+        ("checkpoint", "vae", "decode", "vae"),
+        ("sampler", "latent", "decode", "latent"),
+        ("decode", "image", "save", "images"),
+    ):
+        graph.connect(source, output, target, input_name)
+    for node_id, position in {
+        "checkpoint": (0, 120), "positive": (340, 0), "negative": (340, 260),
+        "latent": (340, 460), "sampler": (720, 120), "decode": (1060, 120), "save": (1300, 120),
+    }.items():
+        place(node_id).pos = (float(position[0]), float(position[1]))
+    return graph
+
+
+def controlnet_graph(prompt: str = CONTROL_PROMPT, picture: str = CONTROL_PICTURE) -> Graph:
+    graph = text_to_image_graph(prompt)
+    graph.metadata = {
+        "title": "ControlNet (demo model, canny)",
+        "description": "The outline of the loaded picture, found by Canny Edges, fixes the "
+                       "shape and its place; the prompt picks the colours.",
+    }
+    graph.set_value("save", "filename_prefix", "shapes_controlnet")
+    graph.add_node("diffusion.load_controlnet", {"control_net": CONTROLNET}, id="control_model")
+    graph.add_node("image.load", {"image": picture}, id="control_picture")
+    graph.add_node("preprocess.canny", {"low_threshold": 100, "high_threshold": 200},
+                   id="canny")
+    graph.add_node("diffusion.apply_controlnet",
+                   {"strength": 1.0, "start_percent": 0.0, "end_percent": 1.0}, id="control")
+    graph.disconnect("sampler", "positive")
+    graph.disconnect("sampler", "negative")
+    for source, output, target, input_name in (
+        ("control_picture", "image", "canny", "image"),
+        ("positive", "conditioning", "control", "positive"),
+        ("negative", "conditioning", "control", "negative"),
+        ("control_model", "control_net", "control", "control_net"),
+        ("canny", "image", "control", "image"),
+        ("control", "positive", "sampler", "positive"),
+        ("control", "negative", "sampler", "negative"),
+    ):
+        graph.connect(source, output, target, input_name)
+    for node_id, position in {
+        "control_model": (340, 640), "control_picture": (0, 640), "canny": (0, 900),
+        "control": (720, 560), "sampler": (1060, 120), "decode": (1300, 120),
+        "save": (1540, 120),
+    }.items():
+        graph.layout.node(node_id).pos = (float(position[0]), float(position[1]))
+    return graph
+
+
+def write_control_picture(path: Path) -> None:
+    """A large yellow triangle on gray: the source whose outline the ControlNet follows."""
+    import random
+
+    from PIL import Image
+
+    from nodestudio.demo import world
+
+    scene = world.sample_scene(random.Random(3), shape="triangle", colour="yellow", size="large",
+                               position="center", background="gray")
+    Image.fromarray(world.render(scene)).save(path)
+
+
+def write_workflows(folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    write_control_picture(folder / CONTROL_PICTURE)
+    return [
+        files.save(text_to_image_graph(), folder / TEXT_TO_IMAGE),
+        files.save(controlnet_graph(), folder / CONTROLNET_WORKFLOW),
+        folder / CONTROL_PICTURE,
+    ]
+
+
+if __name__ == "__main__":
+    from nodestudio.paths import workflows_dir
+
+    for written in write_workflows(workflows_dir()):
+        print(f"wrote {written}")
