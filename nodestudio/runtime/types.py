@@ -2,8 +2,9 @@
 
 Small typed handles around diffusers/transformers objects. The executor caches them and sizes
 them itself (tensors by bytes, modules by weights, dataclasses recursively); handles that hold
-models offload them to the CPU when the cache evicts them (``on_cache_evict``), and every user
-moves them back with :func:`~nodestudio.runtime.devices.ensure_on` before running them.
+models move them to the CPU when the cache is over its VRAM budget (``offload_to_cpu``) or
+drops them (``on_cache_evict``: another handle may share the module), and every user moves
+them back with :func:`~nodestudio.runtime.devices.ensure_on` before running them.
 
 Handles are never mutated once made: a node that "changes" a model (Load LoRA, Apply ControlNet)
 returns a new handle, so a cached upstream value stays valid for every other branch.
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from nodestudio.runtime.devices import module_dtype, offload_to_cpu
+from nodestudio.runtime import devices
 
 if TYPE_CHECKING:
     from diffusers import AutoencoderKL, ControlNetModel, UNet2DConditionModel
@@ -59,7 +60,7 @@ class DiffusionModel:
 
     @property
     def dtype(self) -> torch.dtype:
-        return module_dtype(self.unet)
+        return devices.module_dtype(self.unet)
 
     @property
     def is_inpainting(self) -> bool:
@@ -72,8 +73,10 @@ class DiffusionModel:
     def with_loras(self, loras: tuple[LoraUse, ...]) -> DiffusionModel:
         return replace(self, loras=loras)
 
-    def on_cache_evict(self) -> None:
-        offload_to_cpu(self.unet)
+    def offload_to_cpu(self) -> None:
+        devices.offload_to_cpu(self.unet)
+
+    on_cache_evict = offload_to_cpu
 
 
 @dataclass(frozen=True, eq=False)
@@ -102,9 +105,11 @@ class TextEncoders:
     def with_loras(self, loras: tuple[LoraUse, ...]) -> TextEncoders:
         return replace(self, loras=loras)
 
-    def on_cache_evict(self) -> None:
+    def offload_to_cpu(self) -> None:
         for encoder in self.encoders:
-            offload_to_cpu(encoder.model)
+            devices.offload_to_cpu(encoder.model)
+
+    on_cache_evict = offload_to_cpu
 
 
 @dataclass(frozen=True, eq=False)
@@ -127,8 +132,10 @@ class Vae:
     def latent_channels(self) -> int:
         return int(self.model.config.latent_channels)
 
-    def on_cache_evict(self) -> None:
-        offload_to_cpu(self.model)
+    def offload_to_cpu(self) -> None:
+        devices.offload_to_cpu(self.model)
+
+    on_cache_evict = offload_to_cpu
 
 
 @dataclass(frozen=True, eq=False)
@@ -140,8 +147,10 @@ class ControlNet:
     device: torch.device
     source: str = ""
 
-    def on_cache_evict(self) -> None:
-        offload_to_cpu(self.model)
+    def offload_to_cpu(self) -> None:
+        devices.offload_to_cpu(self.model)
+
+    on_cache_evict = offload_to_cpu
 
 
 @dataclass(frozen=True, eq=False)

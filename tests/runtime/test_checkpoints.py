@@ -221,3 +221,16 @@ def test_sd2_style_single_file_gets_openclip_text_and_its_own_prediction(tmp_pat
     encoder = loaded.clip.encoders[0]
     assert encoder.tokenizer.pad_token == "!" and not encoder.penultimate
     _assert_same_weights(load_checkpoint(folder, "cpu").clip.encoders[0].model, encoder.model)
+
+
+def test_handles_offload_to_the_cpu_and_the_sampler_brings_them_back(tiny_models, run_node, ctx):
+    """On this CPU-only machine: the hooks exist, run, and leave the models usable."""
+    loaded = load_checkpoint(tiny_models.checkpoint(tiny_models.sd_folder), "cpu")
+    for handle in (loaded.model, loaded.clip, loaded.vae):
+        handle.offload_to_cpu()
+        handle.on_cache_evict()
+    prompt = run_node("diffusion.text_encode", clip=loaded.clip, text="x")
+    latent = run_node("diffusion.empty_latent", model=loaded.model, width=32, height=32)
+    out = run_node("diffusion.sampler", model=loaded.model, positive=prompt, latent=latent,
+                   seed=0, steps=1, cfg=1.0, ctx=ctx)
+    assert out.samples.shape == (1, 4, 4, 4)
