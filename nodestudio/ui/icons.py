@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import (
     QColor,
     QIcon,
-    QIconEngine,
     QPainter,
     QPainterPath,
     QPen,
@@ -100,41 +99,41 @@ SHAPES: dict[str, Callable[[QPainterPath], None]] = {
 }
 
 
-class _PathIconEngine(QIconEngine):
-    def __init__(self, shape: Callable[[QPainterPath], None], color: QColor) -> None:
-        super().__init__()
-        self.shape, self.color = shape, QColor(color)
+#: Pixel sizes rendered for each icon: QIcon picks the best one for the widget's size and
+#: device pixel ratio, so icons stay crisp on high-DPI screens.
+_SIZES = (16, 20, 24, 32, 40, 48, 64, 96)
+_DISABLED_ALPHA = 90
 
-    def paint(self, painter: QPainter, rect: QRect, mode: QIcon.Mode, state: QIcon.State
-              ) -> None:
-        path = QPainterPath()
-        self.shape(path)
-        color = QColor(self.color)
-        if mode == QIcon.Mode.Disabled:
-            color.setAlpha(90)
-        painter.save()
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        painter.translate(rect.topLeft())
-        painter.scale(rect.width() / 24.0, rect.height() / 24.0)
-        pen = QPen(color, 1.8, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap,
-                   Qt.PenJoinStyle.RoundJoin)
-        painter.setPen(pen)
-        painter.setBrush(NO_BRUSH)
-        painter.drawPath(path)
-        painter.restore()
 
-    def pixmap(self, size: QSize, mode: QIcon.Mode, state: QIcon.State) -> QPixmap:
-        pixmap = QPixmap(size)
-        pixmap.fill(Qt.GlobalColor.transparent)
-        painter = QPainter(pixmap)
-        self.paint(painter, QRect(0, 0, size.width(), size.height()), mode, state)
-        painter.end()
-        return pixmap
-
-    def clone(self) -> QIconEngine:
-        return _PathIconEngine(self.shape, self.color)
+def _render(shape: Callable[[QPainterPath], None], color: QColor, size: int) -> QPixmap:
+    path = QPainterPath()
+    shape(path)
+    pixmap = QPixmap(QSize(size, size))
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.scale(size / 24.0, size / 24.0)
+    painter.setPen(QPen(color, 1.8, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap,
+                        Qt.PenJoinStyle.RoundJoin))
+    painter.setBrush(NO_BRUSH)
+    painter.drawPath(path)
+    painter.end()
+    return pixmap
 
 
 def icon(name: str, theme: Theme) -> QIcon:
-    """A toolbar icon drawn in the theme's text colour."""
-    return QIcon(_PathIconEngine(SHAPES[name], QColor(theme.text)))
+    """A toolbar icon drawn in the theme's text colour.
+
+    Rendered into plain pixmaps rather than drawn by a Python QIconEngine: Qt keeps icons in
+    global caches that outlive the interpreter, and destroying a Python-made engine after
+    Python has shut down crashes the process on exit.
+    """
+    result = QIcon()
+    shape = SHAPES[name]
+    for size in _SIZES:
+        normal = QColor(theme.text)
+        disabled = QColor(theme.text)
+        disabled.setAlpha(_DISABLED_ALPHA)
+        result.addPixmap(_render(shape, normal, size), QIcon.Mode.Normal)
+        result.addPixmap(_render(shape, disabled, size), QIcon.Mode.Disabled)
+    return result
