@@ -1,4 +1,4 @@
-"""Latents: Empty Latent Image, VAE Encode, VAE Decode, Upscale Latent."""
+"""Latents: Empty Latent Image, VAE Encode, VAE Decode, Upscale Latent, Set Latent Mask."""
 
 from __future__ import annotations
 
@@ -148,3 +148,32 @@ def latent_upscale(latent: Any, method: str, scale_by: float, width: int, height
     samples = F.interpolate(latent.samples.float(), size=(new_rows, new_columns), mode=method,
                             **options).to(latent.samples.dtype)
     return Latent(samples=samples, scale_factor=factor)
+
+
+@node(
+    "diffusion.set_latent_mask",
+    display_name="Set Latent Mask",
+    category=CATEGORY,
+    description=(
+        "Attaches a mask to a latent, so that samplers change only its white area "
+        "(inpainting): the rest keeps the latent as it is. The mask travels with the latent, "
+        "also through a Sampler's output; a Sampler's own mask input takes precedence. For "
+        "inpainting models give the mask to VAE Encode instead (they need the masked image)."
+    ),
+    inputs=[
+        Input("latent", LATENT),
+        Input("mask", MASK, description="Area to repaint (1 = repaint)"),
+    ],
+    outputs=[Output("latent", LATENT)],
+)
+def set_latent_mask(latent: Any, mask: Any) -> Any:
+    from dataclasses import replace
+
+    from nodestudio.runtime.vae import mask_tensor
+
+    pixels = mask_tensor(mask)
+    if pixels.shape[0] not in (1, latent.batch_size):
+        raise NodeError(f"the mask has {pixels.shape[0]} images but the latent "
+                        f"{latent.batch_size}: use one mask, or one per latent")
+    # Masked-image latents made by VAE Encode belong to the mask it was given, not this one.
+    return replace(latent, noise_mask=pixels, masked_image_latents=None)

@@ -11,6 +11,7 @@ from nodestudio.api import (
     LATENT,
     MASK,
     MODEL,
+    Boolean,
     Choice,
     Float,
     Input,
@@ -68,7 +69,9 @@ def _preview_maker(model: Any, ctx: NodeContext) -> Any:
         "Generates images by denoising the latent step by step, guided by the prompts. "
         "Denoise below 1 keeps that much of an input image (image to image); a mask limits "
         "the change to the white area (inpainting). The same seed and settings give the same "
-        "image, on the CPU and on a GPU."
+        "image, on the CPU and on a GPU. Start and end steps run part of the schedule, for "
+        "two samplers in a row (e.g. an SDXL base, then its refiner): the first returns its "
+        "leftover noise, the second adds none."
     ),
     inputs=[
         Input("model", MODEL),
@@ -84,6 +87,16 @@ def _preview_maker(model: Any, ctx: NodeContext) -> Any:
         Choice("scheduler", SCHEDULES, "normal", description="How the noise levels are spaced"),
         Float("denoise", 1.0, min=0.0, max=1.0, step=0.01,
               description="How much of the latent to replace (1 = all of it)"),
+        Boolean("add_noise", True,
+                description="Off: the latent is already noised to the start step (it comes "
+                            "from a sampler that returned its leftover noise)"),
+        Int("start_step", 0, min=0, max=10000,
+            description="First step to run (0 = the beginning)"),
+        Int("end_step", 10000, min=0, max=10000,
+            description="Step to stop before (steps or more = run to the end)"),
+        Boolean("return_with_leftover_noise", False,
+                description="When stopping before the end: return the noise still left, for "
+                            "another sampler to finish (else finish the image now)"),
         Input("mask", MASK, optional=True, description="Area to repaint (1 = repaint)"),
     ],
     outputs=[Output("latent", LATENT)],
@@ -91,7 +104,8 @@ def _preview_maker(model: Any, ctx: NodeContext) -> Any:
 def sampler(
     model: Any, positive: Any, latent: Any, seed: int, steps: int, cfg: float,
     sampler: str, scheduler: str, denoise: float, ctx: NodeContext,
-    negative: Any = None, mask: Any = None,
+    negative: Any = None, mask: Any = None, add_noise: bool = True, start_step: int = 0,
+    end_step: int = 10000, return_with_leftover_noise: bool = False,
 ) -> Any:
     from nodestudio.runtime.sampling import SamplerSettings, sample
     from nodestudio.runtime.schedulers import UnsupportedSchedule
@@ -101,7 +115,12 @@ def sampler(
         require(negative, "a negative prompt",
                 "cfg above 1 needs one (an empty Text Encode will do)")
     settings = SamplerSettings(seed=seed, steps=steps, cfg=cfg, sampler=sampler,
-                               schedule=scheduler, denoise=denoise)
+                               schedule=scheduler, denoise=denoise, add_noise=add_noise,
+                               start_step=start_step, end_step=end_step,
+                               leftover_noise=return_with_leftover_noise)
+    if start_step >= min(end_step, steps):
+        ctx.logger.info("start step %d is not before the end (step %d of %d): the latent "
+                        "passes unchanged", start_step, min(end_step, steps), steps)
     previews = _preview_maker(model, ctx)
 
     def on_step(done: int, total: int, latents: Any) -> None:

@@ -16,7 +16,13 @@ conditioning, ControlNet residuals (:mod:`control`), and:
   pipeline. The mask is binarised at 0.5 and resized to the latent with nearest-neighbour
   interpolation; denoise 1 starts from pure noise, lower values from the noised image. A 4-channel
   UNet gets the unmasked area replaced by the (re-noised) original latent after every step; a
-  9-channel inpainting UNet gets mask and masked-image latents concatenated to its input.
+  9-channel inpainting UNet gets mask and masked-image latents concatenated to its input. The
+  result keeps the mask (as ComfyUI's does), so a later Sampler on it inpaints too.
+* **Stages** (ComfyUI's KSampler Advanced; :mod:`stages`) — only the steps
+  ``[start_step, min(end_step, steps))`` run (denoise < 1 skips the first ones as well);
+  ``add_noise`` off takes the latent as already noised to the first of them;
+  ``leftover_noise`` returns the latent noised to the step after the last one run, for a
+  second Sampler to continue.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from nodestudio.api.errors import NodeError
-from nodestudio.runtime import control, lora
+from nodestudio.runtime import control, lora, stages
 from nodestudio.runtime.devices import ensure_on
 from nodestudio.runtime.schedulers import build_scheduler
 from nodestudio.runtime.types import Conditioning, DiffusionModel, Latent, SizeConditioning
@@ -48,6 +54,12 @@ class SamplerSettings:
     schedule: str = "normal"
     denoise: float = 1.0
     eta: float = 0.0
+    #: Off: the latent is already noised to the first step run (a second stage).
+    add_noise: bool = True
+    start_step: int = 0
+    end_step: int = 10000
+    #: Return the latent noised to step ``end_step`` instead of finishing to σ = 0.
+    leftover_noise: bool = False
 
 
 def _random_noise(
@@ -231,21 +243,34 @@ def sample(
                 f"denoise {settings.denoise} leaves no step to run out of {settings.steps}: "
                 "raise denoise or steps"
             )
-    timesteps = scheduler.timesteps[start * scheduler.order :]
+    span = stages.step_range(scheduler, settings.steps, max(start, settings.start_step),
+                             settings.end_step, settings.leftover_noise, settings.sampler)
+    if span is None:
+        return latent  # nothing left to run: handed on unchanged, as ComfyUI does
+    timesteps = scheduler.timesteps[span.begin : span.end]
     if hasattr(scheduler, "set_begin_index"):
-        scheduler.set_begin_index(start * scheduler.order)
-    steps_run = settings.steps - start
+        scheduler.set_begin_index(span.begin)
+    steps_run = span.count
+    # ControlNet step ranges are fractions of the whole run a denoise setting leaves (as in
+    # the pipelines), wherever a stage cuts it.
+    control_offset = span.begin - start * scheduler.order
+    control_total = len(scheduler.timesteps) - start * scheduler.order
 
     # -- initial latents -----------------------------------------------------------------------
     generator = torch.Generator("cpu").manual_seed(settings.seed)
     shape = (batch, channels, *latent_size)
-    image_latents = None if text_to_image else latent.samples.to(device=device, dtype=dtype)
+    samples = latent.samples.to(device=device, dtype=dtype)
+    image_latents = None if text_to_image else samples
     first_timestep = timesteps[:1].repeat(batch)
     noise = _random_noise(shape, generator, device, dtype)
-    if text_to_image or (inpainting and settings.denoise >= 1.0):
+    if not settings.add_noise:
+        latents = stages.from_sigma_scaling(scheduler, samples, span.begin)
+        if inpainting:
+            image_latents, noise = _held_area(latent, samples, scheduler, span.begin)
+    elif span.first == 0 and (text_to_image or (inpainting and settings.denoise >= 1.0)):
         latents = noise * scheduler.init_noise_sigma
     else:
-        latents = scheduler.add_noise(image_latents, noise, first_timestep)
+        latents = scheduler.add_noise(samples, noise, first_timestep)
 
     latent_mask = masked_latents = None
     if inpainting:
@@ -279,7 +304,8 @@ def sample(
             model_input = torch.cat([latents] * 2) if do_cfg else latents
             model_input = scheduler.scale_model_input(model_input, t)
             down, mid = control.residuals(
-                controls, step=i, total=total, model_input=model_input,
+                controls, step=control_offset + i, total=control_total,
+                model_input=model_input,
                 latents_scaled_cond=lambda t=t, x=latents: scheduler.scale_model_input(x, t),
                 timestep=t, embeds=embeds, added_cond=added_cond, do_cfg=do_cfg,
             )
@@ -298,16 +324,46 @@ def sample(
             if do_cfg:
                 uncond, cond = noise_pred.chunk(2)
                 noise_pred = uncond + settings.cfg * (cond - uncond)
-            output = scheduler.step(noise_pred, t, latents, **step_kwargs, return_dict=True)
-            latents = output.prev_sample
+            last = i == total - 1
+            if last and span.finish_early:
+                latents = stages.denoised(scheduler, noise_pred, latents, span.begin + i)
+                preview = latents
+            else:
+                output = scheduler.step(noise_pred, t, latents, **step_kwargs, return_dict=True)
+                latents = output.prev_sample
+                preview = getattr(output, "pred_original_sample", None)
             if inpainting and not model.is_inpainting:
                 known = image_latents
-                if i < total - 1:
-                    known = scheduler.add_noise(image_latents, noise, timesteps[i + 1 : i + 2])
+                if not last or span.leftover_noise:
+                    following = scheduler.timesteps[span.begin + i + 1 : span.begin + i + 2]
+                    known = scheduler.add_noise(image_latents, noise, following)
                 latents = (1 - latent_mask) * known + latent_mask * latents
-            if i == total - 1 or ((i + 1) > warmup and (i + 1) % scheduler.order == 0):
+            if last or ((i + 1) > warmup and (i + 1) % scheduler.order == 0):
                 done += 1
                 if on_step is not None:
-                    preview = getattr(output, "pred_original_sample", None)
                     on_step(done, steps_run, preview if preview is not None else latents)
-    return Latent(samples=latents, scale_factor=latent.scale_factor)
+    held = None
+    if span.leftover_noise:
+        latents = stages.to_sigma_scaling(scheduler, latents, span.end)
+        if inpainting and not model.is_inpainting:
+            held = image_latents
+    return Latent(samples=latents, scale_factor=latent.scale_factor, noise_mask=mask,
+                  masked_image_latents=latent.masked_image_latents, original_samples=held)
+
+
+def _held_area(
+    latent: Latent, samples: torch.Tensor, scheduler, index: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The clean latent the unmasked area is held to and its noise, for a latent that comes
+    already noised (``samples`` = ``x0 + σ·ε``).
+
+    A first stage that returned leftover noise says what it held the area to, so its noise is
+    ``(samples - original) / σ`` and the area goes on exactly as in one run. Otherwise the
+    area is held to the latent as given, without noise (what ComfyUI does).
+    """
+    if latent.original_samples is None:
+        return samples, torch.zeros_like(samples)
+    original = latent.original_samples.to(samples)
+    sigma = stages.sigma_at(scheduler, index)
+    noise = (samples - original) / sigma if sigma > 0 else torch.zeros_like(samples)
+    return original, noise

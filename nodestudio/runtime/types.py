@@ -203,6 +203,10 @@ class Latent:
     noise_mask: torch.Tensor | None = None
     #: Latents of the image with the masked area blanked, for 9-channel inpainting UNets.
     masked_image_latents: torch.Tensor | None = None
+    #: Set by a masked Sampler that returns leftover noise: the clean latent it held the
+    #: unmasked area to, so that a later stage adding no noise keeps holding it (that area's
+    #: noise is recovered from ``samples``, which then hold ``x0 + σ·ε``, see runtime.stages).
+    original_samples: torch.Tensor | None = None
 
     @property
     def batch_size(self) -> int:
