@@ -22,6 +22,8 @@ from nodestudio.api import NodeError
 #: pixel covers (PIL's box filter), which is what shrinking wants.
 RESIZE_METHODS = ("nearest", "bilinear", "bicubic", "lanczos", "area")
 DEFAULT_RESIZE_METHOD = "lanczos"
+#: "center": cut the source to the target's proportions around its middle, then resize.
+RESIZE_CROPS = ("disabled", "center")
 MAX_SIDE = 16384
 
 _PIL_FILTERS = {
@@ -117,6 +119,17 @@ def resize_batch(pixels: np.ndarray, width: int, height: int, method: str) -> np
     # Bicubic and Lanczos overshoot next to hard edges.
     np.clip(out, 0.0, 1.0, out=out)
     return out[..., 0] if pixels.ndim == 3 else out
+
+
+def crop_to_aspect(pixels: np.ndarray, aspect: float) -> np.ndarray:
+    """The middle of [B, H, W, …] images with width / height = ``aspect``: the sides that
+    stick out are cut evenly (ComfyUI's ``crop: center``), rounded to whole pixels."""
+    height, width = pixels.shape[1:3]
+    if width / height > aspect:
+        left = round((width - height * aspect) / 2)
+        return pixels[:, :, left:width - left] if 0 < left < width / 2 else pixels
+    top = round((height - width / aspect) / 2)
+    return pixels[:, top:height - top] if 0 < top < height / 2 else pixels
 
 
 def fit_size(source_width: int, source_height: int, width: int, height: int,

@@ -26,9 +26,11 @@ from nodestudio.api import (
 from ._imaging import (
     DEFAULT_RESIZE_METHOD,
     MAX_SIDE,
+    RESIZE_CROPS,
     RESIZE_METHODS,
     apply_exif_orientation,
     as_image_batch,
+    crop_to_aspect,
     fit_size,
     is_png16_color,
     match_batch,
@@ -189,7 +191,8 @@ def preview_image(images: Any, ctx: NodeContext) -> tuple[()]:
     description=(
         "Resizes images to a width and height. Set one side to 0 to have it follow the other "
         "side's scale; with 'keep proportion' the image fits inside the size without being "
-        "stretched. Lanczos is sharp, area is best for shrinking, nearest keeps hard pixels."
+        "stretched; with crop 'center' it fills the size, cut evenly at the sides that stick "
+        "out. Lanczos is sharp, area is best for shrinking, nearest keeps hard pixels."
     ),
     inputs=[
         Input("image", IMAGE),
@@ -200,13 +203,21 @@ def preview_image(images: Any, ctx: NodeContext) -> tuple[()]:
         Boolean("keep_proportion", False,
                 description="Fit inside width x height instead of stretching to it"),
         Choice("method", RESIZE_METHODS, DEFAULT_RESIZE_METHOD),
+        Choice("crop", RESIZE_CROPS, "disabled",
+               description="center: fill width x height without stretching, cutting the "
+                           "middle out (keep proportion then has nothing to do)"),
     ],
     outputs=[Output("image", IMAGE)],
 )
 def resize_image(image: Any, width: int, height: int, keep_proportion: bool,
-                 method: str) -> np.ndarray:
+                 method: str, crop: str = "disabled") -> np.ndarray:
     batch = as_image_batch(image)
     source_height, source_width = batch.shape[1:3]
+    if crop == "center" and width and height:
+        batch = crop_to_aspect(batch, width / height)
+        return resize_batch(batch, width, height, method)
+    if crop not in RESIZE_CROPS:
+        raise NodeError(f"unknown crop {crop!r}; use one of {', '.join(RESIZE_CROPS)}")
     target_width, target_height = fit_size(source_width, source_height, width, height,
                                            keep_proportion)
     return resize_batch(batch, target_width, target_height, method)

@@ -51,7 +51,8 @@ def test_node_modules_import_without_heavy_libraries():
         package = types.ModuleType("probe")
         package.__path__ = [{str(builtin_nodes_dir())!r}]
         sys.modules["probe"] = package
-        for name in ("primitives", "math_nodes", "text", "image", "mask", "preprocessors"):
+        for name in ("primitives", "math_nodes", "text", "image", "mask", "preprocessors",
+                     "notes"):
             importlib.import_module("probe." + name)
         heavy = ("torch", "cv2", "controlnet_aux", "diffusers", "transformers", "timm")
         print(",".join(sorted(m for m in heavy if m in sys.modules)))

@@ -45,6 +45,27 @@ def test_resize_sizes(node, rectangle, width, height, keep, expected):
     assert resized.shape[1:3] == (expected[1], expected[0])
 
 
+def test_resize_with_center_crop_fills_the_size_and_cuts_the_sides_evenly(node):
+    # 6 x 2 columns of distinct greys; to 2 x 2: the middle 2 columns survive, unstretched.
+    image = np.repeat(np.linspace(0.0, 1.0, 6, dtype=np.float32)[None, None, :, None],
+                      2, axis=1).repeat(3, axis=3)
+    resize = node("image.resize").function
+    cropped = resize(image=image, width=2, height=2, keep_proportion=False, method="nearest",
+                     crop="center")
+    np.testing.assert_array_equal(cropped, image[:, :, 2:4])
+    # Taller than wide: rows cut top and bottom; then scaled up to fill 4 x 4.
+    tall = np.transpose(image, (0, 2, 1, 3))
+    filled = resize(image=tall, width=4, height=4, keep_proportion=True, method="nearest",
+                    crop="center")
+    np.testing.assert_array_equal(filled, np.repeat(np.repeat(tall[:, 2:4], 2, 1), 2, 2))
+    # Without cropping the same request stretches (or fits, with keep proportion).
+    stretched = resize(image=image, width=2, height=2, keep_proportion=False, method="nearest")
+    np.testing.assert_array_equal(stretched[0, 0, :, 0], image[0, 0, [1, 4], 0])
+    # One side 0: proportions are kept anyway, nothing to crop.
+    assert resize(image=image, width=3, height=0, keep_proportion=False, method="nearest",
+                  crop="center").shape == (1, 1, 3, 3)
+
+
 def test_resize_needs_a_side(node, rectangle):
     with pytest.raises(NodeError, match="width or a height"):
         node("image.resize").function(image=rectangle(), width=0, height=0,
