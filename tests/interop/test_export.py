@@ -51,7 +51,8 @@ def test_api_prompt_round_trip_is_exact(registry, example):
 
 
 @pytest.mark.parametrize("change", ["clip_skip", "inpaint", "noise_mask", "old_controlnet",
-                                    "latent_upscale", "seed_primitive", "sdxl_prompt"])
+                                    "latent_upscale", "seed_primitive", "sdxl_prompt",
+                                    "image_scale_crop"])
 def test_constructions_survive_export_and_import(registry, example, change):
     data = example("controlnet_canny_api.json")
     if change == "clip_skip":
@@ -84,12 +85,45 @@ def test_constructions_survive_export_and_import(registry, example, change):
             "clip": ["1", 1], "width": 2048, "height": 1536, "crop_w": 0, "crop_h": 64,
             "target_width": 1024, "target_height": 768, "text_g": "a castle, oil painting",
             "text_l": "a castle"}}
+    elif change == "image_scale_crop":
+        data["60"] = {"class_type": "ImageScale", "inputs": {
+            "image": ["5", 0], "upscale_method": "bicubic", "width": 512, "height": 384,
+            "crop": "center"}}
+        data["6"]["inputs"]["image"] = ["60", 0]
     elif change == "seed_primitive":
         data["50"] = {"class_type": "PrimitiveInt", "inputs": {"value": 99}}
         data["10"]["inputs"]["seed"] = ["50", 0]
     first = graph_from_data(data, registry)
     again = graph_from_data(export_api_prompt(first, registry), registry)
     assert semantic(again, registry) == semantic(first, registry)
+
+
+def test_staged_samplers_are_written_as_ksampler_advanced_and_read_back(registry, example):
+    prompt = example("text_to_image_api.json")
+    plain = {key: value for key, value in prompt["3"]["inputs"].items()
+             if key not in ("seed", "denoise")}
+    prompt["3"] = {"class_type": "KSamplerAdvanced", "_meta": {"title": "Base"}, "inputs": {
+        **plain, "add_noise": "enable", "noise_seed": 7, "start_at_step": 0, "end_at_step": 14,
+        "return_with_leftover_noise": "enable"}}
+    prompt["10"] = {"class_type": "KSamplerAdvanced", "_meta": {"title": "Refiner"}, "inputs": {
+        **plain, "latent_image": ["3", 0], "add_noise": "disable", "noise_seed": 0,
+        "start_at_step": 14, "end_at_step": 10000, "return_with_leftover_noise": "disable"}}
+    prompt["8"]["inputs"]["samples"] = ["10", 0]
+    graph = graph_from_data(prompt, registry)
+    assert export_api_prompt(graph, registry) == prompt
+
+    # A plain Sampler stays a KSampler; stage settings with denoise below 1 cannot be said.
+    graph.set_value("3", "denoise", 0.5)
+    with pytest.raises(ComfyExportError) as caught:
+        export_api_prompt(graph, registry)
+    (problem,) = caught.value.problems
+    assert problem.node_id == "3" and "denoise" in problem.message
+
+
+def test_notes_are_left_out_of_prompts(registry, example):
+    graph = graph_from_data(example("text_to_image_api.json"), registry)
+    graph.add_node("utils.note", {"text": "use 20 steps"}, id="note")
+    assert export_api_prompt(graph, registry) == example("text_to_image_api.json")
 
 
 def test_unknown_nodes_survive_a_nodestudio_save_and_export_again(registry, example, tmp_path):

@@ -75,7 +75,12 @@ def test_controlnet_workflow_with_the_frontend_extras(registry, example):
     assert (_link(graph, "10", "positive"), _link(graph, "10", "negative")) == (
         ("8", "positive"), ("8", "negative"))
     unknown = {w.node_id for w in _warnings(graph, "unknown_type")}
-    assert unknown == {"15", "16"}
+    assert unknown == {"15"}
+    note = graph.node("16")  # a Note: a NodeStudio note, with its text, place and colour
+    assert (note.type, note.values) == (
+        "utils.note", {"text": "Canny ControlNet: the edges of shapes.png guide the picture."})
+    assert graph.layout.nodes["16"].pos == (20.0, 60.0)
+    assert graph.layout.nodes["16"].color == "#653"
     placeholder = graph.node("15")
     assert placeholder.type == "comfyui.Image_Comparer_(rgthree)"
     assert placeholder.extra[EXTRA_KEY]["class_type"] == "Image Comparer (rgthree)"
@@ -168,21 +173,22 @@ def test_inpaint_encode_becomes_grow_mask_and_vae_encode_with_the_mask(registry,
     assert validate(graph, registry) == []
 
 
-def test_set_latent_noise_mask_hands_its_mask_to_the_sampler(registry, example):
+def test_set_latent_noise_mask_is_set_latent_mask(registry, example):
     data = example("controlnet_canny_api.json")
     data["30"] = {"class_type": "VAEEncode", "inputs": {"pixels": ["5", 0], "vae": ["1", 2]}}
     data["31"] = {"class_type": "SetLatentNoiseMask",
                   "inputs": {"samples": ["30", 0], "mask": ["5", 1]}}
     data["10"]["inputs"].update(latent_image=["31", 0], denoise=0.6)
     graph = graph_from_data(data, registry)
-    assert "31" not in graph
-    assert _link(graph, "10", "latent") == ("30", "latent")
-    assert _link(graph, "10", "mask") == ("5", "mask")
+    assert graph.node("31").type == "diffusion.set_latent_mask"
+    assert _link(graph, "31", "latent") == ("30", "latent")
+    assert _link(graph, "31", "mask") == ("5", "mask")
+    assert _link(graph, "10", "latent") == ("31", "latent")
+    assert graph.link_into("10", "mask") is None  # the mask travels with the latent
     assert validate(graph, registry) == []
 
 
-def test_plain_advanced_sampler_maps_and_a_two_stage_one_stays_a_placeholder(registry,
-                                                                             example):
+def test_advanced_sampler_maps_with_its_stage_settings(registry, example):
     data = example("text_to_image_api.json")
     plain = {"add_noise": "enable", "noise_seed": 5, "steps": 12, "cfg": 6.0,
              "sampler_name": "dpmpp_2m_sde_gpu", "scheduler": "karras", "start_at_step": 0,
@@ -192,16 +198,28 @@ def test_plain_advanced_sampler_maps_and_a_two_stage_one_stays_a_placeholder(reg
     data["3"] = {"class_type": "KSamplerAdvanced", "inputs": plain}
     graph = graph_from_data(data, registry)
     assert graph.node("3").type == "diffusion.sampler"
-    assert graph.node("3").values == {"seed": 5, "steps": 12, "cfg": 6.0,
-                                      "sampler": "dpmpp_2m_sde", "scheduler": "karras"}
+    assert graph.node("3").values == {
+        "seed": 5, "steps": 12, "cfg": 6.0, "sampler": "dpmpp_2m_sde", "scheduler": "karras",
+        "add_noise": True, "start_step": 0, "end_step": 10000,
+        "return_with_leftover_noise": False}
     assert [w.input for w in _warnings(graph, "unsupported_value")] == ["sampler"]
 
-    data["3"]["inputs"] = {**plain, "start_at_step": 8, "add_noise": "disable"}
+    data["3"]["inputs"] = {**plain, "sampler_name": "euler", "start_at_step": 8,
+                           "end_at_step": 11, "add_noise": "disable",
+                           "return_with_leftover_noise": "enable"}
     graph = graph_from_data(data, registry)
-    assert graph.node("3").type == "comfyui.KSamplerAdvanced"
-    (warning,) = _warnings(graph, "unknown_type")
-    assert "start_at_step=8" in warning.message and "add_noise='disable'" in warning.message
-    assert [p.node_id for p in validate(graph, registry)] == ["3"]
+    assert graph.node("3").type == "diffusion.sampler"
+    assert graph.node("3").values == {
+        "seed": 5, "steps": 12, "cfg": 6.0, "sampler": "euler", "scheduler": "karras",
+        "add_noise": False, "start_step": 8, "end_step": 11, "return_with_leftover_noise": True}
+    assert _warnings(graph, "unknown_type") == []
+    assert validate(graph, registry) == []
+
+    data["3"]["inputs"]["add_noise"] = "sometimes"
+    graph = graph_from_data(data, registry)
+    (warning,) = _warnings(graph, "unsupported_value")
+    assert warning.input == "add_noise" and "'sometimes'" in warning.message
+    assert [(p.node_id, p.input) for p in validate(graph, registry)] == [("3", "add_noise")]
 
 
 def test_sampler_without_equivalent_is_kept_and_named_by_validation(registry, example):
@@ -227,10 +245,10 @@ def test_image_nodes_and_approximations(registry):
     }
     graph = graph_from_data(data, registry)
     assert graph.node("1").values == {"image": "/tmp/photo.png"}
-    assert graph.node("2").values == {"method": "nearest", "width": 300, "height": 0}
+    assert graph.node("2").values == {"method": "nearest", "width": 300, "height": 0,
+                                      "crop": "center"}
     assert graph.node("3").values == {"method": "lanczos", "scale": 0.5}
-    (warning,) = _warnings(graph, "approximated")
-    assert warning.node_id == "2" and "crop" in warning.message
+    assert _warnings(graph, "approximated") == []
     # an API prompt has no layout: the nodes are laid out left to right by depth
     xs = [graph.layout.nodes[node_id].pos[0] for node_id in "1234"]
     assert xs == sorted(xs) and len(set(xs)) == 4

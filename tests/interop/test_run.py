@@ -23,6 +23,7 @@ EXAMPLES = resources_dir() / "examples" / "comfy"
 #: The names the example workflows ask for, as a ComfyUI user has them.
 CHECKPOINT = "v1-5-pruned-emaonly.safetensors"
 CONTROLNET = "control_v11p_sd15_canny.safetensors"
+SDXL_BASE, SDXL_REFINER = "sd_xl_base_1.0.safetensors", "sd_xl_refiner_1.0.safetensors"
 
 
 def _place(source: Path, target: Path) -> None:
@@ -39,6 +40,9 @@ def comfy_root(tiny_models, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("comfy") / "models"
     _place(tiny_models.checkpoint(tiny_models.sd_file), root / "checkpoints" / CHECKPOINT)
     _place(tiny_models.controlnet(tiny_models.controlnet_file), root / "controlnet" / CONTROLNET)
+    # The "refiner" has the base's weights: two stages are then one run cut in two.
+    for name in (SDXL_BASE, SDXL_REFINER):
+        _place(tiny_models.checkpoint(tiny_models.sdxl_file), root / "checkpoints" / name)
     return root
 
 
@@ -158,3 +162,61 @@ def test_nodestudio_run_a_comfy_workflow_from_the_command_line(comfy_root, tmp_p
     assert f"wrote {written}" in printed
     reopened = read_graph(written, nodestudio.Session(device="cpu").registry)
     assert reopened.node("5").values["width"] == 64
+
+
+def _base_and_refiner_prompt(steps: int, switch: int) -> dict:
+    """An SDXL base + refiner API prompt: the base samples steps 0..switch and returns its
+    leftover noise; the refiner, with prompts of its own CLIP, finishes without new noise."""
+    def loader(name):
+        return {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": name}}
+
+    def prompt(text, clip):
+        return {"class_type": "CLIPTextEncode", "inputs": {"text": text, "clip": [clip, 1]}}
+
+    def advanced(model, positive, negative, latent, **settings):
+        return {"class_type": "KSamplerAdvanced", "inputs": {
+            "model": [model, 0], "positive": [positive, 0], "negative": [negative, 0],
+            "latent_image": [latent, 0], "steps": steps, "cfg": 5.0, "sampler_name": "euler",
+            "scheduler": "normal", **settings}}
+
+    return {
+        "4": loader(SDXL_BASE), "12": loader(SDXL_REFINER),
+        "6": prompt("a lighthouse at dusk", "4"), "7": prompt("blurry", "4"),
+        "15": prompt("a lighthouse at dusk", "12"), "16": prompt("blurry", "12"),
+        "5": {"class_type": "EmptyLatentImage",
+              "inputs": {"width": 64, "height": 64, "batch_size": 1}},
+        "10": advanced("4", "6", "7", "5", add_noise="enable", noise_seed=42, start_at_step=0,
+                       end_at_step=switch, return_with_leftover_noise="enable"),
+        "11": advanced("12", "15", "16", "10", add_noise="disable", noise_seed=0,
+                       start_at_step=switch, end_at_step=10000,
+                       return_with_leftover_noise="disable"),
+        "17": {"class_type": "VAEDecode", "inputs": {"samples": ["11", 0], "vae": ["12", 2]}},
+        "19": {"class_type": "SaveImage",
+               "inputs": {"images": ["17", 0], "filename_prefix": "refined"}},
+    }
+
+
+def test_sdxl_base_and_refiner_workflow_samples_in_two_stages(session):
+    prompt = _base_and_refiner_prompt(steps=5, switch=3)
+    graph = graph_from_data(prompt, session.registry)
+    assert [w for w in graph.load_warnings if w.kind == "unknown_type"] == []
+    assert session.validate(graph) == []
+    events = []
+    result = session.run(graph, on_event=events.append)
+    staged = _image(result, "17")
+    steps = {}
+    for event in events:
+        if type(event).__name__ == "NodeProgress" and event.node_id in ("10", "11"):
+            steps.setdefault(event.node_id, []).append((event.done, event.total))
+    assert steps == {"10": [(1, 3), (2, 3), (3, 3)], "11": [(1, 2), (2, 2)]}
+
+    # The same model in one KSampler run: the very same picture.
+    single = json.loads(json.dumps(prompt))
+    single["10"] = {"class_type": "KSampler", "inputs": {
+        **{k: v for k, v in prompt["10"]["inputs"].items() if k not in (
+            "add_noise", "noise_seed", "start_at_step", "end_at_step",
+            "return_with_leftover_noise")}, "seed": 42, "denoise": 1.0}}
+    single["17"]["inputs"]["samples"] = ["10", 0]
+    del single["11"]
+    reference = _image(session.run(graph_from_data(single, session.registry)), "17")
+    assert np.abs(staged - reference).max() <= 2 / 255

@@ -21,7 +21,6 @@ from nodestudio.api.sockets import FLOAT
 from nodestudio.graph.layout import NodeLayout
 from nodestudio.graph.model import Graph, Node
 from nodestudio.graph.problems import Problem
-from nodestudio.interop.comfy.catalog import NOTE_TYPES
 from nodestudio.interop.comfy.ir import EXTRA_KEY, ComfyGraph, ComfyNode
 from nodestudio.interop.comfy.rules import Placement, Rule
 
@@ -115,8 +114,6 @@ def placeholder_reason(comfy: ComfyNode, rule: Rule | None, registry: NodeRegist
             return f"{refused}: kept as a placeholder with all its data"
         return (f"ComfyUI {name} needs NodeStudio node(s) {', '.join(rule.missing(registry))}, "
                 "which are not installed: kept as a placeholder with all its data")
-    if name in NOTE_TYPES:
-        return f"ComfyUI {name} (a text note): NodeStudio has no notes yet; kept as a placeholder"
     if _looks_like_subgraph(name):
         return ("a ComfyUI subgraph: subgraphs are not supported yet; kept as a placeholder "
                 "with all its data")

@@ -173,6 +173,9 @@ CORE_NODES: dict[str, ComfyNodeDef] = {
                      (_in("value", "STRING", ""),), (("STRING", "STRING"),)),
         ComfyNodeDef("PrimitiveBoolean", "Boolean", (_in("value", "BOOLEAN", False),),
                      (("BOOLEAN", "BOOLEAN"),)),
+        # The frontend's notes: one text widget, no sockets; never part of a prompt.
+        ComfyNodeDef("Note", "Note", (_in("text", "STRING", ""),)),
+        ComfyNodeDef("MarkdownNote", "Markdown Note", (_in("text", "STRING", ""),)),
     )
 }
 

@@ -8,20 +8,18 @@ construction is built (and written back on export):
   CLIP reaches (through Load LoRA nodes too).
 * Empty Latent Image in NodeStudio needs the model (the latent's channels and scale depend on
   it): the model of the sampler the latent goes to is linked in.
-* Set Latent Noise Mask attaches a mask to a latent; NodeStudio's Sampler takes the mask
-  itself: the mask goes to every Sampler the latent feeds.
 * VAE Encode (for Inpainting) = Grow Mask (by half of ``grow_mask_by``: ComfyUI's square
   kernel of that width grows each side by about half) + VAE Encode with the mask.
 * The old Apply ControlNet has only a positive prompt, but ComfyUI applies its ControlNet to
   the negative one too (``control_apply_to_uncond``): the sampler's negative prompt is routed
   through NodeStudio's Apply ControlNet as well.
-* KSampler (Advanced) maps to the Sampler when its extra settings are the plain ones; start
-  and end steps, no added noise or leftover noise have no NodeStudio equivalent yet.
+* KSampler (Advanced) is the Sampler with its stage settings (add noise, start and end step,
+  leftover noise); a Sampler that uses them is written back as one, a plain one as KSampler.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 from nodestudio.graph.model import Node
 from nodestudio.interop.comfy.ir import ComfyNode
@@ -33,6 +31,7 @@ from nodestudio.interop.comfy.rules import (
     Names,
     Placement,
     Rule,
+    Switch,
     Unexportable,
     Wiring,
 )
@@ -53,6 +52,15 @@ _SAMPLER_INPUTS = {
     "negative": "negative", "latent_image": "latent", "denoise": "denoise",
 }
 _SAMPLER_NAMES = {"sampler_name": SAMPLERS, "scheduler": SCHEDULERS}
+_ADVANCED_SAMPLER_INPUTS = {
+    **{comfy: ours for comfy, ours in _SAMPLER_INPUTS.items() if comfy not in ("seed", "denoise")},
+    "noise_seed": "seed", "add_noise": "add_noise", "start_at_step": "start_step",
+    "end_at_step": "end_step", "return_with_leftover_noise": "return_with_leftover_noise",
+}
+_ADVANCED_SAMPLER_NAMES = {
+    **_SAMPLER_NAMES, "add_noise": Switch("add_noise"),
+    "return_with_leftover_noise": Switch("return_with_leftover_noise"),
+}
 
 
 def _is_int(value: Any) -> bool:
@@ -168,9 +176,22 @@ class EmptyLatentRule(Direct):
                     "model", kind="needs_link")
 
 
+#: The Sampler's stage settings (KSampler Advanced's) and the values of a plain full run.
+_STAGE_DEFAULTS: dict[str, Any] = {"add_noise": True, "start_step": 0, "end_step": 10000,
+                                   "return_with_leftover_noise": False}
+
+
+def _is_staged(node: Node, exporter: Exporter) -> bool:
+    values = exporter.values(node)
+    return any(values.get(name, plain) != plain for name, plain in _STAGE_DEFAULTS.items())
+
+
 class SamplerRule(Direct):
     """KSampler. On export a Sampler's mask becomes a Set Latent Noise Mask, and a missing
     negative prompt the positive one (what NodeStudio's Sampler uses then)."""
+
+    def accepts(self, node: Node, exporter: Exporter) -> bool:
+        return not _is_staged(node, exporter)
 
     def export(self, node: Node, exporter: Exporter) -> dict[str, Any]:
         entry = super().export(node, exporter)
@@ -186,30 +207,12 @@ class SamplerRule(Direct):
         return entry
 
 
-class AdvancedSamplerRule(Direct):
-    """KSampler (Advanced), when its extra settings mean a plain full run."""
+class AdvancedSamplerRule(SamplerRule):
+    """KSampler (Advanced): the Sampler with its stage settings; exports the Sampler nodes
+    that use them (ComfyUI's node has no denoise: it must stay 1)."""
 
-    _PLAIN: ClassVar[dict[str, Any]] = {"add_noise": "enable", "start_at_step": 0,
-                                        "return_with_leftover_noise": "disable"}
-
-    def refuse(self, node: ComfyNode) -> str | None:
-        values = node.values
-        odd = {name: values[name] for name, plain in self._PLAIN.items()
-               if name in values and values[name] != plain}
-        end, steps = values.get("end_at_step", 10000), values.get("steps", 20)
-        if _is_int(end) and _is_int(steps) and end < steps:
-            odd["end_at_step"] = end
-        if not odd:
-            return None
-        settings = ", ".join(f"{name}={value!r}" for name, value in odd.items())
-        return (f"KSampler (Advanced) with {settings} cannot be reproduced: NodeStudio's "
-                "Sampler has no start/end steps or noise switches yet")
-
-    def ns_values(self, node: ComfyNode, builder: Builder) -> dict[str, Any]:
-        plain = ComfyNode(node.id, node.class_type, values={
-            name: value for name, value in node.values.items()
-            if name not in (*self._PLAIN, "end_at_step")})
-        return super().ns_values(plain, builder)
+    def accepts(self, node: Node, exporter: Exporter) -> bool:
+        return _is_staged(node, exporter)
 
 
 class VaeEncodeRule(Direct):
@@ -254,35 +257,6 @@ class InpaintEncodeRule(Rule):
 
     def output_slot(self, output: str) -> int | None:
         return 0 if output == "latent" else None
-
-
-class NoiseMaskRule(Rule):
-    """Set Latent Noise Mask: the latent passes on, the mask goes to the Samplers it feeds."""
-
-    comfy = "SetLatentNoiseMask"
-    needs = (SAMPLER,)
-    finishes = True
-
-    def build(self, node: ComfyNode, builder: Builder) -> Placement:
-        return Placement(None, forward={0: "samples"})
-
-    def finish(self, node: ComfyNode, placement: Placement, wiring: Wiring) -> None:
-        mask = wiring.source(node.id, "mask")
-        if mask is None:
-            wiring.note("Set Latent Noise Mask has no mask linked; the latent passes unmasked",
-                        node.id, "mask", kind="needs_link")
-            return
-        for consumer, input_name in wiring.consumers(node.id, 0):
-            if consumer.class_type == self.comfy:
-                continue  # its own mask replaces this one
-            samplers = [node_id for node_id, ours in wiring.targets(consumer.id, input_name)
-                        if ours == "latent" and wiring.graph.node(node_id).type == SAMPLER]
-            if not samplers:
-                wiring.note(f"Set Latent Noise Mask: the mask reaches only Samplers fed by it "
-                            f"directly; {consumer.class_type} does not carry it here",
-                            consumer.id, input_name)
-            for sampler in samplers:
-                wiring.graph.connect(mask[0], mask[1], sampler, "mask")
 
 
 class OldApplyControlNetRule(Rule):
@@ -375,16 +349,14 @@ def diffusion_rules() -> list[Rule]:
                         ("latent",), ns_free_links=("model", "vae")),
         SamplerRule("KSampler", SAMPLER, _SAMPLER_INPUTS, ("latent",), convert=_SAMPLER_NAMES,
                     handled=("mask", "negative")),
-        AdvancedSamplerRule("KSamplerAdvanced", SAMPLER,
-                            {**{k: v for k, v in _SAMPLER_INPUTS.items()
-                                if k not in ("seed", "denoise")}, "noise_seed": "seed"},
-                            ("latent",),
-                            convert=_SAMPLER_NAMES, export_rule=False),
+        AdvancedSamplerRule("KSamplerAdvanced", SAMPLER, _ADVANCED_SAMPLER_INPUTS, ("latent",),
+                            convert=_ADVANCED_SAMPLER_NAMES, handled=("mask", "negative")),
         Direct("VAEDecode", "diffusion.vae_decode", {"samples": "latent", "vae": "vae"},
                ("image",)),
         VaeEncodeRule("VAEEncode", VAE_ENCODE, {"pixels": "image", "vae": "vae"}, ("latent",)),
         InpaintEncodeRule(),
-        NoiseMaskRule(),
+        Direct("SetLatentNoiseMask", "diffusion.set_latent_mask",
+               {"samples": "latent", "mask": "mask"}, ("latent",)),
         Direct("ControlNetApplyAdvanced", APPLY_CONTROLNET,
                {"positive": "positive", "negative": "negative", "control_net": "control_net",
                 "image": "image", "strength": "strength", "start_percent": "start_percent",

@@ -84,7 +84,7 @@ def export_prompt(graph: Graph, registry: NodeRegistry,
     exporter = PromptExporter(effective, registry, rules)
     problems: list[Problem] = []
     for node in effective:
-        if _is_note(node):
+        if _is_note(node) or _never_runs(node, registry):
             continue  # frontend-only: ComfyUI leaves notes out of its prompts too
         try:
             entry = _export_node(node, exporter)
@@ -105,6 +105,12 @@ def export_prompt(graph: Graph, registry: NodeRegistry,
 def _is_note(node: Node) -> bool:
     data = _comfy_data(node)
     return data is not None and data.get("class_type") in NOTE_TYPES
+
+
+def _never_runs(node: Node, registry: NodeRegistry) -> bool:
+    """A node without outputs that is no output node (a Note) has no part in a prompt."""
+    node_type = registry.get(node.type)
+    return node_type is not None and not node_type.outputs and not node_type.output_node
 
 
 def _export_node(node: Node, exporter: PromptExporter) -> dict[str, Any]:

@@ -73,9 +73,9 @@ def generic_rules() -> list[Rule]:
         Direct("PreviewImage", "image.preview", {"images": "images"}),
         Direct("ImageScale", "image.resize",
                {"image": "image", "upscale_method": "method", "width": "width",
-                "height": "height"}, ("image",),
+                "height": "height", "crop": "crop"}, ("image",),
                convert={"upscale_method": IMAGE_RESIZE_METHODS},
-               ns_fixed={"keep_proportion": False}, comfy_fixed={"crop": "disabled"}),
+               ns_fixed={"keep_proportion": False}),
         Direct("ImageScaleBy", "image.scale_by",
                {"image": "image", "upscale_method": "method", "scale_by": "scale"}, ("image",),
                convert={"upscale_method": IMAGE_RESIZE_METHODS}),
@@ -93,6 +93,9 @@ def generic_rules() -> list[Rule]:
         Direct("PrimitiveStringMultiline", "primitive.string", {"value": "value"}, ("value",),
                export_rule=False),
         Direct("PrimitiveBoolean", "primitive.boolean", {"value": "value"}, ("value",)),
+        # Notes never reach a prompt (export leaves out nodes that never run).
+        Direct("Note", "utils.note", {"text": "text"}, export_rule=False),
+        Direct("MarkdownNote", "utils.note", {"text": "text"}, export_rule=False),
     ]
 
 

@@ -87,6 +87,26 @@ class Scaled:
         return round(value / self.factor, self.digits)
 
 
+@dataclass(frozen=True)
+class Switch:
+    """ComfyUI's ``"enable"`` / ``"disable"`` choice as a NodeStudio Boolean."""
+
+    what: str
+
+    def to_ns(self, value: Any, note: Note) -> Any:
+        if value in ("enable", "disable"):
+            return value == "enable"
+        if isinstance(value, bool):
+            return value
+        note(f"ComfyUI {self.what} {value!r} is neither 'enable' nor 'disable'")
+        return value
+
+    def to_comfy(self, value: Any) -> Any:
+        if not isinstance(value, bool):
+            raise Unexportable(f"{self.what} {value!r} is not true or false")
+        return "enable" if value else "disable"
+
+
 @dataclass
 class Placement:
     """Where a ComfyUI node's inputs and outputs went among the NodeStudio nodes it became."""
