@@ -49,7 +49,7 @@ def load_checkpoint(checkpoint: str, ctx: NodeContext) -> tuple[Any, Any, Any]:
     from nodestudio.runtime.checkpoints import load_checkpoint as load
 
     path = ctx.models.find("checkpoints", checkpoint)
-    loaded = load(path, ctx.device)
+    loaded = load(path, ctx.device, progress=ctx.progress)
     ctx.logger.info("loaded %s on %s: %s", path.name, ctx.device, describe(loaded))
     return loaded.model, loaded.clip, loaded.vae
 
@@ -71,7 +71,7 @@ def load_checkpoint(checkpoint: str, ctx: NodeContext) -> tuple[Any, Any, Any]:
 def load_vae(vae_name: str, ctx: NodeContext) -> Any:
     from nodestudio.runtime.checkpoints import load_vae as load
 
-    return load(ctx.models.find("vae", vae_name), ctx.device)
+    return load(ctx.models.find("vae", vae_name), ctx.device, progress=ctx.progress)
 
 
 
@@ -94,7 +94,7 @@ def load_vae(vae_name: str, ctx: NodeContext) -> Any:
 def load_controlnet(control_net: str, ctx: NodeContext) -> Any:
     from nodestudio.runtime.checkpoints import load_controlnet as load
 
-    return load(ctx.models.find("controlnet", control_net), ctx.device)
+    return load(ctx.models.find("controlnet", control_net), ctx.device, progress=ctx.progress)
 
 
 
@@ -130,4 +130,4 @@ def load_lora(
     if strength_model == 0 and strength_clip == 0:
         return model, clip
     path = ctx.models.find("loras", lora)
-    return add_lora(model, clip, path, strength_model, strength_clip)
+    return add_lora(model, clip, path, strength_model, strength_clip, progress=ctx.progress)

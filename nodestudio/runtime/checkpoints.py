@@ -7,12 +7,16 @@ the original Stable Diffusion layout. For single files the family is detected fr
 embedded in the file (:mod:`model_configs`); the weights are converted by diffusers'
 ``from_single_file``. Nothing is downloaded: every ``from_pretrained``/``from_single_file`` call
 is ``local_files_only``.
+
+Loaders take an optional ``progress(done, total)`` called as the parts of a model finish (the
+config or the weights file, the UNet, the VAE, each text encoder), so that a progress bar moves
+while a large checkpoint loads.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +44,24 @@ _DIFFUSERS_WEIGHTS = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_
 
 class ModelLoadError(NodeError):
     """A model file exists but cannot be used; the message says which file and why."""
+
+
+#: ``progress(parts_done, parts_total)``, called each time a part of a model has loaded.
+LoadProgress = Callable[[int, int], None]
+
+
+class _Parts:
+    """Counts the parts of a load as they finish and reports them."""
+
+    def __init__(self, progress: LoadProgress | None, total: int = 0) -> None:
+        self._progress = progress
+        self._done = 0
+        self.total = total
+
+    def finished(self) -> None:
+        self._done += 1
+        if self._progress is not None:
+            self._progress(self._done, max(self.total, self._done))
 
 
 @dataclass(frozen=True)
@@ -155,13 +177,15 @@ def _finish(
 # -- checkpoints --------------------------------------------------------------------------------
 
 
-def load_checkpoint(path: Path, device: str | torch.device) -> Checkpoint:
+def load_checkpoint(path: Path, device: str | torch.device,
+                    progress: LoadProgress | None = None) -> Checkpoint:
     """Load a checkpoint (diffusers folder or single file) onto ``device``."""
     target = torch_device(device)
+    parts = _Parts(progress)
     try:
         if path.is_dir():
-            return _load_checkpoint_folder(path, target)
-        return _load_checkpoint_file(path, target)
+            return _load_checkpoint_folder(path, target, parts)
+        return _load_checkpoint_file(path, target, parts)
     except (NodeError, MemoryError):
         raise
     except NotACheckpointError as error:
@@ -170,7 +194,7 @@ def load_checkpoint(path: Path, device: str | torch.device) -> Checkpoint:
         raise ModelLoadError(f"could not load checkpoint {path}: {error}") from error
 
 
-def _load_checkpoint_folder(path: Path, device: torch.device) -> Checkpoint:
+def _load_checkpoint_folder(path: Path, device: torch.device, parts: _Parts) -> Checkpoint:
     import transformers
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTokenizer
@@ -178,17 +202,21 @@ def _load_checkpoint_folder(path: Path, device: torch.device) -> Checkpoint:
     if not (path / "model_index.json").is_file():
         raise ModelLoadError(f"{path} is a folder but not a diffusers model (no model_index.json)")
     index = model_configs.read_json(path / "model_index.json")
+    names = [n for n in ("text_encoder", "text_encoder_2") if (index.get(n) or [None])[0]]
+    parts.total = 3 + len(names)  # the model index, the UNet, the VAE, each text encoder
+    parts.finished()
     dtype = compute_dtype(device)
     unet = UNet2DConditionModel.from_pretrained(
         path, subfolder="unet", torch_dtype=dtype, local_files_only=True,
         variant=_variant(path / "unet"),
     )
+    parts.finished()
     vae_config = AutoencoderKL.load_config(path, subfolder="vae", local_files_only=True)
     vae = AutoencoderKL.from_pretrained(
         path, subfolder="vae", local_files_only=True, variant=_variant(path / "vae"),
         torch_dtype=_vae_dtype(vae_config, dtype),
     )
-    names = [n for n in ("text_encoder", "text_encoder_2") if (index.get(n) or [None])[0]]
+    parts.finished()
     family = _family_of(unet.config, len(names))
     encoders = []
     for position, name in enumerate(names):
@@ -205,11 +233,12 @@ def _load_checkpoint_folder(path: Path, device: torch.device) -> Checkpoint:
                 _pad_token(family, position), model.config.max_position_embeddings
             )
         encoders.append((model, tokenizer))
+        parts.finished()
     scheduler_config = model_configs.read_json(path / "scheduler" / "scheduler_config.json")
     return _finish(unet, vae, encoders, scheduler_config, device, str(path))
 
 
-def _load_checkpoint_file(path: Path, device: torch.device) -> Checkpoint:
+def _load_checkpoint_file(path: Path, device: torch.device, parts: _Parts) -> Checkpoint:
     import transformers
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from diffusers.loaders.single_file_utils import create_diffusers_clip_model_from_ldm
@@ -221,6 +250,10 @@ def _load_checkpoint_file(path: Path, device: torch.device) -> Checkpoint:
     dtype = compute_dtype(device)
     with model_configs.config_folder_for(embedded, kind.config_name) as config_dir:
         config = str(config_dir)
+        index = model_configs.read_json(config_dir / "model_index.json")
+        names = [n for n in ("text_encoder", "text_encoder_2") if n in index]
+        parts.total = 3 + len(names)  # the weights file, the UNet, the VAE, each text encoder
+        parts.finished()
         unet_config = model_configs.read_json(config_dir / "unet" / "config.json")
         overrides = {}
         if unet_config.get("in_channels") != kind.in_channels:
@@ -229,15 +262,15 @@ def _load_checkpoint_file(path: Path, device: torch.device) -> Checkpoint:
             state_dict, config=config, subfolder="unet", torch_dtype=dtype,
             local_files_only=True, **overrides,
         )
+        parts.finished()
         vae_config = model_configs.read_json(config_dir / "vae" / "config.json")
         vae = AutoencoderKL.from_single_file(
             state_dict, config=config, subfolder="vae", local_files_only=True,
             torch_dtype=_vae_dtype(vae_config, dtype),
         )
-        index = model_configs.read_json(config_dir / "model_index.json")
+        parts.finished()
         tokenizer_config = (embedded or {}).get("tokenizer", {})
         encoders = []
-        names = [n for n in ("text_encoder", "text_encoder_2") if n in index]
         for position, name in enumerate(names):
             model = create_diffusers_clip_model_from_ldm(
                 getattr(transformers, index[name][1]), state_dict, subfolder=name,
@@ -248,6 +281,7 @@ def _load_checkpoint_file(path: Path, device: torch.device) -> Checkpoint:
                 tokenizer_config.get("model_max_length", model.config.max_position_embeddings),
             )
             encoders.append((model, tokenizer))
+            parts.finished()
         scheduler_config = model_configs.read_json(
             config_dir / "scheduler" / "scheduler_config.json"
         )
@@ -271,7 +305,8 @@ def _is_sdxl_vae_file(path: Path, metadata: Mapping[str, str]) -> bool:
     return "xl" in path.name.lower()
 
 
-def load_vae(path: Path, device: str | torch.device) -> Vae:
+def load_vae(path: Path, device: str | torch.device,
+             progress: LoadProgress | None = None) -> Vae:
     """A VAE from a diffusers folder (``config.json``) or a single file (either key layout).
 
     For single files the latent scaling of SD (0.18215) is assumed unless the file declares an
@@ -289,7 +324,9 @@ def load_vae(path: Path, device: str | torch.device) -> Vae:
                 variant=_variant(path),
             )
         else:
+            parts = _Parts(progress, total=2)  # the file, the model made from it
             state_dict, metadata = read_state_dict(path)
+            parts.finished()
             embedded = model_configs.embedded_configs(metadata)
             shipped = "sdxl" if _is_sdxl_vae_file(path, metadata) else "sd15"
             with model_configs.config_folder_for(embedded, shipped) as config_dir:
@@ -298,6 +335,7 @@ def load_vae(path: Path, device: str | torch.device) -> Vae:
                     state_dict, config=str(config_dir), subfolder="vae", local_files_only=True,
                     torch_dtype=_vae_dtype(config, dtype),
                 )
+            parts.finished()
     except NodeError:
         raise
     except (OSError, ValueError, KeyError, RuntimeError) as error:
@@ -308,7 +346,8 @@ def load_vae(path: Path, device: str | torch.device) -> Vae:
 # -- ControlNet ---------------------------------------------------------------------------------
 
 
-def load_controlnet(path: Path, device: str | torch.device) -> ControlNet:
+def load_controlnet(path: Path, device: str | torch.device,
+                    progress: LoadProgress | None = None) -> ControlNet:
     """A ControlNet from a diffusers folder or a single file (original or diffusers keys)."""
     from diffusers import ControlNetModel
 
@@ -320,7 +359,9 @@ def load_controlnet(path: Path, device: str | torch.device) -> ControlNet:
                 path, torch_dtype=dtype, local_files_only=True, variant=_variant(path)
             )
         else:
+            parts = _Parts(progress, total=2)  # the file, the model made from it
             state_dict, metadata = read_state_dict(path)
+            parts.finished()
             kind = detect_controlnet({k: tuple(v.shape) for k, v in state_dict.items()})
             embedded = model_configs.embedded_configs(metadata)
             with model_configs.config_folder_for(embedded, kind.config_name) as config_dir:
@@ -328,6 +369,7 @@ def load_controlnet(path: Path, device: str | torch.device) -> ControlNet:
                     state_dict, config=str(config_dir), torch_dtype=dtype,
                     local_files_only=True, **dict(kind.overrides),
                 )
+            parts.finished()
     except NodeError:
         raise
     except NotACheckpointError as error:

@@ -17,14 +17,14 @@ from __future__ import annotations
 import itertools
 import threading
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from nodestudio.api.errors import NodeError
+from nodestudio.api.errors import Cancelled, NodeError
 from nodestudio.runtime.detection import SDXL
 from nodestudio.runtime.types import DiffusionModel, LoraUse, TextEncoders
 
@@ -153,26 +153,41 @@ def load_lora(
     path: Path,
     strength_model: float,
     strength_clip: float,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[DiffusionModel, TextEncoders]:
-    """New MODEL/CLIP handles with the LoRA at ``path`` added (the inputs are left as they are)."""
+    """New MODEL/CLIP handles with the LoRA at ``path`` added (the inputs are left as they are).
+
+    ``progress(done, total)`` is called after reading the file and after each model the LoRA
+    is added to (the UNet, each text encoder).
+    """
     if strength_model == 0 and strength_clip == 0:
         return model, clip
+    total = 1 + (strength_model != 0) + (len(clip.encoders) if strength_clip != 0 else 0)
+    done = itertools.count(1)
+
+    def finished() -> None:
+        if progress is not None:
+            progress(next(done), total)
+
     try:
         state_dict, alphas, metadata = _read_lora(path, model.family)
     except NodeError:
         raise
     except (OSError, ValueError, KeyError, RuntimeError) as error:
         raise LoraLoadError(f"could not read LoRA {path.name}: {error}") from error
+    finished()
     name = f"nodestudio_lora_{next(_names)}"
     touched: list[torch.nn.Module] = []
     with _lock:
         try:
-            if strength_model != 0 and any(k.startswith("unet.") for k in state_dict):
-                model.unet.load_lora_adapter(
-                    state_dict, prefix="unet", network_alphas=alphas, adapter_name=name,
-                    metadata=_section(metadata, "unet"),
-                )
-                touched.append(model.unet)
+            if strength_model != 0:
+                if any(k.startswith("unet.") for k in state_dict):
+                    model.unet.load_lora_adapter(
+                        state_dict, prefix="unet", network_alphas=alphas, adapter_name=name,
+                        metadata=_section(metadata, "unet"),
+                    )
+                    touched.append(model.unet)
+                finished()
             if strength_clip != 0:
                 for index, encoder in enumerate(clip.encoders):
                     prefix = "text_encoder" if index == 0 else "text_encoder_2"
@@ -182,7 +197,8 @@ def load_lora(
                     if _inject_text_encoder(encoder.model, part, part_alphas,
                                             _section(metadata, prefix), name):
                         touched.append(encoder.model)
-        except NodeError:
+                    finished()
+        except (NodeError, Cancelled):  # a cancel arrives through progress, between models
             _remove_adapter([weakref.ref(m) for m in touched], name)
             raise
         except (ValueError, KeyError, RuntimeError) as error:
