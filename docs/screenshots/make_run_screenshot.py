@@ -35,38 +35,18 @@ TIMEOUT_MS = 600_000
 
 def tiny_workflow(folder: Path, size: int, steps: int) -> tuple[Path, Path]:
     """A models root with a tiny seeded checkpoint, and a text-to-image graph using it."""
+    from nodestudio.app.recipes import text_to_image
     from nodestudio.graph import files
-    from nodestudio.graph.layout import NodeLayout
-    from nodestudio.graph.model import Graph
     from nodestudio.runtime.tiny import TinyModels, save_sd_folder, tiny_sd_components
 
     models = folder / "models"
     save_sd_folder(tiny_sd_components(0), models / "checkpoints" / TinyModels.sd_folder)
-    graph = Graph()
+    graph, ids = text_to_image(
+        TinyModels.sd_folder, "a red circle above a blue square, flat colours, centred",
+        "blurry, noisy, text", width=size, height=size, steps=steps, cfg=6.5, seed=1234,
+        filename_prefix="shapes")
+    graph.set_control(ids["sampler"], "seed", "increment")
     graph.metadata["title"] = "text_to_image"
-
-    def add(node_id: str, type_id: str, pos: tuple[float, float], **values: Any) -> None:
-        graph.add_node(type_id, values, id=node_id, layout=NodeLayout(pos=pos))
-
-    add("checkpoint", "diffusion.load_checkpoint", (0, 250), checkpoint=TinyModels.sd_folder)
-    add("positive", "diffusion.text_encode", (300, 0),
-        text="a red circle above a blue square, flat colours, centred")
-    add("negative", "diffusion.text_encode", (300, 520), text="blurry, noisy, text")
-    add("latent", "diffusion.empty_latent", (640, 720), width=size, height=size)
-    graph.add_node("diffusion.sampler", {"seed": 1234, "steps": steps, "cfg": 6.5},
-                   id="sampler", controls={"seed": "increment"},
-                   layout=NodeLayout(pos=(640.0, 60.0)))
-    add("decode", "diffusion.vae_decode", (960, 60))
-    add("save", "image.save", (1220, 60), filename_prefix="shapes")
-    for source, output, target, name in (
-        ("checkpoint", "clip", "positive", "clip"), ("checkpoint", "clip", "negative", "clip"),
-        ("checkpoint", "model", "latent", "model"), ("checkpoint", "model", "sampler", "model"),
-        ("positive", "conditioning", "sampler", "positive"),
-        ("negative", "conditioning", "sampler", "negative"),
-        ("latent", "latent", "sampler", "latent"), ("sampler", "latent", "decode", "latent"),
-        ("checkpoint", "vae", "decode", "vae"), ("decode", "image", "save", "images"),
-    ):
-        graph.connect(source, output, target, name)
     path = folder / "text_to_image.json"
     files.save(graph, path)
     return path, models

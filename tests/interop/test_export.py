@@ -7,6 +7,7 @@ import json
 import pytest
 
 from nodestudio.app.formats import graph_from_data
+from nodestudio.app.recipes import text_to_image
 from nodestudio.cli import main
 from nodestudio.engine.signature import widget_values
 from nodestudio.graph import files
@@ -179,28 +180,15 @@ def test_cli_export(registry, example, tmp_path, capsys):
 
 
 def test_a_graph_made_in_nodestudio_exports_with_its_defaults(registry):
-    graph = Graph()
-    for node_id, type_id in (("ckpt", "diffusion.load_checkpoint"),
-                             ("pos", "diffusion.text_encode"), ("neg", "diffusion.text_encode"),
-                             ("latent", "diffusion.empty_latent"), ("sample", "diffusion.sampler"),
-                             ("decode", "diffusion.vae_decode"), ("save", "image.save")):
-        graph.add_node(type_id, id=node_id)
-    for source, output, target, input_name in (
-            ("ckpt", "clip", "pos", "clip"), ("ckpt", "clip", "neg", "clip"),
-            ("ckpt", "model", "latent", "model"), ("ckpt", "model", "sample", "model"),
-            ("pos", "conditioning", "sample", "positive"),
-            ("neg", "conditioning", "sample", "negative"),
-            ("latent", "latent", "sample", "latent"), ("sample", "latent", "decode", "latent"),
-            ("ckpt", "vae", "decode", "vae"), ("decode", "image", "save", "images")):
-        graph.connect(source, output, target, input_name)
+    graph, ids = text_to_image("nodestudio-shapes", "")  # the recipe's defaults: the nodes'
     prompt = export_api_prompt(graph, registry)
     sampler = registry.get("diffusion.sampler")
-    assert prompt["sample"]["inputs"] == {
-        "model": ["ckpt", 0], "seed": 0, "steps": sampler.input("steps").default,
+    assert prompt[ids["sampler"]]["inputs"] == {
+        "model": [ids["checkpoint"], 0], "seed": 0, "steps": sampler.input("steps").default,
         "cfg": sampler.input("cfg").default, "sampler_name": "euler",
         "scheduler": "ddim_uniform",  # the checkpoint's own spacing, as ComfyUI names it
-        "positive": ["pos", 0], "negative": ["neg", 0], "latent_image": ["latent", 0],
-        "denoise": 1.0}
-    assert prompt["latent"]["inputs"] == {"width": 512, "height": 512, "batch_size": 1}
-    assert prompt["ckpt"]["inputs"] == {"ckpt_name": "nodestudio-shapes"}
+        "positive": [ids["positive"], 0], "negative": [ids["negative"], 0],
+        "latent_image": [ids["latent"], 0], "denoise": 1.0}
+    assert prompt[ids["latent"]]["inputs"] == {"width": 512, "height": 512, "batch_size": 1}
+    assert prompt[ids["checkpoint"]]["inputs"] == {"ckpt_name": "nodestudio-shapes"}
     assert semantic(graph_from_data(prompt, registry), registry) == semantic(graph, registry)

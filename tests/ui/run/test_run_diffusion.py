@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
+from nodestudio.app import recipes
 from nodestudio.app.queue import CANCELLED, FINISHED
 
 pytestmark = pytest.mark.slow
@@ -27,34 +28,12 @@ def tiny_sd_root(tmp_path_factory) -> Path:
 
 
 def text_to_image(kit, steps: int) -> dict[str, str]:
-    editor = kit.window.editor
-    add = editor.add_node
-    ids = {
-        "checkpoint": add("diffusion.load_checkpoint", (0, 0)),
-        "positive": add("diffusion.text_encode", (300, -120)),
-        "negative": add("diffusion.text_encode", (300, 160)),
-        "latent": add("diffusion.empty_latent", (300, 400)),
-        "sampler": add("diffusion.sampler", (620, 0)),
-        "decode": add("diffusion.vae_decode", (920, 0)),
-        "save": add("image.save", (1180, 0)),
-    }
-    editor.set_value(ids["checkpoint"], "checkpoint", "tiny-sd")
-    editor.set_value(ids["positive"], "text", "a red circle on a blue square")
-    editor.set_value(ids["negative"], "text", "blurry")
-    editor.set_value(ids["latent"], "width", SIZE)
-    editor.set_value(ids["latent"], "height", SIZE)
-    editor.set_value(ids["sampler"], "steps", steps)
-    editor.set_value(ids["sampler"], "seed", 5)
-    for source, output, target, name in (
-        ("checkpoint", "clip", "positive", "clip"), ("checkpoint", "clip", "negative", "clip"),
-        ("checkpoint", "model", "latent", "model"), ("checkpoint", "model", "sampler", "model"),
-        ("positive", "conditioning", "sampler", "positive"),
-        ("negative", "conditioning", "sampler", "negative"),
-        ("latent", "latent", "sampler", "latent"), ("sampler", "latent", "decode", "latent"),
-        ("checkpoint", "vae", "decode", "vae"), ("decode", "image", "save", "images"),
-    ):
-        assert editor.connect(ids[source], output, ids[target], name)
-    return ids
+    """The recipe's graph pasted into the window (an undoable edit); its node ids by role."""
+    graph, roles = recipes.text_to_image("tiny-sd", "a red circle on a blue square", "blurry",
+                                         width=SIZE, height=SIZE, steps=steps, seed=5)
+    placed = dict(zip(graph.nodes, kit.window.editor.insert(graph, (0.0, 0.0), "Text to image"),
+                      strict=True))
+    return {role: placed[node_id] for role, node_id in roles.items()}
 
 
 def test_a_tiny_model_runs_with_previews_progress_and_reuse(make_kit, tiny_sd_root, qtbot):
