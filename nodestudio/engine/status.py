@@ -20,7 +20,8 @@ def cache_states(
     graph: Graph, registry: NodeRegistry, cache: OutputCache, environment: Any = None
 ) -> dict[str, CacheState]:
     """For every node: "cached" (its outputs would be reused), "stale" (it would run), or
-    "unknown" (its type is unknown, it sits in a cycle, or it is muted/bypassed)."""
+    "unknown" (its type is unknown, it sits in a cycle, it is muted/bypassed, or it never
+    runs: a note has no outputs and is no output node)."""
     effective, _ = resolve_modes(graph, registry)
     states: dict[str, CacheState] = {node_id: "unknown" for node_id in graph.nodes}
     signatures: dict[str, str] = {}
@@ -29,6 +30,8 @@ def cache_states(
         node_type = registry.get(node.type)
         sources = [link.source for link in effective.links_into(node_id)]
         if node_type is None or any(source not in signatures for source in sources):
+            continue
+        if not node_type.outputs and not node_type.output_node:
             continue
         try:
             signature = node_signature(effective, registry, node_id, signatures, environment)

@@ -37,6 +37,8 @@ DETAIL_ZOOM = 0.42
 STATUS_COLORS = {"queued": "text_dim", "running": "accent", "cached": "success",
                  "done": "success", "error": "error"}
 PLACEHOLDER_COLOR = "#8a3b3b"
+#: Nodes that never run (notes: no outputs, no output node) look like sticky notes.
+NOTE_COLOR = "#8a7330"
 
 
 class NodeItem(QGraphicsItem):
@@ -147,6 +149,8 @@ class NodeItem(QGraphicsItem):
             return QColor(layout.color)
         if self.node_type is None:
             return QColor(PLACEHOLDER_COLOR)
+        if not self.node_type.outputs and not self.node_type.output_node:
+            return QColor(NOTE_COLOR)
         return category_color(self.node_type.category)
 
     def input_pos(self, name: str) -> QPointF:
