@@ -57,6 +57,11 @@ class InputSpec:
     #: Whether the value is edited on the node. None: decided by the type (INT, FLOAT, STRING,
     #: BOOLEAN and choices have widgets). ``Input(...)`` sets False: a socket only.
     widget: bool | None = None
+    #: A widget value few artists change (SDXL size hints, staged sampling, tile sizes): the
+    #: canvas folds it away until the node is expanded, unless it is linked, shown as a
+    #: socket or set to something other than its default. Presentation only: the engine
+    #: treats it like any other input.
+    advanced: bool = False
 
     @property
     def has_widget(self) -> bool:
@@ -77,7 +82,7 @@ class InputSpec:
                 data[key] = value
         if self.choices is not None:
             data["choices"] = list(self.choices)
-        for flag in ("multiline", "optional", "control_after_generate"):
+        for flag in ("multiline", "optional", "control_after_generate", "advanced"):
             if getattr(self, flag):
                 data[flag] = True
         if self.display != "number":
@@ -117,18 +122,22 @@ def Int(
     control_after_generate: bool = False,
     display: str = "number",
     description: str = "",
+    advanced: bool = False,
 ) -> InputSpec:
     return InputSpec(
         name, INT, default, min, max, step,
         control_after_generate=control_after_generate, display=display, description=description,
+        advanced=advanced,
     )
 
 
-def Seed(name: str = "seed", default: int = 0, *, description: str = "") -> InputSpec:
+def Seed(name: str = "seed", default: int = 0, *, description: str = "",
+         advanced: bool = False) -> InputSpec:
     """A random seed: an INT in [0, 2**64 - 1] with a control-after-generate mode."""
     return Int(
         name, default, min=0, max=MAX_SEED, control_after_generate=True,
         description=description or "Seed of the random noise; the same seed gives the same image",
+        advanced=advanced,
     )
 
 
@@ -141,19 +150,23 @@ def Float(
     step: float | None = None,
     display: str = "number",
     description: str = "",
+    advanced: bool = False,
 ) -> InputSpec:
     return InputSpec(name, FLOAT, float(default), min, max, step, display=display,
-                     description=description)
+                     description=description, advanced=advanced)
 
 
 def String(
-    name: str, default: str = "", *, multiline: bool = False, description: str = ""
+    name: str, default: str = "", *, multiline: bool = False, description: str = "",
+    advanced: bool = False,
 ) -> InputSpec:
-    return InputSpec(name, STRING, default, multiline=multiline, description=description)
+    return InputSpec(name, STRING, default, multiline=multiline, description=description,
+                     advanced=advanced)
 
 
-def Boolean(name: str, default: bool = False, *, description: str = "") -> InputSpec:
-    return InputSpec(name, BOOLEAN, bool(default), description=description)
+def Boolean(name: str, default: bool = False, *, description: str = "",
+            advanced: bool = False) -> InputSpec:
+    return InputSpec(name, BOOLEAN, bool(default), description=description, advanced=advanced)
 
 
 def Choice(
@@ -163,6 +176,7 @@ def Choice(
     *,
     source: str | None = None,
     description: str = "",
+    advanced: bool = False,
 ) -> InputSpec:
     """A value picked from a fixed list, or from a list the app fills (``source``)."""
     if choices is None and source is None:
@@ -172,7 +186,7 @@ def Choice(
         default = fixed[0] if fixed else ""
     value_type = INT if fixed and all(type(c) is int for c in fixed) else STRING
     return InputSpec(name, value_type, default, choices=fixed, choices_source=source,
-                     description=description)
+                     description=description, advanced=advanced)
 
 
 def Output(name: str, type: str, *, description: str = "") -> OutputSpec:
@@ -308,6 +322,11 @@ def check_node_type(node_type: NodeType) -> None:
         if missing:
             raise SchemaError(f"{where}: the function has no parameter for inputs {missing}")
     for spec in node_type.inputs:
+        if spec.advanced and not spec.has_widget:
+            # Folding hides widget rows; a socket-only input stays on the node, so the flag
+            # would silently do nothing.
+            raise SchemaError(f"{where}: input {spec.name!r} is a socket only and cannot be "
+                              "advanced (only widget values fold away)")
         if not spec.has_widget or spec.default is None or spec.choices_source:
             continue
         problem = check_value(spec, spec.default)

@@ -7,9 +7,11 @@ from nodestudio.api import (
     IMAGE,
     INT,
     MAX_SEED,
+    Boolean,
     Choice,
     Float,
     Input,
+    InputSpec,
     Int,
     NodePack,
     NodeRegistry,
@@ -59,6 +61,8 @@ def test_context_parameter_is_detected():
         (lambda: node("a.b", inputs=[Int("x")])(lambda y: None), "no parameter for inputs"),
         (lambda: node("a.b", inputs=[Int("x", 5, max=3)])(lambda x: None), "above the maximum"),
         (lambda: node("a.b", inputs=[Int("ctx")])(lambda ctx: None), "reserved"),
+        (lambda: node("a.b", inputs=[InputSpec("x", IMAGE, widget=False, advanced=True)])(
+            lambda x: None), "cannot be advanced"),
     ],
 )
 def test_inconsistent_declarations_fail_at_definition(declare, message):
@@ -121,3 +125,26 @@ def test_registry_resolves_legacy_ids_and_refuses_duplicates():
     with pytest.raises(ValueError, match="redefines"):
         registry.add_pack(NodePack("again", [new]))
     assert len(registry) == 1
+
+
+def test_advanced_inputs_are_flagged_in_the_schema_and_change_nothing_else():
+    @node("acme.stage", inputs=[Int("steps", 20), Int("start", 0, advanced=True),
+                                Boolean("noise", True, advanced=True),
+                                String("extra", "", multiline=True, advanced=True),
+                                Float("strength", 1.0, advanced=True),
+                                Choice("mode", ["a", "b"], advanced=True),
+                                Seed("seed", advanced=True)])
+    def stage(**values: object) -> None:
+        return None
+
+    flags = {spec.name: spec.advanced for spec in stage.inputs}
+    assert flags == {"steps": False, "start": True, "noise": True, "extra": True,
+                     "strength": True, "mode": True, "seed": True}
+    inputs = {entry["name"]: entry for entry in stage.to_json()["inputs"]}
+    assert "advanced" not in inputs["steps"]
+    assert inputs["start"] == {"name": "start", "type": "INT", "default": 0, "advanced": True}
+    assert all(inputs[name]["advanced"] is True for name in flags if name != "steps")
+    # Defaults, widgets and requiredness are those of the same input without the flag.
+    assert stage.default_values() == {"steps": 20, "start": 0, "noise": True, "extra": "",
+                                      "strength": 1.0, "mode": "a", "seed": 0}
+    assert all(spec.has_widget and not spec.required for spec in stage.inputs)
