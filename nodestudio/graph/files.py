@@ -293,16 +293,18 @@ def _parse_node_layout(entry: Any) -> NodeLayout | None:
     color = entry.get("color")
     collapsed = entry.get("collapsed", False)
     sockets = entry.get("socket_inputs", [])
+    show_advanced = entry.get("show_advanced", False)
     if (
         pos is None
         or (entry.get("size") is not None and size is None)
         or (color is not None and not isinstance(color, str))
         or not isinstance(collapsed, bool)
+        or not isinstance(show_advanced, bool)
         or not isinstance(sockets, list)
         or not all(isinstance(name, str) for name in sockets)
     ):
         return None
-    return NodeLayout(pos, size, color, collapsed, list(sockets))
+    return NodeLayout(pos, size, color, collapsed, list(sockets), show_advanced)
 
 
 def _parse_group(entry: Any, index: int) -> Group | None:

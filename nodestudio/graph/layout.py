@@ -16,6 +16,8 @@ class NodeLayout:
     collapsed: bool = False
     #: Widget inputs shown as sockets on the canvas ("turn a widget into an input").
     socket_inputs: list[str] = field(default_factory=list)
+    #: The node is expanded to show its advanced inputs (those in use show anyway).
+    show_advanced: bool = False
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"pos": [self.pos[0], self.pos[1]]}
@@ -27,6 +29,8 @@ class NodeLayout:
             data["collapsed"] = True
         if self.socket_inputs:
             data["socket_inputs"] = list(self.socket_inputs)
+        if self.show_advanced:
+            data["show_advanced"] = True
         return data
 
 

@@ -317,7 +317,8 @@ class Graph:
         self._emit(LayoutChanged(node_id, "pos"))
 
     def update_node_layout(self, node_id: str, **changes: Any) -> None:
-        """Change ``size``, ``color``, ``collapsed`` or ``socket_inputs`` of a node's layout."""
+        """Change ``size``, ``color``, ``collapsed``, ``socket_inputs`` or ``show_advanced`` of a
+        node's layout."""
         self.node(node_id)
         item = self.layout.node(node_id)
         for name, value in changes.items():

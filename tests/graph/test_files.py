@@ -137,3 +137,27 @@ def test_unknown_node_types_are_placeholders_that_survive_a_save():
     saved = json.loads(dumps(graph))
     assert saved["nodes"][0] == document["nodes"][0]
     assert saved["links"] == document["links"]
+
+
+def test_show_advanced_is_saved_only_when_set_and_read_back(tmp_path):
+    graph = Graph()
+    folded = graph.add_node("test.number", {"value": 1.0}, pos=(0, 0))
+    expanded = graph.add_node("test.number", {"value": 2.0}, pos=(200, 0))
+    graph.update_node_layout(expanded.id, show_advanced=True)
+    data = json.loads(dumps(graph))
+    assert "show_advanced" not in data["layout"]["nodes"][folded.id]
+    assert data["layout"]["nodes"][expanded.id]["show_advanced"] is True
+    again = load(save(graph, tmp_path / "g.json"))
+    assert again.layout.nodes[expanded.id].show_advanced is True
+    assert again.layout.nodes[folded.id].show_advanced is False
+    assert again == graph
+
+
+def test_a_show_advanced_that_is_not_true_or_false_is_a_clear_problem():
+    document = {"format": "nodestudio.graph", "version": 2,
+                "nodes": [{"id": "1", "type": "test.number", "values": {}}],
+                "layout": {"nodes": {"1": {"pos": [0, 0], "show_advanced": "yes"}}}}
+    with pytest.raises(GraphFileError) as caught:
+        loads(json.dumps(document))
+    assert [(p.node_id, p.message) for p in caught.value.problems] == [
+        ("1", "invalid layout entry")]
