@@ -30,21 +30,28 @@ _SIZE_HINT = "SDXL only; 0 = the size being generated"
         "Turns a prompt into conditioning for the sampler. Long prompts are split into chunks "
         "the text encoder can read. (word:1.2) makes a word count more, [word] less. "
         "CLIP skip 1 uses the text encoder's second-to-last layer (\"Clip skip 2\" in A1111). "
-        "The SDXL fields set SDXL's size conditioning and the second encoder's prompt."
+        "The SDXL fields (among the node's advanced inputs) set SDXL's size conditioning and "
+        "the second encoder's prompt."
     ),
     inputs=[
         Input("clip", CLIP),
         String("text", "", multiline=True, description="The prompt"),
         Int("clip_skip", 0, min=0, max=24,
             description="Skip this many last text-encoder layers (0 = use them all)"),
-        String("text_2", "", multiline=True,
+        # SDXL's extras: folded away on the canvas (SD 1.x/2.x ignore them; SDXL works well
+        # without them).
+        String("text_2", "", multiline=True, advanced=True,
                description="SDXL only: a different prompt for the second text encoder"),
-        Int("original_width", 0, min=0, max=16384, step=8, description=_SIZE_HINT),
-        Int("original_height", 0, min=0, max=16384, step=8, description=_SIZE_HINT),
-        Int("crop_left", 0, min=0, max=16384, step=8, description="SDXL only"),
-        Int("crop_top", 0, min=0, max=16384, step=8, description="SDXL only"),
-        Int("target_width", 0, min=0, max=16384, step=8, description=_SIZE_HINT),
-        Int("target_height", 0, min=0, max=16384, step=8, description=_SIZE_HINT),
+        Int("original_width", 0, min=0, max=16384, step=8, description=_SIZE_HINT,
+            advanced=True),
+        Int("original_height", 0, min=0, max=16384, step=8, description=_SIZE_HINT,
+            advanced=True),
+        Int("crop_left", 0, min=0, max=16384, step=8, description="SDXL only", advanced=True),
+        Int("crop_top", 0, min=0, max=16384, step=8, description="SDXL only", advanced=True),
+        Int("target_width", 0, min=0, max=16384, step=8, description=_SIZE_HINT,
+            advanced=True),
+        Int("target_height", 0, min=0, max=16384, step=8, description=_SIZE_HINT,
+            advanced=True),
     ],
     outputs=[Output("conditioning", CONDITIONING)],
 )

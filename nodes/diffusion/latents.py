@@ -96,7 +96,8 @@ def vae_encode(vae: Any, image: Any, mask: Any = None) -> Any:
         Input("vae", VAE),
         Input("latent", LATENT),
         Boolean("tiled", False),
-        Int("tile_size", 512, min=64, max=4096, step=64, description="Tile size in pixels"),
+        Int("tile_size", 512, min=64, max=4096, step=64, advanced=True,
+            description="Tile size in pixels (used when tiled)"),
     ],
     outputs=[Output("image", IMAGE)],
 )

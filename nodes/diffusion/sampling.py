@@ -69,9 +69,9 @@ def _preview_maker(model: Any, ctx: NodeContext) -> Any:
         "Generates images by denoising the latent step by step, guided by the prompts. "
         "Denoise below 1 keeps that much of an input image (image to image); a mask limits "
         "the change to the white area (inpainting). The same seed and settings give the same "
-        "image, on the CPU and on a GPU. Start and end steps run part of the schedule, for "
-        "two samplers in a row (e.g. an SDXL base, then its refiner): the first returns its "
-        "leftover noise, the second adds none."
+        "image, on the CPU and on a GPU. Start and end steps (advanced inputs) run part of the "
+        "schedule, for two samplers in a row (e.g. an SDXL base, then its refiner): the first "
+        "returns its leftover noise, the second adds none."
     ),
     inputs=[
         Input("model", MODEL),
@@ -87,14 +87,15 @@ def _preview_maker(model: Any, ctx: NodeContext) -> Any:
         Choice("scheduler", SCHEDULES, "normal", description="How the noise levels are spaced"),
         Float("denoise", 1.0, min=0.0, max=1.0, step=0.01,
               description="How much of the latent to replace (1 = all of it)"),
-        Boolean("add_noise", True,
+        # Staged sampling (KSampler Advanced): folded away on the canvas.
+        Boolean("add_noise", True, advanced=True,
                 description="Off: the latent is already noised to the start step (it comes "
                             "from a sampler that returned its leftover noise)"),
-        Int("start_step", 0, min=0, max=10000,
+        Int("start_step", 0, min=0, max=10000, advanced=True,
             description="First step to run (0 = the beginning)"),
-        Int("end_step", 10000, min=0, max=10000,
+        Int("end_step", 10000, min=0, max=10000, advanced=True,
             description="Step to stop before (steps or more = run to the end)"),
-        Boolean("return_with_leftover_noise", False,
+        Boolean("return_with_leftover_noise", False, advanced=True,
                 description="When stopping before the end: return the noise still left, for "
                             "another sampler to finish (else finish the image now)"),
         Input("mask", MASK, optional=True, description="Area to repaint (1 = repaint)"),
