@@ -41,6 +41,9 @@ _ACTIONS: dict[str, tuple[str, tuple, bool, str | None]] = {
     "mute": ("&Mute", ("Ctrl+M",), True, None),
     "bypass": ("&Bypass", ("Ctrl+B",), True, None),
     "collapse": ("Co&llapse", ("Alt+C",), True, None),
+    "advanced": ("Show Ad&vanced Inputs", (), True, None),
+    # Not in a menu: the keys open the right-click menu of the selection.
+    "context_menu": ("Context &Menu", ("Menu", "Shift+F10"), True, None),
     "rename": ("&Rename…", ("F2",), True, None),
     "frame_all": ("Frame &All", ("Home",), True, "frame"),
     "frame_selection": ("Frame &Selection", ("F",), True, None),
@@ -60,6 +63,9 @@ def create_actions(window: MainWindow) -> dict[str, QAction]:
         "mute": lambda: window.toggle_mode("muted"),
         "bypass": lambda: window.toggle_mode("bypassed"),
         "collapse": window.toggle_collapse, "rename": window.rename_selection,
+        "advanced": lambda: window.editor.toggle_show_advanced(
+            window.scene.selected_node_ids()),
+        "context_menu": lambda: open_selection_menu(window),
         "frame_all": window.view.frame_all, "frame_selection": window.view.frame_selection,
         "zoom_in": lambda: window.view.zoom_by(1.25), "zoom_out": lambda: window.view.zoom_by(0.8),
         "zoom_reset": lambda: window.view.set_zoom(1.0),
@@ -88,6 +94,7 @@ def create_actions(window: MainWindow) -> dict[str, QAction]:
         action.triggered.connect(lambda _checked=False, h=handler: h())
         actions[name] = action
     actions["add_node"].setToolTip("Add a node (Tab on the canvas)")
+    actions["advanced"].setCheckable(True)  # checked and enabled as menus open
     undo = window.editor.undo_stack.createUndoAction(window, "&Undo")
     undo.setShortcuts(QKeySequence.keyBindings(Std.Undo))
     redo = window.editor.undo_stack.createRedoAction(window, "&Redo")
@@ -121,7 +128,8 @@ def build_menus(window: MainWindow) -> dict[str, QMenu]:
     node = menus["node"] = bar.addMenu("&Node")
     node.addActions([a["add_node"], a["rename"], a["group"]])
     node.addSeparator()
-    node.addActions([a["mute"], a["bypass"], a["collapse"]])
+    node.addActions([a["mute"], a["bypass"], a["collapse"], a["advanced"]])
+    node.aboutToShow.connect(lambda: sync_advanced_action(window))
     view = menus["view"] = bar.addMenu("&View")
     view.addActions([a["frame_all"], a["frame_selection"]])
     view.addSeparator()
@@ -163,7 +171,8 @@ def context_menu(window: MainWindow, item: object, scene_pos: QPointF) -> QMenu:
     a = window.named_actions
     menu = QMenu(window.view)
     if isinstance(item, NodeItem):
-        menu.addActions([a["rename"], a["collapse"], a["mute"], a["bypass"]])
+        sync_advanced_action(window)
+        menu.addActions([a["rename"], a["collapse"], a["advanced"], a["mute"], a["bypass"]])
         _color_menu(window, menu.addMenu("Colour"))
         _socket_menu(window, item, menu)
         menu.addSeparator()
@@ -188,6 +197,39 @@ def context_menu(window: MainWindow, item: object, scene_pos: QPointF) -> QMenu:
         menu.addSeparator()
         menu.addActions([a["select_all"], a["frame_all"]])
     return menu
+
+
+def open_selection_menu(window: MainWindow) -> QMenu:
+    """The context menu from the keyboard (Menu, Shift+F10): the one of the selected node
+    (else group or link), shown beside it; the canvas's menu when nothing is selected."""
+    scene, view = window.scene, window.view
+    selected = scene.selectedItems()
+    item = next((i for i in selected if isinstance(i, NodeItem)), None) or next(
+        (i for i in selected if isinstance(i, GroupItem | LinkItem)), None)
+    if isinstance(item, NodeItem):
+        scene_pos = item.mapToScene(QPointF(16.0, item.geometry.header_rect.bottom()))
+    elif item is not None:
+        scene_pos = item.sceneBoundingRect().center()
+    else:
+        scene_pos = view.scene_center()
+    menu = context_menu(window, item, scene_pos)
+    menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    menu.popup(view.viewport().mapToGlobal(view.mapFromScene(scene_pos)))
+    return menu
+
+
+def sync_advanced_action(window: MainWindow) -> None:
+    """Check "Show Advanced Inputs" when every selected node shows them; enable it when a
+    selected node has advanced inputs at all."""
+    action = window.named_actions["advanced"]
+    node_ids = window.scene.selected_node_ids()
+    items = [window.scene.node_items[node_id] for node_id in node_ids]
+    action.setEnabled(any(item.node_type is not None
+                          and any(spec.advanced for spec in item.node_type.inputs)
+                          for item in items))
+    layout = window.editor.graph.layout
+    action.setChecked(bool(node_ids) and all(
+        node_id in layout.nodes and layout.nodes[node_id].show_advanced for node_id in node_ids))
 
 
 def _color_menu(window: MainWindow, menu: QMenu, group_id: str | None = None) -> None:

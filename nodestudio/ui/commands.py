@@ -248,7 +248,8 @@ class MoveCommand(QUndoCommand):
 
 
 class NodeLayoutCommand(QUndoCommand):
-    """Change one field of nodes' layout: collapsed, color, size or socket_inputs."""
+    """Change one field of nodes' layout: collapsed, color, size, socket_inputs or
+    show_advanced."""
 
     def __init__(self, graph: Graph, field: str, values: dict[str, Any], text: str = "",
                  gesture: object | None = None) -> None:

@@ -237,6 +237,15 @@ class GraphEditor(QObject):
         self.set_node_layout(node_ids, "collapsed", collapse,
                              "Collapse" if collapse else "Expand")
 
+    def toggle_show_advanced(self, node_ids: Iterable[str]) -> None:
+        """Show the advanced inputs of the nodes, or fold them when all show them already."""
+        node_ids = [node_id for node_id in node_ids if node_id in self.graph]
+        if not node_ids:
+            return
+        show = not all(self.graph.layout.node(n).show_advanced for n in node_ids)
+        self.set_node_layout(node_ids, "show_advanced", show,
+                             "Show advanced inputs" if show else "Hide advanced inputs")
+
     def set_socket_input(self, node_id: str, name: str, as_socket: bool) -> None:
         """Show a widget input as a socket, or back as a widget (dropping its link)."""
         current = list(self.graph.layout.node(node_id).socket_inputs)

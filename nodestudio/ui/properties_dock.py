@@ -39,7 +39,7 @@ from nodestudio.graph.model import (
     NodeRemoved,
     ValueChanged,
 )
-from nodestudio.ui.canvas.geometry import pretty, widget_kind
+from nodestudio.ui.canvas.geometry import foldable_inputs, pretty, widget_kind
 from nodestudio.ui.canvas.scene import NodeScene
 from nodestudio.ui.canvas.widgets import decimals, number_step, parse_typed
 from nodestudio.ui.editor import GraphEditor
@@ -57,6 +57,13 @@ class PropertiesDock(QDockWidget):
         self.node_id: str | None = None
         self.setters: dict[str, Callable[[Any], None]] = {}
         self.editors: dict[str, QWidget] = {}
+        self.form: QFormLayout | None = None
+        #: The rows of each advanced input (value, seed control), shown while the Advanced
+        #: section is open or while the input is in use (as on the canvas).
+        self.advanced_rows: dict[str, list[QWidget]] = {}
+        #: Whether the Advanced section is open: it opens with the node's show_advanced and
+        #: can be opened here alone (a view choice, so not an undoable edit).
+        self.advanced_open = False
         self._gesture = object()
         self._unsubscribe: Callable[[], None] | None = None
         self.scroll = QScrollArea(self)
@@ -84,6 +91,8 @@ class PropertiesDock(QDockWidget):
         self.node_id = node_id
         self.setters.clear()
         self.editors.clear()
+        self.advanced_rows.clear()
+        self.form = None
         self._gesture = object()
         body = QWidget()
         outer = QVBoxLayout(body)
@@ -101,6 +110,7 @@ class PropertiesDock(QDockWidget):
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         outer.addLayout(form)
+        self.form = form
         self._build(form, node_id)
         outer.addStretch(1)
         self.scroll.setWidget(body)
@@ -138,11 +148,66 @@ class PropertiesDock(QDockWidget):
                 label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
                 form.addRow(pretty(name), label)
             return
-        for spec in node_type.inputs:
-            if spec.has_widget:
+        widget_inputs = [spec for spec in node_type.inputs if spec.has_widget]
+        for spec in widget_inputs:
+            if not spec.advanced:
                 self._add_value_row(form, node_id, spec)
+        advanced = [spec for spec in widget_inputs if spec.advanced]
+        if advanced:
+            self._add_advanced_section(form, node_id, advanced)
 
-    def _add_value_row(self, form: QFormLayout, node_id: str, spec: InputSpec) -> None:
+    def _add_advanced_section(self, form: QFormLayout, node_id: str,
+                              specs: list[InputSpec]) -> None:
+        header = QToolButton()
+        header.setObjectName("advancedSection")
+        header.setText(f"Advanced ({len(specs)})")
+        header.setToolTip("Inputs few graphs change; those in use show even when closed")
+        header.setCheckable(True)
+        header.setAutoRaise(True)
+        header.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.advanced_open = self.editor.graph.layout.node(node_id).show_advanced
+        form.addRow(header)
+        self.editors["__advanced__"] = header
+        for spec in specs:
+            self.advanced_rows[spec.name] = self._add_value_row(form, node_id, spec)
+
+        def sync_header(_value: Any = None) -> None:
+            header.blockSignals(True)
+            header.setChecked(self.advanced_open)
+            header.blockSignals(False)
+            header.setArrowType(Qt.ArrowType.DownArrow if self.advanced_open
+                                else Qt.ArrowType.RightArrow)
+            self._show_advanced_rows(fold=True)
+
+        def toggled(on: bool) -> None:
+            self.advanced_open = on
+            sync_header()
+
+        header.toggled.connect(toggled)
+        self.setters["__advanced__"] = sync_header
+        sync_header()
+
+    def _show_advanced_rows(self, fold: bool) -> None:
+        """Show the advanced rows that are in use (all of them while the section is open);
+        with ``fold``, hide the others. Edits only ever reveal rows: a row must not vanish
+        while its value is being typed or its link removed."""
+        form, node_id = self.form, self.node_id
+        if form is None or node_id is None or node_id not in self.editor.graph:
+            return
+        graph = self.editor.graph
+        node = graph.node(node_id)
+        node_type = self.editor.registry.get(node.type)
+        linked = {link.input for link in graph.links_into(node_id)}
+        foldable = set(foldable_inputs(node, node_type, graph.layout.node(node_id), linked))
+        for name, widgets in self.advanced_rows.items():
+            shown = self.advanced_open or name not in foldable
+            if shown or fold:
+                for widget in widgets:
+                    form.setRowVisible(widget, shown)
+
+    def _add_value_row(self, form: QFormLayout, node_id: str, spec: InputSpec
+                       ) -> list[QWidget]:
+        """Add the rows of one widget input; returns their field widgets."""
         editor_widget, setter = self._value_editor(node_id, spec)
         self.editors[spec.name] = editor_widget
         self.setters[spec.name] = setter
@@ -163,6 +228,7 @@ class PropertiesDock(QDockWidget):
             self._sync_socket_button(name, button, editor_widget)
         self.setters[f"__socket__{spec.name}"](None)
         form.addRow(pretty(spec.name), row)
+        rows: list[QWidget] = [row]
         if spec.control_after_generate:
             control = QComboBox()
             control.addItems(SEED_CONTROLS)
@@ -174,6 +240,8 @@ class PropertiesDock(QDockWidget):
             self.setters[f"__control__{spec.name}"] = lambda _v, name=spec.name, box=control: \
                 _set_combo(box, self.editor.graph.node(node_id).controls.get(name, "fixed"))
             form.addRow("after run", control)
+            rows.append(control)
+        return rows
 
     def _sync_socket_button(self, name: str, button: QToolButton, widget: QWidget) -> None:
         node_id = self.node_id
@@ -275,6 +343,8 @@ class PropertiesDock(QDockWidget):
             spec = node_type.input(event.name) if node_type else None
             if setter is not None and spec is not None:
                 setter(self._value(spec))
+            if event.name in self.advanced_rows:
+                self._show_advanced_rows(fold=False)
         elif isinstance(event, NodeChanged) and event.node_id == node_id:
             if event.field == "type":
                 self.show_node(node_id)
@@ -284,12 +354,17 @@ class PropertiesDock(QDockWidget):
             for key, setter in self.setters.items():
                 if key.startswith("__control__"):
                     setter(None)
+        elif isinstance(event, LayoutChanged) and event.node_id == node_id \
+                and event.field == "show_advanced" and "__advanced__" in self.setters:
+            self.advanced_open = self.editor.graph.layout.node(node_id).show_advanced
+            self.setters["__advanced__"](None)
         elif (isinstance(event, LinkAdded | LinkRemoved) and event.link.target == node_id) or (
                 isinstance(event, LayoutChanged) and event.node_id == node_id
                 and event.field == "socket_inputs"):
             for key, setter in self.setters.items():
                 if key.startswith("__socket__"):
                     setter(None)
+            self._show_advanced_rows(fold=False)
 
 
 def _fits_int32(spec: InputSpec) -> bool:

@@ -86,7 +86,11 @@ def test_every_built_in_node_can_be_added_drawn_and_undone(builtin_window):
     for item in scene.node_items.values():
         node_type = item.node_type
         shown = set(item.geometry.inputs) | {w.name for w in item.geometry.widgets}
-        assert shown == {spec.name for spec in node_type.inputs}, node_type.id
+        # Every input is drawn, or folded away as an advanced input left at its default.
+        folded = set(item.geometry.foldable)
+        assert folded == {spec.name for spec in node_type.inputs if spec.advanced}, node_type.id
+        assert shown | folded == {spec.name for spec in node_type.inputs}, node_type.id
+        assert not shown & folded, node_type.id
         assert set(item.geometry.outputs) == {spec.name for spec in node_type.outputs}
     for _ in types:
         editor.undo_stack.undo()

@@ -6,7 +6,9 @@ painting a thousand nodes only reads rectangles.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
+from typing import Any
 
 from PySide6.QtCore import QPointF, QRectF
 from PySide6.QtGui import QFont, QFontMetricsF
@@ -93,6 +95,13 @@ class NodeGeometry:
     outputs: dict[str, SocketSlot] = field(default_factory=dict)
     widgets: list[WidgetSlot] = field(default_factory=list)
     preview_rect: QRectF | None = None
+    #: Advanced inputs with nothing to show (default value, no link, not a socket): the
+    #: ones the advanced toggle folds away and brings back.
+    foldable: tuple[str, ...] = ()
+    #: Whether those are shown (the node is expanded), and the toggle row under the widgets
+    #: ("▸ 7 advanced" / "▾ hide advanced"); None when there is nothing to fold.
+    show_advanced: bool = False
+    advanced_rect: QRectF | None = None
 
     @property
     def rect(self) -> QRectF:
@@ -110,6 +119,12 @@ class NodeGeometry:
     @property
     def resize_rect(self) -> QRectF:
         return QRectF(self.width - 12.0, self.height - 12.0, 12.0, 12.0)
+
+    @property
+    def advanced_label(self) -> str:
+        if self.show_advanced:
+            return "hide advanced"
+        return f"{len(self.foldable)} advanced"
 
     def widget(self, name: str, kind: str | None = None) -> WidgetSlot | None:
         for slot in self.widgets:
@@ -137,6 +152,26 @@ def display_title(node: Node, node_type: NodeType | None) -> str:
     return node_type.display_name if node_type is not None else node.type
 
 
+def differs_from_default(spec: InputSpec, value: Any) -> bool:
+    if isinstance(value, bool) or isinstance(spec.default, bool):
+        return value is not spec.default  # 1 is not True here, though 1 == True
+    return bool(value != spec.default)  # 1 == 1.0: a float input saved as a whole number
+
+
+def foldable_inputs(node: Node, node_type: NodeType | None, layout: NodeLayout,
+                    linked_inputs: Collection[str]) -> tuple[str, ...]:
+    """The advanced inputs of ``node`` that may be folded away: nothing about them matters
+    to the picture (not linked, not shown as a socket, left at the default value)."""
+    if node_type is None:
+        return ()
+    return tuple(
+        spec.name for spec in node_type.inputs
+        if spec.advanced and spec.has_widget and spec.name not in linked_inputs
+        and spec.name not in layout.socket_inputs
+        and not differs_from_default(spec, node.values.get(spec.name, spec.default))
+    )
+
+
 def build_geometry(
     node: Node,
     node_type: NodeType | None,
@@ -144,10 +179,14 @@ def build_geometry(
     linked_inputs: list[str],
     linked_outputs: list[str],
     preview_aspect: float | None = None,
+    keep_shown: Collection[str] = (),
 ) -> NodeGeometry:
-    """Lay out ``node``. ``linked_*`` name the inputs/outputs that links use right now."""
+    """Lay out ``node``. ``linked_*`` name the inputs/outputs that links use right now;
+    ``keep_shown`` names advanced rows to leave in place although they could fold (the
+    pointer is on them)."""
     inputs, outputs, widgets = _rows(node, node_type, layout, linked_inputs, linked_outputs)
     title = display_title(node, node_type)
+    # Folded rows count for the width too: expanding a node must not make it wider.
     width = _natural_width(title, inputs, outputs, widgets)
     if layout.size is not None:
         width = max(MIN_WIDTH * 0.6, layout.size[0])
@@ -155,7 +194,13 @@ def build_geometry(
         width = min(max(text_width(title_font(), title) + 62.0, 110.0), width)
         return _collapsed(width, inputs, outputs)
 
-    geometry = NodeGeometry(width, 0.0, False)
+    foldable = foldable_inputs(node, node_type, layout, linked_inputs)
+    if foldable and not layout.show_advanced:
+        folded = set(foldable) - set(keep_shown)
+        widgets = [row for row in widgets if row[0] not in folded]
+    geometry = NodeGeometry(width, 0.0, False, foldable=foldable,
+                            show_advanced=layout.show_advanced)
+    toggle_height = WIDGET_PITCH if foldable else 0.0
     y = HEADER_HEIGHT + PAD_TOP
     for index in range(max(len(inputs), len(outputs))):
         centre = y + ROW_HEIGHT / 2
@@ -168,11 +213,11 @@ def build_geometry(
             geometry.outputs[name] = SocketSlot(name, type_, True, QPointF(width, centre),
                                                 pretty(name), known)
         y += ROW_HEIGHT
-    if widgets and (inputs or outputs):
+    if (widgets or foldable) and (inputs or outputs):
         y += 4.0
     extra_height = 0.0
     if layout.size is not None:
-        natural = _content_height(y, widgets, preview_aspect, width)
+        natural = _content_height(y, widgets, preview_aspect, width) + toggle_height
         extra_height = max(0.0, layout.size[1] - natural)
     multiline_count = sum(1 for _, kind, _ in widgets if kind == "multiline")
     grow = extra_height / multiline_count if multiline_count and preview_aspect is None else 0.0
@@ -183,6 +228,10 @@ def build_geometry(
         geometry.widgets.append(WidgetSlot(name, spec, kind, rect,
                                            QPointF(0.0, rect.center().y()), label))
         y += height + (WIDGET_PITCH - WIDGET_HEIGHT)
+    if foldable:
+        # Under the widgets (not under a sampler's preview), where the folded rows would be.
+        geometry.advanced_rect = QRectF(PAD_X, y + 2.0, width - 2 * PAD_X, WIDGET_HEIGHT)
+        y += toggle_height
     if preview_aspect is not None:
         preview_height = max(64.0, min((width - 2 * PAD_X) * preview_aspect, 2 * width))
         preview_height += extra_height

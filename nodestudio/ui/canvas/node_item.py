@@ -26,7 +26,13 @@ from nodestudio.graph.model import Node
 from nodestudio.ui.canvas import geometry as geo
 from nodestudio.ui.canvas.geometry import NodeGeometry, WidgetSlot
 from nodestudio.ui.canvas.socket_item import HIT_RADIUS, SocketState, paint_socket, socket_at
-from nodestudio.ui.canvas.widgets import InlineEditor, Interaction, paint_widget, press_widget
+from nodestudio.ui.canvas.widgets import (
+    InlineEditor,
+    Interaction,
+    paint_advanced_toggle,
+    paint_widget,
+    press_widget,
+)
 from nodestudio.ui.theme import NO_BRUSH, NO_PEN, category_color
 
 if TYPE_CHECKING:
@@ -39,6 +45,8 @@ STATUS_COLORS = {"queued": "text_dim", "running": "accent", "cached": "success",
 PLACEHOLDER_COLOR = "#8a3b3b"
 #: Nodes that never run (notes: no outputs, no output node) look like sticky notes.
 NOTE_COLOR = "#8a7330"
+#: ``NodeItem._hovered`` while the pointer is on the advanced toggle row.
+ADVANCED_HOVER = ("", "advanced")
 
 
 class NodeItem(QGraphicsItem):
@@ -59,6 +67,10 @@ class NodeItem(QGraphicsItem):
         self._shape = QPainterPath()
         self._header_color = QColor()
         self._hovered: tuple[str, str] | None = None
+        self._pointer_inside = False
+        #: Advanced rows set back to their default while the pointer was on the node: they
+        #: fold when it leaves, not under the mouse (see value_changed).
+        self._held: set[str] = set()
         self._interaction: Interaction | None = None
         self._resize: tuple[object, QPointF, QPointF] | None = None
         # Run state, drawn over the node (set by the run work through the methods below).
@@ -111,7 +123,7 @@ class NodeItem(QGraphicsItem):
             aspect = self.preview.height() / max(self.preview.width(), 1)
         self.prepareGeometryChange()
         self.geometry = geo.build_geometry(self.node, self.node_type, layout, linked_in,
-                                           linked_out, aspect)
+                                           linked_out, aspect, self._held)
         rect = self.geometry.rect
         body = QPainterPath()
         body.addRoundedRect(rect, geo.CORNER_RADIUS, geo.CORNER_RADIUS)
@@ -129,6 +141,38 @@ class NodeItem(QGraphicsItem):
         self.setOpacity(0.45 if self.node.mode == "muted" else 1.0)
         self.setToolTip(self._tooltip())
         self.update()
+
+    def value_changed(self, name: str) -> bool:
+        """Follow a value change; True when it showed or folded an advanced row (the
+        geometry was rebuilt, so links need placing again). Other changes only repaint."""
+        spec = self.node_type.input(name) if self.node_type is not None else None
+        if spec is None or not spec.advanced or self.geometry.collapsed:
+            self.update()
+            return False
+        graph = self._scene.editor.graph
+        layout = graph.layout.nodes.get(self.node.id) or geo.NodeLayout()
+        linked_in = {link.input for link in graph.links_into(self.node.id)}
+        foldable = geo.foldable_inputs(self.node, self.node_type, layout, linked_in)
+        if foldable == self.geometry.foldable:
+            self.update()
+            return False
+        if name in foldable and self._holding():
+            self._held.add(name)
+        self.relayout()
+        return True
+
+    def _holding(self) -> bool:
+        """Whether rows must stay where they are: the pointer or an editor is on the node."""
+        editor = InlineEditor.current
+        editing = editor is not None and editor.proxy.parentItem() is self
+        return self._pointer_inside or self._interaction is not None or editing
+
+    def release_held(self) -> None:
+        """Fold the rows kept in place for the pointer, once nothing holds them."""
+        if self._held and not self._holding() and self.scene() is not None:
+            self._held.clear()
+            self.relayout()
+            self._scene.refresh_links([self.node.id])
 
     def _tooltip(self) -> str:
         if self.node_type is None:
@@ -229,6 +273,7 @@ class NodeItem(QGraphicsItem):
         self._paint_sockets(painter, theme)
         if not g.collapsed:
             self._paint_widgets(painter, theme)
+            self._paint_advanced_toggle(painter, theme)
             self._paint_preview(painter, theme)
         self._paint_run_state(painter, theme)
         outline = self._outline_pen(theme, selected)
@@ -329,6 +374,12 @@ class NodeItem(QGraphicsItem):
                     color = QColor(scene.editor.registry.sockets.get(slot.spec.type).color)
                     paint_socket(painter, slot.socket_pos, color, False, state, theme, True)
 
+    def _paint_advanced_toggle(self, painter: QPainter, theme: Any) -> None:
+        g = self.geometry
+        if g.advanced_rect is not None:
+            paint_advanced_toggle(painter, g.advanced_rect, g.advanced_label, g.show_advanced,
+                                  self._hovered == ADVANCED_HOVER, theme)
+
     def _paint_preview(self, painter: QPainter, theme: Any) -> None:
         rect = self.geometry.preview_rect
         if rect is None or self.preview is None:
@@ -372,9 +423,21 @@ class NodeItem(QGraphicsItem):
             self.setZValue(1.0 if value else 0.0)
         return super().itemChange(change, value)
 
+    def on_advanced_toggle(self, pos: QPointF) -> bool:
+        rect = self.geometry.advanced_rect
+        return rect is not None and not self.geometry.collapsed and rect.contains(pos)
+
+    def hoverEnterEvent(self, event: QGraphicsSceneHoverEvent) -> None:
+        self._pointer_inside = True
+        super().hoverEnterEvent(event)
+
     def hoverMoveEvent(self, event: QGraphicsSceneHoverEvent) -> None:
+        self._pointer_inside = True
         slot = self.widget_at(event.pos())
         hovered = (slot.name, slot.kind) if slot is not None else None
+        on_toggle = self.on_advanced_toggle(event.pos())
+        if on_toggle:
+            hovered = ADVANCED_HOVER
         if hovered != self._hovered:
             self._hovered = hovered
             self.update()
@@ -383,14 +446,16 @@ class NodeItem(QGraphicsItem):
             event.pos())
         cursor = (Qt.CursorShape.CrossCursor if on_socket else
                   Qt.CursorShape.SizeFDiagCursor if on_resize else
-                  Qt.CursorShape.PointingHandCursor if slot is not None else
+                  Qt.CursorShape.PointingHandCursor if slot is not None or on_toggle else
                   Qt.CursorShape.ArrowCursor)
         self.setCursor(QCursor(cursor))
 
     def hoverLeaveEvent(self, event: QGraphicsSceneHoverEvent) -> None:
+        self._pointer_inside = False
         if self._hovered is not None:
             self._hovered = None
             self.update()
+        self.release_held()
 
     def mousePressEvent(self, event: QGraphicsSceneMouseEvent) -> None:
         if event.button() == Qt.MouseButton.RightButton:
@@ -412,6 +477,10 @@ class NodeItem(QGraphicsItem):
             return
         if not g.collapsed and g.resize_rect.contains(pos):
             self._resize = (object(), event.scenePos(), QPointF(g.width, g.height))
+            return
+        if self.on_advanced_toggle(pos) and event.modifiers() == Qt.KeyboardModifier.NoModifier:
+            self._held.clear()  # folding on purpose folds everything foldable
+            scene.editor.toggle_show_advanced([self.node.id])
             return
         slot = self.widget_at(pos)
         no_modifiers = event.modifiers() == Qt.KeyboardModifier.NoModifier
@@ -444,6 +513,7 @@ class NodeItem(QGraphicsItem):
         if self._interaction is not None:
             interaction, self._interaction = self._interaction, None
             interaction.release(event.pos(), event.screenPos().x())
+            self.release_held()
         elif self._resize is not None:
             self._resize = None
         elif scene.link_drag is not None:

@@ -214,7 +214,8 @@ class NodeScene(QGraphicsScene):
             if item is not None:
                 if item.is_placeholder and (event.old is None or event.new is None):
                     self._relayout([event.node_id])
-                item.update()
+                elif item.value_changed(event.name):  # an advanced row showed or folded
+                    self.refresh_links([event.node_id])
         elif isinstance(event, NodeChanged):
             if event.field == "controls":
                 self._update_items([event.node_id])
@@ -242,7 +243,7 @@ class NodeScene(QGraphicsScene):
             self.refresh_links([event.node_id])
         elif event.field == "color":
             item.refresh_color()
-        else:  # size, collapsed, socket_inputs, reroutes
+        else:  # size, collapsed, socket_inputs, show_advanced, reroutes
             if event.field != "reroutes":
                 self._relayout([event.node_id])
             else:

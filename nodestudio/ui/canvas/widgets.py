@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 
 from nodestudio.api.schema import SEED_CONTROLS, InputSpec, check_value, coerce_value
 from nodestudio.api.sockets import FLOAT, INT
-from nodestudio.ui.canvas.geometry import WidgetSlot, label_font
+from nodestudio.ui.canvas.geometry import WidgetSlot, label_font, text_width
 from nodestudio.ui.theme import NO_PEN, Theme
 
 if TYPE_CHECKING:
@@ -152,6 +152,38 @@ def paint_widget(painter: QPainter, slot: WidgetSlot, value: Any, theme: Theme,
     painter.drawText(value_rect, align_v | Qt.AlignmentFlag.AlignRight,
                      metrics.elidedText(text, Qt.TextElideMode.ElideMiddle,
                                         int(value_rect.width())))
+
+
+def paint_advanced_toggle(painter: QPainter, rect: QRectF, label: str, expanded: bool,
+                          hovered: bool, theme: Theme) -> None:
+    """The row that folds a node's advanced inputs ("▸ 7 advanced" / "▾ hide advanced"): a
+    quieter widget row with its arrow and text centred. The arrow is painted like the
+    header's collapse arrow rather than taken from a font that may lack the glyph."""
+    radius = rect.height() / 2
+    painter.setPen(NO_PEN)
+    painter.setBrush(theme.color("widget_hover") if hovered else theme.color("widget_fill", 110))
+    painter.drawRoundedRect(rect, radius, radius)
+    font = label_font()
+    painter.setFont(font)
+    width = text_width(font, label)
+    left = rect.center().x() - (width + 14.0) / 2
+    tip = QPointF(left + 4.0, rect.center().y())
+    path = QPainterPath()
+    if expanded:
+        path.moveTo(tip + QPointF(-4.0, -2.0))
+        path.lineTo(tip + QPointF(4.0, -2.0))
+        path.lineTo(tip + QPointF(0.0, 3.0))
+    else:
+        path.moveTo(tip + QPointF(-2.0, -4.0))
+        path.lineTo(tip + QPointF(3.0, 0.0))
+        path.lineTo(tip + QPointF(-2.0, 4.0))
+    path.closeSubpath()
+    color = theme.color("widget_text" if hovered else "widget_label")
+    painter.setBrush(color)
+    painter.drawPath(path)
+    painter.setPen(color)
+    painter.drawText(QRectF(left + 14.0, rect.top(), width + 4.0, rect.height()),
+                     Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, label)
 
 
 def _paint_arrows(painter: QPainter, rect: QRectF, theme: Theme) -> None:
@@ -310,7 +342,7 @@ def open_value_editor(item: NodeItem, slot: WidgetSlot) -> None:
             item.set_value(slot.name, new_text, gesture)
 
         InlineEditor.open(item, slot.rect, text, multiline=slot.kind == "multiline",
-                          on_change=on_change)
+                          on_change=on_change, on_close=item.release_held)
         return
 
     def on_commit(new_text: str) -> None:
@@ -320,7 +352,8 @@ def open_value_editor(item: NodeItem, slot: WidgetSlot) -> None:
             return
         item.set_value(slot.name, value)
 
-    InlineEditor.open(item, slot.rect, text, multiline=False, on_commit=on_commit)
+    InlineEditor.open(item, slot.rect, text, multiline=False, on_commit=on_commit,
+                      on_close=item.release_held)
 
 
 class _LineEdit(QLineEdit):
@@ -367,8 +400,9 @@ class InlineEditor:
 
     def __init__(self, parent: QGraphicsItem, rect: QRectF, text: str, multiline: bool,
                  on_change: Callable[[str], None] | None,
-                 on_commit: Callable[[str], None] | None) -> None:
-        self.on_change, self.on_commit = on_change, on_commit
+                 on_commit: Callable[[str], None] | None,
+                 on_close: Callable[[], None] | None = None) -> None:
+        self.on_change, self.on_commit, self.on_close = on_change, on_commit, on_close
         self.closed = False
         self.widget: QWidget = _TextEdit(self) if multiline else _LineEdit(self)
         self.widget.setObjectName("inlineEditor")
@@ -393,10 +427,12 @@ class InlineEditor:
     @classmethod
     def open(cls, parent: QGraphicsItem, rect: QRectF, text: str, *, multiline: bool = False,
              on_change: Callable[[str], None] | None = None,
-             on_commit: Callable[[str], None] | None = None) -> InlineEditor:
+             on_commit: Callable[[str], None] | None = None,
+             on_close: Callable[[], None] | None = None) -> InlineEditor:
+        """``on_close`` runs once the editor is gone (after ``on_commit``)."""
         if cls.current is not None:
             cls.current.close(commit=True)
-        cls.current = cls(parent, rect, text, multiline, on_change, on_commit)
+        cls.current = cls(parent, rect, text, multiline, on_change, on_commit, on_close)
         return cls.current
 
     def text(self) -> str:
@@ -425,6 +461,8 @@ class InlineEditor:
             scene.removeItem(proxy)
         if views:
             views[0].setFocus()
+        if self.on_close is not None:
+            self.on_close()
 
 
 def selection_pen(theme: Theme, width: float = 2.0) -> QPen:
