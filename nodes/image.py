@@ -22,6 +22,7 @@ from nodestudio.api import (
     String,
     node,
 )
+from nodestudio.paths import workflows_dir
 
 from ._imaging import (
     DEFAULT_RESIZE_METHOD,
@@ -46,13 +47,23 @@ _EXIF_ORIENTATION = 0x0112
 
 
 def resolve_input_image(image: str, input_dir: Path) -> Path:
-    """The file ``image`` names: an absolute path, or a name inside the input folder."""
+    """The file ``image`` names: an absolute path, or a name inside the input folder.
+
+    A name the input folder lacks but the pictures shipped with the example workflows have
+    (resources/workflows) is that picture, so the examples run on a fresh install, as
+    ComfyUI's example.png does."""
     name = image.strip()
     if not name:
         raise NodeError(f"choose an image: put a file in the input folder {input_dir} and pick it, "
                         "or type an absolute path")
     path = Path(name).expanduser()
-    return path if path.is_absolute() else input_dir / path
+    if path.is_absolute():
+        return path
+    if not (input_dir / path).exists():
+        shipped = workflows_dir() / path
+        if shipped.is_file():
+            return shipped
+    return input_dir / path
 
 
 def load_image_fingerprint(image: str = "", ctx: Any = None, **_: Any) -> Any:

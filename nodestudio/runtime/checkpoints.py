@@ -177,9 +177,21 @@ def _finish(
 # -- checkpoints --------------------------------------------------------------------------------
 
 
+
+def _quiet_loading_bars() -> None:
+    """The node reports loading itself (and the CLI prints one line per node): the libraries'
+    own "Loading weights" bars would only interleave with it on stderr."""
+    import diffusers.utils.logging
+    import transformers.utils.logging
+
+    diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.disable_progress_bar()
+
+
 def load_checkpoint(path: Path, device: str | torch.device,
                     progress: LoadProgress | None = None) -> Checkpoint:
     """Load a checkpoint (diffusers folder or single file) onto ``device``."""
+    _quiet_loading_bars()
     target = torch_device(device)
     parts = _Parts(progress)
     try:
@@ -314,6 +326,7 @@ def load_vae(path: Path, device: str | torch.device,
     """
     from diffusers import AutoencoderKL
 
+    _quiet_loading_bars()
     target = torch_device(device)
     dtype = compute_dtype(target)
     try:
@@ -351,6 +364,7 @@ def load_controlnet(path: Path, device: str | torch.device,
     """A ControlNet from a diffusers folder or a single file (original or diffusers keys)."""
     from diffusers import ControlNetModel
 
+    _quiet_loading_bars()
     target = torch_device(device)
     dtype = compute_dtype(target)
     try:

@@ -102,6 +102,20 @@ def test_load_accepts_an_absolute_path(node, ctx, tmp_path):
     assert image.shape == (1, 2, 2, 3) and np.all(image == 1.0)
 
 
+def test_the_example_workflows_picture_loads_by_name_unless_the_input_folder_has_one(
+        node, ctx, folders):
+    from nodestudio.paths import workflows_dir
+
+    load = node("image.load").function
+    shipped = np.asarray(Image.open(workflows_dir() / "controlnet_shape.png").convert("RGB"))
+    image, _ = load(image="controlnet_shape.png", ctx=ctx)
+    assert np.array_equal(np.rint(image[0] * 255).astype(np.uint8), shipped)
+    # The user's own file of that name wins.
+    Image.new("RGB", (3, 3), (0, 0, 0)).save(folders.input / "controlnet_shape.png")
+    image, _ = load(image="controlnet_shape.png", ctx=ctx)
+    assert image.shape == (1, 3, 3, 3)
+
+
 def test_missing_or_broken_files_are_clear_errors(node, ctx, folders):
     load = node("image.load").function
     with pytest.raises(NodeError) as missing:
