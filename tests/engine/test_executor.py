@@ -28,11 +28,11 @@ def test_runs_in_dependency_order_and_delivers_values(bench):
     assert started.index(ids["number"]) < started.index(ids["scale"]) < started.index(ids["sink"])
     assert sorted(bench.sunk) == [5.0, 6.0]
     assert result.outputs[ids["scale"]] == {"x": 6.0}
-    assert [e.kind for e in events][0] == "run_started" and events[-1].kind == "run_finished"
+    assert next(e.kind for e in events) == "run_started" and events[-1].kind == "run_finished"
 
 
 def test_only_what_outputs_need_is_planned(bench):
-    graph, ids = chain(bench)
+    graph, _ids = chain(bench)
     orphan = graph.add_node("test.number", {"value": 9.0})
     result = Executor(bench.registry).run(graph)
     assert orphan.id not in result.executed
@@ -75,12 +75,12 @@ def test_signatures_are_stable_across_processes(bench):
     order = topological_order(graph, list(graph.nodes))
     here = signatures(graph, bench.registry, order)
     script = (
-        "import sys, json; sys.path.insert(0, {tests!r});"
+        f"import sys, json; sys.path.insert(0, {str(Path(__file__).parents[1])!r});"
         "from fakes import make_bench, chain;"
         "from nodestudio.engine import signatures, topological_order;"
         "b = make_bench(); g, _ = chain(b);"
         "print(json.dumps(signatures(g, b.registry, topological_order(g, list(g.nodes)))))"
-    ).format(tests=str(Path(__file__).parents[1]))
+    )
     output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                             check=True, env={"PYTHONHASHSEED": "123"}).stdout
     import json
