@@ -99,13 +99,16 @@ class CaptionTokens:
 
 
 def training_captions(
-    attributes: list[dict[str, str]], rng: random.Random, empty_probability: float
+    attributes: list[dict[str, str]], rng: random.Random, empty_probability: float,
+    always: list[tuple[str, ...]] | None = None,
 ) -> list[str]:
     """Shortened captions; some are empty so the model also learns the unconditional case
-    that classifier-free guidance subtracts."""
+    that classifier-free guidance subtracts. `always[i]` names the attributes caption i
+    must keep (see world.training_caption)."""
+    always = always or [()] * len(attributes)
     return [
-        "" if rng.random() < empty_probability else world.training_caption(attrs, rng)
-        for attrs in attributes
+        "" if rng.random() < empty_probability else world.training_caption(attrs, rng, keep)
+        for attrs, keep in zip(attributes, always, strict=True)
     ]
 
 

@@ -30,7 +30,7 @@ IMAGE_SIZE = world.IMAGE_SIZE
 @dataclass(frozen=True)
 class Settings:
     steps: int = 20
-    guidance: float = 5.0
+    guidance: float = 3.0
     scheduler: str | None = None  # None: the scheduler saved with the model
     batch: int = 16
 
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--models", type=Path, default=None)
     parser.add_argument("--count", type=int, default=48)
     parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--guidance", type=float, default=5.0)
+    parser.add_argument("--guidance", type=float, default=3.0)
     parser.add_argument("--scheduler", default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--what", default="heldout,controlnet",

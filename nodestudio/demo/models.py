@@ -39,6 +39,8 @@ class Sizes:
     unet_channels: tuple[int, ...] = (32, 64, 128)
     unet_layers_per_block: int = 1
     unet_head_dim: int = 32
+    # Cross-attention on the text at the full 16×16 latent resolution too (as SD 1.x has it).
+    unet_full_resolution_attention: bool = False
     controlnet_embedding_channels: tuple[int, ...] = (16, 32, 64)
 
 
@@ -85,10 +87,14 @@ def make_unet(sizes: Sizes = Sizes()) -> UNet2DConditionModel:
     from diffusers import UNet2DConditionModel
 
     levels = len(sizes.unet_channels)
-    # Full resolution (16×16 latents) is conv only; cross-attention on the text happens at
-    # the coarser levels and in the middle block, where it is cheap.
-    down = ("DownBlock2D",) + ("CrossAttnDownBlock2D",) * (levels - 1)
-    up = ("CrossAttnUpBlock2D",) * (levels - 1) + ("UpBlock2D",)
+    # By default full resolution (16×16 latents) is conv only and cross-attention on the text
+    # happens at the coarser levels and in the middle block, where it is cheap; the
+    # outline of a small object (a circle's or a square's) is decided at full resolution,
+    # hence the option.
+    full = sizes.unet_full_resolution_attention
+    down = ("CrossAttnDownBlock2D" if full else "DownBlock2D",) + (
+        ("CrossAttnDownBlock2D",) * (levels - 1))
+    up = ("CrossAttnUpBlock2D",) * (levels - 1) + ("CrossAttnUpBlock2D" if full else "UpBlock2D",)
     return UNet2DConditionModel(
         sample_size=64 // VAE_FACTOR,
         in_channels=LATENT_CHANNELS,

@@ -18,6 +18,7 @@ import argparse
 import copy
 import json
 import math
+import re
 import signal
 import sys
 import time
@@ -29,10 +30,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from nodestudio.demo import data, models
+from nodestudio.demo import data, models, world
 from nodestudio.demo.tokenizer import make_tokenizer
 
 DEFAULT_STATE_DIR = Path("train_state")
+# The shapes --shape-focus draws (indices into world.SHAPES, as the latent cache stores them).
+SHAPE_FOCUS = (world.SHAPES.index("circle"), world.SHAPES.index("square"))
 
 
 class Schedule:
@@ -110,13 +113,14 @@ class Checkpoints:
     def load(self) -> dict[str, Any]:
         return torch.load(self.path, map_location="cpu", weights_only=False)
 
-    def save(self, step: int, finished: bool, make_state: Callable[[], dict[str, Any]]) -> None:
-        """Every few minutes, and at the end: `make_state()` plus the step and whether the
-        stage is finished."""
+    def save(self, step: int, args: argparse.Namespace,
+             make_state: Callable[[], dict[str, Any]]) -> None:
+        """Every few minutes and at the run's last step: `make_state()` plus the step and
+        whether the stage's schedule is complete."""
         due = time.perf_counter() - self.last_save >= self.every_seconds
-        if not (finished or due or self.stop_requested):
+        if not (due or self.stop_requested or step == last_step(args)):
             return
-        state = make_state() | {"step": step, "finished": finished}
+        state = make_state() | {"step": step, "finished": step == args.steps}
         partial = self.path.with_suffix(".partial")
         torch.save(state, partial)
         partial.replace(self.path)
@@ -134,6 +138,11 @@ def load_stage(state_dir: Path, stage: str) -> dict[str, Any]:
     if not state.get("finished"):
         print(f"warning: {path} is from an unfinished run (step {state['step']})", flush=True)
     return state
+
+
+def last_step(args: argparse.Namespace) -> int:
+    """Where this run stops: the end of the schedule, or earlier with --stop-after."""
+    return args.steps if args.stop_after is None else min(args.steps, args.stop_after)
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
@@ -190,7 +199,7 @@ def train_vae(args: argparse.Namespace) -> None:
     schedule = Schedule(args.lr, args.steps, warmup=100)
     log = Log("vae", args.log_every, start)
     vae.train()
-    for step in range(start, args.steps):
+    for step in range(start, last_step(args)):
         images, coverage = data.render_crowded_batch(
             data.step_rng(args.seed, step, "vae"), args.batch)
         torch.manual_seed(args.seed * 1_000_003 + step)
@@ -200,7 +209,7 @@ def train_vae(args: argparse.Namespace) -> None:
                         args.kl_weight)
         optimizer_step(loss, optimizer, list(vae.parameters()))
         log.add(step, loss.item(), lr)
-        checkpoints.save(step + 1, step + 1 == args.steps, lambda: {
+        checkpoints.save(step + 1, args, lambda: {
             "sizes": sizes, "model": vae.state_dict(), "optimizer": optimizer.state_dict()})
 
 
@@ -258,13 +267,22 @@ class DiffusionTarget:
     Weight min(SNR + 1, γ) / (SNR + 1): the low-noise steps, which plain v-loss weighs most
     in image terms, are capped (as in min-SNR-γ), while the high-noise steps, where the
     layout is decided from the prompt alone, keep their full weight (plain min-SNR would
-    weigh them near zero)."""
+    weigh them near zero).
 
-    def __init__(self, gamma: float = 5.0) -> None:
+    A `high_noise_fraction` of the batch draws its timestep from the top of the schedule
+    (t >= HIGH_NOISE_FROM). Below it, a 16×16 latent blob is already visible through the
+    noise, so uniform timesteps teach the model to *follow the noise* for placement; only
+    the near-pure-noise steps teach it to place the object where the prompt says.
+    """
+
+    HIGH_NOISE_FROM = 900
+
+    def __init__(self, gamma: float = 5.0, high_noise_fraction: float = 0.0) -> None:
         self.scheduler = noise_scheduler()
         alphas = self.scheduler.alphas_cumprod
         self.snr = alphas / (1 - alphas)
         self.gamma = gamma
+        self.high_noise_fraction = high_noise_fraction
 
     def sample(
         self, latents: torch.Tensor, generator: torch.Generator
@@ -272,6 +290,11 @@ class DiffusionTarget:
         batch = latents.shape[0]
         noise = torch.randn(latents.shape, generator=generator)
         timesteps = torch.randint(0, models.TRAIN_TIMESTEPS, (batch,), generator=generator)
+        if self.high_noise_fraction > 0:
+            high = torch.randint(self.HIGH_NOISE_FROM, models.TRAIN_TIMESTEPS, (batch,),
+                                 generator=generator)
+            pick = torch.rand(batch, generator=generator) < self.high_noise_fraction
+            timesteps = torch.where(pick, high, timesteps)
         noisy = self.scheduler.add_noise(latents, noise, timesteps)
         target = self.scheduler.get_velocity(latents, noise, timesteps)
         snr = self.snr[timesteps]
@@ -288,10 +311,43 @@ def latent_batch(
     cache: data.LatentCache, args: argparse.Namespace, step: int, empty_probability: float
 ) -> tuple[np.ndarray, torch.Tensor, list[str]]:
     rng = data.step_rng(args.seed, step, "batch")
-    indices = np.sort(np.array(rng.sample(range(len(cache)), args.batch)))
+    focused = round(args.batch * args.shape_focus)
+    if focused:
+        # Circle-vs-square scenes whose captions always name the shape: the one distinction
+        # uniform batches left unlearnt (docs/DEMO_MODEL.md, "the shape phase").
+        pool = np.flatnonzero(np.isin(cache.attributes["shape"], SHAPE_FOCUS))
+        chosen = set(rng.sample(list(pool), focused))
+        rest = [i for i in rng.sample(range(len(cache)), args.batch) if i not in chosen]
+        indices = np.sort(np.array(list(chosen) + rest[:args.batch - focused]))
+    else:
+        chosen = set()
+        indices = np.sort(np.array(rng.sample(range(len(cache)), args.batch)))
     latents = torch.from_numpy(np.asarray(cache.latents[indices], dtype=np.float32))
-    captions = data.training_captions(cache.attributes_at(indices), rng, empty_probability)
+    always = [("shape",) if int(i) in chosen else () for i in indices]
+    captions = data.training_captions(cache.attributes_at(indices), rng, empty_probability,
+                                      always)
     return indices, latents, captions
+
+
+def grow(unet: torch.nn.Module, text_encoder: torch.nn.Module, source: Path) -> None:
+    """Start from a trained UNet checkpoint's averaged weights in a larger UNet.
+
+    Blocks the larger UNet adds (attention layers) start as no-ops: their output projections
+    are zeroed, so the grown model first draws exactly what the source drew."""
+    state = torch.load(source, map_location="cpu", weights_only=False)
+    text_encoder.load_state_dict(state["ema_text_encoder"])
+    missing, unexpected = unet.load_state_dict(state["ema_unet"], strict=False)
+    if unexpected or not all(".attentions." in key for key in missing):
+        raise ValueError(f"{source} does not fit this UNet: missing {missing[:4]}, "
+                         f"unexpected {unexpected[:4]}")
+    # "down_blocks.0.attentions.0.transformer_blocks.0…" → "down_blocks.0.attentions.0"
+    added = {re.match(r"(.*?\.attentions\.\d+)\.", key).group(1) for key in missing}  # type: ignore[union-attr]
+    with torch.no_grad():
+        for prefix in added:
+            projection = unet.get_submodule(prefix + ".proj_out")
+            projection.weight.zero_()
+            projection.bias.zero_()
+    print(f"grew from {source}: {len(added)} attention blocks added", flush=True)
 
 
 def train_unet(args: argparse.Namespace) -> None:
@@ -302,6 +358,8 @@ def train_unet(args: argparse.Namespace) -> None:
     torch.manual_seed(args.seed)
     text_encoder = models.make_text_encoder(tokenizer, sizes)
     unet = models.make_unet(sizes)
+    if args.grow_from is not None:
+        grow(unet, text_encoder, args.grow_from)
     parameters = list(text_encoder.parameters()) + list(unet.parameters())
     optimizer = torch.optim.AdamW(parameters, lr=args.lr, weight_decay=0.01)
     ema_unet = ExponentialAverage(unet, args.ema)
@@ -322,12 +380,12 @@ def train_unet(args: argparse.Namespace) -> None:
         f"from step {start}",
         flush=True,
     )
-    target = DiffusionTarget()
+    target = DiffusionTarget(high_noise_fraction=args.high_noise_fraction)
     schedule = Schedule(args.lr, args.steps, warmup=200)
     log = Log("unet", args.log_every, start)
     unet.train()
     text_encoder.train()
-    for step in range(start, args.steps):
+    for step in range(start, last_step(args)):
         _, latents, captions = latent_batch(cache, args, step, empty_probability=0.1)
         generator = torch.Generator().manual_seed(args.seed * 1_000_003 + step)
         noisy, timesteps, velocity, weight = target.sample(latents, generator)
@@ -340,7 +398,7 @@ def train_unet(args: argparse.Namespace) -> None:
         ema_unet.update(unet, step)
         ema_text.update(text_encoder, step)
         log.add(step, loss.item(), lr)
-        checkpoints.save(step + 1, step + 1 == args.steps, lambda: {
+        checkpoints.save(step + 1, args, lambda: {
             "sizes": sizes,
             "unet": unet.state_dict(),
             "text_encoder": text_encoder.state_dict(),
@@ -379,11 +437,11 @@ def train_controlnet(args: argparse.Namespace) -> None:
         start = state["step"]
     print(f"ControlNet {models.parameter_count(controlnet):,} parameters, from step {start}",
           flush=True)
-    target = DiffusionTarget()
+    target = DiffusionTarget(high_noise_fraction=args.high_noise_fraction)
     schedule = Schedule(args.lr, args.steps, warmup=100)
     log = Log("controlnet", args.log_every, start)
     controlnet.train()
-    for step in range(start, args.steps):
+    for step in range(start, last_step(args)):
         # Many empty prompts: the edges alone must be enough to place and shape the object.
         indices, latents, captions = latent_batch(cache, args, step, empty_probability=0.3)
         control = data.edges_to_control(np.asarray(cache.edges[indices]))
@@ -405,7 +463,7 @@ def train_controlnet(args: argparse.Namespace) -> None:
         optimizer_step(loss, optimizer, list(controlnet.parameters()))
         ema.update(controlnet, step)
         log.add(step, loss.item(), lr)
-        checkpoints.save(step + 1, step + 1 == args.steps, lambda: {
+        checkpoints.save(step + 1, args, lambda: {
             "sizes": sizes,
             "controlnet": controlnet.state_dict(),
             "ema_controlnet": ema.average.state_dict(),
@@ -439,6 +497,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--count", type=int, default=40000, help="latents stage: dataset size")
     parser.add_argument("--sizes", default="", help='JSON overrides of models.Sizes, e.g. '
                         '\'{"vae_channels": [16, 32, 32]}\'')
+    parser.add_argument("--high-noise-fraction", type=float, default=0.0,
+                        help="unet/controlnet: share of timesteps drawn from t >= 900")
+    parser.add_argument("--shape-focus", type=float, default=0.0,
+                        help="unet: share of each batch drawn from circle and square scenes "
+                             "whose captions always name the shape")
+    parser.add_argument("--grow-from", type=Path, default=None,
+                        help="unet: start from this unet checkpoint's averaged weights (a "
+                             "larger --sizes adds no-op attention blocks)")
+    parser.add_argument("--stop-after", type=int, default=None,
+                        help="save and stop after this step (to end a phase of a run)")
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--save-minutes", type=float, default=3.0)
     parser.add_argument("--log-every", type=int, default=25)

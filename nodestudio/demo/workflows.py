@@ -21,10 +21,11 @@ CONTROLNET = "nodestudio-shapes-canny"
 TEXT_TO_IMAGE = "text_to_image.json"
 CONTROLNET_WORKFLOW = "controlnet.json"
 CONTROL_PICTURE = "controlnet_shape.png"
-DEFAULT_PROMPT = "a large red circle at the top left on a white background"
+# A triangle: the demo model tells circles from squares only by chance (docs/DEMO_MODEL.md).
+DEFAULT_PROMPT = "a large blue triangle at the top left on a white background"
 CONTROL_PROMPT = "a blue shape on a white background"
 # The sampler settings measured best for the demo model (docs/DEMO_MODEL.md).
-SAMPLER_VALUES = {"seed": 1, "steps": 20, "cfg": 5.0, "sampler": "ddim", "scheduler": "normal",
+SAMPLER_VALUES = {"seed": 1, "steps": 20, "cfg": 3.0, "sampler": "ddim", "scheduler": "normal",
                   "denoise": 1.0}
 IMAGE_SIZE = 64
 

@@ -236,21 +236,27 @@ def names_held_out_pair(attributes: Mapping[str, str]) -> bool:
     ) in HELD_OUT_COLOUR_POSITION
 
 
-def training_caption(attributes: Mapping[str, str], rng: random.Random) -> str:
-    """A randomly shortened caption of a scene's attributes that never names a held-out pair."""
+def training_caption(attributes: Mapping[str, str], rng: random.Random,
+                     always: tuple[str, ...] = ()) -> str:
+    """A randomly shortened caption of a scene's attributes that never names a held-out pair.
+
+    Attributes in `always` are always named; when that would name a held-out pair, the
+    other side of the pair is the one dropped."""
     full = dict(attributes)
     if rng.random() < FULL_CAPTION_PROBABILITY:
         kept = dict(full)
     else:
         kept = {
-            name: value for name, value in full.items() if rng.random() < KEEP_PROBABILITY[name]
+            name: value for name, value in full.items()
+            if name in always or rng.random() < KEEP_PROBABILITY[name]
         }
     while names_held_out_pair(kept):
         # Drop one side of the pair at random, so both attributes stay learnable on their own.
         partner = "shape" if (kept.get("colour"), kept.get("shape")) in HELD_OUT_COLOUR_SHAPE else (
             "position"
         )
-        del kept[rng.choice(("colour", partner))]
+        sides = [side for side in ("colour", partner) if side not in always] or ["colour"]
+        del kept[rng.choice(sides)]
     return caption(kept)
 
 

@@ -46,8 +46,10 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> nodestudio.Session:
     folder = tmp_path_factory.mktemp("demo")
     registry = create_registry(entry_points=False)
     # No user models at all: the demo models are listed on their own.
+    # An empty input folder, as on a fresh install: the ControlNet workflow's picture is the
+    # one shipped beside it.
     return nodestudio.Session(device="cpu", models_dir=folder / "models",
-                              output_dir=folder / "output", input_dir=workflows_dir(),
+                              output_dir=folder / "output", input_dir=folder / "input",
                               registry=registry, settings=Settings())
 
 
@@ -58,7 +60,8 @@ def load_workflow(session: nodestudio.Session, name: str) -> Graph:
 def generate(session: nodestudio.Session, graph: Graph, prompt: str, seed: int) -> np.ndarray:
     graph.set_value("positive", "text", prompt)
     graph.set_value("sampler", "seed", seed)
-    image = session.run(graph).outputs["decode"]["image"]
+    # Name the decoder as a target: when everything is cached the plan stops at the save node.
+    image = session.run(graph, outputs=["decode", "save"]).outputs["decode"]["image"]
     return np.clip(np.rint(image[0] * 255), 0, 255).astype(np.uint8)
 
 
@@ -107,9 +110,9 @@ def test_held_out_prompts_are_followed(session: nodestudio.Session) -> None:
         adherence.add(metrics.read_image(image), scene.attributes())
     summary = adherence.summary()
     assert summary["colour"] >= 0.85, summary
-    assert summary["shape"] >= 0.75, summary
-    assert summary["position"] >= 0.75, summary
-    assert summary["background"] >= 0.85, summary
+    assert summary["shape"] >= 0.7, summary
+    assert summary["position"] >= 0.9, summary
+    assert summary["background"] >= 0.9, summary
 
 
 def test_controlnet_workflow_follows_the_picture_outline(
@@ -130,9 +133,10 @@ def test_controlnet_workflow_follows_the_picture_outline(
         region = metrics.control_region(world.canny_edges(picture))
         adherence.ious.append(metrics.iou(reading.mask, region))
     summary = adherence.summary()
-    assert summary["controlnet_iou"] >= 0.55, summary
-    assert summary["colour"] >= 0.85, summary
+    assert summary["controlnet_iou"] >= 0.75, summary
+    assert summary["colour"] >= 0.9, summary
     assert summary["shape"] >= 0.7, summary
+    assert summary["position"] >= 0.9, summary
 
 
 def test_graph_equals_the_diffusers_pipeline(session: nodestudio.Session) -> None:

@@ -112,6 +112,22 @@ def test_held_out_scenes_still_appear_with_a_partial_caption() -> None:
     assert any("triangle" in text for text in captions)
 
 
+def test_training_caption_can_always_name_the_shape_and_still_hides_held_out_pairs() -> None:
+    rng = random.Random(8)
+    for _ in range(500):
+        scene = world.sample_scene(rng)
+        named = world.parse_caption(
+            world.training_caption(scene.attributes(), rng, always=("shape",)))
+        assert named["shape"] == scene.shape
+        assert not world.names_held_out_pair(named)
+    # A purple square keeps "square" and loses "purple".
+    square = world.sample_scene(rng, colour="purple", shape="square")
+    for _ in range(50):
+        named = world.parse_caption(
+            world.training_caption(square.attributes(), rng, always=("shape",)))
+        assert named["shape"] == "square" and "colour" not in named
+
+
 def test_held_out_prompts_name_the_held_out_pairs() -> None:
     prompts = world.held_out_prompts(12, seed=1)
     assert len(prompts) == 12
