@@ -63,7 +63,7 @@ def text_to_image_graph(prompt: str = DEFAULT_PROMPT, negative: str = "",
         graph.connect(source, output, target, input_name)
     for node_id, position in {
         "checkpoint": (0, 120), "positive": (340, 0), "negative": (340, 260),
-        "latent": (340, 460), "sampler": (720, 120), "decode": (1060, 120), "save": (1300, 120),
+        "latent": (340, 520), "sampler": (720, 120), "decode": (1060, 120), "save": (1300, 120),
     }.items():
         place(node_id).pos = (float(position[0]), float(position[1]))
     return graph
@@ -96,7 +96,7 @@ def controlnet_graph(prompt: str = CONTROL_PROMPT, picture: str = CONTROL_PICTUR
     ):
         graph.connect(source, output, target, input_name)
     for node_id, position in {
-        "control_model": (340, 640), "control_picture": (0, 640), "canny": (0, 900),
+        "control_model": (340, 700), "control_picture": (0, 640), "canny": (0, 900),
         "control": (720, 560), "sampler": (1060, 120), "decode": (1300, 120),
         "save": (1540, 120),
     }.items():
