@@ -112,3 +112,54 @@ def export_from_state(state_dir: Path, output: Path | None, scheduler: str) -> N
     if (state_dir / "controlnet.pt").exists():
         export_controlnet(state_dir, output / CONTROLNET_NAME)
         print(f"wrote {output / CONTROLNET_NAME}", flush=True)
+
+
+def import_to_state(models_dir: Path | None, state_dir: Path) -> list[Path]:
+    """The reverse of export: training state rebuilt from the shipped folders, so a later run
+    continues from the shipped model instead of from scratch.
+
+    Writes vae.pt (finished: the latents stage can run at once), unet_shipped.pt (the averaged
+    UNet and text encoder, to pass to `--stage unet --grow-from`, which also grows a larger
+    UNet from it) and controlnet.pt (weights and average, without optimizer state: continue
+    it with `--stage controlnet --resume`, which starts a fresh optimizer). Only weights
+    travel: the shipped folders hold no optimizer state.
+    """
+    from diffusers import AutoencoderKL, ControlNetModel, UNet2DConditionModel
+    from transformers import CLIPTextModel
+
+    if models_dir is None:
+        from nodestudio.paths import demo_models_dir
+
+        models_dir = demo_models_dir()
+    checkpoint, sizes = models_dir / CHECKPOINT_NAME, models.Sizes()
+    state_dir.mkdir(parents=True, exist_ok=True)
+
+    def weights(module: Any) -> dict[str, torch.Tensor]:
+        return {name: value.float() for name, value in module.state_dict().items()}
+
+    def check(built: torch.nn.Module, state: dict[str, torch.Tensor], part: str) -> None:
+        try:
+            built.load_state_dict(state)
+        except RuntimeError as error:
+            raise ValueError(f"{part} does not have models.Sizes()' shape; pass the sizes it "
+                             f"was trained with: {error}") from error
+
+    written = []
+    vae = weights(AutoencoderKL.from_pretrained(str(checkpoint / "vae")))
+    check(models.make_vae(sizes), vae, "the VAE")
+    written.append(state_dir / "vae.pt")
+    torch.save({"sizes": sizes, "model": vae, "step": 0, "finished": True}, written[-1])
+    unet = weights(UNet2DConditionModel.from_pretrained(str(checkpoint / "unet")))
+    text = weights(CLIPTextModel.from_pretrained(str(checkpoint / "text_encoder")))
+    check(models.make_unet(sizes), unet, "the UNet")
+    check(models.make_text_encoder(make_tokenizer(), sizes), text, "the text encoder")
+    written.append(state_dir / "unet_shipped.pt")
+    torch.save({"sizes": sizes, "ema_unet": unet, "ema_text_encoder": text, "step": 0,
+                "finished": True}, written[-1])
+    if (models_dir / CONTROLNET_NAME).is_dir():
+        control = weights(ControlNetModel.from_pretrained(str(models_dir / CONTROLNET_NAME)))
+        written.append(state_dir / "controlnet.pt")
+        torch.save({"sizes": sizes, "controlnet": control, "ema_controlnet": control,
+                    "step": 0, "finished": True}, written[-1])
+    return written
+

@@ -1,10 +1,13 @@
 """Train the demo model on the CPU, stage by stage.
 
-    python -m nodestudio.demo.train --stage vae --steps 4000
+    python -m nodestudio.demo.train --stage vae --steps 3000 --lr 2e-3
     python -m nodestudio.demo.train --stage latents --count 40000
-    python -m nodestudio.demo.train --stage unet --steps 3500
-    python -m nodestudio.demo.train --stage controlnet --steps 1500
+    python -m nodestudio.demo.train --stage unet --steps 6500 --batch 64 --lr 1e-3 \
+        --ema 0.998 --high-noise-fraction 0.25
+    python -m nodestudio.demo.train --stage controlnet --steps 3000 --batch 32 --lr 5e-4 \
+        --ema 0.995 --high-noise-fraction 0.25
     python -m nodestudio.demo.train --stage export
+    python -m nodestudio.demo.train --stage import   # the shipped folders back into state
 
 Each stage keeps its checkpoint in --state-dir (default train_state/), saves it every few
 minutes and at the end, and continues from it with --resume. Batches and noise are drawn from
@@ -433,7 +436,8 @@ def train_controlnet(args: argparse.Namespace) -> None:
         state = checkpoints.load()
         controlnet.load_state_dict(state["controlnet"])
         ema.average.load_state_dict(state["ema_controlnet"])
-        optimizer.load_state_dict(state["optimizer"])
+        if "optimizer" in state:  # absent in state imported from the shipped folders
+            optimizer.load_state_dict(state["optimizer"])
         start = state["step"]
     print(f"ControlNet {models.parameter_count(controlnet):,} parameters, from step {start}",
           flush=True)
@@ -486,7 +490,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m nodestudio.demo.train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stage", required=True,
-                        choices=["vae", "latents", "unet", "controlnet", "export"])
+                        choices=["vae", "latents", "unet", "controlnet", "export", "import"])
     parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=1000)
@@ -511,7 +515,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--save-minutes", type=float, default=3.0)
     parser.add_argument("--log-every", type=int, default=25)
     parser.add_argument("--output", type=Path, default=None,
-                        help="export stage: the models folder (default resources/models)")
+                        help="export/import stages: the models folder written or read "
+                             "(default resources/models)")
     parser.add_argument("--scheduler", default="ddim", help="export stage: the shipped scheduler")
     return parser.parse_args(argv)
 
@@ -530,6 +535,12 @@ def main(argv: list[str] | None = None) -> None:
         from nodestudio.demo.export import export_from_state
 
         export_from_state(args.state_dir, args.output, args.scheduler)
+        return
+    if args.stage == "import":
+        from nodestudio.demo.export import import_to_state
+
+        for written in import_to_state(args.output, args.state_dir):
+            print(f"wrote {written}", flush=True)
         return
     started = time.perf_counter()
     stages[args.stage](args)
