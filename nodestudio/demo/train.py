@@ -332,6 +332,16 @@ def latent_batch(
     return indices, latents, captions
 
 
+def probe_loss(probe: torch.nn.Module, encoded: torch.Tensor, captions: list[str]) -> torch.Tensor:
+    """Cross-entropy of the shape each caption names, read from its mean text state (what the
+    UNet's cross-attention sees at large); captions naming no shape do not count."""
+    named = [world.parse_caption(text).get("shape") if text else None for text in captions]
+    labels = torch.tensor([world.SHAPES.index(shape) if shape else -100 for shape in named])
+    if not (labels >= 0).any():
+        return encoded.sum() * 0
+    return F.cross_entropy(probe(encoded.mean(dim=1)), labels, ignore_index=-100)
+
+
 def grow(unet: torch.nn.Module, text_encoder: torch.nn.Module, source: Path) -> None:
     """Start from a trained UNet checkpoint's averaged weights in a larger UNet.
 
@@ -363,7 +373,12 @@ def train_unet(args: argparse.Namespace) -> None:
     unet = models.make_unet(sizes)
     if args.grow_from is not None:
         grow(unet, text_encoder, args.grow_from)
+    # --word-probe: a linear read-out of the shape word from the text states, trained with
+    # them and thrown away on export, so the encoder cannot merge two shape words.
+    probe = torch.nn.Linear(sizes.text_hidden, len(world.SHAPES)) if args.word_probe else None
     parameters = list(text_encoder.parameters()) + list(unet.parameters())
+    if probe is not None:
+        parameters += list(probe.parameters())
     optimizer = torch.optim.AdamW(parameters, lr=args.lr, weight_decay=0.01)
     ema_unet = ExponentialAverage(unet, args.ema)
     ema_text = ExponentialAverage(text_encoder, args.ema)
@@ -376,6 +391,8 @@ def train_unet(args: argparse.Namespace) -> None:
         ema_unet.average.load_state_dict(state["ema_unet"])
         ema_text.average.load_state_dict(state["ema_text_encoder"])
         optimizer.load_state_dict(state["optimizer"])
+        if probe is not None:
+            probe.load_state_dict(state["word_probe"])
         start = state["step"]
     print(
         f"UNet {models.parameter_count(unet):,} + text encoder "
@@ -397,6 +414,8 @@ def train_unet(args: argparse.Namespace) -> None:
         encoded = text_encoder(tokens(captions))[0]
         prediction = unet(noisy, timesteps, encoded).sample
         loss = target.loss(prediction, velocity, weight)
+        if probe is not None:
+            loss = loss + args.word_probe * probe_loss(probe, encoded, captions)
         optimizer_step(loss, optimizer, parameters)
         ema_unet.update(unet, step)
         ema_text.update(text_encoder, step)
@@ -408,7 +427,7 @@ def train_unet(args: argparse.Namespace) -> None:
             "ema_unet": ema_unet.average.state_dict(),
             "ema_text_encoder": ema_text.average.state_dict(),
             "optimizer": optimizer.state_dict(),
-        })
+        } | ({"word_probe": probe.state_dict()} if probe is not None else {}))
 
 
 # --- ControlNet ---------------------------------------------------------------------------------
@@ -506,6 +525,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--shape-focus", type=float, default=0.0,
                         help="unet: share of each batch drawn from circle and square scenes "
                              "whose captions always name the shape")
+    parser.add_argument("--word-probe", type=float, default=0.0,
+                        help="unet: weight of a loss that reads the shape word back from the "
+                             "text states (keeps circle and square apart)")
     parser.add_argument("--grow-from", type=Path, default=None,
                         help="unet: start from this unet checkpoint's averaged weights (a "
                              "larger --sizes adds no-op attention blocks)")

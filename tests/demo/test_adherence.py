@@ -109,8 +109,8 @@ def test_held_out_prompts_are_followed(session: nodestudio.Session) -> None:
         image = generate(session, graph, prompt, seed)
         adherence.add(metrics.read_image(image), scene.attributes())
     summary = adherence.summary()
-    assert summary["colour"] >= 0.85, summary
-    assert summary["shape"] >= 0.7, summary
+    assert summary["colour"] >= 0.9, summary
+    assert summary["shape"] >= 0.65, summary
     assert summary["position"] >= 0.9, summary
     assert summary["background"] >= 0.9, summary
 
@@ -135,7 +135,7 @@ def test_controlnet_workflow_follows_the_picture_outline(
     summary = adherence.summary()
     assert summary["controlnet_iou"] >= 0.75, summary
     assert summary["colour"] >= 0.9, summary
-    assert summary["shape"] >= 0.7, summary
+    assert summary["shape"] >= 0.65, summary
     assert summary["position"] >= 0.9, summary
 
 
