@@ -21,13 +21,13 @@ from nodestudio.graph.model import Graph
 #: a column, then sampler, decode and save in a row.
 _TEXT_TO_IMAGE_LAYOUT: dict[str, tuple[float, float]] = {
     "checkpoint": (0.0, 120.0), "positive": (340.0, 0.0), "negative": (340.0, 260.0),
-    "latent": (340.0, 460.0), "sampler": (720.0, 120.0), "decode": (1060.0, 120.0),
+    "latent": (340.0, 520.0), "sampler": (720.0, 120.0), "decode": (1060.0, 120.0),
     "save": (1300.0, 120.0),
 }
 #: The ControlNet roles below the prompts; sampler, decode and save move one column right.
 _CONTROLNET_LAYOUT: dict[str, tuple[float, float]] = {
     "control_image": (0.0, 640.0), "preprocessor": (0.0, 900.0),
-    "controlnet": (340.0, 640.0), "control": (720.0, 560.0), "sampler": (1060.0, 120.0),
+    "controlnet": (340.0, 700.0), "control": (720.0, 560.0), "sampler": (1060.0, 120.0),
     "decode": (1400.0, 120.0), "save": (1640.0, 120.0),
 }
 

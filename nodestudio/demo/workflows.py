@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from nodestudio.app import recipes
 from nodestudio.graph import files
 from nodestudio.graph.model import Graph
 
@@ -32,40 +33,17 @@ IMAGE_SIZE = 64
 
 def text_to_image_graph(prompt: str = DEFAULT_PROMPT, negative: str = "",
                         batch_size: int = 1) -> Graph:
-    graph = Graph()
+    graph, _ = recipes.text_to_image(
+        CHECKPOINT, prompt, negative, width=IMAGE_SIZE, height=IMAGE_SIZE,
+        batch_size=batch_size, filename_prefix="shapes",
+    )
+    for name, value in SAMPLER_VALUES.items():
+        graph.set_value("sampler", name, value)
     graph.metadata = {
         "title": "Text to image (demo model)",
         "description": "The embedded demo model draws one shape from a prompt such as "
                        "'a small green square at the bottom on a black background'.",
     }
-    place = graph.layout.node
-    graph.add_node("diffusion.load_checkpoint", {"checkpoint": CHECKPOINT}, id="checkpoint")
-    graph.add_node("diffusion.text_encode", {"text": prompt}, id="positive")
-    graph.add_node("diffusion.text_encode", {"text": negative}, id="negative")
-    graph.add_node("diffusion.empty_latent",
-                   {"width": IMAGE_SIZE, "height": IMAGE_SIZE, "batch_size": batch_size},
-                   id="latent")
-    graph.add_node("diffusion.sampler", dict(SAMPLER_VALUES), id="sampler")
-    graph.add_node("diffusion.vae_decode", {}, id="decode")
-    graph.add_node("image.save", {"filename_prefix": "shapes"}, id="save")
-    for source, output, target, input_name in (
-        ("checkpoint", "clip", "positive", "clip"),
-        ("checkpoint", "clip", "negative", "clip"),
-        ("checkpoint", "model", "latent", "model"),
-        ("checkpoint", "model", "sampler", "model"),
-        ("positive", "conditioning", "sampler", "positive"),
-        ("negative", "conditioning", "sampler", "negative"),
-        ("latent", "latent", "sampler", "latent"),
-        ("checkpoint", "vae", "decode", "vae"),
-        ("sampler", "latent", "decode", "latent"),
-        ("decode", "image", "save", "images"),
-    ):
-        graph.connect(source, output, target, input_name)
-    for node_id, position in {
-        "checkpoint": (0, 120), "positive": (340, 0), "negative": (340, 260),
-        "latent": (340, 520), "sampler": (720, 120), "decode": (1060, 120), "save": (1300, 120),
-    }.items():
-        place(node_id).pos = (float(position[0]), float(position[1]))
     return graph
 
 
