@@ -7,6 +7,8 @@ text_to_image.json  Load Checkpoint (nodestudio-shapes) → Text Encode ×2 → 
 controlnet.json     the same, plus Load Image (controlnet_shape.png, shipped beside it) →
                     Canny Edges → Apply ControlNet (nodestudio-shapes-canny): the picture's
                     outline, the prompt's colours.
+
+Both are app.recipes graphs (node ids are the recipes' role names) with the demo settings.
 """
 
 from __future__ import annotations
@@ -31,55 +33,33 @@ SAMPLER_VALUES = {"seed": 1, "steps": 20, "cfg": 3.0, "sampler": "ddim", "schedu
 IMAGE_SIZE = 64
 
 
-def text_to_image_graph(prompt: str = DEFAULT_PROMPT, negative: str = "",
-                        batch_size: int = 1) -> Graph:
-    graph, _ = recipes.text_to_image(
-        CHECKPOINT, prompt, negative, width=IMAGE_SIZE, height=IMAGE_SIZE,
-        batch_size=batch_size, filename_prefix="shapes",
-    )
+def _demo_settings(graph: Graph, title: str, description: str, prefix: str) -> Graph:
+    """The demo model's measured sampler settings, its image size, a title and file prefix."""
     for name, value in SAMPLER_VALUES.items():
         graph.set_value("sampler", name, value)
-    graph.metadata = {
-        "title": "Text to image (demo model)",
-        "description": "The embedded demo model draws one shape from a prompt such as "
-                       "'a small green square at the bottom on a black background'.",
-    }
+    graph.set_value("save", "filename_prefix", prefix)
+    graph.metadata = {"title": title, "description": description}
     return graph
+
+
+def text_to_image_graph(prompt: str = DEFAULT_PROMPT, negative: str = "",
+                        batch_size: int = 1) -> Graph:
+    graph, _ = recipes.text_to_image(CHECKPOINT, prompt, negative, width=IMAGE_SIZE,
+                                     height=IMAGE_SIZE, batch_size=batch_size)
+    return _demo_settings(
+        graph, "Text to image (demo model)",
+        "The embedded demo model draws one shape from a prompt such as "
+        "'a small green square at the bottom on a black background'.", "shapes")
 
 
 def controlnet_graph(prompt: str = CONTROL_PROMPT, picture: str = CONTROL_PICTURE) -> Graph:
-    graph = text_to_image_graph(prompt)
-    graph.metadata = {
-        "title": "ControlNet (demo model, canny)",
-        "description": "The outline of the loaded picture, found by Canny Edges, fixes the "
-                       "shape and its place; the prompt picks the colours.",
-    }
-    graph.set_value("save", "filename_prefix", "shapes_controlnet")
-    graph.add_node("diffusion.load_controlnet", {"control_net": CONTROLNET}, id="control_model")
-    graph.add_node("image.load", {"image": picture}, id="control_picture")
-    graph.add_node("preprocess.canny", {"low_threshold": 100, "high_threshold": 200},
-                   id="canny")
-    graph.add_node("diffusion.apply_controlnet",
-                   {"strength": 1.0, "start_percent": 0.0, "end_percent": 1.0}, id="control")
-    graph.disconnect("sampler", "positive")
-    graph.disconnect("sampler", "negative")
-    for source, output, target, input_name in (
-        ("control_picture", "image", "canny", "image"),
-        ("positive", "conditioning", "control", "positive"),
-        ("negative", "conditioning", "control", "negative"),
-        ("control_model", "control_net", "control", "control_net"),
-        ("canny", "image", "control", "image"),
-        ("control", "positive", "sampler", "positive"),
-        ("control", "negative", "sampler", "negative"),
-    ):
-        graph.connect(source, output, target, input_name)
-    for node_id, position in {
-        "control_model": (340, 700), "control_picture": (0, 640), "canny": (0, 900),
-        "control": (720, 560), "sampler": (1060, 120), "decode": (1300, 120),
-        "save": (1540, 120),
-    }.items():
-        graph.layout.node(node_id).pos = (float(position[0]), float(position[1]))
-    return graph
+    graph, _ = recipes.controlnet_text_to_image(
+        CHECKPOINT, prompt, CONTROLNET, picture, preprocessor="preprocess.canny",
+        width=IMAGE_SIZE, height=IMAGE_SIZE)
+    return _demo_settings(
+        graph, "ControlNet (demo model, canny)",
+        "The outline of the loaded picture, found by Canny Edges, fixes the shape and its "
+        "place; the prompt picks the colours.", "shapes_controlnet")
 
 
 def write_control_picture(path: Path) -> None:

@@ -118,13 +118,13 @@ def test_held_out_prompts_are_followed(session: nodestudio.Session) -> None:
 def test_controlnet_workflow_follows_the_picture_outline(
         session: nodestudio.Session, tmp_path: Path) -> None:
     graph = load_workflow(session, CONTROLNET_WORKFLOW)
-    assert graph.node("control_picture").values["image"] == CONTROL_PICTURE
+    assert graph.node("control_image").values["image"] == CONTROL_PICTURE
     adherence = metrics.Adherence()
     for seed, (_, scene) in enumerate(world.held_out_prompts(IMAGES_PER_CHECK, seed=1)):
         picture = world.render(scene)
         path = tmp_path / f"control_{seed}.png"
         Image.fromarray(picture).save(path)
-        graph.set_value("control_picture", "image", str(path))
+        graph.set_value("control_image", "image", str(path))
         # Only colour and background in words: shape and place must come from the edges.
         prompt = world.caption({"colour": scene.colour, "background": scene.background})
         reading = metrics.read_image(generate(session, graph, prompt, seed))
