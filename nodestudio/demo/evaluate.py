@@ -176,7 +176,8 @@ def main(argv: list[str] | None = None) -> None:
         pipeline = load_pipeline(args.models, args.scheduler)
         adherence, images, _ = text_adherence(pipeline, args.count, settings, args.seed,
                                               held_out=kind == "heldout")
-        report[kind] = adherence.summary() | {"seconds": round(time.perf_counter() - started, 1)}
+        report[kind] = adherence.summary() | {"per_shape": adherence.shape_rates(),
+                                               "seconds": round(time.perf_counter() - started, 1)}
         if args.sheets:
             args.sheets.mkdir(parents=True, exist_ok=True)
             Image.fromarray(contact_sheet(images)).save(args.sheets / f"{kind}.png")
@@ -185,6 +186,7 @@ def main(argv: list[str] | None = None) -> None:
         pipeline = load_controlnet_pipeline(args.models, args.scheduler)
         adherence, images, _, edges = control_adherence(pipeline, args.count, settings, args.seed)
         report["controlnet"] = adherence.summary() | {
+            "per_shape": adherence.shape_rates(),
             "seconds": round(time.perf_counter() - started, 1)}
         if args.sheets:
             edge_images = np.stack([np.repeat(e[..., None], 3, axis=-1) for e in edges])

@@ -220,12 +220,26 @@ class Adherence:
     counts: dict[str, int] = field(default_factory=dict)
     hits: dict[str, int] = field(default_factory=dict)
     ious: list[float] = field(default_factory=list)
+    # (asked, read) shape pairs: the overall shape rate hides which shape is drawn wrong.
+    shape_pairs: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def add(self, reading: Reading, expected: Mapping[str, str]) -> None:
         observed = reading.attributes()
         for name, value in expected.items():
             self.counts[name] = self.counts.get(name, 0) + 1
             self.hits[name] = self.hits.get(name, 0) + int(observed.get(name) == value)
+        if "shape" in expected:
+            pair = (expected["shape"], str(observed.get("shape")))
+            self.shape_pairs[pair] = self.shape_pairs.get(pair, 0) + 1
+
+    def shape_rates(self) -> dict[str, float]:
+        """Per asked shape, the fraction read back as that shape."""
+        asked: dict[str, list[int]] = {}
+        for (shape, read), count in self.shape_pairs.items():
+            tally = asked.setdefault(shape, [0, 0])
+            tally[0] += count * (read == shape)
+            tally[1] += count
+        return {shape: round(right / total, 4) for shape, (right, total) in sorted(asked.items())}
 
     def rate(self, name: str) -> float:
         return self.hits.get(name, 0) / self.counts[name] if self.counts.get(name) else math.nan

@@ -4,11 +4,21 @@
     python -m nodestudio.demo.train --stage latents --count 40000
     python -m nodestudio.demo.train --stage unet --steps 6500 --batch 64 --lr 1e-3 \
         --ema 0.998 --high-noise-fraction 0.25
+    python -m nodestudio.demo.train --stage unet --state-dir train_state/probe \
+        --grow-from train_state/unet.pt --steps 3100 --batch 64 --lr 3e-4 --ema 0.995 \
+        --high-noise-fraction 0.15 --shape-focus 0.4 --word-probe 0.1
+    python -m nodestudio.demo.train --stage unet --state-dir train_state/shapes \
+        --grow-from train_state/probe/unet.pt --steps 4000 --batch 64 --lr 3e-4 --ema 0.995 \
+        --high-noise-fraction 0.4 --shape-focus 0.4 --word-probe 0.1
     python -m nodestudio.demo.train --stage controlnet --steps 3000 --batch 32 --lr 5e-4 \
-        --ema 0.995 --high-noise-fraction 0.25
-    python -m nodestudio.demo.train --stage export
+        --ema 0.995 --high-noise-fraction 0.25            # on the 6,500-step UNet, then:
+    python -m nodestudio.demo.train --stage controlnet --state-dir train_state/shapes \
+        --resume --steps 4000 --batch 32 --lr 5e-4 --ema 0.995 --high-noise-fraction 0.25
+    python -m nodestudio.demo.train --stage export --state-dir train_state/shapes
     python -m nodestudio.demo.train --stage import   # the shipped folders back into state
 
+(A new --state-dir holds a phase's own checkpoint: link `latents/` and `vae.pt` into it, and
+`controlnet.pt` before resuming the ControlNet there; docs/DEMO_MODEL.md has the details.)
 Each stage keeps its checkpoint in --state-dir (default train_state/), saves it every few
 minutes and at the end, and continues from it with --resume. Batches and noise are drawn from
 streams keyed by (--seed, step), so a resumed run matches an uninterrupted one. Nothing in the

@@ -33,7 +33,7 @@ from nodestudio.graph.model import Graph
 from nodestudio.paths import demo_models_dir, workflows_dir
 
 MODELS = demo_models_dir()
-IMAGES_PER_CHECK = 18  # three per held-out pair
+IMAGES_PER_CHECK = 36  # six per held-out pair
 
 pytestmark = pytest.mark.slow
 
@@ -110,9 +110,12 @@ def test_held_out_prompts_are_followed(session: nodestudio.Session) -> None:
         adherence.add(metrics.read_image(image), scene.attributes())
     summary = adherence.summary()
     assert summary["colour"] >= 0.9, summary
-    assert summary["shape"] >= 0.65, summary
+    assert summary["shape"] >= 0.85, summary
     assert summary["position"] >= 0.9, summary
     assert summary["background"] >= 0.9, summary
+    # Circle against square was the model's weak spot: each shape on its own, not only overall.
+    assert all(rate >= 0.6 for rate in adherence.shape_rates().values()), \
+        adherence.shape_rates()
 
 
 def test_controlnet_workflow_follows_the_picture_outline(
@@ -133,9 +136,9 @@ def test_controlnet_workflow_follows_the_picture_outline(
         region = metrics.control_region(world.canny_edges(picture))
         adherence.ious.append(metrics.iou(reading.mask, region))
     summary = adherence.summary()
-    assert summary["controlnet_iou"] >= 0.75, summary
+    assert summary["controlnet_iou"] >= 0.78, summary
     assert summary["colour"] >= 0.9, summary
-    assert summary["shape"] >= 0.65, summary
+    assert summary["shape"] >= 0.72, summary
     assert summary["position"] >= 0.9, summary
 
 

@@ -65,3 +65,5 @@ def test_wrong_answers_count_as_misses() -> None:
     adherence.add(metrics.read_image(world.render(scene)), {"colour": "blue", "shape": "circle"})
     assert adherence.rate("colour") == 0.0
     assert adherence.rate("shape") == 1.0
+    adherence.add(metrics.read_image(world.render(scene)), {"shape": "square"})
+    assert adherence.shape_rates() == {"circle": 1.0, "square": 0.0}
