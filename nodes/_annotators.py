@@ -23,8 +23,9 @@ from nodestudio.api import ModelNotFoundError, NodeContext, NodeError
 from ._imaging import as_image_batch, from_uint8, to_uint8
 
 ANNOTATORS = "annotators"
-#: Where the original files are published; named in errors so an artist knows what to fetch.
-ANNOTATORS_SOURCE = "https://huggingface.co/lllyasviel/Annotators"
+#: Where the original files are published, named (never fetched) in errors so an artist knows
+#: what to copy into the folder by hand.
+ANNOTATORS_SOURCE = "the lllyasviel/Annotators repository on Hugging Face"
 
 T = TypeVar("T")
 
@@ -39,7 +40,7 @@ class AnnotatorFilesMissingError(ModelNotFoundError):
         files = " and ".join(repr(name) for name in names)
         self.args = (
             f"the {detector} detector needs {files} in {where} "
-            f"(download from {ANNOTATORS_SOURCE})",
+            f"(copy them there by hand from {ANNOTATORS_SOURCE})",
         )
 
 
