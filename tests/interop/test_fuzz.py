@@ -174,6 +174,14 @@ def test_garbled_prompts(data):
     _check(_convert(data))
 
 
+@pytest.mark.parametrize("threshold", [float("inf"), float("-inf"), float("nan"), 1e308])
+def test_non_finite_numbers_in_a_prompt_are_reported_not_crashed_on(threshold):
+    # Found by test_garbled_prompts: a scaled input (Canny's 0–1 thresholds) holding infinity.
+    data = {"1": {"class_type": "Canny",
+                  "inputs": {"low_threshold": threshold, "high_threshold": 0.8}}}
+    _check(_convert(data))
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.dictionaries(st.sampled_from(["workflow", "prompt", "nodestudio", "x"]),
                        st.text(max_size=20) | json_values.map(json.dumps), max_size=3))

@@ -12,6 +12,7 @@ it and nothing changes behind the artist's back.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -79,7 +80,9 @@ class Scaled:
     def to_ns(self, value: Any, note: Note) -> Any:
         if isinstance(value, bool) or not isinstance(value, int | float):
             return value
-        return round(value * self.factor)
+        scaled = value * self.factor
+        # inf/nan (also a huge value × factor) pass through: validation names them on the node.
+        return round(scaled) if math.isfinite(scaled) else value
 
     def to_comfy(self, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int | float):
