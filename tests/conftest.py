@@ -42,6 +42,16 @@ def tiny_models(tmp_path_factory):
     return build_tiny_models(tmp_path_factory.mktemp("tiny-models"))
 
 
+@pytest.fixture(scope="session")
+def tiny_dit_models(tmp_path_factory):
+    """Tiny seeded SD3/Flux models (diffusers folders, original-layout single files, split
+    diffusion-model / text-encoder files, the T5 tokenizer in tokenizers/t5, ControlNets) in a
+    models root, built once per session. A ``nodestudio.runtime.tiny_dit.TinyDitModels``."""
+    from nodestudio.runtime.tiny_dit import build_tiny_dit_models
+
+    return build_tiny_dit_models(tmp_path_factory.mktemp("tiny-dit-models"))
+
+
 _exit_status = 0
 
 

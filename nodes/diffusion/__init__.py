@@ -6,6 +6,6 @@ functions, so listing these nodes never imports torch.
 
 from nodestudio.api import collect_nodes
 
-from . import conditioning, latents, loaders, sampling
+from . import conditioning, flow, latents, loaders, parts, sampling
 
-NODES = collect_nodes(loaders, conditioning, latents, sampling)
+NODES = collect_nodes(loaders, parts, conditioning, flow, latents, sampling)

@@ -50,3 +50,14 @@ def require(value: Any, what: str, hint: str) -> Any:
     if value is None:
         raise NodeError(f"connect {what}: {hint}")
     return value
+
+
+def t5_tokenizer(ctx: Any) -> Any:
+    """The models/tokenizers/t5 folder, or the error naming where it should be (raised only
+    when a T5 is loaded from a single file, which carries no tokenizer)."""
+    from nodestudio.api.errors import ModelNotFoundError
+
+    try:
+        return ctx.models.find("tokenizers", "t5")
+    except ModelNotFoundError as missing:
+        return missing

@@ -9,6 +9,7 @@ from nodestudio.api import (
     CONDITIONING,
     CONTROL_NET,
     IMAGE,
+    VAE,
     Float,
     Input,
     Int,
@@ -30,8 +31,9 @@ _SIZE_HINT = "SDXL only; 0 = the size being generated"
         "Turns a prompt into conditioning for the sampler. Long prompts are split into chunks "
         "the text encoder can read. (word:1.2) makes a word count more, [word] less. "
         "CLIP skip 1 uses the text encoder's second-to-last layer (\"Clip skip 2\" in A1111). "
-        "The SDXL fields (among the node's advanced inputs) set SDXL's size conditioning and "
-        "the second encoder's prompt."
+        "Among the advanced inputs: a second prompt (SDXL's second encoder, or the T5 of SD3 "
+        "and Flux) and SDXL's size conditioning. T5 reads up to the model's own token limit "
+        "(256 for SD3, 512 for Flux)."
     ),
     inputs=[
         Input("clip", CLIP),
@@ -41,7 +43,8 @@ _SIZE_HINT = "SDXL only; 0 = the size being generated"
         # SDXL's extras: folded away on the canvas (SD 1.x/2.x ignore them; SDXL works well
         # without them).
         String("text_2", "", multiline=True, advanced=True,
-               description="SDXL only: a different prompt for the second text encoder"),
+               description="A different prompt for SDXL's second text encoder, or for the "
+                           "T5 of SD3 and Flux (empty = the prompt)"),
         Int("original_width", 0, min=0, max=16384, step=8, description=_SIZE_HINT,
             advanced=True),
         Int("original_height", 0, min=0, max=16384, step=8, description=_SIZE_HINT,
@@ -60,7 +63,7 @@ def text_encode(
     original_width: int, original_height: int, crop_left: int, crop_top: int,
     target_width: int, target_height: int,
 ) -> Any:
-    from nodestudio.runtime.text_encoding import encode_prompt
+    from nodestudio.runtime.families.base import PromptOptions
     from nodestudio.runtime.types import SizeConditioning
 
     def size(width: int, height: int) -> tuple[int, int] | None:
@@ -75,8 +78,9 @@ def text_encode(
         crop_top_left=(crop_top, crop_left),
         target_size=size(target_width, target_height),
     )
+    options = PromptOptions(clip_skip=clip_skip, text_2=text_2, size=conditioning_size)
     try:
-        return encode_prompt(clip, text, clip_skip, text_2, conditioning_size)
+        return clip.family.encode_prompt(clip, text, options)
     except ValueError as error:
         raise NodeError(str(error)) from None
 
@@ -95,6 +99,8 @@ def text_encode(
         Input("negative", CONDITIONING),
         Input("control_net", CONTROL_NET),
         Input("image", IMAGE, description="The hint image, resized to the generated size"),
+        Input("vae", VAE, optional=True,
+              description="SD3 and Flux ControlNets read the hint as latents: their VAE"),
         Float("strength", 1.0, min=0.0, max=10.0, step=0.01),
         Float("start_percent", 0.0, min=0.0, max=1.0, step=0.001,
               description="Fraction of the steps after which the ControlNet starts acting"),
@@ -105,7 +111,7 @@ def text_encode(
 )
 def apply_controlnet(
     positive: Any, negative: Any, control_net: Any, image: Any, strength: float,
-    start_percent: float, end_percent: float,
+    start_percent: float, end_percent: float, vae: Any = None,
 ) -> tuple[Any, Any]:
     import numpy as np
     import torch
@@ -122,5 +128,5 @@ def apply_controlnet(
     if pixels.ndim != 4 or pixels.shape[-1] < 3:
         raise NodeError(f"expected an image batch [B, H, W, 3], got shape {pixels.shape}")
     hint = torch.from_numpy(np.ascontiguousarray(pixels[..., :3])).permute(0, 3, 1, 2)
-    use = ControlUse(control_net, hint.contiguous(), strength, start_percent, end_percent)
+    use = ControlUse(control_net, hint.contiguous(), strength, start_percent, end_percent, vae)
     return positive.with_control(use), negative.with_control(use)

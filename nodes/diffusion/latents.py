@@ -31,8 +31,9 @@ UPSCALE_METHODS = ("nearest-exact", "bilinear", "bicubic", "area")
     category=CATEGORY,
     description=(
         "A blank latent to generate new images from (text to image). Connect the model or the "
-        "VAE: they decide how many channels the latent has and how many pixels each latent "
-        "cell stands for. Sizes are rounded down to that grid."
+        "VAE: they decide how many channels the latent has (4, or 16 for SD3 and Flux) and "
+        "how many pixels each latent cell stands for. Sizes are rounded down to that grid "
+        "(16 pixels for Flux, whose transformer reads 2 × 2 cells at once)."
     ),
     inputs=[
         Input("model", MODEL, optional=True),
@@ -52,13 +53,18 @@ def empty_latent(
 
     if model is not None:
         channels, factor, device = model.latent_channels, model.vae_scale_factor, model.device
+        # Transformers that fold 2 × 2 latent cells into a token (Flux) need even sides.
+        multiple = model.family.pixel_multiple(factor)
     elif vae is not None:
         channels, factor, device = vae.latent_channels, vae.scale_factor, vae.device
+        multiple = factor
     else:
         raise NodeError("connect the model or the VAE: the latent's shape depends on them")
-    if width < factor or height < factor:
-        raise NodeError(f"the image must be at least {factor} × {factor} pixels for this model")
-    samples = torch.zeros((batch_size, channels, height // factor, width // factor), device=device)
+    if width < multiple or height < multiple:
+        raise NodeError(f"the image must be at least {multiple} × {multiple} pixels for this "
+                        "model")
+    rows, columns = height // multiple * multiple // factor, width // multiple * multiple // factor
+    samples = torch.zeros((batch_size, channels, rows, columns), device=device)
     return Latent(samples=samples, scale_factor=factor, is_empty=True)
 
 

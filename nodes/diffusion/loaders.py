@@ -17,7 +17,7 @@ from nodestudio.api import (
     node,
 )
 
-from ._common import fingerprint_for
+from ._common import fingerprint_for, t5_tokenizer
 
 CATEGORY = "loaders"
 
@@ -28,9 +28,10 @@ CATEGORY = "loaders"
     display_name="Load Checkpoint",
     category=CATEGORY,
     description=(
-        "Loads a Stable Diffusion checkpoint (SD 1.x, SD 2.x or SDXL) from the checkpoints "
+        "Loads a checkpoint (SD 1.x, SD 2.x, SDXL, SD3/3.5 or Flux) from the checkpoints "
         "folder, or from an absolute path: a diffusers folder or a single .safetensors file. "
-        "Gives the denoising model, the text encoder(s) and the VAE separately."
+        "Gives the denoising model, the text encoder(s) and the VAE separately. Single files "
+        "with a T5 need its tokenizer in models/tokenizers/t5."
     ),
     inputs=[
         Choice("checkpoint", source="models:checkpoints", default="nodestudio-shapes",
@@ -49,7 +50,7 @@ def load_checkpoint(checkpoint: str, ctx: NodeContext) -> tuple[Any, Any, Any]:
     from nodestudio.runtime.checkpoints import load_checkpoint as load
 
     path = ctx.models.find("checkpoints", checkpoint)
-    loaded = load(path, ctx.device, progress=ctx.progress)
+    loaded = load(path, ctx.device, progress=ctx.progress, t5_tokenizer=t5_tokenizer(ctx))
     ctx.logger.info("loaded %s on %s: %s", path.name, ctx.device, describe(loaded))
     return loaded.model, loaded.clip, loaded.vae
 

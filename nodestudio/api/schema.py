@@ -177,16 +177,20 @@ def Choice(
     source: str | None = None,
     description: str = "",
     advanced: bool = False,
+    optional: bool = False,
 ) -> InputSpec:
-    """A value picked from a fixed list, or from a list the app fills (``source``)."""
+    """A value picked from a fixed list, or from a list the app fills (``source``).
+
+    An ``optional`` choice starts unset (None): the node gets None until one is picked.
+    """
     if choices is None and source is None:
         raise ValueError(f"Choice {name!r} needs choices or a source")
     fixed = tuple(choices) if choices is not None else None
     if default is _MISSING:
-        default = fixed[0] if fixed else ""
+        default = None if optional else (fixed[0] if fixed else "")
     value_type = INT if fixed and all(type(c) is int for c in fixed) else STRING
     return InputSpec(name, value_type, default, choices=fixed, choices_source=source,
-                     description=description, advanced=advanced)
+                     description=description, advanced=advanced, optional=optional)
 
 
 def Output(name: str, type: str, *, description: str = "") -> OutputSpec:

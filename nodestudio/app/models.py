@@ -10,9 +10,11 @@ from nodestudio.paths import demo_models_dir
 
 #: The sub-folders of a models root, as ComfyUI lays them out.
 MODEL_KINDS = (
-    "checkpoints", "vae", "loras", "controlnet", "embeddings", "upscale_models", "vae_approx",
-    "annotators",
+    "checkpoints", "diffusion_models", "text_encoders", "tokenizers", "vae", "loras",
+    "controlnet", "embeddings", "upscale_models", "vae_approx", "annotators",
 )
+#: Older ComfyUI names of a kind's folder, searched after the kind's own.
+KIND_ALIASES = {"diffusion_models": ("unet",), "text_encoders": ("clip",)}
 MODEL_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".sft")
 #: Embedded demo models by kind; they are always listed beside the user's own.
 DEMO_MODELS = {"checkpoints": ("nodestudio-shapes",), "controlnet": ("nodestudio-shapes-canny",)}
@@ -35,7 +37,9 @@ class ModelLibrary:
 
     def folders(self, kind: str) -> list[Path]:
         """Where models of ``kind`` are looked for, in order (the first is where to put one)."""
-        return [root / kind for root in self.roots] + self.extra_folders.get(kind, [])
+        names = (kind, *KIND_ALIASES.get(kind, ()))
+        return ([root / name for name in names for root in self.roots]
+                + [folder for name in names for folder in self.extra_folders.get(name, [])])
 
     def list(self, kind: str) -> list[str]:
         names: list[str] = []

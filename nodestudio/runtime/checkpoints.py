@@ -24,16 +24,14 @@ from typing import Any
 import torch
 
 from nodestudio.api.errors import NodeError
-from nodestudio.runtime import model_configs
+from nodestudio.runtime import families, model_configs
 from nodestudio.runtime.detection import (
-    SD1,
-    SD2,
-    SDXL,
     NotACheckpointError,
     detect_checkpoint,
     detect_controlnet,
 )
 from nodestudio.runtime.devices import compute_dtype, torch_device
+from nodestudio.runtime.families.base import ModelFamily
 from nodestudio.runtime.tokenizers import END_TOKEN, OPEN_CLIP_PAD_TOKEN, clip_tokenizer
 from nodestudio.runtime.types import ControlNet, DiffusionModel, TextEncoder, TextEncoders, Vae
 
@@ -107,6 +105,9 @@ def _variant(folder: Path) -> str | None:
     return None
 
 
+variant_of = _variant
+
+
 def _vae_dtype(vae_config: Mapping[str, Any], dtype: torch.dtype) -> torch.dtype:
     # SDXL's VAE overflows in fp16 (its config says force_upcast): keep it in fp32 for good.
     if dtype == torch.float16 and vae_config.get("force_upcast", False):
@@ -114,31 +115,32 @@ def _vae_dtype(vae_config: Mapping[str, Any], dtype: torch.dtype) -> torch.dtype
     return dtype
 
 
-def _family_of(unet_config: Any, encoder_count: int) -> str:
+def _family_of(unet_config: Any, encoder_count: int) -> ModelFamily:
     if encoder_count == 2 or unet_config.addition_embed_type == "text_time":
-        return SDXL
+        return families.SDXL
     if unet_config.cross_attention_dim == 1024:
-        return SD2
-    return SD1
-
-
-#: VAE scaling factors of the released latent spaces (both VAEs are otherwise the same shape).
-_LATENT_FORMATS = {0.18215: "sd", 0.13025: "sdxl"}
+        return families.SD2
+    return families.SD1
 
 
 def latent_format_of(vae_config: Any) -> str:
-    """"sd", "sdxl" or "unknown": which released latent space a VAE encodes into."""
-    if getattr(vae_config, "latent_channels", 4) != 4:
-        return "unknown"
-    return _LATENT_FORMATS.get(round(float(getattr(vae_config, "scaling_factor", 0.0)), 5),
-                               "unknown")
+    """The name of the released latent space a VAE encodes into ("sd", "sdxl", "sd3",
+    "flux"), told by its channels and scaling; "unknown" for any other."""
+    channels = getattr(vae_config, "latent_channels", 4)
+    scaling = round(float(getattr(vae_config, "scaling_factor", 0.0)), 4)
+    for latent in families.latent_formats().values():
+        if latent.channels == channels and round(latent.scaling_factor, 4) == scaling:
+            return latent.name
+    return "unknown"
 
 
-def _pad_token(family: str, encoder_index: int) -> str:
-    # OpenCLIP encoders (SD2's only one, SDXL's second) were trained with "!" padding.
-    if family == SD2 or (family == SDXL and encoder_index == 1):
-        return OPEN_CLIP_PAD_TOKEN
-    return END_TOKEN
+def _pad_token(family: ModelFamily, slot: str) -> str:
+    # OpenCLIP encoders (SD2's only one, SDXL's and SD3's second) were trained with "!" padding.
+    return OPEN_CLIP_PAD_TOKEN if slot in ("clip_h", "clip_g") else END_TOKEN
+
+
+def _slots(family: ModelFamily, count: int) -> tuple[str, ...]:
+    return family.text_encoder_slots[:count]
 
 
 def _finish(
@@ -148,21 +150,24 @@ def _finish(
     scheduler_config: Mapping[str, Any],
     device: torch.device,
     source: str,
-    family: str | None = None,
+    family: ModelFamily | None = None,
 ) -> Checkpoint:
     family = family or _family_of(unet.config, len(encoders))
+    two_encoders = len(encoders) == 2  # SDXL's: penultimate layers, the second one pooled
     slots = tuple(
         TextEncoder(
             model=model.to(device).eval(),
             tokenizer=tokenizer,
-            penultimate=family == SDXL,
-            pooled=family == SDXL and index == len(encoders) - 1,
+            penultimate=two_encoders,
+            pooled=two_encoders and index == 1,
+            slot=slot,
         )
-        for index, (model, tokenizer) in enumerate(encoders)
+        for index, ((model, tokenizer), slot) in enumerate(
+            zip(encoders, _slots(family, len(encoders)), strict=True))
     )
     vae = Vae(vae_model.to(device).eval(), device, source)
     model = DiffusionModel(
-        unet=unet.to(device).eval(),
+        denoiser=unet.to(device).eval(),
         scheduler_config=dict(scheduler_config),
         family=family,
         latent_channels=vae.latent_channels,
@@ -188,16 +193,24 @@ def _quiet_loading_bars() -> None:
     transformers.utils.logging.disable_progress_bar()
 
 
+quiet_loading_bars = _quiet_loading_bars
+
+
 def load_checkpoint(path: Path, device: str | torch.device,
-                    progress: LoadProgress | None = None) -> Checkpoint:
-    """Load a checkpoint (diffusers folder or single file) onto ``device``."""
+                    progress: LoadProgress | None = None,
+                    t5_tokenizer: Path | Exception | None = None) -> Checkpoint:
+    """Load a checkpoint (diffusers folder or single file) onto ``device``.
+
+    ``t5_tokenizer`` is the folder with T5's tokenizer.json for single files that hold a T5
+    (or the error saying where it should be).
+    """
     _quiet_loading_bars()
     target = torch_device(device)
     parts = _Parts(progress)
     try:
         if path.is_dir():
             return _load_checkpoint_folder(path, target, parts)
-        return _load_checkpoint_file(path, target, parts)
+        return _load_checkpoint_file(path, target, parts, t5_tokenizer)
     except (NodeError, MemoryError):
         raise
     except NotACheckpointError as error:
@@ -214,6 +227,17 @@ def _load_checkpoint_folder(path: Path, device: torch.device, parts: _Parts) -> 
     if not (path / "model_index.json").is_file():
         raise ModelLoadError(f"{path} is a folder but not a diffusers model (no model_index.json)")
     index = model_configs.read_json(path / "model_index.json")
+    family = families.for_pipeline(index)
+    if family is None:
+        raise ModelLoadError(f"{path.name} holds a {index.get('_class_name', 'diffusers')} "
+                             "model, which NodeStudio cannot run")
+    if "unet" not in index:
+        encoders = sum(1 for component, _, _ in getattr(family, "folder_encoders", ())
+                       if (index.get(component) or [None])[0])
+        parts.total = 3 + encoders  # the model index, the transformer, the VAE, each encoder
+        parts.finished()
+        loaded = family.load_folder(path, index, device, parts.finished)
+        return Checkpoint(loaded.model, loaded.clip, loaded.vae)
     names = [n for n in ("text_encoder", "text_encoder_2") if (index.get(n) or [None])[0]]
     parts.total = 3 + len(names)  # the model index, the UNet, the VAE, each text encoder
     parts.finished()
@@ -242,7 +266,8 @@ def _load_checkpoint_folder(path: Path, device: torch.device, parts: _Parts) -> 
             tokenizer = CLIPTokenizer.from_pretrained(tokenizer_folder, local_files_only=True)
         else:
             tokenizer = clip_tokenizer(
-                _pad_token(family, position), model.config.max_position_embeddings
+                _pad_token(family, _slots(family, len(names))[position]),
+                model.config.max_position_embeddings,
             )
         encoders.append((model, tokenizer))
         parts.finished()
@@ -250,13 +275,23 @@ def _load_checkpoint_folder(path: Path, device: torch.device, parts: _Parts) -> 
     return _finish(unet, vae, encoders, scheduler_config, device, str(path))
 
 
-def _load_checkpoint_file(path: Path, device: torch.device, parts: _Parts) -> Checkpoint:
+def _load_checkpoint_file(path: Path, device: torch.device, parts: _Parts,
+                          t5_tokenizer: Path | Exception | None = None) -> Checkpoint:
     import transformers
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from diffusers.loaders.single_file_utils import create_diffusers_clip_model_from_ldm
 
     state_dict, metadata = read_state_dict(path)
     shapes = {key: tuple(value.shape) for key, value in state_dict.items()}
+    transformer_family = families.for_checkpoint(shapes)
+    if transformer_family is not None:
+        from nodestudio.runtime.split_files import load_all_in_one
+
+        parts.total = 4  # the file, the transformer, the VAE, the text encoders
+        parts.finished()
+        loaded = load_all_in_one(transformer_family, state_dict, metadata, device,
+                                 t5_tokenizer, str(path), parts.finished)
+        return Checkpoint(loaded.model, loaded.clip, loaded.vae)
     kind = detect_checkpoint(shapes, state_dict.__getitem__, metadata, path.with_suffix(".yaml"))
     embedded = model_configs.embedded_configs(metadata)
     dtype = compute_dtype(device)
@@ -288,8 +323,9 @@ def _load_checkpoint_file(path: Path, device: torch.device, parts: _Parts) -> Ch
                 getattr(transformers, index[name][1]), state_dict, subfolder=name,
                 config=config, torch_dtype=dtype, local_files_only=True,
             )
+            family = families.by_id(kind.family)
             tokenizer = clip_tokenizer(
-                _pad_token(kind.family, position),
+                _pad_token(family, _slots(family, len(names))[position]),
                 tokenizer_config.get("model_max_length", model.config.max_position_embeddings),
             )
             encoders.append((model, tokenizer))
@@ -303,7 +339,8 @@ def _load_checkpoint_file(path: Path, device: torch.device, parts: _Parts) -> Ch
     if kind.zero_terminal_snr:
         scheduler_config["rescale_betas_zero_snr"] = True
     del state_dict
-    return _finish(unet, vae, encoders, scheduler_config, device, str(path), kind.family)
+    return _finish(unet, vae, encoders, scheduler_config, device, str(path),
+                   families.by_id(kind.family))
 
 
 # -- VAE --------------------------------------------------------------------------------------
@@ -369,6 +406,9 @@ def load_controlnet(path: Path, device: str | torch.device,
     dtype = compute_dtype(target)
     try:
         if path.is_dir():
+            transformer_controlnet = _transformer_controlnet(path, target, dtype)
+            if transformer_controlnet is not None:
+                return transformer_controlnet
             model = ControlNetModel.from_pretrained(
                 path, torch_dtype=dtype, local_files_only=True, variant=_variant(path)
             )
@@ -390,18 +430,40 @@ def load_controlnet(path: Path, device: str | torch.device,
         raise ModelLoadError(f"{path.name}: {error}") from None
     except (OSError, ValueError, KeyError, RuntimeError) as error:
         raise ModelLoadError(f"could not load ControlNet {path}: {error}") from error
-    family = SDXL if model.config.addition_embed_type == "text_time" else (
-        SD2 if model.config.cross_attention_dim == 1024 else SD1
+    family = families.SDXL if model.config.addition_embed_type == "text_time" else (
+        families.SD2 if model.config.cross_attention_dim == 1024 else families.SD1
     )
     return ControlNet(model.to(target).eval(), family, target, str(path))
+
+
+#: ControlNet classes of the transformer families (a folder's config names its class).
+_TRANSFORMER_CONTROLNETS = {"SD3ControlNetModel": "sd3", "FluxControlNetModel": "flux"}
+
+
+def _transformer_controlnet(path: Path, device: torch.device,
+                            dtype: torch.dtype) -> ControlNet | None:
+    """An SD3 or Flux ControlNet folder, or None for a UNet ControlNet."""
+    import diffusers
+
+    config_file = path / "config.json"
+    class_name = model_configs.read_json(config_file).get("_class_name") if (
+        config_file.is_file()) else None
+    if class_name not in _TRANSFORMER_CONTROLNETS:
+        return None
+    model = getattr(diffusers, class_name).from_pretrained(
+        path, torch_dtype=dtype, local_files_only=True, variant=_variant(path)
+    )
+    family = families.by_id(_TRANSFORMER_CONTROLNETS[class_name])
+    return ControlNet(model.to(device).eval(), family, device, str(path))
 
 
 def describe(checkpoint: Checkpoint) -> str:
     """One line for logs: family, precision, prediction type."""
     model = checkpoint.model
     return json.dumps({
-        "family": model.family,
+        "family": model.family.id.value,
         "dtype": str(model.dtype).removeprefix("torch."),
-        "prediction_type": model.scheduler_config.get("prediction_type", "epsilon"),
-        "in_channels": model.unet.config.in_channels,
+        "prediction_type": model.scheduler_config.get("prediction_type",
+                                                       model.family.prediction.value),
+        "in_channels": model.denoiser.config.in_channels,
     })

@@ -34,7 +34,7 @@ class PreparedControl:
     half_mask: torch.Tensor | None
 
 
-def _collect(
+def collect(
     positive: Conditioning, negative: Conditioning | None
 ) -> list[tuple[ControlUse, bool, bool]]:
     """(control, on positive, on negative) in the order they were applied."""
@@ -63,7 +63,7 @@ def prepare_controls(
     device: torch.device,
 ) -> list[PreparedControl]:
     prepared = []
-    for use, on_positive, on_negative in _collect(positive, negative if do_cfg else None):
+    for use, on_positive, on_negative in collect(positive, negative if do_cfg else None):
         model = ensure_on(use.controlnet.model, device)
         if model.config.cross_attention_dim != cross_attention_dim:
             raise NodeError(

@@ -27,9 +27,10 @@ from pathlib import Path
 
 import torch
 
+from nodestudio.runtime.families.base import FamilyId
 from nodestudio.runtime.original_layout import CONTROLNET_PREFIX, UNET_PREFIX
 
-SD1, SD2, SDXL = "sd1", "sd2", "sdxl"
+SD1, SD2, SDXL = FamilyId.SD1, FamilyId.SD2, FamilyId.SDXL
 SD2_V_STATISTIC_KEY = UNET_PREFIX + "output_blocks.11.1.transformer_blocks.0.norm1.bias"
 SD2_V_THRESHOLD = 0.09
 _REFINER = "this file looks like an SDXL refiner, which is not supported"
@@ -42,7 +43,7 @@ class NotACheckpointError(ValueError):
 
 @dataclass(frozen=True)
 class CheckpointKind:
-    family: str
+    family: FamilyId
     #: Folder under resources/model_configs with this checkpoint's architecture.
     config_name: str
     in_channels: int
@@ -54,7 +55,7 @@ class CheckpointKind:
 
 @dataclass(frozen=True)
 class ControlNetKind:
-    family: str
+    family: FamilyId
     config_name: str
     original_layout: bool
     #: Config values that differ from the shipped config (smaller SDXL ControlNets).

@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from nodestudio.api.errors import Cancelled, NodeError
-from nodestudio.runtime.detection import SDXL
+from nodestudio.runtime.families.base import ModelFamily
 from nodestudio.runtime.types import DiffusionModel, LoraUse, TextEncoders
 
 _names = itertools.count(1)
@@ -97,20 +97,29 @@ def applied(module: torch.nn.Module, uses: tuple[LoraUse, ...]) -> Iterator[None
             _activate(module, ())
 
 
-def _read_lora(path: Path, family: str) -> tuple[dict, dict | None, dict | None]:
+def _read_lora(path: Path, family: ModelFamily) -> tuple[dict, dict | None, dict | None]:
     """(state dict in diffusers naming, network alphas, adapter metadata) of a LoRA file."""
     import json
-
-    from diffusers.loaders import StableDiffusionLoraLoaderMixin, StableDiffusionXLLoraLoaderMixin
 
     from nodestudio.runtime.checkpoints import read_state_dict
 
     weights, file_metadata = read_state_dict(path)
-    loader = StableDiffusionXLLoraLoaderMixin if family == SDXL else StableDiffusionLoraLoaderMixin
-    state_dict, alphas = loader.lora_state_dict(weights)
+    _check_family(path, list(weights), family)
+    state_dict, alphas = family.lora_state_dict(weights)
     raw = file_metadata.get("lora_adapter_metadata")
     metadata = json.loads(raw) if raw else None
     return state_dict, alphas, metadata
+
+
+def _check_family(path: Path, keys: list[str], family: ModelFamily) -> None:
+    """Refuse a LoRA whose keys say it was trained for another family (a Flux LoRA on SD1.5)."""
+    from nodestudio.runtime import families
+
+    for other in families.FAMILIES:
+        if other is not family and other.lora_markers and any(
+                marker in key for key in keys for marker in other.lora_markers):
+            raise LoraLoadError(f"LoRA {path.name} is for {other.label}; this model is "
+                                f"{family.label}: use a {family.label} LoRA")
 
 
 def _section(mapping: Mapping | None, prefix: str) -> dict | None:
@@ -181,16 +190,20 @@ def load_lora(
     with _lock:
         try:
             if strength_model != 0:
-                if any(k.startswith("unet.") for k in state_dict):
-                    model.unet.load_lora_adapter(
-                        state_dict, prefix="unet", network_alphas=alphas, adapter_name=name,
-                        metadata=_section(metadata, "unet"),
+                prefix = model.family.lora_denoiser_prefix
+                if any(k.startswith(prefix + ".") for k in state_dict):
+                    model.denoiser.load_lora_adapter(
+                        state_dict, prefix=prefix, network_alphas=alphas, adapter_name=name,
+                        metadata=_section(metadata, prefix),
                     )
-                    touched.append(model.unet)
+                    touched.append(model.denoiser)
                 finished()
             if strength_clip != 0:
-                for index, encoder in enumerate(clip.encoders):
-                    prefix = "text_encoder" if index == 0 else "text_encoder_2"
+                for encoder in clip.encoders:
+                    prefix = clip.family.lora_text_prefixes.get(encoder.slot)
+                    if prefix is None:
+                        finished()
+                        continue  # LoRAs train the CLIPs, not T5
                     part = {k.removeprefix(prefix + "."): v for k, v in state_dict.items()
                             if k.startswith(prefix + ".")}
                     part_alphas = _section(alphas, prefix)
@@ -213,7 +226,7 @@ def load_lora(
         raise LoraLoadError(f"no weights of LoRA {path.name} fit this model")
     adapter = LoraAdapter(name, str(path), touched)
     new_model = model
-    if model.unet in touched:
+    if model.denoiser in touched:
         new_model = model.with_loras((*model.loras, LoraUse(adapter, strength_model)))
     new_clip = clip
     if any(encoder.model in touched for encoder in clip.encoders):

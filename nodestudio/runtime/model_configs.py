@@ -54,7 +54,7 @@ def write_config_folder(configs: Mapping[str, Any], folder: Path) -> Path:
             (folder / "config.json").write_text(json.dumps(config))
         else:
             (folder / component).mkdir(parents=True, exist_ok=True)
-            name = _CONFIG_FILE_NAMES.get(component, "config.json")
+            name = _CONFIG_FILE_NAMES.get(component.rstrip("_0123456789"), "config.json")
             (folder / component / name).write_text(json.dumps(config))
     return folder
 

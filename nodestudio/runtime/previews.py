@@ -1,11 +1,12 @@
 """Latent previews while sampling: a fast linear latent→RGB map, or TAESD when installed.
 
-The linear maps are the published least-squares fits from the 4 SD/SDXL latent channels to RGB
-(they apply to the latents the UNet works on, i.e. already multiplied by the VAE scaling
-factor). TAESD ("tiny autoencoder", madebyollin) decodes much better pictures at a small cost;
-NodeStudio uses it when ``models/vae_approx`` holds ``taesd`` (SD1/SD2) or ``taesdxl`` (SDXL)
-weights: a diffusers folder (``config.json`` + weights) or the original ``*_decoder``
-``.safetensors``/``.pth`` file.
+The linear maps are the published least-squares fits from a latent space's channels to RGB,
+declared by each family's latent format (they apply to the latents the denoiser works on, i.e.
+already scaled by the VAE's factors). TAESD ("tiny autoencoder", madebyollin) decodes much
+better pictures at a small cost; NodeStudio uses it when ``models/vae_approx`` holds ``taesd``
+(SD1/SD2), ``taesdxl`` (SDXL), ``taesd3`` (SD3) or ``taef1`` (Flux) weights: a diffusers
+folder (``config.json`` + weights) or the original ``*_decoder`` ``.safetensors``/``.pth``
+file.
 """
 
 from __future__ import annotations
@@ -16,29 +17,23 @@ from pathlib import Path
 import numpy as np
 import torch
 
-SD_LATENT_RGB = (
-    (0.3512, 0.2297, 0.3227),
-    (0.3250, 0.4974, 0.2350),
-    (-0.2829, 0.1762, 0.2721),
-    (-0.2120, -0.2616, -0.7177),
-)
-SDXL_LATENT_RGB = (
-    (0.3651, 0.4232, 0.4341),
-    (-0.2533, -0.0042, 0.1068),
-    (0.1076, 0.1111, -0.0362),
-    (-0.3165, -0.2492, -0.2188),
-)
-SDXL_LATENT_RGB_BIAS = (0.1084, -0.0175, -0.0011)
+from nodestudio.runtime.families.base import LatentFormat
+
+
+def _latent_format(name: str) -> LatentFormat | None:
+    from nodestudio.runtime.families import latent_formats
+
+    return latent_formats().get(name)
 
 
 def taesd_name_matches(name: str, latent_format: str) -> bool:
-    """Whether a vae_approx entry is the TAESD for a latent format (taesd / taesdxl)."""
+    """Whether a vae_approx entry is the TAESD made for a latent format (its family declares
+    the name prefixes: taesd, taesdxl, taesd3, taef1)."""
     stem = Path(name).name.lower()
-    if latent_format == "sdxl":
-        return stem.startswith("taesdxl")
-    if latent_format == "sd":
-        return stem.startswith("taesd") and not stem.startswith(("taesdxl", "taesd3", "taesdf"))
-    return False
+    found = _latent_format(latent_format)
+    if found is None:
+        return False
+    return stem.startswith(found.taesd_prefixes) and not stem.startswith(found.taesd_excludes)
 
 
 def load_taesd(path: Path, device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
@@ -80,10 +75,10 @@ class PreviewMaker:
         self._last = 0.0
         self._factors: torch.Tensor | None = None
         self._bias: torch.Tensor | None = None
-        if latent_format in ("sd", "sdxl"):
-            xl = latent_format == "sdxl"
-            self._factors = torch.tensor(SDXL_LATENT_RGB if xl else SD_LATENT_RGB)
-            self._bias = torch.tensor(SDXL_LATENT_RGB_BIAS if xl else (0.0, 0.0, 0.0))
+        found = _latent_format(latent_format)
+        if found is not None and found.rgb_factors:
+            self._factors = torch.tensor(found.rgb_factors)
+            self._bias = torch.tensor(found.rgb_bias)
 
     def due(self, last_step: bool = False) -> bool:
         return last_step or time.monotonic() - self._last >= self.min_interval

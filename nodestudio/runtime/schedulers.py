@@ -1,17 +1,26 @@
 """Sampler and schedule names → diffusers schedulers built from the model's own scheduler config.
 
 Every scheduler starts from the config the checkpoint ships (betas, prediction type, timestep
-spacing, steps offset …) so that v-prediction and zero-SNR models sample correctly with any
-sampler; the sampler name picks the class and algorithm, the schedule name the sigma spacing.
-docs/SAMPLERS.md lists the table and the supported combinations.
+spacing, steps offset …; for flow models the shift) so that v-prediction, zero-SNR and
+flow-matching models sample correctly with any sampler; the sampler name picks the class and
+algorithm, the schedule name the sigma spacing. A family samples either with the discrete
+schedulers (:data:`SAMPLERS`) or with the flow-matching ones (:data:`FLOW_SAMPLERS`), by its
+``scheduling``; a sampler name the family's table lacks is refused. docs/SAMPLERS.md lists the
+tables and the supported combinations.
 """
 
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from nodestudio.runtime.families.base import Scheduling
+
+if TYPE_CHECKING:
+    from nodestudio.runtime.families.base import Geometry, ModelFamily
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,23 @@ SAMPLERS: dict[str, SamplerSpec] = {
     "lcm": SamplerSpec("LCMScheduler", {}, "LCM (for LCM-distilled models or LCM LoRAs)"),
 }
 
+#: Flow-matching samplers: diffusers' flow schedulers, and the multistep solvers on flow sigmas.
+_FLOW_SOLVER = {"use_flow_sigmas": True, "prediction_type": "flow_prediction"}
+FLOW_SAMPLERS: dict[str, SamplerSpec] = {
+    "euler": SamplerSpec("FlowMatchEulerDiscreteScheduler", {}, "Euler"),
+    "euler_ancestral": SamplerSpec("FlowMatchEulerDiscreteScheduler",
+                                   {"stochastic_sampling": True},
+                                   "Euler, stochastic (re-noises each step)"),
+    "heun": SamplerSpec("FlowMatchHeunDiscreteScheduler", {}, "Heun (2 model calls per step)"),
+    "dpmpp_2m": SamplerSpec("DPMSolverMultistepScheduler",
+                            {"algorithm_type": "dpmsolver++", "solver_order": 2, **_FLOW_SOLVER},
+                            "DPM++ 2M"),
+    "uni_pc": SamplerSpec("UniPCMultistepScheduler", dict(_FLOW_SOLVER), "UniPC (bh1)"),
+    "uni_pc_bh2": SamplerSpec("UniPCMultistepScheduler", {"solver_type": "bh2", **_FLOW_SOLVER},
+                              "UniPC (bh2)"),
+    "lcm": SamplerSpec("FlowMatchLCMScheduler", {}, "LCM (for few-step distilled flow models)"),
+}
+
 _SIGMA_FLAGS = ("use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas")
 
 #: Schedule name → scheduler config changes (flags a class lacks make the pair unsupported).
@@ -60,6 +86,7 @@ SCHEDULES: dict[str, dict[str, Any]] = {
 }
 
 SAMPLER_NAMES = tuple(SAMPLERS)
+FLOW_SAMPLER_NAMES = tuple(FLOW_SAMPLERS)
 SCHEDULE_NAMES = tuple(SCHEDULES)
 
 
@@ -67,45 +94,116 @@ class UnsupportedSchedule(ValueError):
     pass
 
 
-def scheduler_class(sampler: str) -> type:
+def sampler_table(scheduling: Scheduling = Scheduling.DISCRETE) -> dict[str, SamplerSpec]:
+    return FLOW_SAMPLERS if scheduling is Scheduling.FLOW else SAMPLERS
+
+
+def scheduler_class(sampler: str, scheduling: Scheduling = Scheduling.DISCRETE) -> type:
     import diffusers
 
-    if sampler not in SAMPLERS:
+    table = sampler_table(scheduling)
+    if sampler not in table:
+        if sampler in SAMPLERS:
+            raise UnsupportedSchedule(
+                f"the {sampler} sampler does not work with flow-matching models; "
+                f"these do: {', '.join(table)}"
+            )
         raise ValueError(f"unknown sampler {sampler!r}; known: {', '.join(SAMPLER_NAMES)}")
-    return getattr(diffusers, SAMPLERS[sampler].scheduler_class)
+    return getattr(diffusers, table[sampler].scheduler_class)
 
 
 def _parameters(cls: type) -> set[str]:
     return set(inspect.signature(cls.__init__).parameters)
 
 
-def supported_schedules(sampler: str) -> list[str]:
-    parameters = _parameters(scheduler_class(sampler))
-    return [name for name, changes in SCHEDULES.items() if set(changes) <= parameters]
+def supported_schedules(sampler: str, scheduling: Scheduling = Scheduling.DISCRETE) -> list[str]:
+    parameters = _parameters(scheduler_class(sampler, scheduling))
+    names = [name for name, changes in SCHEDULES.items() if set(changes) <= parameters]
+    if scheduling is Scheduling.FLOW:
+        # Timestep spacing is a discrete-schedule notion: flow schedulers space sigmas.
+        names = [name for name in names if name not in ("trailing", "linspace")]
+    return names
+
+
+def _flow_config(model_config: Mapping[str, Any], parameters: set[str],
+                 mu: float | None) -> dict[str, Any]:
+    """A flow model's scheduler config (FlowMatchEuler's names) for another flow scheduler."""
+    config = dict(model_config)
+    shift = float(config.get("shift", 1.0))
+    if mu is not None and "use_dynamic_shifting" not in parameters:
+        # A resolution-dependent shift is exp(mu) as a fixed shift, for schedulers that only
+        # know a fixed one.
+        shift = math.exp(mu)
+        config["use_dynamic_shifting"] = False
+    config["shift"] = shift
+    if "flow_shift" in parameters:
+        config["flow_shift"] = shift
+    return config
 
 
 def build_scheduler(
-    sampler: str, schedule: str, model_config: Mapping[str, Any], seed: int | None = None
+    sampler: str, schedule: str, model_config: Mapping[str, Any], seed: int | None = None,
+    family: ModelFamily | None = None, mu: float | None = None,
 ) -> Any:
     """A fresh scheduler of ``sampler``'s class, configured from ``model_config``.
 
-    ``seed`` seeds the Brownian-tree noise of ``dpmpp_sde`` (otherwise random on every run).
+    ``seed`` seeds the Brownian-tree noise of ``dpmpp_sde`` (otherwise random on every run);
+    ``family`` picks the sampler table (discrete by default); ``mu`` is the
+    resolution-dependent shift of a flow model that uses one.
     """
-    cls = scheduler_class(sampler)
+    scheduling = family.scheduling if family is not None else Scheduling.DISCRETE
+    cls = scheduler_class(sampler, scheduling)
     if schedule not in SCHEDULES:
         raise ValueError(f"unknown schedule {schedule!r}; known: {', '.join(SCHEDULE_NAMES)}")
     parameters = _parameters(cls)
     changes = SCHEDULES[schedule]
-    if not set(changes) <= parameters:
+    if schedule not in supported_schedules(sampler, scheduling):
         raise UnsupportedSchedule(
             f"the {sampler} sampler does not support the {schedule} schedule "
-            f"(it supports: {', '.join(supported_schedules(sampler))})"
+            f"(it supports: {', '.join(supported_schedules(sampler, scheduling))})"
         )
-    config = dict(model_config)
+    if scheduling is Scheduling.FLOW:
+        config = _flow_config(model_config, parameters, mu)
+    else:
+        config = dict(model_config)
     # A schedule replaces whatever sigma spacing the model's config asked for.
     config.update({flag: False for flag in _SIGMA_FLAGS if flag in parameters})
-    config.update(SAMPLERS[sampler].options)
+    config.update(sampler_table(scheduling)[sampler].options)
     config.update(changes)
     if "noise_sampler_seed" in parameters and seed is not None:
         config["noise_sampler_seed"] = seed % 2**63
     return cls.from_config(config)
+
+
+def resolution_shift(model_config: Mapping[str, Any], image_sequence_length: int) -> float | None:
+    """mu of a flow model with resolution-dependent shift (None for a fixed shift).
+
+    The shift grows linearly with the number of image tokens between (base_image_seq_len,
+    base_shift) and (max_image_seq_len, max_shift), as the reference pipelines compute it.
+    """
+    if not model_config.get("use_dynamic_shifting"):
+        return None
+    base_length = model_config.get("base_image_seq_len", 256)
+    max_length = model_config.get("max_image_seq_len", 4096)
+    base_shift = model_config.get("base_shift", 0.5)
+    max_shift = model_config.get("max_shift", 1.15)
+    slope = (max_shift - base_shift) / (max_length - base_length)
+    return image_sequence_length * slope + (base_shift - slope * base_length)
+
+
+def set_timesteps(scheduler: Any, family: ModelFamily, steps: int, geometry: Geometry,
+                  device: Any, mu: float | None = None) -> None:
+    """``scheduler.set_timesteps`` as the family's reference pipeline calls it."""
+    if family.scheduling is not Scheduling.FLOW:
+        scheduler.set_timesteps(steps, device=device)
+        return
+    parameters = inspect.signature(scheduler.set_timesteps).parameters
+    kwargs: dict[str, Any] = {}
+    sigmas = family.default_sigmas(steps)
+    if sigmas is not None and "sigmas" in parameters and not scheduler.config.get(
+        "use_flow_sigmas"
+    ):
+        kwargs["sigmas"] = sigmas
+    if mu is not None and "mu" in parameters and scheduler.config.get("use_dynamic_shifting"):
+        kwargs["mu"] = mu
+    scheduler.set_timesteps(steps, device=device, **kwargs)

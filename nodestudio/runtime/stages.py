@@ -10,6 +10,8 @@ noise of its own. NodeStudio's Sampler does the same on the diffusers schedulers
 sample in. Schedulers that sample in the variance-preserving scaling ``√ᾱ·x0 + √(1−ᾱ)·ε``
 (DDIM, DPM-Solver, UniPC, DEIS, DDPM, LCM) convert at the boundary:
 ``x_σ = x_vp · √(1 + σ²)``. So one stage's latent can be continued with another sampler.
+Flow-matching models have one parametrisation, ``x = (1 − σ)·x0 + σ·ε``, shared by every flow
+scheduler (and ComfyUI's): their latents pass between stages as they are.
 
 **Finishing early** (``end_step`` before the last step, without leftover noise) ends, as in
 ComfyUI, with a step straight to σ = 0: the last step run returns the model's estimate of the
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 import torch
 
 from nodestudio.api.errors import NodeError
+from nodestudio.runtime.families.base import Prediction
 
 #: Schedulers whose latents are ``x0 + σ·ε`` (their ``init_noise_sigma`` is σ_max, and
 #: ``scale_model_input`` divides by √(σ² + 1)); all others sample in the ``√ᾱ`` scaling.
@@ -80,8 +83,16 @@ def step_range(scheduler, steps: int, first: int, end_step: int, leftover_noise:
     return StepRange(first, stop, steps, begin, end, early, stop < steps and leftover_noise)
 
 
+def is_flow(scheduler) -> bool:
+    """Whether the scheduler samples a flow-matching model (x = (1 − σ)·x0 + σ·ε)."""
+    return type(scheduler).__name__.startswith("FlowMatch") or bool(
+        scheduler.config.get("use_flow_sigmas", False)
+    )
+
+
 def is_sigma_scaled(scheduler) -> bool:
-    return type(scheduler).__name__ in SIGMA_SCALED
+    # Flow latents need no conversion either: every flow scheduler shares their scaling.
+    return type(scheduler).__name__ in SIGMA_SCALED or is_flow(scheduler)
 
 
 def sigma_at(scheduler, index: int) -> float:
@@ -108,12 +119,14 @@ def from_sigma_scaling(scheduler, latents: torch.Tensor, index: int) -> torch.Te
     return latents / math.sqrt(1.0 + sigma_at(scheduler, index) ** 2)
 
 
-def denoised(scheduler, model_output: torch.Tensor, latents: torch.Tensor,
-             index: int) -> torch.Tensor:
+def denoised(scheduler, prediction_kind: Prediction, model_output: torch.Tensor,
+             latents: torch.Tensor, index: int) -> torch.Tensor:
     """The model's estimate of the clean latent at ``timesteps[index]`` (what a step to σ = 0
-    gives), from its output under the checkpoint's prediction type."""
+    gives), from its output under the family's (or the checkpoint's) prediction type."""
     sigma = sigma_at(scheduler, index)
     noisy = to_sigma_scaling(scheduler, latents, index)
+    if prediction_kind is Prediction.FLOW:
+        return noisy - sigma * model_output  # the flow velocity is ε − x0
     prediction = scheduler.config.prediction_type
     if prediction == "epsilon":
         return noisy - sigma * model_output

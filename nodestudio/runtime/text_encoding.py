@@ -139,4 +139,5 @@ def encode_prompt(
         embeds=embeds,
         pooled=pooled.to(dtype) if pooled is not None else None,
         size=size or SizeConditioning(),
+        family=clip.family,
     )

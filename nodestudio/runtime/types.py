@@ -21,9 +21,10 @@ import torch
 from nodestudio.runtime import devices
 
 if TYPE_CHECKING:
-    from diffusers import AutoencoderKL, ControlNetModel, UNet2DConditionModel
-    from transformers import CLIPTokenizer, PreTrainedModel
+    from diffusers import AutoencoderKL
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+    from nodestudio.runtime.families.base import ModelFamily
     from nodestudio.runtime.lora import LoraAdapter
 
 
@@ -41,12 +42,13 @@ class LoraUse:
 
 @dataclass(frozen=True, eq=False)
 class DiffusionModel:
-    """MODEL: the denoiser and the scheduler config it was trained with."""
+    """MODEL: the denoiser (a UNet or a diffusion transformer), its family and the scheduler
+    config it was trained with."""
 
-    unet: UNet2DConditionModel
+    denoiser: torch.nn.Module
     scheduler_config: Mapping[str, Any]
-    #: Architecture: "sd1" (one CLIP encoder; any width but SD2's), "sd2" or "sdxl".
-    family: str
+    #: The family module that knows how to call the denoiser (detected from the files).
+    family: ModelFamily
     #: Channels of the latent space (the VAE's, not the UNet's 9 for inpainting models).
     latent_channels: int
     #: Pixels per latent cell along each axis (2 ** number of VAE downsamplings).
@@ -54,56 +56,66 @@ class DiffusionModel:
     device: torch.device
     source: str = ""
     loras: tuple[LoraUse, ...] = ()
-    #: Whose latent space the model works in: "sd" (SD1/SD2's VAE), "sdxl", or "unknown" —
-    #: previews pick their latent→RGB map and TAESD by it.
+    #: Whose latent space the model works in: a family's latent format name ("sd", "sdxl",
+    #: "sd3", "flux") or "unknown" — previews pick their latent→RGB map and TAESD by it.
     latent_format: str = "unknown"
 
     @property
     def dtype(self) -> torch.dtype:
-        return devices.module_dtype(self.unet)
+        return devices.module_dtype(self.denoiser)
 
     @property
     def is_inpainting(self) -> bool:
-        return self.unet.config.in_channels == 2 * self.latent_channels + 1
+        """Whether the denoiser takes the mask and the masked image as extra input channels."""
+        return self.family.is_inpainting(self)
 
-    @property
-    def uses_size_conditioning(self) -> bool:
-        return self.unet.config.addition_embed_type == "text_time"
+    # The sampler's name for it: models that take the inpainting input need it from VAE Encode.
+    takes_inpainting_input = is_inpainting
 
     def with_loras(self, loras: tuple[LoraUse, ...]) -> DiffusionModel:
         return replace(self, loras=loras)
 
+    def with_scheduler_config(self, changes: Mapping[str, Any]) -> DiffusionModel:
+        """The same model sampled with other schedule settings (Model Sampling nodes)."""
+        return replace(self, scheduler_config={**self.scheduler_config, **changes})
+
     def offload_to_cpu(self) -> None:
-        devices.offload_to_cpu(self.unet)
+        devices.offload_to_cpu(self.denoiser)
 
     on_cache_evict = offload_to_cpu
 
 
 @dataclass(frozen=True, eq=False)
 class TextEncoder:
-    """One CLIP text encoder with its tokenizer."""
+    """One text encoder (CLIP or T5) with its tokenizer."""
 
     model: PreTrainedModel
-    tokenizer: CLIPTokenizer
+    tokenizer: PreTrainedTokenizerBase
     #: SDXL's encoders (and every encoder of a "penultimate" family) feed the UNet with the
     #: second-to-last hidden state; SD1/SD2 with the last one, through the final LayerNorm.
     penultimate: bool = False
     #: Whether this encoder provides the pooled (projected) embedding (SDXL's second).
     pooled: bool = False
+    #: Which of its family's encoder slots it fills: "clip_l", "clip_g", "clip_h", "t5".
+    slot: str = "clip_l"
 
 
 @dataclass(frozen=True, eq=False)
 class TextEncoders:
-    """CLIP: the text encoder(s) of a checkpoint."""
+    """CLIP: the text encoder(s) of a checkpoint, or loaded for a family from separate files."""
 
     encoders: tuple[TextEncoder, ...]
-    family: str
+    family: ModelFamily
     device: torch.device
     source: str = ""
     loras: tuple[LoraUse, ...] = ()
 
     def with_loras(self, loras: tuple[LoraUse, ...]) -> TextEncoders:
         return replace(self, loras=loras)
+
+    def slot(self, name: str) -> TextEncoder | None:
+        """The encoder filling slot ``name``, or None."""
+        return next((encoder for encoder in self.encoders if encoder.slot == name), None)
 
     def offload_to_cpu(self) -> None:
         for encoder in self.encoders:
@@ -140,10 +152,10 @@ class Vae:
 
 @dataclass(frozen=True, eq=False)
 class ControlNet:
-    """CONTROL_NET: a ControlNet model."""
+    """CONTROL_NET: a ControlNet model, for the family whose denoiser it was made from."""
 
-    model: ControlNetModel
-    family: str
+    model: torch.nn.Module
+    family: ModelFamily
     device: torch.device
     source: str = ""
 
@@ -163,6 +175,8 @@ class ControlUse:
     strength: float
     start: float
     end: float
+    #: Transformer ControlNets (SD3, Flux) read the hint as latents: the VAE to encode it.
+    vae: Vae | None = None
 
 
 @dataclass(frozen=True)
@@ -180,13 +194,23 @@ class Conditioning:
 
     #: [1, tokens, width] prompt embedding (all encoders concatenated along ``width``).
     embeds: torch.Tensor
-    #: [1, width] pooled embedding (SDXL), else None.
+    #: [1, width] pooled embedding (SDXL, SD3, Flux), else None.
     pooled: torch.Tensor | None = None
     size: SizeConditioning = field(default_factory=SizeConditioning)
     controls: tuple[ControlUse, ...] = ()
+    #: Distilled guidance (Flux dev's guidance embedding), set by Flux Guidance; None = the
+    #: family's default.
+    guidance: float | None = None
+    #: The family whose text encoders made it (None for conditioning built by hand).
+    family: ModelFamily | None = None
+    #: What only the family reads (SD3: its T5 states kept apart from the CLIP ones).
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def with_control(self, control: ControlUse) -> Conditioning:
         return replace(self, controls=(*self.controls, control))
+
+    def with_guidance(self, guidance: float) -> Conditioning:
+        return replace(self, guidance=guidance)
 
 
 @dataclass(frozen=True, eq=False)

@@ -39,11 +39,19 @@ def _statistics(vae: Vae, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tenso
             torch.tensor(std, device=like.device, dtype=like.dtype).view(shape))
 
 
+def _shift(vae: Vae) -> float:
+    # SD3's and Flux's VAEs centre their latents (shift_factor); SD's have none.
+    return float(getattr(vae.config, "shift_factor", None) or 0.0)
+
+
 def _to_latent_space(vae: Vae, moments: torch.Tensor) -> torch.Tensor:
     statistics = _statistics(vae, moments)
     if statistics is not None:
         mean, std = statistics
         return (moments - mean) * vae.config.scaling_factor / std
+    shift = _shift(vae)
+    if shift:
+        return (moments - shift) * vae.config.scaling_factor
     return moments * vae.config.scaling_factor
 
 
@@ -52,6 +60,9 @@ def _from_latent_space(vae: Vae, latents: torch.Tensor) -> torch.Tensor:
     if statistics is not None:
         mean, std = statistics
         return latents * std / vae.config.scaling_factor + mean
+    shift = _shift(vae)
+    if shift:
+        return latents / vae.config.scaling_factor + shift
     return latents / vae.config.scaling_factor
 
 

@@ -38,7 +38,7 @@ def test_single_file_in_original_layout_holds_the_folders_weights(tiny_models, f
     keys = load_file(str(tiny_models.checkpoint(getattr(tiny_models, file)))).keys()
     assert any(key.startswith(UNET_PREFIX + "input_blocks.") for key in keys)
     assert any(key.startswith("first_stage_model.decoder.up.") for key in keys)
-    _assert_same_weights(from_folder.model.unet, from_file.model.unet)
+    _assert_same_weights(from_folder.model.denoiser, from_file.model.denoiser)
     _assert_same_weights(from_folder.vae.model, from_file.vae.model)
     for ours, theirs in zip(from_folder.clip.encoders, from_file.clip.encoders, strict=True):
         _assert_same_weights(ours.model, theirs.model)
@@ -56,14 +56,14 @@ def test_single_file_controlnet_holds_the_folders_weights(tiny_models):
     assert any(k.startswith("control_model.input_hint_block.14")
                for k in load_file(str(tiny_models.controlnet(tiny_models.controlnet_file))))
     _assert_same_weights(folder.model, single.model)
-    assert single.family == detection.SD1
+    assert single.family.id == detection.SD1
 
 
 def test_inpainting_single_file_gets_a_9_channel_unet(tiny_models, tmp_path):
     path = save_original_checkpoint(tiny_models.checkpoint(tiny_models.sd_inpaint_folder),
                                     tmp_path / "inpaint.safetensors")
     loaded = load_checkpoint(path, "cpu")
-    assert loaded.model.unet.config.in_channels == 9 and loaded.model.is_inpainting
+    assert loaded.model.denoiser.config.in_channels == 9 and loaded.model.is_inpainting
 
 
 def test_ckpt_files_load_only_plain_tensors(tiny_models, tmp_path):
@@ -215,7 +215,7 @@ def test_sd2_style_single_file_gets_openclip_text_and_its_own_prediction(tmp_pat
                for k in load_file(str(path)))
 
     loaded = load_checkpoint(path, "cpu")
-    assert loaded.model.family == detection.SD2
+    assert loaded.model.family.id == detection.SD2
     # No marker in the file: the prediction type its embedded scheduler config states stands.
     assert loaded.model.scheduler_config["prediction_type"] == "v_prediction"
     encoder = loaded.clip.encoders[0]

@@ -104,5 +104,5 @@ def test_a_lora_cancelled_half_way_leaves_the_model_as_it_was(session, tiny_mode
     result = session.run(graph, outputs=["lora"], on_event=cancel_once_in_the_unet,
                          cancel=token, check=False)
     assert result.executed == ["checkpoint"]
-    unet = session.run(graph, outputs=["checkpoint"]).outputs["checkpoint"]["model"].unet
+    unet = session.run(graph, outputs=["checkpoint"]).outputs["checkpoint"]["model"].denoiser
     assert not getattr(unet, "peft_config", {})  # the half-added LoRA was taken out again

@@ -32,7 +32,7 @@ def base(tiny_models, run_node, ctx):
 def test_lora_changes_the_image_and_leaves_the_base_model_alone(base, run_node, ctx, tiny_models):
     model, clip, vae = base
     before = _image(run_node, model, clip, vae, ctx)
-    weights = {k: v.clone() for k, v in model.unet.state_dict().items()}
+    weights = {k: v.clone() for k, v in model.denoiser.state_dict().items()}
 
     lora_model, lora_clip = run_node("diffusion.load_lora", model=model, clip=clip,
                                      lora=tiny_models.lora_file, ctx=ctx)
@@ -42,7 +42,7 @@ def test_lora_changes_the_image_and_leaves_the_base_model_alone(base, run_node, 
 
     # The upstream (cached) model still gives exactly its own image, and its weights are intact.
     np.testing.assert_array_equal(_image(run_node, model, clip, vae, ctx), before)
-    assert all(torch.equal(weights[k], v) for k, v in model.unet.state_dict().items()
+    assert all(torch.equal(weights[k], v) for k, v in model.denoiser.state_dict().items()
                if k in weights)
 
 
@@ -88,7 +88,7 @@ def test_adapters_leave_the_model_when_no_handle_needs_them(base, run_node, ctx,
 
     def adapters() -> set[str]:
         found = set()
-        for module in (model.unet, clip.encoders[0].model):
+        for module in (model.denoiser, clip.encoders[0].model):
             for layer in module.modules():
                 if isinstance(layer, BaseTunerLayer):
                     found.update(layer.lora_A.keys())

@@ -9,7 +9,10 @@ from safetensors.torch import save_file
 from nodestudio.app.models import ModelLibrary
 from nodestudio.engine.cancel import CancelToken
 from nodestudio.engine.context import RunContext, RunEnvironment
-from nodestudio.runtime.previews import SD_LATENT_RGB, PreviewMaker, load_taesd, taesd_name_matches
+from nodestudio.runtime.families.sd1 import SD_LATENT
+from nodestudio.runtime.previews import PreviewMaker, load_taesd, taesd_name_matches
+
+SD_LATENT_RGB = SD_LATENT.rgb_factors
 
 
 def test_linear_preview_maps_each_latent_cell_to_a_colour():

@@ -16,6 +16,7 @@ import pytest
 
 from nodestudio.api import NodeError
 from nodestudio.runtime import schedulers, stages
+from nodestudio.runtime.families.base import Prediction
 from nodestudio.runtime.tiny import SCHEDULER_CONFIG
 
 MAX_PIXEL_DIFFERENCE = 2 / 255  # the fidelity tests' bound
@@ -140,7 +141,7 @@ def test_the_clean_estimate_is_the_schedulers_own(sampler, prediction):
     if hasattr(scheduler, "set_begin_index"):
         scheduler.set_begin_index(index)
     scheduler.scale_model_input(latents, timestep)
-    ours = stages.denoised(scheduler, output, latents, index)
+    ours = stages.denoised(scheduler, Prediction.EPSILON, output, latents, index)
     theirs = scheduler.step(output, timestep, latents).pred_original_sample
     torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-4)
 

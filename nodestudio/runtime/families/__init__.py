@@ -1,0 +1,47 @@
+"""Model families, one module each; this package is their registry.
+
+:data:`FAMILIES` lists them in detection order (the first that recognises a file wins). To add
+a family, write its module (a :class:`~nodestudio.runtime.families.base.ModelFamily`) and list
+it here; nothing else branches on a family.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from nodestudio.runtime.families import flux, sd1, sd2, sd3, sdxl
+from nodestudio.runtime.families.base import FamilyId, LatentFormat, ModelFamily
+
+SD1 = sd1.FAMILY
+SD2 = sd2.FAMILY
+SDXL = sdxl.FAMILY
+SD3 = sd3.FAMILY
+FLUX = flux.FAMILY
+
+FAMILIES: tuple[ModelFamily, ...] = (FLUX, SD3, SDXL, SD2, SD1)
+
+
+def by_id(family_id: str | FamilyId) -> ModelFamily:
+    wanted = FamilyId(family_id)
+    return next(family for family in FAMILIES if family.id is wanted)
+
+
+def for_pipeline(model_index: Mapping[str, Any]) -> ModelFamily | None:
+    """The family of a diffusers folder, from its ``model_index.json``."""
+    return next((f for f in FAMILIES if f.matches_pipeline(model_index)), None)
+
+
+def for_checkpoint(shapes: Mapping[str, tuple[int, ...]]) -> ModelFamily | None:
+    """The transformer family of an all-in-one single file (UNet files: see ``detection``)."""
+    return next((f for f in FAMILIES if f.detect_checkpoint(shapes)), None)
+
+
+def for_diffusion_model(shapes: Mapping[str, tuple[int, ...]]) -> ModelFamily | None:
+    """The family of a diffusion-model-only file."""
+    return next((f for f in FAMILIES if f.detect_diffusion_model(shapes)), None)
+
+
+def latent_formats() -> dict[str, LatentFormat]:
+    """Every family's latent format by name."""
+    return {family.latent.name: family.latent for family in FAMILIES}
