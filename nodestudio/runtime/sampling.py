@@ -226,7 +226,7 @@ def sample(
     else:
         latents = _noised(scheduler, samples, noise, timesteps[:1].repeat(batch))
 
-    latent_mask = masked_latents = None
+    pixel_mask = latent_mask = masked_latents = None
     if inpainting:
         pixel_mask = _prepare_mask(mask, batch, height, width)
         latent_mask = F.interpolate(pixel_mask, size=latent_size).to(device=device, dtype=dtype)
@@ -240,6 +240,7 @@ def sample(
         geometry=geometry, guidance=guidance, cfg=settings.cfg, dtype=dtype, device=device,
         latent_mask=latent_mask if model.takes_inpainting_input else None,
         masked_latents=masked_latents,
+        pixel_mask=pixel_mask if model.takes_inpainting_input else None,
         scale_input=lambda x, t: _scale_input(scheduler, x, t),
     ))
     step_kwargs = _step_kwargs(scheduler, generator, settings.eta)

@@ -28,6 +28,8 @@ class SamplerSpec:
     scheduler_class: str
     options: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
+    #: The only schedules it takes, where fewer work than its class's flags suggest.
+    schedules: tuple[str, ...] | None = None
 
 
 SAMPLERS: dict[str, SamplerSpec] = {
@@ -64,12 +66,15 @@ FLOW_SAMPLERS: dict[str, SamplerSpec] = {
                                    {"stochastic_sampling": True},
                                    "Euler, stochastic (re-noises each step)"),
     "heun": SamplerSpec("FlowMatchHeunDiscreteScheduler", {}, "Heun (2 model calls per step)"),
+    # On flow sigmas diffusers' Karras/exponential/beta spacings reach σ = 1 exactly, where
+    # these solvers' log-SNR is infinite: the image comes out NaN (tested), so they are refused.
     "dpmpp_2m": SamplerSpec("DPMSolverMultistepScheduler",
                             {"algorithm_type": "dpmsolver++", "solver_order": 2, **_FLOW_SOLVER},
-                            "DPM++ 2M"),
-    "uni_pc": SamplerSpec("UniPCMultistepScheduler", dict(_FLOW_SOLVER), "UniPC (bh1)"),
+                            "DPM++ 2M", schedules=("normal",)),
+    "uni_pc": SamplerSpec("UniPCMultistepScheduler", dict(_FLOW_SOLVER), "UniPC (bh1)",
+                          schedules=("normal", "karras")),
     "uni_pc_bh2": SamplerSpec("UniPCMultistepScheduler", {"solver_type": "bh2", **_FLOW_SOLVER},
-                              "UniPC (bh2)"),
+                              "UniPC (bh2)", schedules=("normal", "karras")),
     "lcm": SamplerSpec("FlowMatchLCMScheduler", {}, "LCM (for few-step distilled flow models)"),
 }
 
@@ -119,6 +124,9 @@ def _parameters(cls: type) -> set[str]:
 def supported_schedules(sampler: str, scheduling: Scheduling = Scheduling.DISCRETE) -> list[str]:
     parameters = _parameters(scheduler_class(sampler, scheduling))
     names = [name for name, changes in SCHEDULES.items() if set(changes) <= parameters]
+    only = sampler_table(scheduling)[sampler].schedules
+    if only is not None:
+        names = [name for name in names if name in only]
     if scheduling is Scheduling.FLOW:
         # Timestep spacing is a discrete-schedule notion: flow schedulers space sigmas.
         names = [name for name in names if name not in ("trailing", "linspace")]

@@ -78,13 +78,23 @@ def _tile_size(model: torch.nn.Module, tile: int, factor: int) -> Iterator[None]
         model.tile_sample_min_size, model.tile_latent_min_size = saved
 
 
+def _families_with(channels: int) -> str:
+    """Which families' latents have ``channels`` channels, for messages ("SD3, Flux")."""
+    from nodestudio.runtime.families import FAMILIES
+
+    names = [family.label for family in reversed(FAMILIES) if family.latent.channels == channels]
+    return ", ".join(names) or "unknown"
+
+
 @torch.inference_mode()
 def decode(vae: Vae, latent: Latent, tiled: bool = False, tile_size: int = 512) -> np.ndarray:
     """LATENT → IMAGE."""
-    if latent.samples.shape[1] != vae.latent_channels:
+    channels = latent.samples.shape[1]
+    if channels != vae.latent_channels:
         raise NodeError(
-            f"the latent has {latent.samples.shape[1]} channels, "
-            f"this VAE expects {vae.latent_channels}"
+            f"the latent has {channels} channels ({_families_with(channels)} latents), this "
+            f"VAE makes {vae.latent_channels} ({_families_with(vae.latent_channels)}): decode "
+            "with the VAE of the model that made the latent"
         )
     model = ensure_on(vae.model, vae.device)
     latents = latent.samples.to(device=vae.device, dtype=module_dtype(model))

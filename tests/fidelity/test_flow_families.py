@@ -86,7 +86,7 @@ class FlowGraph:
         g.connect("decode", "image", "preview", "images")
         if rewire is not None:
             rewire(g)
-        return session.run(g).outputs["decode"]["image"]
+        return session.run(g, outputs=["decode"]).outputs["decode"]["image"]
 
 
 def pipeline(models, pipeline_class: Any, folder: str, sampler: str = "euler") -> Any:
@@ -299,3 +299,33 @@ def test_flux_lora_graph_equals_the_pipeline(session, tiny_dit_models, same_imag
     same_image(image, expected)
     plain = _folder_image(session, m.flux_folder, cfg=1.0)
     assert np.abs(plain - image).max() > 0.02  # the LoRA acts
+
+
+def _flow_pairs() -> list[tuple[str, str]]:
+    from nodestudio.runtime.families.base import Scheduling
+    from nodestudio.runtime.schedulers import FLOW_SAMPLER_NAMES, supported_schedules
+
+    return [(sampler, schedule) for sampler in FLOW_SAMPLER_NAMES
+            for schedule in supported_schedules(sampler, Scheduling.FLOW)]
+
+
+@pytest.mark.parametrize(("sampler", "schedule"), _flow_pairs())
+def test_every_flow_sampler_and_schedule_makes_an_image(sampler, schedule, session,
+                                                        tiny_dit_models):
+    flux = FlowGraph(tiny_dit_models.flux_folder)
+
+    def scheduled(graph: Graph) -> None:
+        graph.set_value("sampler", "scheduler", schedule)
+
+    image = flux.run(session, 32, 32, steps=4, cfg=1.0, sampler=sampler, rewire=scheduled)
+    assert image.shape == (1, 32, 32, 3) and np.isfinite(image).all() and image.std() > 0.01
+
+
+def test_a_sampler_without_a_flow_variant_is_refused_by_name(session, tiny_dit_models):
+    from nodestudio.engine.executor import NodeExecutionError
+
+    with pytest.raises(NodeExecutionError) as raised:
+        FlowGraph(tiny_dit_models.sd3_folder).run(session, 32, 32, steps=2, cfg=1.0,
+                                                  sampler="dpmpp_sde")
+    message = raised.value.result.failed["sampler"]
+    assert "does not work with flow-matching models" in message and "heun" in message

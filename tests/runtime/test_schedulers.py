@@ -57,3 +57,32 @@ def test_the_samplers_page_lists_every_sampler_with_its_schedules():
         listed = list(schedulers.SCHEDULE_NAMES) if rows[sampler] == "all" else \
             rows[sampler].split(", ")
         assert listed == supported, sampler
+
+
+def test_the_samplers_page_lists_every_flow_sampler_with_its_schedules():
+    from nodestudio.runtime.families.base import Scheduling
+
+    rows = {}
+    for line in DOC.read_text().splitlines():
+        match = re.match(r"\| `(\w+)` \(flow\) \|.*\| ([a-z, ]+) \|$", line)
+        if match:
+            rows[match.group(1)] = match.group(2).strip().split(", ")
+    assert set(rows) == set(schedulers.FLOW_SAMPLER_NAMES)
+    for sampler, listed in rows.items():
+        assert listed == schedulers.supported_schedules(sampler, Scheduling.FLOW), sampler
+
+
+def test_flow_models_keep_their_shift_in_every_flow_scheduler():
+    from nodestudio.runtime import families
+
+    sd3 = {"shift": 3.0, "num_train_timesteps": 1000}
+    for sampler in schedulers.FLOW_SAMPLER_NAMES:
+        built = schedulers.build_scheduler(sampler, "normal", sd3, family=families.SD3)
+        shift = built.config.get("flow_shift", built.config.get("shift"))
+        assert shift == 3.0, sampler
+    # A resolution-dependent shift becomes exp(mu) for schedulers with only a fixed one.
+    flux = {"shift": 3.0, "use_dynamic_shifting": True, "base_shift": 0.5, "max_shift": 1.15}
+    heun = schedulers.build_scheduler("heun", "normal", flux, family=families.FLUX, mu=0.7)
+    assert abs(heun.config.shift - 2.0137527) < 1e-6
+    with pytest.raises(schedulers.UnsupportedSchedule, match="does not work with flow"):
+        schedulers.build_scheduler("ddim", "normal", sd3, family=families.SD3)

@@ -129,6 +129,9 @@ class DenoiseRequest:
     #: that take them as input (9-channel UNets, Flux Fill); None otherwise.
     latent_mask: torch.Tensor | None = None
     masked_latents: torch.Tensor | None = None
+    #: The same mask at pixel size ([B, 1, H, W] 0/1 float32, not yet moved to ``device``), for
+    #: models that read it finer than one value per latent cell (Flux Fill: 8 × 8 per cell).
+    pixel_mask: torch.Tensor | None = None
     #: Scales latents as the scheduler wants them at a timestep (positive half alone; for
     #: ControlNets in guess mode).
     scale_input: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = field(

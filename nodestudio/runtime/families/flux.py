@@ -291,7 +291,27 @@ class Flux(TransformerFamily):
         folded from pixels (8 × 8 per latent cell) as FluxFillPipeline prepares them."""
         if request.masked_latents is None:
             return None
-        raise NodeError("Flux Fill is not supported yet")
+        if request.pixel_mask is None:
+            # The fold needs every pixel: a latent-size mask would lose the edges inside cells.
+            raise NodeError("Flux Fill needs the mask at pixel size: connect it to VAE Encode")
+        geometry, device, dtype = request.geometry, request.device, request.dtype
+        batch, rows, columns = geometry.batch, geometry.latent_height, geometry.latent_width
+        factor = geometry.height // rows
+        mask = request.pixel_mask.to(device=device, dtype=dtype)[:, 0]
+        # FluxFillPipeline.prepare_mask_latents: the factor × factor pixels over each latent
+        # cell become that cell's channels (pixel row by row), then pack like any latent.
+        mask = mask.reshape(batch, rows, factor, columns, factor).permute(0, 2, 4, 1, 3)
+        mask = mask.reshape(batch, factor * factor, rows, columns)
+        fill = torch.cat([pack(request.masked_latents.to(device=device, dtype=dtype)),
+                          pack(mask)], dim=2)
+        # Fill's x_embedder reads latents + masked latents + mask; another factor or latent
+        # width would fail deep in the transformer, so say what does not fit here.
+        expected = request.model.denoiser.config.in_channels
+        if 4 * request.model.latent_channels + fill.shape[-1] != expected:
+            raise NodeError(f"this Flux Fill model reads {expected} channels per token, but "
+                            f"its VAE's {factor}× latents give "
+                            f"{4 * request.model.latent_channels + fill.shape[-1]}")
+        return fill
 
     def image_sequence_length(self, geometry: Geometry) -> int:
         return (geometry.latent_height // 2) * (geometry.latent_width // 2)
