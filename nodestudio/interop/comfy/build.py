@@ -21,6 +21,7 @@ from nodestudio.api.sockets import FLOAT
 from nodestudio.graph.layout import NodeLayout
 from nodestudio.graph.model import Graph, Node
 from nodestudio.graph.problems import Problem
+from nodestudio.interop.comfy.catalog import node_def
 from nodestudio.interop.comfy.ir import EXTRA_KEY, ComfyGraph, ComfyNode
 from nodestudio.interop.comfy.rules import Placement, Rule
 
@@ -106,10 +107,11 @@ class PlaceholderPlacement(Placement):
         return self.outputs.get(slot, (self.main, str(slot)))
 
 
-def placeholder_reason(comfy: ComfyNode, rule: Rule | None, registry: NodeRegistry) -> str:
+def placeholder_reason(comfy: ComfyNode, rule: Rule | None, registry: NodeRegistry,
+                       graph: ComfyGraph) -> str:
     name = comfy.class_type
     if rule is not None:
-        refused = rule.refuse(comfy)
+        refused = rule.refuse(comfy, graph)
         if refused is not None:
             return f"{refused}: kept as a placeholder with all its data"
         return (f"ComfyUI {name} needs NodeStudio node(s) {', '.join(rule.missing(registry))}, "
@@ -164,11 +166,11 @@ def build_graph(comfy: ComfyGraph, registry: NodeRegistry, rules: Mapping[str, R
     placements: dict[str, Placement] = {}
     for node in comfy.nodes.values():
         rule = rules.get(node.class_type)
-        if rule is not None and not rule.missing(registry) and rule.refuse(node) is None:
+        if rule is not None and not rule.missing(registry) and rule.refuse(node, comfy) is None:
             placements[node.id] = rule.build(node, builder)
         else:
             placements[node.id] = builder.placeholder(
-                node, placeholder_reason(node, rule, registry))
+                node, placeholder_reason(node, rule, registry, comfy))
     wiring = GraphWiring(builder, comfy, placements)
     wiring.wire()
     wiring.finish(rules)
@@ -230,18 +232,27 @@ class GraphWiring:
     def _wire_one(self, target: ComfyNode, input_name: str, source_id: str, slot: int) -> None:
         where = f"link {source_id}.{slot} → {target.id}.{input_name}"
         targets = self.targets(target.id, input_name)
+        placement = self.placements[target.id]
         if not targets:
-            if input_name not in self.placements[target.id].forward.values():
+            if input_name not in placement.forward.values() and input_name not in placement.folded:
                 self.note(f"{where}: {target.class_type} input {input_name!r} is not "
                           "supported; link dropped", target.id, input_name, kind="dropped_link")
             return
         origin = self._output(source_id, slot, set())
         if origin is None:
             source = self.comfy.nodes[source_id]
-            self.note(f"{where}: output {slot} of {source.class_type} has no NodeStudio "
-                      "counterpart here; link dropped", target.id, input_name,
-                      kind="dropped_link")
+            self.note(f"{where}: output {slot}{_output_label(source, slot)} of "
+                      f"{source.class_type} has no NodeStudio counterpart here; link dropped",
+                      target.id, input_name, kind="dropped_link")
             return
+        if any(node_id == origin[0] for node_id, _ in targets):
+            # A file may link a node to itself, also through nodes folded into it (a guider
+            # fed by its own sampler): a NodeStudio node cannot feed itself.
+            self.note(f"{where}: the link leads back into the node it comes from; dropped",
+                      target.id, input_name, kind="dropped_link")
+            targets = [item for item in targets if item[0] != origin[0]]
+            if not targets:
+                return
         for node_id, ours in targets:
             self.graph.connect(origin[0], origin[1], node_id, ours)
         bends = self.comfy.bends.get((target.id, input_name))
@@ -261,6 +272,15 @@ class GraphWiring:
             pending.append((-depth.get(placement.main or "", 0), node, rule, placement))
         for _, node, rule, placement in sorted(pending, key=lambda item: item[0]):
             rule.finish(node, placement, self)
+
+
+def _output_label(node: ComfyNode, slot: int) -> str:
+    """`` ("name")`` of a ComfyUI output, where the file or the catalog names it."""
+    names = node.output_names
+    if not names:
+        definition = node_def(node.class_type)
+        names = [name for name, _ in definition.outputs] if definition is not None else []
+    return f" ({names[slot]!r})" if 0 <= slot < len(names) and not names[slot].isdigit() else ""
 
 
 def _depths(graph: Graph) -> dict[str, int]:

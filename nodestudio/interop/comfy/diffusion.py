@@ -15,17 +15,25 @@ construction is built (and written back on export):
   through NodeStudio's Apply ControlNet as well.
 * KSampler (Advanced) is the Sampler with its stage settings (add noise, start and end step,
   leftover noise); a Sampler that uses them is written back as one, a plain one as KSampler.
+  Where the sampler's model is an SD3 or Flux one (families.py reads it from the nodes around
+  it), its sampler and scheduler names are read and written with the flow tables (names.py),
+  and an Empty Latent for it is written back as EmptySD3LatentImage.
+
+The SD3/Flux nodes are in ``flow.py``, ComfyUI's custom sampling in ``custom_sampling.py``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from nodestudio.graph.model import Node
+from nodestudio.graph.model import Graph, Node
+from nodestudio.interop.comfy.families import comfy_family, graph_family
 from nodestudio.interop.comfy.ir import ComfyNode
-from nodestudio.interop.comfy.names import SAMPLERS, SCHEDULERS
+from nodestudio.interop.comfy.names import FLOW_SAMPLERS, SAMPLERS, SCHEDULERS, FlowSchedules
 from nodestudio.interop.comfy.rules import (
     Builder,
+    Convert,
     Direct,
     Exporter,
     Names,
@@ -149,28 +157,51 @@ class ClipSkipRule(Rule):
                     wiring.graph.unset_value(node_id, "clip_skip")
 
 
+def latent_consumers(graph: Graph, latent: str) -> Iterator[tuple[Node, str]]:
+    """The nodes (and their inputs) that take the latent of node ``latent``, also through
+    Upscale Latent, nearest first."""
+    queue, seen = [latent], {latent}
+    while queue:
+        current = queue.pop(0)
+        for link in graph.links_from(current):
+            target = graph.node(link.target)
+            if target.type == LATENT_UPSCALE and link.input == "latent":
+                if target.id not in seen:
+                    seen.add(target.id)
+                    queue.append(target.id)
+            else:
+                yield target, link.input
+
+
+def latent_family(graph: Graph, latent: str, exporter: Exporter) -> str | None:
+    """The kind of model an empty latent is for: that of its own model, or of a node it goes
+    to (a Sampler, or a ComfyUI custom sampler kept as it was)."""
+    family = graph_family(graph, latent, exporter.values)
+    for consumer, _ in latent_consumers(graph, latent):
+        family = family or graph_family(graph, consumer.id, exporter.values)
+    return family
+
+
 class EmptyLatentRule(Direct):
-    """Empty Latent Image, given the model of the sampler its latent goes to."""
+    """Empty Latent Image, given the model of the sampler its latent goes to. ComfyUI's
+    EmptyLatentImage has 4 channels, its EmptySD3LatentImage the 16 of SD3 and Flux: a latent
+    for a flow model is written back as the latter (``flow``)."""
 
     finishes = True
+    flow: bool = False
+
+    def accepts(self, node: Node, exporter: Exporter) -> bool:
+        return (latent_family(exporter.graph, node.id, exporter) is not None) == self.flow
 
     def finish(self, node: ComfyNode, placement: Placement, wiring: Wiring) -> None:
         graph, latent = wiring.graph, placement.main
         if latent is None or graph.link_into(latent, "model") or graph.link_into(latent, "vae"):
             return
-        queue, seen = [latent], {latent}
-        while queue:
-            current = queue.pop(0)
-            for link in graph.links_from(current):
-                target = graph.node(link.target)
-                if target.type == SAMPLER and link.input == "latent":
-                    model = graph.link_into(target.id, "model")
-                    if model is not None:
-                        graph.connect(model.source, model.output, latent, "model")
-                        return
-                elif target.type == LATENT_UPSCALE and target.id not in seen:
-                    seen.add(target.id)
-                    queue.append(target.id)
+        for sampler, input_name in latent_consumers(graph, latent):
+            model = graph.link_into(sampler.id, "model")
+            if sampler.type == SAMPLER and input_name == "latent" and model is not None:
+                graph.connect(model.source, model.output, latent, "model")
+                return
         wiring.note("NodeStudio's Empty Latent needs a model or VAE to know the latent's "
                     "shape, and no sampler reached from it has a model: link one", latent,
                     "model", kind="needs_link")
@@ -186,12 +217,35 @@ def _is_staged(node: Node, exporter: Exporter) -> bool:
     return any(values.get(name, plain) != plain for name, plain in _STAGE_DEFAULTS.items())
 
 
+def sampling_converters(family: str | None, sampler: Any,
+                        base: Mapping[str, Convert]) -> Mapping[str, Convert]:
+    """``base`` (sampler and scheduler names of discrete models), or for a flow model
+    (``family``) the flow tables: ``sampler`` is the ComfyUI sampler name."""
+    if family is None:
+        return base
+    ours = FLOW_SAMPLERS.to_ns(sampler, lambda _: None)
+    return {**base, "sampler_name": FLOW_SAMPLERS,
+            "scheduler": FlowSchedules(family, ours if isinstance(ours, str) else "")}
+
+
 class SamplerRule(Direct):
     """KSampler. On export a Sampler's mask becomes a Set Latent Noise Mask, and a missing
-    negative prompt the positive one (what NodeStudio's Sampler uses then)."""
+    negative prompt the positive one (what NodeStudio's Sampler uses then). Sampler and
+    scheduler names are those of flow models where the workflow is for one."""
 
     def accepts(self, node: Node, exporter: Exporter) -> bool:
         return not _is_staged(node, exporter)
+
+    def import_converters(self, node: ComfyNode, builder: Builder) -> Mapping[str, Convert]:
+        return sampling_converters(comfy_family(builder.comfy, node.id),
+                                   node.values.get("sampler_name"), self.convert)
+
+    def export_converters(self, node: Node, exporter: Exporter) -> Mapping[str, Convert]:
+        family = graph_family(exporter.graph, node.id, exporter.values)
+        if family is None:
+            return self.convert
+        sampler = exporter.values(node).get("sampler")
+        return {**self.convert, "scheduler": FlowSchedules(family, str(sampler))}
 
     def export(self, node: Node, exporter: Exporter) -> dict[str, Any]:
         entry = super().export(node, exporter)
@@ -360,7 +414,7 @@ def diffusion_rules() -> list[Rule]:
         Direct("ControlNetApplyAdvanced", APPLY_CONTROLNET,
                {"positive": "positive", "negative": "negative", "control_net": "control_net",
                 "image": "image", "strength": "strength", "start_percent": "start_percent",
-                "end_percent": "end_percent"}, ("positive", "negative")),
+                "end_percent": "end_percent", "vae": "vae"}, ("positive", "negative")),
         OldApplyControlNetRule(),
         LatentUpscaleRule("LatentUpscale", LATENT_UPSCALE,
                           {"samples": "latent", "upscale_method": "method", "width": "width",

@@ -10,7 +10,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from nodestudio.interop.comfy.catalog import strip_annotation
+from nodestudio.interop.comfy.custom_sampling import custom_sampling_rules
 from nodestudio.interop.comfy.diffusion import diffusion_rules
+from nodestudio.interop.comfy.flow import flow_rules
 from nodestudio.interop.comfy.ir import ComfyNode
 from nodestudio.interop.comfy.names import IMAGE_RESIZE_METHODS
 from nodestudio.interop.comfy.rules import (
@@ -118,4 +120,4 @@ def export_rules(rules: Iterable[Rule]) -> dict[str, list[Rule]]:
 
 
 def all_rules() -> list[Rule]:
-    return [*diffusion_rules(), *generic_rules()]
+    return [*diffusion_rules(), *flow_rules(), *custom_sampling_rules(), *generic_rules()]

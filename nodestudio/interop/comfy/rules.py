@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from nodestudio.api.registry import NodeRegistry
 from nodestudio.graph.model import Graph, Node
 from nodestudio.interop.comfy.catalog import ComfyNodeDef, node_def
-from nodestudio.interop.comfy.ir import ComfyNode
+from nodestudio.interop.comfy.ir import ComfyGraph, ComfyNode
 
 Note = Callable[[str], None]
 
@@ -123,6 +123,9 @@ class Placement:
     #: ComfyUI output slot -> the ComfyUI input whose source it passes on unchanged (a node
     #: folded into its neighbours, e.g. CLIP Set Last Layer).
     forward: dict[int, str] = field(default_factory=dict)
+    #: ComfyUI inputs the rule took into account itself (a node folded into another, e.g. the
+    #: custom-sampling nodes into a Sampler): no link is wired for them, and none reported.
+    folded: set[str] = field(default_factory=set)
 
 
 class Wiring(Protocol):
@@ -152,6 +155,8 @@ class Builder(Protocol):
 
     graph: Graph
     registry: NodeRegistry
+    #: The whole ComfyUI graph being built (read-only): for rules that fold their neighbours.
+    comfy: ComfyGraph
 
     def add(self, comfy: ComfyNode, type_id: str, values: dict[str, Any], *,
             suffix: str = "", controls: dict[str, str] | None = None,
@@ -196,8 +201,9 @@ class Rule:
         """Needed NodeStudio types (or their inputs) this registry does not have."""
         return [type_id for type_id in self.needs if type_id not in registry]
 
-    def refuse(self, node: ComfyNode) -> str | None:
-        """Why this ComfyUI node cannot be built faithfully (it then stays a placeholder)."""
+    def refuse(self, node: ComfyNode, comfy: ComfyGraph) -> str | None:
+        """Why this ComfyUI node (in ``comfy``) cannot be built faithfully (it then stays a
+        placeholder)."""
         return None
 
     def build(self, node: ComfyNode, builder: Builder) -> Placement:
@@ -260,16 +266,25 @@ class Direct(Rule):
         absent += [name for name in self.outputs if name not in outputs]
         return [f"{self.ns}.{name}" for name in absent]
 
+    def import_converters(self, node: ComfyNode, builder: Builder) -> Mapping[str, Convert]:
+        """The converters for this node's values (a subclass may pick them by context)."""
+        return self.convert
+
+    def export_converters(self, node: Node, exporter: Exporter) -> Mapping[str, Convert]:
+        """The converters for writing this node back (a subclass may pick them by context)."""
+        return self.convert
+
     def ns_values(self, node: ComfyNode, builder: Builder) -> dict[str, Any]:
         """The NodeStudio node's values from the ComfyUI node's, converted and checked."""
         node_type = builder.registry.get(self.ns)
         defaults = node_type.default_values() if node_type else {}
         values = {name: value for name, value in self.ns_fixed.items()
                   if defaults.get(name) != value}
+        converters = self.import_converters(node, builder)
         for name, value in node.values.items():
             if name in self.inputs:
                 note = _noter(builder, node.id, self.inputs[name])
-                converter = self.convert.get(name)
+                converter = converters.get(name)
                 values[self.inputs[name]] = converter.to_ns(value, note) if converter else value
             elif name in self.comfy_fixed:
                 if value != self.comfy_fixed[name]:
@@ -315,6 +330,7 @@ class Direct(Rule):
     def export(self, node: Node, exporter: Exporter) -> dict[str, Any]:
         self.check_unmapped(node, exporter)
         values = exporter.values(node)
+        converters = self.export_converters(node, exporter)
         inputs: dict[str, Any] = {}
         for spec in self.definition.inputs:
             ours = self.inputs.get(spec.name)
@@ -326,7 +342,7 @@ class Direct(Rule):
             if link is not None:
                 inputs[spec.name] = link
             elif spec.is_widget:
-                converter = self.convert.get(spec.name)
+                converter = converters.get(spec.name)
                 value = values.get(ours)
                 inputs[spec.name] = converter.to_comfy(value) if converter else value
             elif not spec.optional and ours not in self.handled:

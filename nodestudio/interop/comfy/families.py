@@ -1,0 +1,106 @@
+"""Which kind of model a sampler works with, read from the nodes around it.
+
+ComfyUI's scheduler names mean different spacings for flow-matching models (SD3, Flux) than
+for the discrete ones (SD1.x, SDXL), and its Empty Latent Image has the wrong channel count for
+them; a workflow does not say which kind its checkpoint is, but its nodes usually do: Flux
+Guidance, the split-file loaders, the model-sampling nodes, the SD3 empty latent. The search
+goes upstream from the sampler (or latent) and stops at the nodes where another model's work
+comes in (another sampler, a VAE encoder), so that an SD1.x pass after a Flux one is read as
+SD1.x.
+
+The answer is "flux", "sd3", "flow" (one of the two, not which) or None (no sign: a discrete
+model as far as the workflow tells).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from nodestudio.graph.model import Graph, Node
+from nodestudio.interop.comfy.ir import ComfyGraph, ComfyNode
+
+FLUX, SD3, FLOW = "flux", "sd3", "flow"
+
+#: ComfyUI classes where another model's latent comes in: the search does not pass them.
+_COMFY_BOUNDARY = frozenset({"KSampler", "KSamplerAdvanced", "SamplerCustom",
+                             "SamplerCustomAdvanced", "VAEEncode", "VAEEncodeForInpaint"})
+_COMFY_CLUES = {"FluxGuidance": FLUX, "ModelSamplingFlux": FLUX, "TripleCLIPLoader": SD3,
+                "UNETLoader": FLOW, "ModelSamplingSD3": FLOW, "EmptySD3LatentImage": FLOW}
+_COMFY_TYPED_LOADERS = frozenset({"CLIPLoader", "DualCLIPLoader"})
+
+_NS_BOUNDARY = frozenset({"diffusion.sampler", "diffusion.vae_encode"})
+_NS_CLUES = {"diffusion.flux_guidance": FLUX, "diffusion.model_sampling_flux": FLUX,
+             "diffusion.load_diffusion_model": FLOW, "diffusion.model_sampling_shift": FLOW}
+_NS_TYPED_LOADER = "diffusion.load_text_encoders"
+
+
+def combine(clues: Iterable[str]) -> str | None:
+    """One answer from the signs found: Flux and SD3 signs together say only "flow"."""
+    found = set(clues)
+    if FLUX in found and SD3 not in found:
+        return FLUX
+    if SD3 in found and FLUX not in found:
+        return SD3
+    return FLOW if found else None
+
+
+def _comfy_clue(node: ComfyNode) -> str | None:
+    if node.class_type in _COMFY_TYPED_LOADERS:
+        kind = node.values.get("type")
+        return kind if kind in (FLUX, SD3) else None
+    return _COMFY_CLUES.get(node.class_type)
+
+
+def comfy_family(comfy: ComfyGraph, node_id: str) -> str | None:
+    """The kind of model ComfyUI node ``node_id`` works with, from the nodes upstream."""
+    return combine(clue for node in _walk(node_id, _comfy_feeders(comfy), _COMFY_BOUNDARY)
+                   if (clue := _comfy_clue(node)) is not None)
+
+
+def _comfy_feeders(comfy: ComfyGraph) -> Callable[[str], tuple[str, list[tuple[str, Any]]]]:
+    def feeders(node_id: str) -> tuple[str, list[tuple[str, Any]]]:
+        node = comfy.nodes[node_id]
+        sources = [(link.node_id, comfy.nodes[link.node_id]) for link in node.links.values()
+                   if link.node_id in comfy.nodes]
+        return node.class_type, sources
+
+    return feeders
+
+
+def graph_family(graph: Graph, node_id: str,
+                 values: Callable[[Node], dict[str, Any]]) -> str | None:
+    """The kind of model NodeStudio node ``node_id`` works with, from the nodes upstream;
+    ``values`` gives a node's values with the defaults filled in."""
+    clues = []
+    for node in _walk(node_id, _graph_feeders(graph), _NS_BOUNDARY):
+        if node.type == _NS_TYPED_LOADER:
+            kind = values(node).get("type")
+            clues += [kind] if kind in (FLUX, SD3) else []
+        elif node.type in _NS_CLUES:
+            clues.append(_NS_CLUES[node.type])
+    return combine(clues)
+
+
+def _graph_feeders(graph: Graph) -> Callable[[str], tuple[str, list[tuple[str, Any]]]]:
+    def feeders(node_id: str) -> tuple[str, list[tuple[str, Any]]]:
+        return graph.node(node_id).type, [(link.source, graph.node(link.source))
+                                          for link in graph.links_into(node_id)]
+
+    return feeders
+
+
+def _walk(start: str, feeders: Callable[[str], tuple[str, list[tuple[str, Any]]]],
+          boundary: frozenset[str]) -> Iterator[Any]:
+    """Every node upstream of ``start`` (not itself), not passing boundary nodes."""
+    seen, queue = {start}, [start]
+    while queue:
+        current = queue.pop()
+        kind, sources = feeders(current)
+        if kind in boundary and current != start:
+            continue
+        for source_id, source in sources:
+            if source_id not in seen:
+                seen.add(source_id)
+                queue.append(source_id)
+                yield source
