@@ -116,11 +116,7 @@ def _vae_dtype(vae_config: Mapping[str, Any], dtype: torch.dtype) -> torch.dtype
 
 
 def _family_of(unet_config: Any, encoder_count: int) -> ModelFamily:
-    if encoder_count == 2 or unet_config.addition_embed_type == "text_time":
-        return families.SDXL
-    if unet_config.cross_attention_dim == 1024:
-        return families.SD2
-    return families.SD1
+    return families.for_unet(unet_config, encoder_count)
 
 
 def latent_format_of(vae_config: Any) -> str:
@@ -430,9 +426,7 @@ def load_controlnet(path: Path, device: str | torch.device,
         raise ModelLoadError(f"{path.name}: {error}") from None
     except (OSError, ValueError, KeyError, RuntimeError) as error:
         raise ModelLoadError(f"could not load ControlNet {path}: {error}") from error
-    family = families.SDXL if model.config.addition_embed_type == "text_time" else (
-        families.SD2 if model.config.cross_attention_dim == 1024 else families.SD1
-    )
+    family = families.for_unet(model.config, 0)
     return ControlNet(model.to(target).eval(), family, target, str(path))
 
 

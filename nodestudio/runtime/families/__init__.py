@@ -32,6 +32,14 @@ def for_pipeline(model_index: Mapping[str, Any]) -> ModelFamily | None:
     return next((f for f in FAMILIES if f.matches_pipeline(model_index)), None)
 
 
+def for_unet(unet_config: Any, encoder_count: int) -> ModelFamily:
+    """The UNet family (SD1, SD2, SDXL) of a UNet's or UNet ControlNet's config."""
+    from nodestudio.runtime.families.unet import UNetFamily
+
+    return next(f for f in FAMILIES if isinstance(f, UNetFamily)
+                and f.matches_unet(unet_config, encoder_count))
+
+
 def for_checkpoint(shapes: Mapping[str, tuple[int, ...]]) -> ModelFamily | None:
     """The transformer family of an all-in-one single file (UNet files: see ``detection``)."""
     return next((f for f in FAMILIES if f.detect_checkpoint(shapes)), None)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from nodestudio.runtime.families.base import FamilyId
 from nodestudio.runtime.families.sd1 import SD_LATENT
@@ -16,6 +16,9 @@ class SD2(UNetFamily):
     lora_text_prefixes: ClassVar[dict[str, str]] = {"clip_h": "text_encoder"}
     latent = SD_LATENT
     text_encoder_slots = ("clip_h",)
+
+    def matches_unet(self, unet_config: Any, encoder_count: int) -> bool:
+        return unet_config.cross_attention_dim == 1024  # OpenCLIP ViT-H's width
 
 
 FAMILY = SD2()

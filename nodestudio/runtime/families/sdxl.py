@@ -3,7 +3,7 @@ embedding and size micro-conditioning, its own 4-channel latent scaling (0.13025
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 
@@ -32,6 +32,9 @@ class SDXL(UNetFamily):
         "clip_l": "text_encoder", "clip_g": "text_encoder_2"}
     latent = SDXL_LATENT
     text_encoder_slots = ("clip_l", "clip_g")
+
+    def matches_unet(self, unet_config: Any, encoder_count: int) -> bool:
+        return encoder_count == 2 or unet_config.addition_embed_type == "text_time"
 
     def lora_state_dict(self, weights: dict[str, torch.Tensor]) -> tuple[dict, dict | None]:
         from diffusers.loaders import StableDiffusionXLLoraLoaderMixin

@@ -133,8 +133,13 @@ class UNetFamily(ModelFamily):
 
     def matches_pipeline(self, model_index: Mapping[str, Any]) -> bool:
         # The three share one loader (nodestudio.runtime.checkpoints), which tells them apart
-        # by the UNet's config and the number of text encoders.
+        # with matches_unet.
         return "unet" in model_index
+
+    def matches_unet(self, unet_config: Any, encoder_count: int) -> bool:
+        """Whether a UNet (or a ControlNet made from one, ``encoder_count`` 0) with this config
+        is this family's; asked in the registry's order, the first that says yes wins."""
+        return True
 
     def is_inpainting(self, model: DiffusionModel) -> bool:
         return model.denoiser.config.in_channels == 2 * model.latent_channels + 1
