@@ -181,12 +181,16 @@ def _finish(
 
 def _quiet_loading_bars() -> None:
     """The node reports loading itself (and the CLI prints one line per node): the libraries'
-    own "Loading weights" bars would only interleave with it on stderr."""
+    own "Loading weights" bars would only interleave with it on stderr, and their loading
+    warnings ("modules that should be kept in float32: []") say nothing an artist can act on —
+    what goes wrong is raised as a NodeError naming the file."""
     import diffusers.utils.logging
     import transformers.utils.logging
 
     diffusers.utils.logging.disable_progress_bar()
     transformers.utils.logging.disable_progress_bar()
+    diffusers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.set_verbosity_error()
 
 
 quiet_loading_bars = _quiet_loading_bars

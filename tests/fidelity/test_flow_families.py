@@ -329,3 +329,68 @@ def test_a_sampler_without_a_flow_variant_is_refused_by_name(session, tiny_dit_m
                                                   sampler="dpmpp_sde")
     message = raised.value.result.failed["sampler"]
     assert "does not work with flow-matching models" in message and "heun" in message
+
+
+def test_sd35_medium_shaped_model_equals_the_pipeline(session, tiny_dit_models, same_image):
+    """SD3.5's MMDiT-X: RMS-normalised queries and keys, dual attention in the first block."""
+    from diffusers import StableDiffusion3Pipeline
+
+    from nodestudio.runtime import tiny_dit
+
+    components = tiny_dit.tiny_sd3_components(7)
+    components["transformer"] = tiny_dit.tiny_sd3_transformer(
+        8, qk_norm="rms_norm", dual_attention_layers=(0,))
+    folder = tiny_dit_models.checkpoint("tiny-sd35-medium")
+    tiny_dit.save_pipeline_folder("StableDiffusion3Pipeline", components, folder)
+
+    image = FlowGraph(folder.name).run(session, 32, 32, steps=3, cfg=5.0, sampler="euler")
+    reference = pipeline(tiny_dit_models, StableDiffusion3Pipeline, folder.name)
+    expected = reference(prompt=PROMPT, negative_prompt=NEGATIVE, width=32, height=32,
+                         num_inference_steps=3, guidance_scale=5.0, generator=generator(),
+                         output_type="np").images
+    same_image(image, expected)
+
+
+def test_empty_latents_of_flow_models_have_16_channels_on_the_packing_grid(session,
+                                                                           tiny_dit_models):
+    graph = Graph()
+    graph.add_node("diffusion.load_checkpoint", {"checkpoint": tiny_dit_models.flux_folder},
+                   id="checkpoint")
+    graph.add_node("diffusion.empty_latent", {"width": 72, "height": 40, "batch_size": 2},
+                   id="latent")
+    graph.connect("checkpoint", "model", "latent", "model")
+    latent = session.run(graph, outputs=["latent"]).outputs["latent"]["latent"]
+    # 16 channels; sides rounded down to Flux's 16-pixel grid (8× VAE, 2 × 2 packing).
+    assert tuple(latent.samples.shape) == (2, 16, 4, 8) and latent.pixel_size == (32, 64)
+
+
+@pytest.mark.parametrize("family", ["sd3", "flux"])
+def test_single_files_load_to_the_folders_weights(family, tiny_dit_models):
+    from nodestudio.runtime.checkpoints import load_checkpoint
+    from nodestudio.runtime.split_files import load_diffusion_model, load_text_encoders
+
+    m = tiny_dit_models
+    folder_name, file_name, transformer_file = (
+        (m.sd3_folder, m.sd3_file, m.sd3_transformer_file) if family == "sd3"
+        else (m.flux_folder, m.flux_file, m.flux_transformer_file))
+    tokenizer = m.tokenizer(m.t5_tokenizer_folder)
+    folder = load_checkpoint(m.checkpoint(folder_name), "cpu")
+    bundled = load_checkpoint(m.checkpoint(file_name), "cpu", t5_tokenizer=tokenizer)
+    alone = load_diffusion_model(m.diffusion_model(transformer_file), "cpu")
+    names = [m.clip_l_file, m.clip_g_file, m.t5_file] if family == "sd3" else [
+        m.clip_l_file, m.t5_file]
+    encoders = load_text_encoders([m.text_encoder(name) for name in names], family, "cpu",
+                                  tokenizer)
+
+    def same(first: torch.nn.Module, second: torch.nn.Module) -> None:
+        theirs = second.state_dict()
+        for key, value in first.state_dict().items():
+            assert torch.equal(value, theirs[key]), key
+
+    for model in (bundled.model, alone):
+        same(folder.model.denoiser, model.denoiser)
+    same(folder.vae.model, bundled.vae.model)
+    for clip in (bundled.clip, encoders):
+        assert [e.slot for e in clip.encoders] == [e.slot for e in folder.clip.encoders]
+        for ours, reference in zip(clip.encoders, folder.clip.encoders, strict=True):
+            same(reference.model, ours.model)

@@ -51,6 +51,29 @@ def test_models_root_from_the_models_option(comfy_models):
         comfy_models / "checkpoints" / "v1-5-pruned-emaonly.safetensors"
 
 
+def test_older_comfyui_folder_names_hold_diffusion_models_and_text_encoders(comfy_models,
+                                                                             tmp_path):
+    (comfy_models / "unet").mkdir()
+    (comfy_models / "unet" / "flux1-dev-fp8.safetensors").write_bytes(b"x")
+    (comfy_models / "clip").mkdir()
+    (comfy_models / "clip" / "t5xxl_fp16.safetensors").write_bytes(b"x")
+    (comfy_models / "text_encoders").mkdir()
+    (comfy_models / "text_encoders" / "clip_l.safetensors").write_bytes(b"x")
+    yaml = tmp_path / "extra_model_paths.yaml"
+    (tmp_path / "elsewhere" / "unet").mkdir(parents=True)
+    (tmp_path / "elsewhere" / "unet" / "sd3.5_large.safetensors").write_bytes(b"x")
+    yaml.write_text(f"other:\n  base_path: {tmp_path / 'elsewhere'}\n  unet: unet\n")
+    settings = Settings(models_dirs=[comfy_models], extra_model_paths=[yaml])
+    models = Session(device="cpu", settings=settings).models
+    assert models.list("diffusion_models") == ["flux1-dev-fp8.safetensors",
+                                               "sd3.5_large.safetensors"]
+    assert models.list("text_encoders") == ["clip_l.safetensors", "t5xxl_fp16.safetensors"]
+    assert models.find("text_encoders", "t5xxl_fp16.safetensors") == (
+        comfy_models / "clip" / "t5xxl_fp16.safetensors")
+    # A new model goes into the kind's own folder: the first one listed.
+    assert models.folders("diffusion_models")[0] == comfy_models / "diffusion_models"
+
+
 def test_models_root_from_the_environment_and_from_the_settings(comfy_models, tmp_path,
                                                                  monkeypatch):
     other = tmp_path / "more-models"

@@ -78,3 +78,18 @@ def test_sampler_previews_with_taesd_when_installed(tmp_path, tiny_models, run_n
              cfg=1.0, ctx=ctx)
     preview = [event for event in events if getattr(event, "preview", None) is not None][-1].preview
     assert preview.shape == (1, 32, 32, 3)  # decoded to pixels, not one colour per latent cell
+
+
+def test_16_channel_latent_spaces_preview_with_their_own_factors():
+    from nodestudio.runtime.families.flux import FLUX_LATENT
+    from nodestudio.runtime.families.sd3 import SD3_LATENT
+
+    for latent_format in (SD3_LATENT, FLUX_LATENT):
+        latents = torch.zeros(1, 16, 2, 2)
+        latents[0, 3] = 1.0  # one channel: its row of the map plus the bias
+        preview = PreviewMaker(latent_format.name)(latents)
+        expected = (np.array(latent_format.rgb_factors[3]) + latent_format.rgb_bias + 1) / 2
+        np.testing.assert_allclose(preview[0, 1, 1], expected, rtol=1e-5)
+    assert taesd_name_matches("taef1_decoder.safetensors", "flux")
+    assert taesd_name_matches("taesd3_decoder.pth", "sd3")
+    assert not taesd_name_matches("taesd3_decoder.pth", "sd")
