@@ -31,6 +31,16 @@ def session(tiny_models, tmp_path_factory) -> nodestudio.Session:
 
 
 @pytest.fixture(scope="session")
+def flow_session(tiny_dit_models, tmp_path_factory) -> nodestudio.Session:
+    """A Session on the tiny SD3/Flux models (tests/conftest.py: tiny_dit_models)."""
+    folder = tmp_path_factory.mktemp("flow-fidelity")
+    registry = create_registry(entry_points=False)
+    return nodestudio.Session(device="cpu", models_dir=tiny_dit_models.root,
+                              output_dir=folder / "output", input_dir=folder / "input",
+                              registry=registry, settings=Settings())
+
+
+@pytest.fixture(scope="session")
 def pictures(session) -> dict[str, Path]:
     """Seeded random pictures in the session's input folder: RGB ones and one with a hole."""
     rng = np.random.default_rng(7)

@@ -14,8 +14,6 @@ import pytest
 import torch
 
 import nodestudio
-from nodestudio.app.packs import create_registry
-from nodestudio.app.settings import Settings
 from nodestudio.graph.model import Graph
 
 pytestmark = pytest.mark.slow
@@ -24,12 +22,8 @@ PROMPT, NEGATIVE = "a photo of a red fox in the snow", "blurry"
 
 
 @pytest.fixture(scope="module")
-def session(tiny_dit_models, tmp_path_factory) -> nodestudio.Session:
-    folder = tmp_path_factory.mktemp("flow-fidelity")
-    registry = create_registry(entry_points=False)
-    return nodestudio.Session(device="cpu", models_dir=tiny_dit_models.root,
-                              output_dir=folder / "output", input_dir=folder / "input",
-                              registry=registry, settings=Settings())
+def session(flow_session) -> nodestudio.Session:
+    return flow_session
 
 
 def generator() -> torch.Generator:
