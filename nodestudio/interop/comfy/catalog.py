@@ -242,6 +242,16 @@ CORE_NODES: dict[str, ComfyNodeDef] = {
 }
 
 
+def _merge_area_tables() -> None:
+    """Areas of nodes keep their definitions beside their rules (``DEFINITIONS`` in each
+    module); they import this module's types, so they are merged in here, at the end."""
+    from nodestudio.interop.comfy import latent_tools, model_tools, upscale
+
+    for area in (latent_tools, model_tools, upscale):
+        for definition in area.DEFINITIONS:
+            CORE_NODES.setdefault(definition.class_type, definition)
+
+
 def node_def(class_type: str) -> ComfyNodeDef | None:
     return CORE_NODES.get(class_type)
 
@@ -253,3 +263,6 @@ def strip_annotation(name: str) -> str:
         if name.endswith(suffix):
             return name[: -len(suffix)]
     return name
+
+
+_merge_area_tables()
