@@ -6,11 +6,12 @@ opens fast; the heavy libraries are imported inside the node functions.
 
 from nodestudio.api import NodePack, collect_nodes
 
-from . import diffusion, image, mask, math_nodes, notes, preprocessors, primitives, text
+from . import diffusion, image, mask, math_nodes, notes, preprocessors, primitives, text, upscale
 
 pack = NodePack(
     "nodestudio",
-    nodes=[*collect_nodes(primitives, math_nodes, text, image, mask, preprocessors, notes),
+    nodes=[*collect_nodes(primitives, math_nodes, text, image, mask, preprocessors, notes,
+                         upscale),
            *diffusion.NODES],
     version="0.1.0",
     description="NodeStudio's built-in nodes",

@@ -6,6 +6,7 @@ functions, so listing these nodes never imports torch.
 
 from nodestudio.api import collect_nodes
 
-from . import conditioning, flow, latents, loaders, parts, sampling
+from . import conditioning, flow, latent_tools, latents, loaders, model_tools, parts, sampling
 
-NODES = collect_nodes(loaders, parts, conditioning, flow, latents, sampling)
+NODES = collect_nodes(loaders, parts, conditioning, flow, latents, latent_tools, model_tools,
+                      sampling)

@@ -1,0 +1,3 @@
+"""Latent tools: composite, batch, repeat."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Upscale models (ESRGAN, RealESRGAN, SwinIR …) from models/upscale_models, through spandrel."""
+
+from __future__ import annotations
