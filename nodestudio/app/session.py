@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from nodestudio.api.registry import NodeRegistry
+from nodestudio.app.choices import available_choices
 from nodestudio.app.devices import resolve_device
 from nodestudio.app.formats import image_metadata, read_graph
 from nodestudio.app.models import ModelLibrary
@@ -93,9 +94,16 @@ class Session:
     def load_graph(self, path: str | os.PathLike[str]) -> Graph:
         return read_graph(Path(path), self.registry)
 
+    def choices(self, source: str) -> list[str] | None:
+        """What an input whose list comes from the environment may hold ("models:checkpoints",
+        "files:input")."""
+        return available_choices(source, self.models, self.settings.input_dir)
+
     def validate(self, graph: Graph) -> list[Problem]:
+        """Every problem that stops ``graph`` from running, the named models and images missing
+        included (the window and ``nodestudio validate`` both ask this)."""
         effective, notes = resolve_modes(graph, self.registry)
-        return validate(effective, self.registry, notes=notes)
+        return validate(effective, self.registry, choices=self.choices, notes=notes)
 
     def cache_states(self, graph: Graph) -> dict[str, str]:
         """Per node: "cached", "stale" or "unknown" — what a run would reuse, without running."""

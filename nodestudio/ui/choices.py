@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from nodestudio.api.schema import InputSpec
+from nodestudio.app.choices import IMAGE_SUFFIXES, ModelLister, input_images
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+__all__ = ["IMAGE_SUFFIXES", "ChoiceProvider", "ModelLister", "input_images"]
+
 #: How long a folder listing is reused; menus open often, folders change rarely.
 _LISTING_SECONDS = 2.0
-
-
-class ModelLister(Protocol):
-    def list(self, kind: str) -> list[str]: ...
 
 
 class ChoiceProvider:
@@ -49,13 +47,3 @@ class ChoiceProvider:
         if kind == "files" and argument == "input" and self.input_dir is not None:
             return input_images(self.input_dir)
         return []
-
-
-def input_images(folder: Path) -> list[str]:
-    """Image files under ``folder`` as relative POSIX paths, sorted case-insensitively."""
-    if not folder.is_dir():
-        return []
-    found = [path.relative_to(folder).as_posix() for path in folder.rglob("*")
-             if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()
-             and not any(part.startswith(".") for part in path.relative_to(folder).parts)]
-    return sorted(found, key=str.lower)

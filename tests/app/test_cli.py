@@ -85,6 +85,36 @@ def test_validate_and_nodes(graph_file, tmp_path):
     assert data["failed_packs"] == []
 
 
+def test_validate_names_a_missing_model_and_image_as_the_window_does(tmp_path):
+    from nodestudio.graph import files
+    from nodestudio.graph.model import Graph
+
+    graph = Graph()
+    graph.add_node("diffusion.load_checkpoint", {"checkpoint": "sd_xl_base_1.0.safetensors"},
+                   id="checkpoint")
+    graph.add_node("image.load", {"image": "missing.png"}, id="picture")
+    graph.add_node("diffusion.vae_encode", {}, id="encode")
+    graph.connect("checkpoint", "vae", "encode", "vae")
+    graph.connect("picture", "image", "encode", "image")
+    graph.add_node("diffusion.vae_decode", {}, id="decode")
+    graph.connect("checkpoint", "vae", "decode", "vae")
+    graph.connect("encode", "latent", "decode", "latent")
+    graph.add_node("image.preview", {}, id="preview")
+    graph.connect("decode", "image", "preview", "images")
+    path = tmp_path / "missing.json"
+    files.save(graph, path)
+    checked = nodestudio("validate", str(path), "--json", cwd=tmp_path)
+    assert checked.returncode == 2
+    problems = {(p["node_id"], p["input"]): p for p in json.loads(checked.stdout)["problems"]}
+    assert problems[("checkpoint", "checkpoint")]["kind"] == "missing_choice"
+    assert problems[("picture", "image")]["kind"] == "missing_choice"
+    # The pictures of the example workflows count as there (Load Image falls back to them).
+    graph.set_value("picture", "image", "controlnet_shape.png")
+    files.save(graph, path)
+    problems = json.loads(nodestudio("validate", str(path), "--json", cwd=tmp_path).stdout)
+    assert ("picture", "image") not in {(p["node_id"], p["input"]) for p in problems["problems"]}
+
+
 def test_interrupt_exits_130(tmp_path):
     # A graph with a slow node from a user pack; SIGINT while it runs.
     packs = tmp_path / "home" / "packs"

@@ -163,6 +163,10 @@ def test_session_finds_models_through_extra_model_paths(comfy_models, tmp_path):
 def test_cli_extra_model_paths_option(tmp_path, capsys):
     workflow = str(EXAMPLES / "text_to_image.json")
     config = _write_yaml(tmp_path / "extra.yaml", "comfyui:\n    checkpoints: ckpts\n")
+    # Validation checks that the named checkpoint is there: in the folder the YAML adds.
+    assert main(["validate", workflow]) == 2
+    (tmp_path / "ckpts").mkdir()
+    (tmp_path / "ckpts" / "v1-5-pruned-emaonly.safetensors").write_bytes(b"weights")
     assert main(["validate", workflow, "--extra-model-paths", str(config)]) == 0
     assert main(["validate", workflow, "--extra-model-paths", str(tmp_path / "nope.yaml")]) == 2
     assert "nope.yaml" in capsys.readouterr().err

@@ -28,12 +28,9 @@ from nodestudio.engine.events import (
     RunStarted,
     ValidationFailed,
 )
-from nodestudio.engine.modes import resolve_modes
-from nodestudio.engine.validate import validate
 from nodestudio.graph.model import Graph
 from nodestudio.graph.problems import Problem
 from nodestudio.ui.canvas.geometry import display_title
-from nodestudio.ui.choices import input_images
 from nodestudio.ui.icons import icon
 from nodestudio.ui.run.badges import FAILED as RECORD_FAILED
 from nodestudio.ui.run.badges import RAN, REUSED, SKIPPED, RunBoard, RunRecord, format_seconds
@@ -207,17 +204,7 @@ class RunController(QObject):
         return problems
 
     def problems(self) -> list[Problem]:
-        registry = self.session.registry
-        effective, notes = resolve_modes(self.editor.graph, registry)
-        return validate(effective, registry, choices=self._choices, notes=notes)
-
-    def _choices(self, source: str) -> list[str] | None:
-        kind, _, argument = source.partition(":")
-        if kind == "models":
-            return self.session.models.list(argument)
-        if kind == "files" and argument == "input":
-            return input_images(self.session.settings.input_dir)
-        return None
+        return self.session.validate(self.editor.graph)
 
     def _revalidate(self) -> None:
         """While problems are shown, they follow the edits (and go once fixed)."""
