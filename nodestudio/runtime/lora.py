@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import warnings
 import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -111,6 +112,15 @@ def _read_lora(path: Path, family: ModelFamily) -> tuple[dict, dict | None, dict
     return state_dict, alphas, metadata
 
 
+@contextmanager
+def _more_adapters_expected() -> Iterator[None]:
+    """peft warns when a model that has an adapter gets another: that is the design here (one
+    named adapter per LoRA handle, switched on per use), not a mistake to show an artist."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Already found a `peft_config`")
+        yield
+
+
 def _check_family(path: Path, keys: list[str], family: ModelFamily) -> None:
     """Refuse a LoRA whose keys say it was trained for another family (a Flux LoRA on SD1.5)."""
     from nodestudio.runtime import families
@@ -148,7 +158,8 @@ def _inject_text_encoder(
         config = LoraConfig(**metadata)
     else:
         config = LoraConfig(**get_peft_kwargs(ranks, alphas, state_dict, is_unet=False))
-    inject_adapter_in_model(config, model, adapter_name=name)
+    with _more_adapters_expected():
+        inject_adapter_in_model(config, model, adapter_name=name)
     result = set_peft_model_state_dict(model, state_dict, adapter_name=name)
     unexpected = [k for k in getattr(result, "unexpected_keys", []) if "lora" in k]
     if unexpected:
@@ -192,10 +203,11 @@ def load_lora(
             if strength_model != 0:
                 prefix = model.family.lora_denoiser_prefix
                 if any(k.startswith(prefix + ".") for k in state_dict):
-                    model.denoiser.load_lora_adapter(
-                        state_dict, prefix=prefix, network_alphas=alphas, adapter_name=name,
-                        metadata=_section(metadata, prefix),
-                    )
+                    with _more_adapters_expected():
+                        model.denoiser.load_lora_adapter(
+                            state_dict, prefix=prefix, network_alphas=alphas, adapter_name=name,
+                            metadata=_section(metadata, prefix),
+                        )
                     touched.append(model.denoiser)
                 finished()
             if strength_clip != 0:

@@ -13,11 +13,16 @@ from __future__ import annotations
 
 import inspect
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from nodestudio.runtime.families.base import Scheduling
+
+# torchsde (dpmpp_sde's Brownian tree) compares float32 step times with float64 ends and
+# warns about the rounding; the samples are right, and an artist can do nothing with it.
+warnings.filterwarnings("ignore", message="Should have (tb<=t1|ta>=t0)", category=UserWarning)
 
 if TYPE_CHECKING:
     from nodestudio.runtime.families.base import Geometry, ModelFamily
