@@ -289,3 +289,10 @@ def test_direct_rules_name_only_existing_comfy_inputs():
             names = {spec.name for spec in definition.inputs}
             assert set(rule.inputs) | set(rule.comfy_fixed) <= names, rule.comfy
             assert len(rule.outputs) == len(definition.outputs), rule.comfy
+
+
+def test_load_images_upload_button_is_not_an_input(registry):
+    prompt = {"1": {"class_type": "LoadImage", "inputs": {"image": "x.png", "upload": "image"}},
+              "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}}}
+    graph = graph_from_data(prompt, registry)
+    assert graph.load_warnings == [] and graph.node("1").values == {"image": "x.png"}

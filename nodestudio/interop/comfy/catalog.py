@@ -47,6 +47,9 @@ class ComfyNodeDef:
     outputs: tuple[tuple[str, str], ...] = ()
     #: Values the frontend appends after the real widgets (e.g. LoadImage's upload button).
     trailing_widgets: int = 0
+    #: Inputs that only the frontend has (LoadImage's "upload" button), which API prompts may
+    #: still carry: nothing to import, nothing to warn about.
+    frontend_inputs: tuple[str, ...] = ()
 
     def input(self, name: str) -> ComfyInput | None:
         return next((spec for spec in self.inputs if spec.name == name), None)
@@ -128,7 +131,8 @@ CORE_NODES: dict[str, ComfyNodeDef] = {
                       _in("end_percent", "FLOAT", 1.0), _in("vae", "VAE", optional=True)),
                      (("positive", "CONDITIONING"), ("negative", "CONDITIONING"))),
         ComfyNodeDef("LoadImage", "Load Image", (_in("image", "COMBO"),),
-                     (("IMAGE", "IMAGE"), ("MASK", "MASK")), trailing_widgets=1),
+                     (("IMAGE", "IMAGE"), ("MASK", "MASK")), trailing_widgets=1,
+                     frontend_inputs=("upload",)),
         ComfyNodeDef("SaveImage", "Save Image",
                      (_in("images", "IMAGE"), _in("filename_prefix", "STRING", "ComfyUI"))),
         ComfyNodeDef("PreviewImage", "Preview Image", (_in("images", "IMAGE"),)),

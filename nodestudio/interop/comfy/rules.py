@@ -291,6 +291,8 @@ class Direct(Rule):
                     builder.note(f"{self.comfy} {name}={value!r} is not supported: NodeStudio "
                                  f"works as with {self.comfy_fixed[name]!r}", node.id,
                                  kind="approximated")
+            elif name in _frontend_inputs(self.comfy):
+                continue
             else:
                 builder.note(f"{self.comfy} input {name!r} is not supported; its value "
                              f"{value!r} is ignored", node.id, kind="ignored_input")
@@ -356,3 +358,7 @@ class Direct(Rule):
 def _noter(builder: Builder, node_id: str, input_name: str) -> Note:
     return lambda message: builder.note(message, node_id, input_name, kind="unsupported_value")
 
+
+def _frontend_inputs(class_type: str) -> tuple[str, ...]:
+    definition = node_def(class_type)
+    return definition.frontend_inputs if definition is not None else ()
