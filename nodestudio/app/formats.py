@@ -59,11 +59,13 @@ def read_graph_bytes(
 ) -> Graph:
     importers = default_importers() if importers is None else importers
     if raw.startswith(PNG_SIGNATURE):
-        return _graph_from_png(raw, registry, importers)
+        return _graph_from_image(png_text_chunks(raw), "PNG", registry, importers)
+    if raw[:4] == b"RIFF" and raw[8:12] == b"WEBP":
+        return _graph_from_image(webp_exif_texts(raw), "WEBP", registry, importers)
     try:
         data = json.loads(raw)
     except (ValueError, RecursionError) as error:
-        raise GraphFileError("not a graph file: neither JSON nor a PNG with a graph",
+        raise GraphFileError("not a graph file: neither JSON nor an image (PNG, WEBP) with a graph",
                              [Problem(str(error), kind="json")]) from None
     return graph_from_data(data, registry, importers)
 
@@ -114,17 +116,40 @@ def png_text_chunks(raw: bytes) -> dict[str, str]:
     return {str(key): str(value) for key, value in text.items()}
 
 
-def _graph_from_png(raw: bytes, registry: NodeRegistry,
-                    importers: Sequence[GraphImporter]) -> Graph:
-    chunks = png_text_chunks(raw)
-    if PNG_GRAPH_CHUNK in chunks:
-        return files.loads(chunks[PNG_GRAPH_CHUNK], registry)
+def webp_exif_texts(raw: bytes) -> dict[str, str]:
+    """What ComfyUI stores in a WEBP's EXIF: "workflow:{…}" and "prompt:{…}" strings (in the
+    Make and Model tags, and further tags down for more entries), as key → JSON text."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(raw)) as image:
+            exif = image.getexif()
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
+        raise GraphFileError("the WEBP could not be read", [Problem(str(error), kind="webp")]) \
+            from None
+    texts: dict[str, str] = {}
+    for value in exif.values():
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", errors="replace")
+        if isinstance(value, str) and ":" in value:
+            key, _, text = value.partition(":")
+            if key in (PNG_GRAPH_CHUNK, "workflow", "prompt"):
+                texts[key] = text.rstrip("\x00")
+    return texts
+
+
+def _graph_from_image(texts: dict[str, str], kind: str, registry: NodeRegistry,
+                      importers: Sequence[GraphImporter]) -> Graph:
+    if PNG_GRAPH_CHUNK in texts:
+        return files.loads(texts[PNG_GRAPH_CHUNK], registry)
     for importer in importers:
-        if importer.detect(chunks):
-            return importer.convert(chunks, registry)
-    raise GraphFileError("this PNG carries no graph", [Problem(
-        f"no {PNG_GRAPH_CHUNK!r} text chunk (nor one another tool writes) in the image",
-        kind="png")])
+        if importer.detect(texts):
+            return importer.convert(texts, registry)
+    raise GraphFileError(f"this {kind} carries no graph", [Problem(
+        f"no {PNG_GRAPH_CHUNK!r} text (nor one another tool writes) in the image",
+        kind=kind.lower())])
 
 
 def read_extra_model_paths(path: Path, *, strict: bool = False) -> dict[str, list[Path]]:

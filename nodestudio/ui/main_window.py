@@ -44,7 +44,8 @@ from nodestudio.ui.palette import SearchPalette
 from nodestudio.ui.properties_dock import PropertiesDock
 from nodestudio.ui.theme import DARK, THEMES, Theme, apply_theme
 
-GRAPH_FILTER = "Graphs (*.json *.png);;NodeStudio graphs (*.json);;Images with a graph (*.png)"
+GRAPH_FILTER = ("Graphs (*.json *.png *.webp);;NodeStudio graphs (*.json);;"
+                "Images with a graph (*.png *.webp)")
 #: ask_save_changes returns one of these.
 SAVE, DISCARD, CANCEL = "save", "discard", "cancel"
 

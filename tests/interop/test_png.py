@@ -26,6 +26,32 @@ def write_png(path: Path, chunks: dict[str, str]) -> Path:
     return path
 
 
+def write_webp(path: Path, texts: dict[str, str]) -> Path:
+    """A WEBP as ComfyUI's Save WEBP writes it: "prompt:…" in EXIF's Model tag (0x0110), the
+    workflow as "workflow:…" in the Make tag (0x010F)."""
+    exif = Image.Exif()
+    tags = {"prompt": 0x0110, "workflow": 0x010F}
+    for key, text in texts.items():
+        exif[tags[key]] = f"{key}:{text}"
+    Image.new("RGB", (8, 8), (10, 200, 10)).save(path, "WEBP", exif=exif)
+    return path
+
+
+def test_webp_saved_by_comfyui_opens_from_its_exif(registry, example, tmp_path):
+    path = write_webp(tmp_path / "ComfyUI_00001_.webp", {
+        "prompt": json.dumps(example("controlnet_canny_api.json")),
+        "workflow": json.dumps(example("controlnet_canny.json")),
+    })
+    graph = read_graph(path, registry)
+    assert graph.layout.nodes["3"].pos == (720.0, 80.0)  # the workflow, with its layout
+    only_prompt = write_webp(tmp_path / "prompt.webp",
+                             {"prompt": json.dumps(example("controlnet_canny_api.json"))})
+    assert read_graph(only_prompt, registry).node("10").type == "diffusion.sampler"
+    Image.new("RGB", (8, 8)).save(tmp_path / "plain.webp", "WEBP")
+    with pytest.raises(GraphFileError, match="this WEBP carries no graph"):
+        read_graph(tmp_path / "plain.webp", registry)
+
+
 def test_png_saved_by_comfyui_opens_from_its_workflow_with_layout(registry, example, tmp_path):
     path = write_png(tmp_path / "ComfyUI_00001_.png", {
         "prompt": json.dumps(example("controlnet_canny_api.json")),
