@@ -6,7 +6,17 @@ functions, so listing these nodes never imports torch.
 
 from nodestudio.api import collect_nodes
 
-from . import conditioning, flow, latent_tools, latents, loaders, model_tools, parts, sampling
+from . import (
+    conditioning,
+    flow,
+    latent_tools,
+    latents,
+    loaders,
+    model_tools,
+    parts,
+    refiner,
+    sampling,
+)
 
-NODES = collect_nodes(loaders, parts, conditioning, flow, latents, latent_tools, model_tools,
-                      sampling)
+NODES = collect_nodes(loaders, parts, conditioning, refiner, flow, latents, latent_tools,
+                      model_tools, sampling)

@@ -149,17 +149,16 @@ def _finish(
     family: ModelFamily | None = None,
 ) -> Checkpoint:
     family = family or _family_of(unet.config, len(encoders))
-    two_encoders = len(encoders) == 2  # SDXL's: penultimate layers, the second one pooled
     slots = tuple(
         TextEncoder(
             model=model.to(device).eval(),
             tokenizer=tokenizer,
-            penultimate=two_encoders,
-            pooled=two_encoders and index == 1,
+            penultimate=family.penultimate,
+            pooled=slot == family.pooled_slot,
             slot=slot,
         )
-        for index, ((model, tokenizer), slot) in enumerate(
-            zip(encoders, _slots(family, len(encoders)), strict=True))
+        for (model, tokenizer), slot in zip(encoders, _slots(family, len(encoders)),
+                                            strict=True)
     )
     vae = Vae(vae_model.to(device).eval(), device, source)
     model = DiffusionModel(
@@ -298,7 +297,8 @@ def _load_checkpoint_file(path: Path, device: torch.device, parts: _Parts,
     with model_configs.config_folder_for(embedded, kind.config_name) as config_dir:
         config = str(config_dir)
         index = model_configs.read_json(config_dir / "model_index.json")
-        names = [n for n in ("text_encoder", "text_encoder_2") if n in index]
+        # The refiner's index lists text_encoder as null: it has only the second.
+        names = [n for n in ("text_encoder", "text_encoder_2") if (index.get(n) or [None])[0]]
         parts.total = 3 + len(names)  # the weights file, the UNet, the VAE, each text encoder
         parts.finished()
         unet_config = model_configs.read_json(config_dir / "unet" / "config.json")

@@ -31,9 +31,11 @@ from nodestudio.runtime.families.base import FamilyId
 from nodestudio.runtime.original_layout import CONTROLNET_PREFIX, UNET_PREFIX
 
 SD1, SD2, SDXL = FamilyId.SD1, FamilyId.SD2, FamilyId.SDXL
+SDXL_REFINER = FamilyId.SDXL_REFINER
 SD2_V_STATISTIC_KEY = UNET_PREFIX + "output_blocks.11.1.transformer_blocks.0.norm1.bias"
 SD2_V_THRESHOLD = 0.09
-_REFINER = "this file looks like an SDXL refiner, which is not supported"
+_REFINER = ("this file has SDXL's two text encoders but not its size embedding: an SDXL "
+            "variant NodeStudio cannot run")
 _ATTN2_KEY = "input_blocks.{}.1.transformer_blocks.0.attn2.to_k.weight"
 
 
@@ -119,7 +121,9 @@ def detect_checkpoint(
                               explicit is not None)
 
     if any(k.startswith("conditioner.embedders.0.model.") for k in keys):
-        raise NotACheckpointError(_REFINER)
+        # One OpenCLIP-bigG encoder and no SDXL label embedding: the SDXL refiner.
+        return CheckpointKind(SDXL_REFINER, "sdxl_refiner", in_channels,
+                              explicit or "epsilon", zero_snr, explicit is not None)
 
     context = shapes.get(UNET_PREFIX + _ATTN2_KEY.format(1))
     is_sd2 = any(k.startswith("cond_stage_model.model.") for k in keys) or (

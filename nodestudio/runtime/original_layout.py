@@ -22,6 +22,8 @@ CONTROLNET_PREFIX = "control_model."
 SD1_TEXT_PREFIX = "cond_stage_model.transformer."
 SD2_TEXT_PREFIX = "cond_stage_model.model."
 SDXL_TEXT_PREFIXES = ("conditioner.embedders.0.transformer.", "conditioner.embedders.1.model.")
+#: The SDXL refiner's only text encoder (OpenCLIP-bigG).
+SDXL_REFINER_TEXT_PREFIX = "conditioner.embedders.0.model."
 
 _RESNET_NAMES = {
     "norm1": "in_layers.0",
@@ -238,16 +240,21 @@ def checkpoint_to_original(
     vae: torch.nn.Module,
     text_encoders: list[torch.nn.Module],
     open_clip_text: bool = False,
+    refiner: bool = False,
 ) -> dict[str, torch.Tensor]:
     """A whole SD1.x/SD2.x (one text encoder) or SDXL (two) checkpoint in the original layout.
 
-    ``open_clip_text`` writes a single text encoder the SD2 way (OpenCLIP names).
+    ``open_clip_text`` writes a single text encoder the SD2 way (OpenCLIP names); ``refiner``
+    writes it the SDXL refiner's way.
     """
     weights: dict[str, torch.Tensor] = {}
     unet_weights = unet_to_original(unet.state_dict(), unet.config)
     weights.update({UNET_PREFIX + key: value for key, value in unet_weights.items()})
     weights.update(vae_to_original(vae.state_dict(), vae.config))
-    if len(text_encoders) == 1 and open_clip_text:
+    if len(text_encoders) == 1 and refiner:
+        weights.update(open_clip_to_original(text_encoders[0].state_dict(),
+                                             SDXL_REFINER_TEXT_PREFIX))
+    elif len(text_encoders) == 1 and open_clip_text:
         weights.update(open_clip_to_original(text_encoders[0].state_dict(), SD2_TEXT_PREFIX))
     elif len(text_encoders) == 1:
         weights.update(clip_to_original(text_encoders[0].state_dict(), SD1_TEXT_PREFIX))

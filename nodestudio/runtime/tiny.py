@@ -175,6 +175,54 @@ def tiny_sdxl_components(seed: int = 0) -> dict[str, Any]:
     }
 
 
+def tiny_sdxl_refiner_components(seed: int = 0) -> dict[str, Any]:
+    """The SDXL refiner's shape: OpenCLIP-bigG alone (the tiny SDXL's second encoder, 64 wide),
+    five micro-conditioning numbers (original size, crop, aesthetic score)."""
+    from diffusers import EulerDiscreteScheduler, UNet2DConditionModel
+    from transformers import CLIPTextModelWithProjection
+
+    width, time_width = 64, 8
+    with _seeded(seed):
+        unet = UNet2DConditionModel(
+            sample_size=8,
+            in_channels=4,
+            out_channels=4,
+            block_out_channels=(32, 64),
+            layers_per_block=2,
+            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+            transformer_layers_per_block=(1, 2),
+            attention_head_dim=(2, 4),
+            use_linear_projection=True,
+            addition_embed_type="text_time",
+            addition_time_embed_dim=time_width,
+            projection_class_embeddings_input_dim=5 * time_width + width,
+            cross_attention_dim=width,
+            norm_num_groups=32,
+        )
+    with _seeded(seed + 2):
+        text_encoder_2 = CLIPTextModelWithProjection(
+            _text_encoder_config(width, 3, "gelu", projection=width)
+        )
+    return {
+        "unet": unet,
+        "vae": tiny_vae(seed + 3, scaling_factor=0.13025, force_upcast=True),
+        "text_encoder": None,
+        "text_encoder_2": text_encoder_2,
+        "tokenizer": None,
+        "tokenizer_2": clip_tokenizer(pad_token=OPEN_CLIP_PAD_TOKEN),
+        "scheduler": EulerDiscreteScheduler.from_config(SCHEDULER_CONFIG),
+    }
+
+
+def save_sdxl_refiner_folder(components: dict[str, Any], folder: Path) -> Path:
+    from diffusers import StableDiffusionXLImg2ImgPipeline
+
+    StableDiffusionXLImg2ImgPipeline(**components, requires_aesthetics_score=True,
+                                     add_watermarker=False).save_pretrained(folder)
+    return folder
+
+
 def save_sd_folder(components: dict[str, Any], folder: Path) -> Path:
     """Save SD1.x-style components as a diffusers folder (StableDiffusionPipeline layout)."""
     from diffusers import StableDiffusionPipeline
@@ -217,12 +265,16 @@ def save_original_checkpoint(folder: Path, path: Path, open_clip_text: bool = Fa
 
     unet = UNet2DConditionModel.from_pretrained(folder, subfolder="unet")
     vae = AutoencoderKL.from_pretrained(folder, subfolder="vae")
-    encoders = [CLIPTextModel.from_pretrained(folder, subfolder="text_encoder")]
+    encoders = []
+    if (folder / "text_encoder").is_dir():  # the SDXL refiner has only the second
+        encoders.append(CLIPTextModel.from_pretrained(folder, subfolder="text_encoder"))
     if (folder / "text_encoder_2").is_dir():
         encoders.append(
             CLIPTextModelWithProjection.from_pretrained(folder, subfolder="text_encoder_2")
         )
-    weights = original_layout.checkpoint_to_original(unet, vae, encoders, open_clip_text)
+    refiner = not (folder / "text_encoder").is_dir()
+    weights = original_layout.checkpoint_to_original(unet, vae, encoders, open_clip_text,
+                                                     refiner=refiner)
     metadata = {EMBEDDED_CONFIG_KEY: json.dumps(_folder_configs(folder))}
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(weights, str(path), metadata=metadata)
@@ -299,6 +351,8 @@ class TinyModels:
     sd_inpaint_folder: str = "tiny-sd-inpaint"
     sdxl_folder: str = "tiny-sdxl"
     sdxl_file: str = "tiny-sdxl.safetensors"
+    sdxl_refiner_folder: str = "tiny-sdxl-refiner"
+    sdxl_refiner_file: str = "tiny-sdxl-refiner.safetensors"
     controlnet_folder: str = "tiny-controlnet"
     controlnet_folder_b: str = "tiny-controlnet-b"
     controlnet_file: str = "tiny-controlnet.safetensors"
@@ -335,6 +389,9 @@ def build_tiny_models(root: Path, seed: int = 0) -> TinyModels:
     sdxl = tiny_sdxl_components(seed + 10)
     sdxl_folder = save_sdxl_folder(sdxl, models.checkpoint(models.sdxl_folder))
     save_original_checkpoint(sdxl_folder, models.checkpoint(models.sdxl_file))
+    refiner_folder = save_sdxl_refiner_folder(
+        tiny_sdxl_refiner_components(seed + 10), models.checkpoint(models.sdxl_refiner_folder))
+    save_original_checkpoint(refiner_folder, models.checkpoint(models.sdxl_refiner_file))
 
     for offset, name in ((20, models.controlnet_folder), (21, models.controlnet_folder_b)):
         tiny_controlnet(sd["unet"], seed + offset).save_pretrained(models.controlnet(name))

@@ -290,3 +290,31 @@ def test_a_model_unlike_sd_four_times_vae_short_prompts_v_prediction(
                             width=48, height=32, num_inference_steps=4, guidance_scale=3.0,
                             generator=generator())
     same_image(result.outputs["decode"]["image"], expected)
+
+
+@pytest.mark.parametrize("checkpoint", ["tiny-sdxl-refiner", "tiny-sdxl-refiner.safetensors"])
+def test_sdxl_refiner_with_aesthetic_scores(checkpoint, session, chain, pictures,
+                                            pipeline_parts, run_pipeline, same_image):
+    from diffusers import StableDiffusionXLImg2ImgPipeline
+
+    build = chain.start(checkpoint, "a harbour at night", "blurry")
+    graph = build.graph
+    for node_id, score in (("positive", 6.5), ("negative", 2.5)):
+        text = graph.node(node_id).values["text"]
+        graph.remove_node(node_id)
+        graph.add_node("diffusion.text_encode_sdxl_refiner",
+                       {"text": text, "aesthetic_score": score}, id=node_id)
+        graph.connect("checkpoint", "clip", node_id, "clip")
+    build.sample(build.encoded("photo.png"), seed=SEED, steps=5, cfg=5.0, sampler="euler",
+                 scheduler="normal", denoise=0.6)
+    result = session.run(graph)
+    latents = result.outputs["encode"]["latent"].samples
+    assert result.outputs["checkpoint"]["model"].family.label == "SDXL refiner"
+
+    pipeline = pipeline_parts("tiny-sdxl-refiner", StableDiffusionXLImg2ImgPipeline, "euler",
+                              SEED)
+    expected = run_pipeline(pipeline, prompt="a harbour at night", negative_prompt="blurry",
+                            image=latents, strength=0.6, num_inference_steps=5,
+                            guidance_scale=5.0, aesthetic_score=6.5,
+                            negative_aesthetic_score=2.5, generator=generator())
+    same_image(result.outputs["decode"]["image"], expected)

@@ -57,7 +57,7 @@ def test_an_sdxl_vae_on_a_flux_latent(session, tiny_models, tiny_dit_models):
     graph = text_to_image("flux", "flux", "sdxl", {"flux": tiny_dit_models.flux_folder,
                                                    "sdxl": tiny_models.sdxl_folder})
     message = failure(session, graph, "decode")
-    assert "16 channels (SD3, Flux latents)" in message and "4 (SD 1.x, SD 2.x, SDXL)" in message
+    assert "16 channels (SD3, Flux latents)" in message and "4 (SD 1.x, SD 2.x, SDXL" in message
     assert "VAE of the model that made the latent" in message
 
 

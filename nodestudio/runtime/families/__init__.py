@@ -10,16 +10,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from nodestudio.runtime.families import flux, sd1, sd2, sd3, sdxl
+from nodestudio.runtime.families import flux, sd1, sd2, sd3, sdxl, sdxl_refiner
 from nodestudio.runtime.families.base import FamilyId, LatentFormat, ModelFamily
 
 SD1 = sd1.FAMILY
 SD2 = sd2.FAMILY
 SDXL = sdxl.FAMILY
+SDXL_REFINER = sdxl_refiner.FAMILY
 SD3 = sd3.FAMILY
 FLUX = flux.FAMILY
 
-FAMILIES: tuple[ModelFamily, ...] = (FLUX, SD3, SDXL, SD2, SD1)
+FAMILIES: tuple[ModelFamily, ...] = (FLUX, SD3, SDXL_REFINER, SDXL, SD2, SD1)
 
 
 def by_id(family_id: str | FamilyId) -> ModelFamily:

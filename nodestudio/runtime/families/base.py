@@ -32,6 +32,7 @@ class FamilyId(str, enum.Enum):
     SD1 = "sd1"
     SD2 = "sd2"
     SDXL = "sdxl"
+    SDXL_REFINER = "sdxl_refiner"
     SD3 = "sd3"
     FLUX = "flux"
 

@@ -32,6 +32,8 @@ class SDXL(UNetFamily):
         "clip_l": "text_encoder", "clip_g": "text_encoder_2"}
     latent = SDXL_LATENT
     text_encoder_slots = ("clip_l", "clip_g")
+    penultimate = True
+    pooled_slot = "clip_g"
 
     def matches_unet(self, unet_config: Any, encoder_count: int) -> bool:
         return encoder_count == 2 or unet_config.addition_embed_type == "text_time"

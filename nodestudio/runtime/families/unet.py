@@ -58,35 +58,32 @@ def _guidance_embedding(cfg: float, batch: int, dim: int) -> torch.Tensor:
     return embedding
 
 
-def _size_ids(conditioning: Conditioning, height: int, width: int) -> list[int]:
-    size = conditioning.size
-    original = size.original_size or (height, width)
-    target = size.target_size or (height, width)
-    return [*original, *size.crop_top_left, *target]
-
-
 def _added_conditions(request: DenoiseRequest) -> dict[str, torch.Tensor] | None:
-    """SDXL's ``text_embeds`` (pooled prompt) and ``time_ids`` (sizes), batch-expanded."""
+    """SDXL's ``text_embeds`` (pooled prompt) and ``time_ids`` (sizes, or the refiner's
+    aesthetic score: the family says), batch-expanded."""
     model, positive, negative = request.model, request.positive, request.negative
     unet = model.denoiser
     if unet.config.addition_embed_type != "text_time":
         return None
     if positive.pooled is None or (negative is not None and negative.pooled is None):
         raise NodeError(
-            "this SDXL model needs prompts encoded with its own CLIP (pooled embedding missing)"
+            f"this {model.family.label} model needs prompts encoded with its own CLIP "
+            "(pooled embedding missing)"
         )
+    geometry, dtype, family = request.geometry, request.dtype, model.family
+    batch, height, width = geometry.batch, geometry.height, geometry.width
+    ids = family.time_ids(positive, positive, height, width)
     expected = unet.add_embedding.linear_1.in_features
-    given = unet.config.addition_time_embed_dim * 6 + positive.pooled.shape[-1]
+    given = unet.config.addition_time_embed_dim * len(ids) + positive.pooled.shape[-1]
     if given != expected:
         raise NodeError("the prompts were encoded with the CLIP of another model")
-    geometry, dtype = request.geometry, request.dtype
-    batch, height, width = geometry.batch, geometry.height, geometry.width
     pooled = positive.pooled.repeat(batch, 1)
-    time_ids = torch.tensor([_size_ids(positive, height, width)], dtype=dtype).repeat(batch, 1)
+    time_ids = torch.tensor([ids], dtype=dtype).repeat(batch, 1)
     if negative is not None:
-        # As the SDXL pipeline: a negative prompt without sizes of its own takes the positive's.
+        # As the SDXL pipelines: a negative prompt without sizes of its own takes the positive's.
         sized = negative if negative.size != SizeConditioning() else positive
-        negative_ids = torch.tensor([_size_ids(sized, height, width)], dtype=dtype).repeat(batch, 1)
+        negative_ids = torch.tensor([family.time_ids(negative, sized, height, width)],
+                                    dtype=dtype).repeat(batch, 1)
         pooled = torch.cat([negative.pooled.repeat(batch, 1), pooled])
         time_ids = torch.cat([negative_ids, time_ids])
     return {"text_embeds": pooled.to(request.device), "time_ids": time_ids.to(request.device)}
@@ -130,6 +127,11 @@ class UNetFamily(ModelFamily):
     prediction = Prediction.EPSILON  # or v: the checkpoint's scheduler config says which
     scheduling = Scheduling.DISCRETE
     text_encoder_slots: ClassVar[tuple[str, ...]] = ("clip_l",)
+    #: Prompts come from the encoders' penultimate layer (SDXL's), else the last one through
+    #: the final LayerNorm (SD 1.x/2.x).
+    penultimate: ClassVar[bool] = False
+    #: The slot whose projected embedding is the pooled prompt (SDXL's OpenCLIP-bigG), if any.
+    pooled_slot: ClassVar[str | None] = None
 
     def matches_pipeline(self, model_index: Mapping[str, Any]) -> bool:
         # The three share one loader (nodestudio.runtime.checkpoints), which tells them apart
@@ -143,6 +145,15 @@ class UNetFamily(ModelFamily):
 
     def is_inpainting(self, model: DiffusionModel) -> bool:
         return model.denoiser.config.in_channels == 2 * model.latent_channels + 1
+
+    def time_ids(self, conditioning: Conditioning, sized: Conditioning, height: int,
+                 width: int) -> list[float]:
+        """The micro-conditioning a ``text_time`` UNet reads for a prompt (SDXL: original
+        size, crop, target size — ``sized`` is the prompt whose sizes count)."""
+        size = sized.size
+        original = size.original_size or (height, width)
+        target = size.target_size or (height, width)
+        return [*original, *size.crop_top_left, *target]
 
     def encode_prompt(self, clip: TextEncoders, text: str, options: PromptOptions) -> Conditioning:
         from nodestudio.runtime.text_encoding import encode_prompt
