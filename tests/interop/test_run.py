@@ -220,3 +220,27 @@ def test_sdxl_base_and_refiner_workflow_samples_in_two_stages(session):
     del single["11"]
     reference = _image(session.run(graph_from_data(single, session.registry)), "17")
     assert np.abs(staged - reference).max() <= 2 / 255
+
+
+def test_comfyuis_sdxl_example_with_the_real_refiner_runs(session, comfy_root, tiny_models):
+    """ComfyUI's official SDXL example: base, then the refiner checkpoint with its own prompts
+    (CLIPTextEncodeSDXLRefiner: aesthetic scores 6 and 2.5) finishing the last steps."""
+    _place(tiny_models.checkpoint(tiny_models.sdxl_refiner_file),
+           comfy_root / "checkpoints" / "sd_xl_refiner_1.0_0.9vae.safetensors")
+    prompt = _base_and_refiner_prompt(steps=5, switch=3)
+    prompt["12"]["inputs"]["ckpt_name"] = "sd_xl_refiner_1.0_0.9vae.safetensors"
+    for node_id, text, score in (("15", "a lighthouse at dusk", 6.0), ("16", "blurry", 2.5)):
+        prompt[node_id] = {"class_type": "CLIPTextEncodeSDXLRefiner", "inputs": {
+            "ascore": score, "width": 1024, "height": 1024, "text": text, "clip": ["12", 1]}}
+    graph = graph_from_data(prompt, session.registry)
+    assert graph.load_warnings == [] and session.validate(graph) == []
+    assert graph.node("15").type == "diffusion.text_encode_sdxl_refiner"
+    result = session.run(graph)
+    assert result.outputs["12"]["model"].family.label == "SDXL refiner"
+    refined = _image(result, "17")
+    assert refined.shape == (1, 64, 64, 3) and refined.std() > 0.01
+    # Another aesthetic score is another picture: the refiner reads it (the tiny refiner's
+    # random size embedding makes the change small, but never nothing).
+    prompt["15"]["inputs"]["ascore"] = 600.0
+    rescored = _image(session.run(graph_from_data(prompt, session.registry)), "17")
+    assert np.abs(rescored - refined).max() > 1e-5

@@ -158,3 +158,19 @@ def test_the_shift_nodes_refuse_a_unet_model(session, tiny_models):
     graph = text_to_image("shift", "sd", "sd", {"sd": tiny_models.sd_folder}, add_shift)
     message = failure(session, graph, "shift")
     assert "SD 1.x model: the shift only applies to flow-matching models" in message
+
+
+def test_the_sdxl_refiner_reads_original_size_crop_and_aesthetic_score():
+    import torch
+
+    from nodestudio.runtime.families import SDXL_REFINER
+    from nodestudio.runtime.types import Conditioning, SizeConditioning
+
+    prompt = Conditioning(embeds=torch.zeros(1, 77, 64),
+                          size=SizeConditioning(original_size=(96, 128), crop_top_left=(8, 16)),
+                          extra={"aesthetic_score": 6.5})
+    negative = Conditioning(embeds=torch.zeros(1, 77, 64), extra={"aesthetic_score": 2.5})
+    assert SDXL_REFINER.time_ids(prompt, prompt, 64, 48) == [96, 128, 8, 16, 6.5]
+    # A negative prompt without sizes takes the prompt's, but keeps its own score.
+    assert SDXL_REFINER.time_ids(negative, prompt, 64, 48) == [96, 128, 8, 16, 2.5]
+    assert SDXL_REFINER.time_ids(negative, negative, 64, 48) == [64, 48, 0, 0, 2.5]
