@@ -8,6 +8,7 @@ ADVANCED = {
     "diffusion.text_encode": ["text_2", "original_width", "original_height", "crop_left",
                               "crop_top", "target_width", "target_height"],
     "diffusion.load_diffusion_model": ["weight_dtype"],
+    "image.upscale_with_model": ["tile_size"],
     "diffusion.sampler": ["add_noise", "start_step", "end_step", "return_with_leftover_noise"],
     "diffusion.vae_decode": ["tile_size"],
 }
