@@ -59,6 +59,9 @@ class DiffusionModel:
     #: Whose latent space the model works in: a family's latent format name ("sd", "sdxl",
     #: "sd3", "flux") or "unknown" — previews pick their latent→RGB map and TAESD by it.
     latent_format: str = "unknown"
+    #: Rescale CFG's multiplier: classifier-free guidance pulled back towards the positive
+    #: prediction's spread (0 = plain CFG; see families.base.RescaledGuidance).
+    guidance_rescale: float = 0.0
 
     @property
     def dtype(self) -> torch.dtype:

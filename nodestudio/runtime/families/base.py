@@ -113,6 +113,32 @@ class ClassifierFreeGuidance:
         return uncond + self.scale * (cond - uncond)
 
 
+@dataclass(frozen=True)
+class RescaledGuidance:
+    """Classifier-free guidance whose result is pulled back towards the positive prediction's
+    spread (Lin et al. 2023, "Common Diffusion Noise Schedules and Sample Steps are Flawed",
+    eq. 15/16; ComfyUI's RescaleCFG, diffusers' ``guidance_rescale``).
+
+    Computed as diffusers' ``rescale_noise_cfg``, on the model's own output (noise for ε
+    models, v for v models), per image: the guided prediction is scaled to the standard
+    deviation of the positive one, and ``multiplier`` of that is mixed with ``1 − multiplier``
+    of the plain guided prediction. ComfyUI converts to v first whatever the model predicts;
+    for v models the two are the same, for ε models ComfyUI's differs slightly.
+    """
+
+    scale: float
+    multiplier: float
+    halves: int = 2
+
+    def combine(self, prediction: torch.Tensor) -> torch.Tensor:
+        uncond, cond = prediction.chunk(2)
+        guided = uncond + self.scale * (cond - uncond)
+        dims = list(range(1, cond.ndim))
+        rescaled = guided * (cond.std(dim=dims, keepdim=True) / guided.std(dim=dims, keepdim=True))
+        # The same expression, in the same order, as diffusers' pipelines (bit-for-bit fidelity).
+        return self.multiplier * rescaled + (1 - self.multiplier) * guided
+
+
 @dataclass
 class DenoiseRequest:
     """Everything a family needs to prepare its denoiser for one Sampler run."""
@@ -204,7 +230,11 @@ class ModelFamily:
     # -- sampling --------------------------------------------------------------------------
 
     def guidance(self, model: DiffusionModel, cfg: float) -> Guidance:
-        return ClassifierFreeGuidance(cfg) if cfg > 1.0 else NoGuidance()
+        if cfg <= 1.0:
+            return NoGuidance()
+        # A model handle made by Rescale CFG asks for the rescaled combination (0: plain CFG).
+        rescale = model.guidance_rescale
+        return RescaledGuidance(cfg, rescale) if rescale > 0 else ClassifierFreeGuidance(cfg)
 
     def check_conditioning(self, model: DiffusionModel, conditioning: Conditioning,
                            name: str) -> None:
