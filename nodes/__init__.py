@@ -6,12 +6,23 @@ opens fast; the heavy libraries are imported inside the node functions.
 
 from nodestudio.api import NodePack, collect_nodes
 
-from . import diffusion, image, mask, math_nodes, notes, preprocessors, primitives, text, upscale
+from . import (
+    diffusion,
+    image,
+    image_tools,
+    mask,
+    math_nodes,
+    notes,
+    preprocessors,
+    primitives,
+    text,
+    upscale,
+)
 
 pack = NodePack(
     "nodestudio",
     nodes=[*collect_nodes(primitives, math_nodes, text, image, mask, preprocessors, notes,
-                         upscale),
+                         upscale, image_tools),
            *diffusion.NODES],
     version="0.1.0",
     description="NodeStudio's built-in nodes",

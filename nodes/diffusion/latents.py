@@ -22,7 +22,10 @@ from nodestudio.api import (
 )
 
 CATEGORY = "latent"
-UPSCALE_METHODS = ("nearest-exact", "bilinear", "bicubic", "area")
+#: torch's interpolation modes, and bislerp: ComfyUI's spherical blend of neighbouring latent
+#: cells (nodestudio.runtime.bislerp), which keeps the latents' magnitude where a linear blend
+#: of vectors pointing apart would shrink it.
+UPSCALE_METHODS = ("nearest-exact", "bilinear", "bicubic", "area", "bislerp")
 
 
 @node(
@@ -121,7 +124,8 @@ def vae_decode(vae: Any, latent: Any, tiled: bool, tile_size: int, ctx: NodeCont
     description=(
         "Resizes a latent, e.g. for a second, high-resolution sampling pass (use denoise "
         "around 0.5 there). Width and height in pixels override the scale factor; with only "
-        "one of them set the other keeps the aspect ratio."
+        "one of them set the other keeps the aspect ratio. 'bislerp' (as in ComfyUI) blends "
+        "neighbouring cells along an arc rather than a line, so they keep their strength."
     ),
     inputs=[
         Input("latent", LATENT),
@@ -151,9 +155,14 @@ def latent_upscale(latent: Any, method: str, scale_by: float, width: int, height
         new_rows, new_columns = round(rows * scale_by), round(columns * scale_by)
     if new_rows < 1 or new_columns < 1:
         raise NodeError("the upscaled latent would be empty")
-    options = {"align_corners": False} if method in ("bilinear", "bicubic") else {}
-    samples = F.interpolate(latent.samples.float(), size=(new_rows, new_columns), mode=method,
-                            **options).to(latent.samples.dtype)
+    if method == "bislerp":
+        from nodestudio.runtime.bislerp import bislerp
+
+        samples = bislerp(latent.samples, new_columns, new_rows)
+    else:
+        options = {"align_corners": False} if method in ("bilinear", "bicubic") else {}
+        samples = F.interpolate(latent.samples.float(), size=(new_rows, new_columns),
+                                mode=method, **options).to(latent.samples.dtype)
     return Latent(samples=samples, scale_factor=factor)
 
 

@@ -129,9 +129,12 @@ def test_nodestudio_png_carries_comfyuis_prompt_and_prefers_its_own_graph(regist
 def test_graph_comfyui_cannot_express_saves_without_a_prompt_chunk(registry, tmp_path):
     graph = Graph()
     graph.add_node("mask.solid", {"width": 8, "height": 8}, id="1")
+    # Mask Blur has no ComfyUI core equivalent (Solid Mask and Mask to Image do).
+    graph.add_node("mask.blur", {}, id="blur")
     graph.add_node("mask.to_image", {}, id="2")
     graph.add_node("image.save", {"filename_prefix": "solid"}, id="3")
-    graph.connect("1", "mask", "2", "mask")
+    graph.connect("1", "mask", "blur", "mask")
+    graph.connect("blur", "mask", "2", "mask")
     graph.connect("2", "image", "3", "images")
     session = Session(device="cpu", output_dir=tmp_path, registry=registry)
     (written,) = session.run(graph).files

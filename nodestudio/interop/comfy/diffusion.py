@@ -50,9 +50,10 @@ APPLY_CONTROLNET = "diffusion.apply_controlnet"
 VAE_ENCODE = "diffusion.vae_encode"
 LATENT_UPSCALE = "diffusion.latent_upscale"
 
-#: Upscale Latent methods: the same torch interpolation modes; bislerp has no equivalent.
+#: Upscale Latent methods: the same torch interpolation modes, and bislerp (NodeStudio runs
+#: ComfyUI's algorithm, nodestudio.runtime.bislerp).
 LATENT_METHODS = Names("latent upscale method", exact={
-    name: name for name in ("nearest-exact", "bilinear", "area", "bicubic")})
+    name: name for name in ("nearest-exact", "bilinear", "area", "bicubic", "bislerp")})
 
 _SAMPLER_INPUTS = {
     "model": "model", "seed": "seed", "steps": "steps", "cfg": "cfg",
