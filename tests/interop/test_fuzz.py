@@ -182,6 +182,15 @@ def test_non_finite_numbers_in_a_prompt_are_reported_not_crashed_on(threshold):
     _check(_convert(data))
 
 
+@pytest.mark.parametrize("slot", ["²", "٣", " 0 "])
+def test_slot_numbers_that_only_look_like_digits_are_reported_not_crashed_on(slot):
+    # Found by test_garbled_prompts: "²".isdigit() is True, but int("²") fails.
+    data = {"1": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64,
+                                                               "batch_size": 1}},
+            "2": {"class_type": "VAEDecode", "inputs": {"samples": ["1", slot]}}}
+    _check(_convert(data))
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.dictionaries(st.sampled_from(["workflow", "prompt", "nodestudio", "x"]),
                        st.text(max_size=20) | json_values.map(json.dumps), max_size=3))

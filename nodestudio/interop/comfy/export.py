@@ -156,7 +156,7 @@ def _export_placeholder(node: Node, data: dict[str, Any],
 
 
 def _placeholder_output_slot(node: Node, output: str) -> int:
-    if output.isdigit():
+    if output.isascii() and output.isdigit():  # "²".isdigit() is True, int("²") fails
         return int(output)
     data = _comfy_data(node) or {}
     original = data.get("node") if isinstance(data.get("node"), dict) else {}

@@ -87,7 +87,8 @@ def slot_index(value: Any) -> int | None:
         return None
     if isinstance(value, int):
         return value if value >= 0 else None
-    if isinstance(value, str) and value.strip().isdigit():
+    # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         return int(value.strip())
     if isinstance(value, float) and value.is_integer() and value >= 0:
         return int(value)
