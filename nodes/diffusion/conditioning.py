@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from nodestudio.api import (
@@ -19,8 +20,94 @@ from nodestudio.api import (
     node,
 )
 
+from ._common import _stat_of
+
 CATEGORY = "conditioning"
 _SIZE_HINT = "SDXL only; 0 = the size being generated"
+_EMBEDDINGS = "embeddings"
+
+
+def _embedding_path(models: Any, name: str) -> Path | None:
+    """The file in models/embeddings that ``name`` (extension optional) names, or None."""
+    from nodestudio.runtime.embeddings import locate_embedding
+
+    return locate_embedding(lambda candidate: models.find(_EMBEDDINGS, candidate), name)
+
+
+def _embedding_words(*prompts: str) -> list[str]:
+    """The words after ``embedding:`` in the prompts, each once, in order."""
+    from nodestudio.runtime.prompt_weights import embedding_references
+
+    return list(dict.fromkeys(word for prompt in prompts for word in embedding_references(prompt)))
+
+
+def _word_path(models: Any, word: str) -> tuple[str, Path | None]:
+    """(name, file) of a referenced word, tried as the runtime tries it ("x," then "x")."""
+    from nodestudio.runtime.prompt_weights import embedding_name_candidates
+
+    name = word
+    for name, _ in embedding_name_candidates(word):
+        path = _embedding_path(models, name)
+        if path is not None:
+            return name, path
+    return name, None
+
+
+def _text_encode_fingerprint(ctx: Any = None, **values: Any) -> Any:
+    """A constant for prompts that name no embedding, so they stay cached exactly as before;
+    else the identity (path, mtime, size) of each named embedding file, so editing, adding or
+    removing one encodes the prompt again. Only prompts typed on the node are seen: a prompt
+    linked in from another node is not (the fingerprint gets widget values)."""
+    words = _embedding_words(str(values.get("text") or ""), str(values.get("text_2") or ""))
+    if not words:
+        return "no embeddings"
+    if ctx is None:
+        raise LookupError("no model folders to resolve embedding names against")
+    identities: list[Any] = []
+    for word in words:
+        _, path = _word_path(ctx.models, word)
+        identities.append([word, _stat_of(path) if path is not None else "missing"])
+    return identities
+
+
+class _EmbeddingFinder:
+    """PromptOptions.embeddings of one Text Encode run: names → files in models/embeddings.
+
+    Records whether the family asked at all: one that never does (SD3/Flux for now) read the
+    prompt without applying its embeddings.
+    """
+
+    def __init__(self, models: Any) -> None:
+        self._models = models
+        self.asked = False
+
+    def __call__(self, name: str) -> Path | None:
+        self.asked = True
+        return _embedding_path(self._models, name)
+
+
+def _embedding_folders(models: Any, name: str) -> str:
+    """Where embedding ``name`` was looked for, as the locator's not-found error names it."""
+    from nodestudio.api.errors import ModelNotFoundError
+
+    try:
+        return str(models.find(_EMBEDDINGS, name).parent)  # found, but not an embedding
+    except ModelNotFoundError as missing:
+        return " or ".join(str(folder) for folder in missing.folders) or "models/embeddings"
+    except (NodeError, OSError):
+        return "models/embeddings"
+
+
+def _warn_missing_embeddings(ctx: Any, words: list[str]) -> None:
+    """ComfyUI warns about an embedding it cannot find and reads the prompt without it; so do
+    we (the runtime leaves such words out), in the run's log."""
+    for word in words:
+        name, path = _word_path(ctx.models, word)
+        if path is None:
+            ctx.logger.warning(
+                "embedding %r not found in %s: embedding:%s is left out of the prompt "
+                "(as ComfyUI does)", name, _embedding_folders(ctx.models, name), name,
+            )
 
 
 @node(
@@ -31,6 +118,8 @@ _SIZE_HINT = "SDXL only; 0 = the size being generated"
         "Turns a prompt into conditioning for the sampler. Long prompts are split into chunks "
         "the text encoder can read. (word:1.2) makes a word count more, [word] less. "
         "CLIP skip 1 uses the text encoder's second-to-last layer (\"Clip skip 2\" in A1111). "
+        "embedding:name puts a textual inversion embedding from models/embeddings in the "
+        "prompt (SD 1.x, SD 2.x and SDXL). "
         "Among the advanced inputs: a second prompt (SDXL's second encoder, or the T5 of SD3 "
         "and Flux) and SDXL's size conditioning. T5 reads up to the model's own token limit "
         "(256 for SD3, 512 for Flux)."
@@ -57,12 +146,17 @@ _SIZE_HINT = "SDXL only; 0 = the size being generated"
             advanced=True),
     ],
     outputs=[Output("conditioning", CONDITIONING)],
+    # Deterministic but for the embedding files a prompt names: see the fingerprint.
+    deterministic=False,
+    fingerprint=_text_encode_fingerprint,
 )
 def text_encode(
     clip: Any, text: str, clip_skip: int, text_2: str,
     original_width: int, original_height: int, crop_left: int, crop_top: int,
-    target_width: int, target_height: int,
+    target_width: int, target_height: int, ctx: Any = None,
 ) -> Any:
+    from dataclasses import replace
+
     from nodestudio.runtime.families.base import PromptOptions
     from nodestudio.runtime.types import SizeConditioning
 
@@ -78,9 +172,29 @@ def text_encode(
         crop_top_left=(crop_top, crop_left),
         target_size=size(target_width, target_height),
     )
-    options = PromptOptions(clip_skip=clip_skip, text_2=text_2, size=conditioning_size)
+    words = _embedding_words(text, text_2) if ctx is not None else []
+    finder = _EmbeddingFinder(ctx.models) if words else None
+    if words:
+        _warn_missing_embeddings(ctx, words)
+    options = PromptOptions(clip_skip=clip_skip, text_2=text_2, size=conditioning_size,
+                            embeddings=finder)
     try:
-        return clip.family.encode_prompt(clip, text, options)
+        conditioning = clip.family.encode_prompt(clip, text, options)
+        if finder is not None and not finder.asked:
+            # A family that does not apply embeddings read "embedding:name" as words; as
+            # ComfyUI ignores embeddings an encoder cannot take, encode without them.
+            from nodestudio.runtime.prompt_weights import remove_embedding_references
+
+            ctx.logger.warning(
+                "%s text encoders do not apply textual inversion embeddings here: %s left out "
+                "of the prompt", clip.family.label,
+                ", ".join(f"embedding:{word}" for word in words),
+            )
+            options = replace(options, text_2=remove_embedding_references(text_2),
+                              embeddings=None)
+            conditioning = clip.family.encode_prompt(
+                clip, remove_embedding_references(text), options)
+        return conditioning
     except ValueError as error:
         raise NodeError(str(error)) from None
 

@@ -292,3 +292,7 @@ class PromptOptions:
     size: Any = None
     #: Tokens of the T5 prompt; 0 = the family's default.
     t5_max_length: int = 0
+    #: Finds the file of a textual inversion embedding a prompt names (``embedding:name``):
+    #: name → path, None when missing (the caller reports it); None = such words are text.
+    #: A plain callable, so the runtime needs no app code (see nodestudio.runtime.embeddings).
+    embeddings: Callable[[str], Path | None] | None = None

@@ -158,7 +158,8 @@ class UNetFamily(ModelFamily):
     def encode_prompt(self, clip: TextEncoders, text: str, options: PromptOptions) -> Conditioning:
         from nodestudio.runtime.text_encoding import encode_prompt
 
-        return encode_prompt(clip, text, options.clip_skip, options.text_2, options.size)
+        return encode_prompt(clip, text, options.clip_skip, options.text_2, options.size,
+                             embeddings=options.embeddings)
 
     def guidance(self, model: DiffusionModel, cfg: float):
         if model.denoiser.config.time_cond_proj_dim is not None:
