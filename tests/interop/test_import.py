@@ -6,7 +6,7 @@ import pytest
 
 from nodestudio.app.formats import graph_from_data
 from nodestudio.engine.validate import validate
-from nodestudio.interop.comfy import EXTRA_KEY
+from nodestudio.interop.comfy import EXTRA_KEY, export_api_prompt
 from nodestudio.interop.comfy.diffusion import LATENT_METHODS
 from nodestudio.interop.comfy.mapping import all_rules
 from nodestudio.interop.comfy.names import IMAGE_RESIZE_METHODS, SAMPLERS, SCHEDULERS
@@ -296,3 +296,38 @@ def test_load_images_upload_button_is_not_an_input(registry):
               "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}}}
     graph = graph_from_data(prompt, registry)
     assert graph.load_warnings == [] and graph.node("1").values == {"image": "x.png"}
+
+
+def test_conditioning_arithmetic_maps_both_ways(registry):
+    def encode(text):
+        return {"class_type": "CLIPTextEncode", "inputs": {"text": text, "clip": ["1", 1]}}
+
+    prompt = {
+        "1": {"class_type": "CheckpointLoaderSimple",
+              "inputs": {"ckpt_name": "v1-5-pruned-emaonly.safetensors"}},
+        "2": encode("a fox"), "3": encode("a bird"),
+        "4": {"class_type": "ConditioningZeroOut", "inputs": {"conditioning": ["3", 0]}},
+        "5": {"class_type": "ConditioningConcat",
+              "inputs": {"conditioning_to": ["2", 0], "conditioning_from": ["3", 0]}},
+        "6": {"class_type": "ConditioningAverage",
+              "inputs": {"conditioning_to": ["5", 0], "conditioning_from": ["2", 0],
+                         "conditioning_to_strength": 0.3}},
+        "7": {"class_type": "EmptyLatentImage",
+              "inputs": {"width": 64, "height": 64, "batch_size": 1}},
+        "8": {"class_type": "KSampler", "inputs": {
+            "model": ["1", 0], "positive": ["6", 0], "negative": ["4", 0],
+            "latent_image": ["7", 0], "seed": 1, "steps": 4, "cfg": 5.0,
+            "sampler_name": "euler", "scheduler": "karras", "denoise": 1.0}},
+        "9": {"class_type": "VAEDecode", "inputs": {"samples": ["8", 0], "vae": ["1", 2]}},
+        "10": {"class_type": "SaveImage", "inputs": {"images": ["9", 0],
+                                                     "filename_prefix": "math"}},
+    }
+    graph = graph_from_data(prompt, registry)
+    assert graph.load_warnings == []
+    assert [graph.node(i).type for i in ("4", "5", "6")] == [
+        "diffusion.conditioning_zero_out", "diffusion.conditioning_concat",
+        "diffusion.conditioning_average"]
+    assert graph.node("6").values["conditioning_to_strength"] == 0.3
+    exported = export_api_prompt(graph, registry)
+    assert {key: exported[key]["inputs"] for key in ("4", "5", "6")} == {
+        key: prompt[key]["inputs"] for key in ("4", "5", "6")}
