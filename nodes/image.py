@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from PIL import Image, ImageSequence, UnidentifiedImageError
@@ -42,6 +43,7 @@ from ._imaging import (
 from ._saving import metadata_chunks, resolve_output_prefix, save_png_batch
 
 _EXIF_ORIENTATION = 0x0112
+T = TypeVar("T")
 
 # -- loading -----------------------------------------------------------------------------------
 
@@ -64,6 +66,21 @@ def resolve_input_image(image: str, input_dir: Path) -> Path:
         if shipped.is_file():
             return shipped
     return input_dir / path
+
+
+def read_input_image(image: str, ctx: NodeContext, read: Callable[[Path], T]) -> T:
+    """``read`` the input picture ``image`` names, with errors an artist can act on."""
+    input_dir = Path(ctx.input_dir)
+    path = resolve_input_image(image, input_dir)
+    if not path.is_file():
+        raise NodeError(f"image file not found: {path} (input folder: {input_dir})")
+    try:
+        return read(path)
+    except UnidentifiedImageError as error:
+        raise NodeError(f"{path} is not an image NodeStudio can read "
+                        "(PNG, JPEG, WebP, GIF, BMP, TIFF …)") from error
+    except (OSError, ValueError, Image.DecompressionBombError) as error:
+        raise NodeError(f"cannot read the image {path}: {error}") from error
 
 
 def load_image_fingerprint(image: str = "", ctx: Any = None, **_: Any) -> Any:
@@ -125,17 +142,7 @@ def _read_frames(path: Path) -> tuple[list[np.ndarray], list[np.ndarray | None]]
     fingerprint=load_image_fingerprint,
 )
 def load_image(image: str, ctx: NodeContext) -> tuple[np.ndarray, np.ndarray]:
-    input_dir = Path(ctx.input_dir)
-    path = resolve_input_image(image, input_dir)
-    if not path.is_file():
-        raise NodeError(f"image file not found: {path} (input folder: {input_dir})")
-    try:
-        colours, alphas = _read_frames(path)
-    except UnidentifiedImageError as error:
-        raise NodeError(f"{path} is not an image NodeStudio can read "
-                        "(PNG, JPEG, WebP, GIF, BMP, TIFF …)") from error
-    except (OSError, ValueError, Image.DecompressionBombError) as error:
-        raise NodeError(f"cannot read the image {path}: {error}") from error
+    colours, alphas = read_input_image(image, ctx, _read_frames)
     images = np.stack(colours).astype(np.float32, copy=False)
     masks = np.stack([
         np.zeros(rgb.shape[:2], np.float32) if alpha is None else 1.0 - alpha

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from nodestudio.api import (
     IMAGE,
@@ -38,7 +38,7 @@ from ._imaging import (
     read_png16,
     resize_batch,
 )
-from .image import load_image_fingerprint, resolve_input_image
+from .image import load_image_fingerprint, read_input_image
 
 _EXIF_ORIENTATION = 0x0112
 #: The grey of the new area: ComfyUI's 0.5, which a VAE encodes as "nothing in particular".
@@ -196,17 +196,7 @@ def _first_frame(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
 def load_image_mask(image: str, channel: str, ctx: NodeContext) -> np.ndarray:
     if channel not in MASK_CHANNELS:
         raise NodeError(f"unknown channel {channel!r}; use one of {', '.join(MASK_CHANNELS)}")
-    input_dir = Path(ctx.input_dir)
-    path = resolve_input_image(image, input_dir)
-    if not path.is_file():
-        raise NodeError(f"image file not found: {path} (input folder: {input_dir})")
-    try:
-        rgb, alpha = _first_frame(path)
-    except UnidentifiedImageError as error:
-        raise NodeError(f"{path} is not an image NodeStudio can read "
-                        "(PNG, JPEG, WebP, GIF, BMP, TIFF …)") from error
-    except (OSError, ValueError, Image.DecompressionBombError) as error:
-        raise NodeError(f"cannot read the image {path}: {error}") from error
+    rgb, alpha = read_input_image(image, ctx, _first_frame)
     if channel == "alpha":
         # ComfyUI inverts alpha: the transparent parts are the ones to paint.
         plane = np.zeros(rgb.shape[:2], np.float32) if alpha is None else 1.0 - alpha
