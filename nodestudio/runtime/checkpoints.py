@@ -96,7 +96,7 @@ def read_state_dict(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]
     return {k: v for k, v in loaded.items() if isinstance(v, torch.Tensor)}, {}
 
 
-def _variant(folder: Path) -> str | None:
+def variant_of(folder: Path) -> str | None:
     """"fp16" when a diffusers component folder only has fp16 weights."""
     if any((folder / name).is_file() for name in _DIFFUSERS_WEIGHTS):
         return None
@@ -105,18 +105,11 @@ def _variant(folder: Path) -> str | None:
     return None
 
 
-variant_of = _variant
-
-
 def _vae_dtype(vae_config: Mapping[str, Any], dtype: torch.dtype) -> torch.dtype:
     # SDXL's VAE overflows in fp16 (its config says force_upcast): keep it in fp32 for good.
     if dtype == torch.float16 and vae_config.get("force_upcast", False):
         return torch.float32
     return dtype
-
-
-def _family_of(unet_config: Any, encoder_count: int) -> ModelFamily:
-    return families.for_unet(unet_config, encoder_count)
 
 
 def latent_format_of(vae_config: Any) -> str:
@@ -148,7 +141,7 @@ def _finish(
     source: str,
     family: ModelFamily | None = None,
 ) -> Checkpoint:
-    family = family or _family_of(unet.config, len(encoders))
+    family = family or families.for_unet(unet.config, len(encoders))
     slots = tuple(
         TextEncoder(
             model=model.to(device).eval(),
@@ -178,7 +171,7 @@ def _finish(
 
 
 
-def _quiet_loading_bars() -> None:
+def quiet_loading_bars() -> None:
     """The node reports loading itself (and the CLI prints one line per node): the libraries'
     own "Loading weights" bars would only interleave with it on stderr, and their loading
     warnings ("modules that should be kept in float32: []") say nothing an artist can act on —
@@ -192,9 +185,6 @@ def _quiet_loading_bars() -> None:
     transformers.utils.logging.set_verbosity_error()
 
 
-quiet_loading_bars = _quiet_loading_bars
-
-
 def load_checkpoint(path: Path, device: str | torch.device,
                     progress: LoadProgress | None = None,
                     t5_tokenizer: Path | Exception | None = None) -> Checkpoint:
@@ -203,7 +193,7 @@ def load_checkpoint(path: Path, device: str | torch.device,
     ``t5_tokenizer`` is the folder with T5's tokenizer.json for single files that hold a T5
     (or the error saying where it should be).
     """
-    _quiet_loading_bars()
+    quiet_loading_bars()
     target = torch_device(device)
     parts = _Parts(progress)
     try:
@@ -243,22 +233,22 @@ def _load_checkpoint_folder(path: Path, device: torch.device, parts: _Parts) -> 
     dtype = compute_dtype(device)
     unet = UNet2DConditionModel.from_pretrained(
         path, subfolder="unet", torch_dtype=dtype, local_files_only=True,
-        variant=_variant(path / "unet"),
+        variant=variant_of(path / "unet"),
     )
     parts.finished()
     vae_config = AutoencoderKL.load_config(path, subfolder="vae", local_files_only=True)
     vae = AutoencoderKL.from_pretrained(
-        path, subfolder="vae", local_files_only=True, variant=_variant(path / "vae"),
+        path, subfolder="vae", local_files_only=True, variant=variant_of(path / "vae"),
         torch_dtype=_vae_dtype(vae_config, dtype),
     )
     parts.finished()
-    family = _family_of(unet.config, len(names))
+    family = families.for_unet(unet.config, len(names))
     encoders = []
     for position, name in enumerate(names):
         model_class = getattr(transformers, index[name][1])
         model = model_class.from_pretrained(
             path, subfolder=name, torch_dtype=dtype, local_files_only=True,
-            variant=_variant(path / name),
+            variant=variant_of(path / name),
         )
         tokenizer_folder = path / name.replace("text_encoder", "tokenizer")
         if tokenizer_folder.is_dir():
@@ -363,7 +353,7 @@ def load_vae(path: Path, device: str | torch.device,
     """
     from diffusers import AutoencoderKL
 
-    _quiet_loading_bars()
+    quiet_loading_bars()
     target = torch_device(device)
     dtype = compute_dtype(target)
     try:
@@ -371,7 +361,7 @@ def load_vae(path: Path, device: str | torch.device,
             config = AutoencoderKL.load_config(path, local_files_only=True)
             model = AutoencoderKL.from_pretrained(
                 path, local_files_only=True, torch_dtype=_vae_dtype(config, dtype),
-                variant=_variant(path),
+                variant=variant_of(path),
             )
         else:
             parts = _Parts(progress, total=2)  # the file, the model made from it
@@ -401,7 +391,7 @@ def load_controlnet(path: Path, device: str | torch.device,
     """A ControlNet from a diffusers folder or a single file (original or diffusers keys)."""
     from diffusers import ControlNetModel
 
-    _quiet_loading_bars()
+    quiet_loading_bars()
     target = torch_device(device)
     dtype = compute_dtype(target)
     try:
@@ -410,7 +400,7 @@ def load_controlnet(path: Path, device: str | torch.device,
             if transformer_controlnet is not None:
                 return transformer_controlnet
             model = ControlNetModel.from_pretrained(
-                path, torch_dtype=dtype, local_files_only=True, variant=_variant(path)
+                path, torch_dtype=dtype, local_files_only=True, variant=variant_of(path)
             )
         else:
             parts = _Parts(progress, total=2)  # the file, the model made from it
@@ -449,7 +439,7 @@ def _transformer_controlnet(path: Path, device: torch.device,
     if class_name not in _TRANSFORMER_CONTROLNETS:
         return None
     model = getattr(diffusers, class_name).from_pretrained(
-        path, torch_dtype=dtype, local_files_only=True, variant=_variant(path)
+        path, torch_dtype=dtype, local_files_only=True, variant=variant_of(path)
     )
     family = families.by_id(_TRANSFORMER_CONTROLNETS[class_name])
     return ControlNet(model.to(device).eval(), family, device, str(path))

@@ -132,32 +132,41 @@ def tiny_sd_components(
     }
 
 
+def _tiny_sdxl_unet(context_width: int, pooled_width: int, size_numbers: int):
+    """An SDXL-shaped UNet: size/pooled conditioning of ``size_numbers`` micro-conditioning
+    values (SDXL base 6, the refiner 5) beside a ``pooled_width`` pooled prompt."""
+    from diffusers import UNet2DConditionModel
+
+    time_width = 8
+    return UNet2DConditionModel(
+        sample_size=8,
+        in_channels=4,
+        out_channels=4,
+        block_out_channels=(32, 64),
+        layers_per_block=2,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        transformer_layers_per_block=(1, 2),
+        attention_head_dim=(2, 4),
+        use_linear_projection=True,
+        addition_embed_type="text_time",
+        addition_time_embed_dim=time_width,
+        projection_class_embeddings_input_dim=size_numbers * time_width + pooled_width,
+        cross_attention_dim=context_width,
+        norm_num_groups=32,
+    )
+
+
 def tiny_sdxl_components(seed: int = 0) -> dict[str, Any]:
     """UNet with size/pooled conditioning, two text encoders, VAE, tokenizers, scheduler."""
-    from diffusers import EulerDiscreteScheduler, UNet2DConditionModel
+    from diffusers import EulerDiscreteScheduler
     from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
     # The encoders differ in width (as in SDXL, 768 vs 1280): single-file loading tells them
     # apart by the width of their position embeddings.
-    first_width, second_width, time_width = 32, 64, 8
+    first_width, second_width = 32, 64
     with _seeded(seed):
-        unet = UNet2DConditionModel(
-            sample_size=8,
-            in_channels=4,
-            out_channels=4,
-            block_out_channels=(32, 64),
-            layers_per_block=2,
-            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-            transformer_layers_per_block=(1, 2),
-            attention_head_dim=(2, 4),
-            use_linear_projection=True,
-            addition_embed_type="text_time",
-            addition_time_embed_dim=time_width,
-            projection_class_embeddings_input_dim=6 * time_width + second_width,
-            cross_attention_dim=first_width + second_width,
-            norm_num_groups=32,
-        )
+        unet = _tiny_sdxl_unet(first_width + second_width, second_width, size_numbers=6)
     with _seeded(seed + 1):
         text_encoder = CLIPTextModel(_text_encoder_config(first_width, 3, "quick_gelu"))
     with _seeded(seed + 2):
@@ -178,28 +187,12 @@ def tiny_sdxl_components(seed: int = 0) -> dict[str, Any]:
 def tiny_sdxl_refiner_components(seed: int = 0) -> dict[str, Any]:
     """The SDXL refiner's shape: OpenCLIP-bigG alone (the tiny SDXL's second encoder, 64 wide),
     five micro-conditioning numbers (original size, crop, aesthetic score)."""
-    from diffusers import EulerDiscreteScheduler, UNet2DConditionModel
+    from diffusers import EulerDiscreteScheduler
     from transformers import CLIPTextModelWithProjection
 
-    width, time_width = 64, 8
+    width = 64
     with _seeded(seed):
-        unet = UNet2DConditionModel(
-            sample_size=8,
-            in_channels=4,
-            out_channels=4,
-            block_out_channels=(32, 64),
-            layers_per_block=2,
-            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-            transformer_layers_per_block=(1, 2),
-            attention_head_dim=(2, 4),
-            use_linear_projection=True,
-            addition_embed_type="text_time",
-            addition_time_embed_dim=time_width,
-            projection_class_embeddings_input_dim=5 * time_width + width,
-            cross_attention_dim=width,
-            norm_num_groups=32,
-        )
+        unet = _tiny_sdxl_unet(width, width, size_numbers=5)
     with _seeded(seed + 2):
         text_encoder_2 = CLIPTextModelWithProjection(
             _text_encoder_config(width, 3, "gelu", projection=width)

@@ -202,33 +202,21 @@ class SD3(TransformerFamily):
         pooled = pooled.to(request.device, request.dtype)
         controls, inputs, masks = [], [], []
         for use, on_positive, on_negative in collect_controls(self, request):
-            control, context = self._prepare_control(use, request, embeds, len(halves))
-            controls.append(TransformerControl(use, control.model, context["hint"],
+            model = ensure_on(use.controlnet.model, request.device)
+            config = model.config
+            # InstantX's SD3 ControlNets were trained on unshifted latents and zero pooled
+            # input; the SD3.5 large ones read no prompt states (as the pipeline feeds them).
+            zeros = bool(getattr(config, "force_zeros_for_pooled_projection", False))
+            hint = hint_latents(use, request.geometry, request.device, request.dtype, self,
+                                apply_shift=not zeros)
+            controls.append(TransformerControl(use, model, torch.cat([hint] * len(halves)),
                                                on_positive, on_negative))
-            inputs.append((context["embeds"], torch.zeros_like(pooled) if context["zeros"]
-                           else pooled))
+            inputs.append((embeds if config.joint_attention_dim is not None else None,
+                           torch.zeros_like(pooled) if zeros else pooled))
             masks.append(None if len(halves) == 1 or (on_positive and on_negative) else
                          torch.tensor([float(on_negative)] * batch + [float(on_positive)] * batch,
                                       device=request.device).view(-1, 1, 1, 1))
         return SD3Denoiser(transformer, embeds, pooled, controls, inputs, masks)
-
-    def _prepare_control(self, use: Any, request: DenoiseRequest, embeds: torch.Tensor,
-                         halves: int) -> tuple[Any, dict[str, Any]]:
-        """The hint latents (repeated for each half of the batch) and what the ControlNet reads,
-        as StableDiffusion3ControlNetPipeline prepares them."""
-        model = ensure_on(use.controlnet.model, request.device)
-        config = model.config
-        # InstantX's SD3 ControlNets were trained on unshifted latents and zero pooled input.
-        zeros = bool(getattr(config, "force_zeros_for_pooled_projection", False))
-        hint = hint_latents(use, request.geometry, request.device, request.dtype, self,
-                            apply_shift=not zeros)
-        context = {
-            "hint": torch.cat([hint] * halves),
-            "zeros": zeros,
-            # The SD3.5 large ControlNets read no prompt states.
-            "embeds": embeds if config.joint_attention_dim is not None else None,
-        }
-        return use.controlnet, context
 
 
 def _common_length(embeds: list[torch.Tensor]) -> list[torch.Tensor]:
