@@ -8,6 +8,7 @@ from nodestudio.api import collect_nodes
 
 from . import (
     conditioning,
+    conditioning_areas,
     conditioning_math,
     flow,
     latent_tools,
@@ -19,5 +20,5 @@ from . import (
     sampling,
 )
 
-NODES = collect_nodes(loaders, parts, conditioning, conditioning_math, refiner, flow, latents,
-                      latent_tools, model_tools, sampling)
+NODES = collect_nodes(loaders, parts, conditioning, conditioning_areas, conditioning_math,
+                      refiner, flow, latents, latent_tools, model_tools, sampling)

@@ -39,12 +39,16 @@ def conditioning_zero_out(conditioning: Any) -> Any:
 
     import torch
 
-    extra = dict(conditioning.extra)
-    if extra.get("t5") is not None:
-        extra["t5"] = torch.zeros_like(extra["t5"])
-    pooled = conditioning.pooled
-    return replace(conditioning, embeds=torch.zeros_like(conditioning.embeds),
-                   pooled=torch.zeros_like(pooled) if pooled is not None else None, extra=extra)
+    def zeroed(entry: Any) -> Any:
+        extra = dict(entry.extra)
+        if extra.get("t5") is not None:
+            extra["t5"] = torch.zeros_like(extra["t5"])
+        pooled = entry.pooled
+        return replace(entry, embeds=torch.zeros_like(entry.embeds),
+                       pooled=torch.zeros_like(pooled) if pooled is not None else None,
+                       extra=extra)
+
+    return conditioning.map_entries(zeroed)
 
 
 @node(
@@ -63,12 +67,18 @@ def conditioning_concat(conditioning_to: Any, conditioning_from: Any) -> Any:
 
     import torch
 
-    _same_family(conditioning_to, conditioning_from)
-    if _transformer_parts(conditioning_to):
-        raise NodeError("Conditioning (Concat) does not work on SD3 prompts yet")
-    embeds = torch.cat([conditioning_to.embeds,
-                        conditioning_from.embeds.to(conditioning_to.embeds)], dim=1)
-    return replace(conditioning_to, embeds=embeds)
+    # As ComfyUI: the first prompt of conditioning_from is appended to every prompt of
+    # conditioning_to (a combined conditioning keeps its areas).
+    source = conditioning_from.entries()[0]
+
+    def joined(entry: Any) -> Any:
+        _same_family(entry, source)
+        if _transformer_parts(entry):
+            raise NodeError("Conditioning (Concat) does not work on SD3 prompts yet")
+        return replace(entry, embeds=torch.cat([entry.embeds, source.embeds.to(entry.embeds)],
+                                               dim=1))
+
+    return conditioning_to.map_entries(joined)
 
 
 @node(
@@ -88,24 +98,31 @@ def conditioning_concat(conditioning_to: Any, conditioning_from: Any) -> Any:
 )
 def conditioning_average(conditioning_to: Any, conditioning_from: Any,
                          conditioning_to_strength: float) -> Any:
+    # As ComfyUI: the first prompt of conditioning_from blends into every prompt of
+    # conditioning_to.
+    source = conditioning_from.entries()[0]
+    return conditioning_to.map_entries(
+        lambda entry: _averaged(entry, source, conditioning_to_strength))
+
+
+def _averaged(to_entry: Any, source: Any, strength: float) -> Any:
     from dataclasses import replace
 
     import torch.nn.functional as F
 
-    _same_family(conditioning_to, conditioning_from)
-    if _transformer_parts(conditioning_to):
+    _same_family(to_entry, source)
+    if _transformer_parts(to_entry):
         raise NodeError("Conditioning (Average) does not work on SD3 prompts yet")
-    to, source = conditioning_to.embeds, conditioning_from.embeds.to(conditioning_to.embeds)
-    if source.shape[-1] != to.shape[-1]:
+    to, embeds_from = to_entry.embeds, source.embeds.to(to_entry.embeds)
+    if embeds_from.shape[-1] != to.shape[-1]:
         raise NodeError("the prompts have embeddings of different widths: encode both with "
                         "the same CLIP")
-    source = source[:, : to.shape[1]]
-    source = F.pad(source, (0, 0, 0, to.shape[1] - source.shape[1]))
-    strength = conditioning_to_strength
-    embeds = to * strength + source * (1 - strength)
-    pooled = conditioning_to.pooled
-    if pooled is not None and conditioning_from.pooled is not None:
-        pooled = pooled * strength + conditioning_from.pooled.to(pooled) * (1 - strength)
-    elif conditioning_from.pooled is not None:
-        pooled = conditioning_from.pooled  # ComfyUI takes the only pooled embedding there is
-    return replace(conditioning_to, embeds=embeds, pooled=pooled)
+    embeds_from = embeds_from[:, : to.shape[1]]
+    embeds_from = F.pad(embeds_from, (0, 0, 0, to.shape[1] - embeds_from.shape[1]))
+    embeds = to * strength + embeds_from * (1 - strength)
+    pooled = to_entry.pooled
+    if pooled is not None and source.pooled is not None:
+        pooled = pooled * strength + source.pooled.to(pooled) * (1 - strength)
+    elif source.pooled is not None:
+        pooled = source.pooled  # ComfyUI takes the only pooled embedding there is
+    return replace(to_entry, embeds=embeds, pooled=pooled)

@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 
 from nodestudio.api.errors import NodeError
-from nodestudio.runtime import lora, stages
+from nodestudio.runtime import composition, lora, stages
 from nodestudio.runtime.families.base import DenoiseRequest, Geometry
 from nodestudio.runtime.schedulers import build_scheduler, resolution_shift, set_timesteps
 from nodestudio.runtime.types import Conditioning, DiffusionModel, Latent
@@ -235,7 +235,7 @@ def sample(
             if masked_latents.shape[0] == 1 and batch > 1:
                 masked_latents = masked_latents.repeat(batch, 1, 1, 1)
 
-    denoiser = family.denoiser(DenoiseRequest(
+    denoiser = composition.build_denoiser(DenoiseRequest(
         model=model, positive=positive, negative=negative if guidance.halves == 2 else None,
         geometry=geometry, guidance=guidance, cfg=settings.cfg, dtype=dtype, device=device,
         latent_mask=latent_mask if model.takes_inpainting_input else None,

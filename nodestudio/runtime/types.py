@@ -12,7 +12,7 @@ returns a new handle, so a cached upstream value stays valid for every other bra
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -191,6 +191,27 @@ class SizeConditioning:
     target_size: tuple[int, int] | None = None  # (height, width)
 
 
+@dataclass(frozen=True)
+class PromptArea:
+    """The rectangle a prompt acts on: pixels (Conditioning Set Area, floored to whole latent
+    cells when sampling) or fractions of the image (… Percentage)."""
+
+    height: float
+    width: float
+    top: float
+    left: float
+    fractional: bool = False
+
+    def cells(self, rows: int, columns: int, scale_factor: int) -> tuple[int, int, int, int]:
+        """(height, width, top, left) in latent cells of a ``rows`` × ``columns`` latent, as
+        ComfyUI resolves it (at least one cell high and wide)."""
+        if self.fractional:
+            return (max(1, round(self.height * rows)), max(1, round(self.width * columns)),
+                    round(self.top * rows), round(self.left * columns))
+        return (int(self.height) // scale_factor, int(self.width) // scale_factor,
+                int(self.top) // scale_factor, int(self.left) // scale_factor)
+
+
 @dataclass(frozen=True, eq=False)
 class Conditioning:
     """CONDITIONING: an encoded prompt, and the ControlNets applied to it."""
@@ -209,11 +230,50 @@ class Conditioning:
     #: What only the family reads (SD3: its T5 states kept apart from the CLIP ones).
     extra: Mapping[str, Any] = field(default_factory=dict)
 
+    # -- area composition (ComfyUI's Conditioning Set Area / Set Mask / Set Timestep Range) --
+    #: Where this prompt acts; None = the whole image.
+    area: PromptArea | None = None
+    #: [B, H, W] or [H, W] float mask of where it acts (resized to the latent when sampling).
+    mask: torch.Tensor | None = None
+    mask_strength: float = 1.0
+    #: Run the prompt only on the bounding box of its mask (Set Mask's "mask bounds").
+    area_from_mask_bounds: bool = False
+    #: Weight of this prompt against the others where their areas overlap.
+    strength: float = 1.0
+    #: (start, end) fractions of the denoising during which the prompt acts; None = all of it.
+    step_range: tuple[float, float] | None = None
+    #: Conditioning Combine: the other prompts sampled together with this one, each on its own
+    #: area and steps (flat: every member has ``combined == ()``).
+    combined: tuple[Conditioning, ...] = ()
+
+    def entries(self) -> tuple[Conditioning, ...]:
+        """Every prompt of a combined conditioning, this one first (ComfyUI's list)."""
+        if not self.combined:
+            return (self,)
+        return (replace(self, combined=()), *self.combined)
+
+    def combined_with(self, other: Conditioning) -> Conditioning:
+        """Conditioning Combine: both prompts' entries, in order."""
+        return replace(self, combined=(*self.combined, *other.entries()))
+
+    def map_entries(self, change: Callable[[Conditioning], Conditioning]) -> Conditioning:
+        """``change`` applied to every entry, as ComfyUI's conditioning nodes loop over theirs."""
+        first, *rest = [change(entry) for entry in self.entries()]
+        return replace(first, combined=tuple(rest)) if rest else first
+
+    @property
+    def is_composed(self) -> bool:
+        """Whether sampling needs area composition for it (more than one entry, an area, a mask
+        or a step range); a single plain prompt takes the pipelines' own path."""
+        return len(self.entries()) > 1 or any(
+            entry.area is not None or entry.mask is not None or entry.step_range is not None
+            for entry in self.entries())
+
     def with_control(self, control: ControlUse) -> Conditioning:
-        return replace(self, controls=(*self.controls, control))
+        return self.map_entries(lambda entry: replace(entry, controls=(*entry.controls, control)))
 
     def with_guidance(self, guidance: float) -> Conditioning:
-        return replace(self, guidance=guidance)
+        return self.map_entries(lambda entry: replace(entry, guidance=guidance))
 
 
 @dataclass(frozen=True, eq=False)

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from comfy_forms import ui_from_api
 
 from nodestudio.app.formats import graph_from_data
 from nodestudio.app.session import Session
@@ -17,7 +18,6 @@ from nodestudio.cli import main
 from nodestudio.engine.validate import validate
 from nodestudio.graph.model import Graph
 from nodestudio.interop.comfy import ComfyExportError, export_api_prompt
-from nodestudio.interop.comfy.catalog import node_def
 from nodestudio.interop.comfy.names import (
     CLIP_TYPES,
     FLOW_SAMPLERS,
@@ -41,54 +41,7 @@ def _warnings(graph: Graph, kind: str | None = None) -> list[Any]:
     return [w for w in graph.load_warnings if kind is None or w.kind == kind]
 
 
-def _ui(prompt: dict[str, Any]) -> dict[str, Any]:
-    """The UI workflow (schema 0.4) ComfyUI saves for an API prompt: widget values in the
-    order the node class declares them (a seed followed by its control value), links as
-    ``[id, from, from_slot, to, to_slot, type]``."""
-    entries: dict[str, dict[str, Any]] = {}
-    used = {(str(value[0]), value[1]) for node in prompt.values()
-            for value in node["inputs"].values() if isinstance(value, list)}
-    for order, (node_id, node) in enumerate(prompt.items()):
-        definition = node_def(node["class_type"])
-        inputs, widgets = [], []
-        if definition is None:  # a custom node: its links, then its values in order
-            outputs = [("*", "*")] * (1 + max((slot for key, slot in used if key == node_id),
-                                              default=0))
-            inputs = [{"name": name, "type": "*", "link": None}
-                      for name, value in node["inputs"].items() if isinstance(value, list)]
-            widgets = [value for value in node["inputs"].values() if not isinstance(value, list)]
-        else:
-            outputs = list(definition.outputs)
-        for spec in definition.inputs if definition is not None else ():
-            value = node["inputs"].get(spec.name)
-            linked = isinstance(value, list)
-            if linked or not spec.is_widget:
-                widget = {"widget": {"name": spec.name}} if spec.is_widget else {}
-                inputs.append({"name": spec.name, "type": spec.kind, "link": None, **widget})
-            if spec.is_widget and spec.name in node["inputs"]:
-                widgets.append(spec.default if linked else value)
-                if spec.seed_control:
-                    widgets.append("fixed")
-        entries[node_id] = {
-            "id": int(node_id), "type": node["class_type"], "pos": [300 * order, 100],
-            "size": [300, 120], "flags": {}, "order": order, "mode": 0, "inputs": inputs,
-            "outputs": [{"name": name, "type": kind, "links": []} for name, kind in outputs],
-            "properties": {}, "widgets_values": widgets}
-    links = []
-    for node_id, node in prompt.items():
-        for slot, item in enumerate(entries[node_id]["inputs"]):
-            value = node["inputs"].get(item["name"])
-            if not isinstance(value, list):
-                continue
-            source = entries[str(value[0])]
-            link_id = len(links) + 1
-            item["link"] = link_id
-            source["outputs"][value[1]]["links"].append(link_id)
-            links.append([link_id, int(value[0]), value[1], int(node_id), slot,
-                          source["outputs"][value[1]]["type"]])
-    return {"last_node_id": max(int(key) for key in prompt), "last_link_id": len(links),
-            "nodes": list(entries.values()), "links": links, "groups": [], "config": {},
-            "extra": {}, "version": 0.4}
+_ui = ui_from_api
 
 
 def _both_forms(prompt: dict[str, Any], registry) -> list[Graph]:

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from comfy_forms import ui_from_api
 from PIL import Image
 
 from nodestudio.app.formats import graph_from_data
@@ -18,7 +19,6 @@ from nodestudio.app.session import Session
 from nodestudio.engine.validate import validate
 from nodestudio.graph.model import Graph
 from nodestudio.interop.comfy import ComfyExportError, export_api_prompt
-from nodestudio.interop.comfy.catalog import node_def
 from nodestudio.interop.comfy.latent_tools import IMAGE_CHANNELS
 
 _CONTEXT = {
@@ -33,40 +33,7 @@ def _links(graph: Graph, node_id: str) -> dict[str, tuple[str, str]]:
     return {link.input: (link.source, link.output) for link in graph.links_into(node_id)}
 
 
-def _ui(prompt: dict[str, Any]) -> dict[str, Any]:
-    """The UI workflow (schema 0.4) ComfyUI saves for an API prompt: each node's widget values
-    in the order its class declares them (plus the upload button's after LoadImage's), its
-    linked inputs listed with their link, links as ``[id, from, slot, to, to_slot, type]``."""
-    nodes, links = [], []
-    outputs: dict[str, list[dict[str, Any]]] = {}
-    for order, (node_id, entry) in enumerate(prompt.items()):
-        definition = node_def(entry["class_type"])
-        assert definition is not None
-        outputs[node_id] = [{"name": name, "type": kind, "links": []}
-                            for name, kind in definition.outputs]
-        inputs, widgets = [], []
-        for spec in definition.inputs:
-            value = entry["inputs"].get(spec.name)
-            if isinstance(value, list):
-                inputs.append({"name": spec.name, "type": spec.kind, "link": value})
-            elif spec.is_widget and spec.name in entry["inputs"]:
-                widgets.append(value)
-        widgets += ["image"] * definition.trailing_widgets
-        nodes.append({"id": int(node_id), "type": entry["class_type"],
-                      "pos": [260 * order, 80], "size": [240, 120], "flags": {},
-                      "order": order, "mode": 0, "inputs": inputs,
-                      "outputs": outputs[node_id], "properties": {},
-                      "widgets_values": widgets})
-    for node in nodes:
-        for slot, item in enumerate(node["inputs"]):
-            source, source_slot = item["link"]
-            link_id = len(links) + 1
-            item["link"] = link_id
-            outputs[str(source)][source_slot]["links"].append(link_id)
-            links.append([link_id, int(source), source_slot, node["id"], slot, item["type"]])
-    return {"last_node_id": max(int(key) for key in prompt), "last_link_id": len(links),
-            "nodes": nodes, "links": links, "groups": [], "config": {}, "extra": {},
-            "version": 0.4}
+_ui = ui_from_api
 
 
 def _without_meta(prompt: dict[str, Any]) -> dict[str, Any]:

@@ -10,13 +10,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from comfy_forms import ui_from_api
 
 from nodestudio.app.formats import graph_from_data
 from nodestudio.app.session import Session
 from nodestudio.engine.validate import validate
 from nodestudio.graph.model import Graph
 from nodestudio.interop.comfy import export_api_prompt
-from nodestudio.interop.comfy.catalog import node_def
 
 PROMPT = "a red barn in a snowy field"
 
@@ -133,41 +133,7 @@ def _recipe_api() -> dict[str, Any]:
     return prompt
 
 
-def _ui(prompt: dict[str, Any]) -> dict[str, Any]:
-    """The UI workflow (schema 0.4) the frontend saves for an API prompt of core nodes."""
-    entries: dict[str, dict[str, Any]] = {}
-    for order, (node_id, node) in enumerate(prompt.items()):
-        definition = node_def(node["class_type"])
-        assert definition is not None, node["class_type"]
-        inputs, widgets = [], []
-        for spec in definition.inputs:
-            value = node["inputs"].get(spec.name)
-            linked = isinstance(value, list)
-            if linked or not spec.is_widget:
-                widget = {"widget": {"name": spec.name}} if spec.is_widget else {}
-                inputs.append({"name": spec.name, "type": spec.kind, "link": None, **widget})
-            if spec.is_widget and spec.name in node["inputs"]:
-                widgets.append(spec.default if linked else value)
-                if spec.seed_control:
-                    widgets.append("fixed")
-        entries[node_id] = _ui_node(int(node_id), node["class_type"], order, [], [], widgets)
-        entries[node_id]["inputs"] = inputs
-        entries[node_id]["outputs"] = [{"name": name, "type": kind, "links": []}
-                                       for name, kind in definition.outputs]
-    links = []
-    for node_id, node in prompt.items():
-        for slot, item in enumerate(entries[node_id]["inputs"]):
-            value = node["inputs"].get(item["name"])
-            if not isinstance(value, list):
-                continue
-            source = entries[str(value[0])]
-            item["link"] = len(links) + 1
-            source["outputs"][value[1]]["links"].append(item["link"])
-            links.append([item["link"], int(value[0]), value[1], int(node_id), slot,
-                          source["outputs"][value[1]]["type"]])
-    return {"last_node_id": max(int(key) for key in prompt), "last_link_id": len(links),
-            "nodes": list(entries.values()), "links": links, "groups": [], "config": {},
-            "extra": {}, "version": 0.4}
+_ui = ui_from_api
 
 
 def _semantic(graph: Graph) -> tuple[dict, set]:

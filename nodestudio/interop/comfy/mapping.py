@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from nodestudio.interop.comfy import latent_tools, model_tools, upscale
+from nodestudio.interop.comfy import conditioning_areas, latent_tools, model_tools, upscale
 from nodestudio.interop.comfy.catalog import strip_annotation
 from nodestudio.interop.comfy.custom_sampling import custom_sampling_rules
 from nodestudio.interop.comfy.diffusion import diffusion_rules
@@ -122,4 +122,5 @@ def export_rules(rules: Iterable[Rule]) -> dict[str, list[Rule]]:
 
 def all_rules() -> list[Rule]:
     return [*diffusion_rules(), *flow_rules(), *custom_sampling_rules(), *generic_rules(),
-            *latent_tools.rules(), *model_tools.rules(), *upscale.rules()]
+            *conditioning_areas.rules(), *latent_tools.rules(), *model_tools.rules(),
+            *upscale.rules()]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import torch
@@ -102,6 +102,9 @@ class UNetDenoiser:
     #: Mask and masked-image latents for 9-channel inpainting UNets (batch-doubled with CFG).
     inpainting_input: tuple[torch.Tensor, torch.Tensor] | None
     scale_input: Any
+    #: Further keyword arguments of every UNet call that conditioning features add (unCLIP's
+    #: ``class_labels``, GLIGEN's ``cross_attention_kwargs`` …), built once per run.
+    extra_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def __call__(self, latents: torch.Tensor, timestep: torch.Tensor, step: int, total: int,
                  unscaled: torch.Tensor) -> torch.Tensor:
@@ -117,7 +120,7 @@ class UNetDenoiser:
             latents, timestep, encoder_hidden_states=self.embeds,
             timestep_cond=self.timestep_cond, added_cond_kwargs=self.added_cond,
             down_block_additional_residuals=down, mid_block_additional_residual=mid,
-            return_dict=False,
+            return_dict=False, **self.extra_kwargs,
         )[0]
 
 
@@ -202,8 +205,9 @@ class UNetFamily(ModelFamily):
             width=geometry.width, do_cfg=do_cfg,
             cross_attention_dim=unet.config.cross_attention_dim, device=device,
         )
+        extra_kwargs: dict[str, Any] = {}
         return UNetDenoiser(unet, embeds, _added_conditions(request), timestep_cond, controls,
-                            do_cfg, inpainting_input, request.scale_input)
+                            do_cfg, inpainting_input, request.scale_input, extra_kwargs)
 
     def lora_state_dict(self, weights: dict[str, torch.Tensor]) -> tuple[dict, dict | None]:
         from diffusers.loaders import StableDiffusionLoraLoaderMixin
