@@ -62,7 +62,9 @@ class _Tokens:
     def add_text(self, encoder: TextEncoder, text: str, weight: float) -> None:
         if not text:
             return
-        ids = encoder.tokenizer(text, add_special_tokens=False).input_ids
+        # verbose=False: the tokenizer would warn that a long prompt exceeds the encoder's 77
+        # tokens, but prompts are encoded in chunks of that size (see encode_prompt).
+        ids = encoder.tokenizer(text, add_special_tokens=False, verbose=False).input_ids
         self.ids.extend(ids)
         self.weights.extend([weight] * len(ids))
         self.vectors.extend([None] * len(ids))

@@ -132,3 +132,22 @@ def test_text_encoder_slots_describe_sdxl(sdxl):
     assert isinstance(first, TextEncoder) and first.penultimate and not first.pooled
     assert second.pooled and second.tokenizer.pad_token == "!"
     assert first.tokenizer.pad_token == "<|endoftext|>"
+
+
+def test_a_long_prompt_raises_no_library_warning(sd_checkpoint, caplog):
+    # transformers warns when tokenized text is longer than the encoder takes; NodeStudio
+    # chunks long prompts, so that warning would be wrong: it must not reach the user.
+    import transformers.utils.logging as hf_logging
+
+    _, clip, _ = sd_checkpoint
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_warning()
+    hf_logging.enable_propagation()
+    try:
+        with caplog.at_level("WARNING"):
+            got = encode_prompt(clip, " ".join(["a red fox in the snow"] * 30))
+    finally:
+        hf_logging.disable_propagation()
+        hf_logging.set_verbosity(verbosity)
+    assert got.embeds.shape[1] == 3 * 77  # 180 tokens: three chunks
+    assert not [record for record in caplog.records if "sequence length" in record.getMessage()]

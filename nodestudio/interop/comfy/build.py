@@ -18,6 +18,7 @@ from typing import Any
 from nodestudio.api.registry import NodeRegistry
 from nodestudio.api.schema import NodeType
 from nodestudio.api.sockets import FLOAT
+from nodestudio.engine.modes import SOCKETS_KEY
 from nodestudio.graph.layout import NodeLayout
 from nodestudio.graph.model import Graph, Node
 from nodestudio.graph.problems import Problem
@@ -83,10 +84,13 @@ class GraphBuilder:
         entry = {"class_type": comfy.class_type, "format": comfy.origin, "node": comfy.entry}
         if comfy.prompt_inputs is not None:
             entry["prompt_inputs"] = comfy.prompt_inputs
+        extra: dict[str, Any] = {EXTRA_KEY: entry}
+        sockets = _declared_sockets(comfy)
+        if sockets is not None:
+            extra[SOCKETS_KEY] = sockets
         node = self.graph.add_node(
             type_id, values, id=comfy.id, mode=comfy.mode,  # type: ignore[arg-type]
-            title=comfy.title, controls=comfy.controls,
-            extra={EXTRA_KEY: entry}, layout=comfy.layout,
+            title=comfy.title, controls=comfy.controls, extra=extra, layout=comfy.layout,
         )
         if type_id not in self.registry:
             self.note(reason, node.id, kind="unknown_type")
@@ -105,6 +109,25 @@ class PlaceholderPlacement(Placement):
     def output_source(self, slot: int) -> tuple[str, str]:
         assert self.main is not None
         return self.outputs.get(slot, (self.main, str(slot)))
+
+
+def _declared_sockets(comfy: ComfyNode) -> dict[str, list[list[str]]] | None:
+    """The socket types a UI workflow gives an unknown node (API prompts have none), so that
+    bypassing it passes its inputs through (nodestudio.engine.modes)."""
+    entry = comfy.entry if isinstance(comfy.entry, dict) else {}
+    inputs, outputs = entry.get("inputs"), entry.get("outputs")
+    if not isinstance(inputs, list) or not isinstance(outputs, list):
+        return None
+
+    def kind(item: Any) -> str | None:
+        value = item.get("type") if isinstance(item, dict) else None
+        return value if isinstance(value, str) else None
+
+    declared_inputs = [[item["name"], kind(item)] for item in inputs
+                       if kind(item) and isinstance(item.get("name"), str)]
+    declared_outputs = [[name, kind(item) or "*"]
+                        for name, item in zip(comfy.output_names, outputs, strict=False)]
+    return {"inputs": declared_inputs, "outputs": declared_outputs}
 
 
 def placeholder_reason(comfy: ComfyNode, rule: Rule | None, registry: NodeRegistry,
