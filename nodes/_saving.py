@@ -18,6 +18,10 @@ from ._imaging import to_uint8, write_png_atomically
 GRAPH_CHUNK = "nodestudio"
 COUNTER_DIGITS = 5
 
+#: Save Image's conversions of 0–1 floats to 8 bits.
+ROUND, TRUNCATE = "round", "truncate (ComfyUI)"
+EIGHT_BIT_CONVERSIONS = (ROUND, TRUNCATE)
+
 # Characters Windows refuses in file names: a prefix must produce a file name everywhere.
 _FORBIDDEN_CHARACTERS = set('<>:"|?*')
 
@@ -72,13 +76,26 @@ def next_counter(folder: Path, stem: str) -> int:
     return highest + 1
 
 
+def to_uint8_truncated(pixels: np.ndarray) -> np.ndarray:
+    """ComfyUI's Save Image conversion, ``np.clip(255. * i, 0, 255).astype(np.uint8)``: the
+    float32 product is truncated (0.999 → 254), so its PNGs are up to 1/255 darker than rounded
+    ones. NaN is black, as in :func:`to_uint8`."""
+    finite = np.nan_to_num(pixels.astype(np.float32), nan=0.0, posinf=1.0, neginf=0.0)
+    return np.clip(np.float32(255.0) * finite, 0, 255).astype(np.uint8)
+
+
 def save_png_batch(images: np.ndarray, folder: Path, stem: str,
-                   text_chunks: Mapping[str, str]) -> list[Path]:
+                   text_chunks: Mapping[str, str], conversion: str = ROUND) -> list[Path]:
     """Save each image of the [B, H, W, 3] batch as ``<stem>_<counter>_.png``; never overwrite.
+    ``conversion`` picks how floats become 8 bits (:data:`EIGHT_BIT_CONVERSIONS`).
 
     Each name is reserved by creating the file exclusively before the finished PNG replaces it,
     so two runs saving with the same prefix at once still get distinct files.
     """
+    if conversion not in EIGHT_BIT_CONVERSIONS:
+        raise NodeError(f"unknown 8-bit conversion {conversion!r}; known: "
+                        f"{', '.join(EIGHT_BIT_CONVERSIONS)}")
+    convert = to_uint8_truncated if conversion == TRUNCATE else to_uint8
     folder.mkdir(parents=True, exist_ok=True)
     counter = next_counter(folder, stem)
     written: list[Path] = []
@@ -92,7 +109,7 @@ def save_png_batch(images: np.ndarray, folder: Path, stem: str,
                 continue
             break
         try:
-            write_png_atomically(path, to_uint8(pixels), text_chunks)
+            write_png_atomically(path, convert(pixels), text_chunks)
         except BaseException:
             path.unlink(missing_ok=True)
             raise

@@ -40,7 +40,13 @@ from ._imaging import (
     read_png16,
     resize_batch,
 )
-from ._saving import metadata_chunks, resolve_output_prefix, save_png_batch
+from ._saving import (
+    EIGHT_BIT_CONVERSIONS,
+    ROUND,
+    metadata_chunks,
+    resolve_output_prefix,
+    save_png_batch,
+)
 
 _EXIF_ORIENTATION = 0x0112
 T = TypeVar("T")
@@ -168,15 +174,19 @@ def load_image(image: str, ctx: NodeContext) -> tuple[np.ndarray, np.ndarray]:
         Input("images", IMAGE),
         String("filename_prefix", "NodeStudio",
                description="Start of the file names; may include sub-folders of the output folder"),
+        Choice("to_8_bit", EIGHT_BIT_CONVERSIONS, ROUND, advanced=True,
+               description="How pixel values become 8 bits: rounded, or truncated as ComfyUI's "
+                           "Save Image does (its files exactly; imported workflows use it)"),
     ],
     outputs=[],
     output_node=True,
 )
-def save_image(images: Any, filename_prefix: str, ctx: NodeContext) -> tuple[()]:
+def save_image(images: Any, filename_prefix: str, ctx: NodeContext,
+               to_8_bit: str = ROUND) -> tuple[()]:
     batch = as_image_batch(images, "images")
     folder, stem = resolve_output_prefix(Path(ctx.output_dir), filename_prefix)
     try:
-        paths = save_png_batch(batch, folder, stem, metadata_chunks(ctx))
+        paths = save_png_batch(batch, folder, stem, metadata_chunks(ctx), to_8_bit)
     except OSError as error:
         raise NodeError(f"cannot save the image in {folder}: {error}") from error
     for path in paths:

@@ -7,10 +7,14 @@ functions, so listing these nodes never imports torch.
 from nodestudio.api import collect_nodes
 
 from . import (
+    clip_vision,
     conditioning,
     conditioning_areas,
     conditioning_math,
+    controlnets,
     flow,
+    gligen,
+    hypernetwork,
     latent_tools,
     latents,
     loaders,
@@ -21,4 +25,5 @@ from . import (
 )
 
 NODES = collect_nodes(loaders, parts, conditioning, conditioning_areas, conditioning_math,
-                      refiner, flow, latents, latent_tools, model_tools, sampling)
+                      controlnets, refiner, flow, latents, latent_tools, model_tools, sampling,
+                      clip_vision, gligen, hypernetwork)

@@ -211,6 +211,13 @@ def latent_repeat_batch(latent: Any, amount: int) -> Any:
     changes: dict[str, Any] = {"samples": latent.samples.repeat(amount, 1, 1, 1)}
     for name, tensor in _per_latent_parts(latent).items():
         changes[name] = tensor.repeat(amount, *[1] * (tensor.ndim - 1))
+    if latent.batch_index is not None:
+        # As ComfyUI: each copy continues the indices past the batch's own, so that in
+        # "comfyui" mode every copy gets noise of its own.
+        indices = latent.batch_index
+        offset = max(indices) - min(indices) + 1
+        changes["batch_index"] = (*indices, *(index + copy * offset for copy in range(1, amount)
+                                              for index in indices))
     return replace(latent, **changes)
 
 
@@ -221,7 +228,8 @@ def latent_repeat_batch(latent: Any, amount: int) -> Any:
     description=(
         "Takes 'length' latents out of a batch, starting at 'batch_index' (0 is the first), "
         "with their masks. An index past the end takes the last latent; a length past the end "
-        "takes what there is."
+        "takes what there is. A Sampler in ComfyUI mode gives them the noise they had in the "
+        "whole batch, so a picked image can be refined alone."
     ),
     inputs=[
         Input("latent", LATENT),
@@ -237,4 +245,8 @@ def latent_from_batch(latent: Any, batch_index: int, length: int) -> Any:
     changes: dict[str, Any] = {"samples": latent.samples[start:start + count].clone()}
     for name, tensor in _per_latent_parts(latent).items():
         changes[name] = tensor[start:start + count].clone()
+    # Which latents of the first batch these are: the Sampler's "comfyui" mode draws their
+    # noise as ComfyUI does for them (ComfyUI's batch_index).
+    indices = latent.batch_index or tuple(range(batch))
+    changes["batch_index"] = tuple(indices[start:start + count])
     return replace(latent, **changes)

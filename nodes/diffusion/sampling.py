@@ -30,8 +30,9 @@ from ._common import require
 SAMPLERS = (
     "euler", "euler_ancestral", "heun", "dpm_2", "dpm_2_ancestral", "lms", "dpmpp_2m",
     "dpmpp_2m_sde", "dpmpp_3m_sde", "dpmpp_sde", "deis", "uni_pc", "uni_pc_bh2", "ddim", "ddpm",
-    "pndm", "lcm",
+    "pndm", "lcm", "res_multistep",
 )
+COMPATIBILITY = ("diffusers", "comfyui")
 SCHEDULES = ("normal", "karras", "exponential", "beta", "trailing", "linspace")
 
 
@@ -99,6 +100,10 @@ def _preview_maker(model: Any, ctx: NodeContext) -> Any:
                 description="When stopping before the end: return the noise still left, for "
                             "another sampler to finish (else finish the image now)"),
         Input("mask", MASK, optional=True, description="Area to repaint (1 = repaint)"),
+        Choice("compatibility", COMPATIBILITY, "diffusers", advanced=True,
+               description="Whose noise and sampler definitions: diffusers' pipelines, or "
+                           "ComfyUI's (the image a ComfyUI workflow gives; imported "
+                           "workflows use it)"),
     ],
     outputs=[Output("latent", LATENT)],
 )
@@ -107,6 +112,7 @@ def sampler(
     sampler: str, scheduler: str, denoise: float, ctx: NodeContext,
     negative: Any = None, mask: Any = None, add_noise: bool = True, start_step: int = 0,
     end_step: int = 10000, return_with_leftover_noise: bool = False,
+    compatibility: str = "diffusers",
 ) -> Any:
     from nodestudio.runtime.sampling import SamplerSettings, sample
     from nodestudio.runtime.schedulers import UnsupportedSchedule
@@ -118,7 +124,8 @@ def sampler(
     settings = SamplerSettings(seed=seed, steps=steps, cfg=cfg, sampler=sampler,
                                schedule=scheduler, denoise=denoise, add_noise=add_noise,
                                start_step=start_step, end_step=end_step,
-                               leftover_noise=return_with_leftover_noise)
+                               leftover_noise=return_with_leftover_noise,
+                               compatibility=compatibility)
     if start_step >= min(end_step, steps):
         ctx.logger.info("start step %d is not before the end (step %d of %d): the latent "
                         "passes unchanged", start_step, min(end_step, steps), steps)

@@ -31,9 +31,12 @@ from nodestudio.api.sockets import (
     ANY,
     BOOLEAN,
     CLIP,
+    CLIP_VISION,
+    CLIP_VISION_OUTPUT,
     CONDITIONING,
     CONTROL_NET,
     FLOAT,
+    GLIGEN,
     IMAGE,
     INT,
     LATENT,
@@ -48,7 +51,8 @@ from nodestudio.api.sockets import (
 )
 
 __all__ = [
-    "ANY", "BOOLEAN", "CLIP", "CONDITIONING", "CONTROL_NET", "FLOAT", "IMAGE", "INT", "LATENT",
+    "ANY", "BOOLEAN", "CLIP", "CLIP_VISION", "CLIP_VISION_OUTPUT", "CONDITIONING",
+    "CONTROL_NET", "FLOAT", "GLIGEN", "IMAGE", "INT", "LATENT",
     "LORA", "MASK", "MAX_SEED", "MODEL", "SEED_CONTROLS", "STRING", "UPSCALE_MODEL", "VAE",
     "Boolean", "Cancelled", "Choice", "Float", "Input", "InputSpec", "Int", "LoadedPack",
     "ModelLocator", "ModelNotFoundError", "NodeContext", "NodeError", "NodePack", "NodeRegistry",

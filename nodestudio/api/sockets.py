@@ -25,6 +25,9 @@ MASK = "MASK"
 CONTROL_NET = "CONTROL_NET"
 LORA = "LORA"
 UPSCALE_MODEL = "UPSCALE_MODEL"
+CLIP_VISION = "CLIP_VISION"
+CLIP_VISION_OUTPUT = "CLIP_VISION_OUTPUT"
+GLIGEN = "GLIGEN"
 
 #: Types whose values are edited with a widget on the node (and may also be linked).
 WIDGET_TYPES = frozenset({INT, FLOAT, STRING, BOOLEAN})
@@ -53,6 +56,9 @@ BUILTIN_SOCKET_TYPES: tuple[SocketType, ...] = (
     SocketType(CONTROL_NET, "#26a69a", "ControlNet model"),
     SocketType(LORA, "#9575cd", "LoRA weights"),
     SocketType(UPSCALE_MODEL, "#8d6e63", "Image upscaling model"),
+    SocketType(CLIP_VISION, "#a1887f", "CLIP vision (image) encoder"),
+    SocketType(CLIP_VISION_OUTPUT, "#ad7fa8", "An image encoded by CLIP vision (image prompt)"),
+    SocketType(GLIGEN, "#4db6ac", "GLIGEN model: places prompt phrases in boxes"),
 )
 
 

@@ -11,7 +11,8 @@ from nodestudio.paths import demo_models_dir
 #: The sub-folders of a models root, as ComfyUI lays them out.
 MODEL_KINDS = (
     "checkpoints", "diffusion_models", "text_encoders", "tokenizers", "vae", "loras",
-    "controlnet", "embeddings", "upscale_models", "vae_approx", "annotators",
+    "controlnet", "embeddings", "upscale_models", "vae_approx", "annotators", "clip_vision",
+    "gligen", "hypernetworks",
 )
 #: Older ComfyUI names of a kind's folder, searched after the kind's own.
 KIND_ALIASES = {"diffusion_models": ("unet",), "text_encoders": ("clip",)}

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from nodestudio.api.errors import NodeError
-from nodestudio.runtime import families, model_configs
+from nodestudio.runtime import families, model_configs, unclip
 from nodestudio.runtime.detection import (
     NotACheckpointError,
     detect_checkpoint,
@@ -295,6 +295,7 @@ def _load_checkpoint_file(path: Path, device: torch.device, parts: _Parts,
         overrides = {}
         if unet_config.get("in_channels") != kind.in_channels:
             overrides["in_channels"] = kind.in_channels  # inpainting variants (9 channels)
+        overrides.update(unclip.unet_overrides(shapes, unet_config))  # SD 2.1 unCLIP
         unet = UNet2DConditionModel.from_single_file(
             state_dict, config=config, subfolder="unet", torch_dtype=dtype,
             local_files_only=True, **overrides,
@@ -387,9 +388,14 @@ def load_vae(path: Path, device: str | torch.device,
 
 
 def load_controlnet(path: Path, device: str | torch.device,
-                    progress: LoadProgress | None = None) -> ControlNet:
-    """A ControlNet from a diffusers folder or a single file (original or diffusers keys)."""
+                    progress: LoadProgress | None = None,
+                    base: DiffusionModel | None = None) -> ControlNet:
+    """A ControlNet from a diffusers folder or a single file (original or diffusers keys), or a
+    T2I-Adapter (as ComfyUI's loader takes both). ``base``: the model a "diff" ControlNet's
+    weights are differences to (Load ControlNet (diff))."""
     from diffusers import ControlNetModel
+
+    from nodestudio.runtime import diff_controlnet, t2i_adapter
 
     quiet_loading_bars()
     target = torch_device(device)
@@ -406,6 +412,9 @@ def load_controlnet(path: Path, device: str | torch.device,
             parts = _Parts(progress, total=2)  # the file, the model made from it
             state_dict, metadata = read_state_dict(path)
             parts.finished()
+            if t2i_adapter.is_t2i_adapter(state_dict):
+                return t2i_adapter.from_state_dict(state_dict, path, target, dtype)
+            state_dict = diff_controlnet.resolve(state_dict, base, path)
             kind = detect_controlnet({k: tuple(v.shape) for k, v in state_dict.items()})
             embedded = model_configs.embedded_configs(metadata)
             with model_configs.config_folder_for(embedded, kind.config_name) as config_dir:
@@ -430,12 +439,17 @@ _TRANSFORMER_CONTROLNETS = {"SD3ControlNetModel": "sd3", "FluxControlNetModel": 
 
 def _transformer_controlnet(path: Path, device: torch.device,
                             dtype: torch.dtype) -> ControlNet | None:
-    """An SD3 or Flux ControlNet folder, or None for a UNet ControlNet."""
+    """An SD3 or Flux ControlNet or a T2I-Adapter folder, or None for a UNet ControlNet."""
     import diffusers
 
     config_file = path / "config.json"
     class_name = model_configs.read_json(config_file).get("_class_name") if (
         config_file.is_file()) else None
+    from nodestudio.runtime import t2i_adapter
+
+    adapter = t2i_adapter.from_folder(path, device, dtype, class_name, variant_of(path))
+    if adapter is not None:
+        return adapter
     if class_name not in _TRANSFORMER_CONTROLNETS:
         return None
     model = getattr(diffusers, class_name).from_pretrained(

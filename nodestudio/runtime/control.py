@@ -10,11 +10,22 @@ over the batch and, with classifier-free guidance, duplicated for both halves of
 A ControlNet applied to only one of positive/negative acts on that half alone.
 ControlNets whose config asks for global pooling (the "shuffle" kind) run in guess mode: on the
 positive half only.
+
+T2I-Adapters (``ControlNet.kind == "t2i_adapter"``) run once per run, not per step: their
+features depend on the hint alone (diffusers' StableDiffusionAdapterPipeline, ComfyUI). The hint
+is resized to the generated size rounded up to the adapter's pixel-unshuffle factor (ComfyUI's
+rule; SDXL adapters unshuffle by 16), and averaged to one channel for one-channel adapters
+(sketch, canny) as ComfyUI does. At each step within [start, end] the features, times the
+strength, go to the UNet as ``down_intrablock_additional_residuals`` (summed over adapters), on
+the halves the adapter was applied to; the UNet pops that list, so every call gets a new one.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from itertools import zip_longest
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -22,6 +33,7 @@ import torch.nn.functional as F
 
 from nodestudio.api.errors import NodeError
 from nodestudio.runtime.devices import ensure_on
+from nodestudio.runtime.t2i_adapter import ADAPTER_KIND
 from nodestudio.runtime.types import Conditioning, ControlUse
 
 
@@ -32,6 +44,10 @@ class PreparedControl:
     guess_mode: bool
     #: [2B, 1, 1, 1] 0/1 factors when the control applies to one half only, else None.
     half_mask: torch.Tensor | None
+    #: A T2I-Adapter's features (batch-expanded, doubled for guidance), else None.
+    features: list[torch.Tensor] | None = None
+    #: Whether the features were checked against the UNet's levels (on the first step).
+    fits: bool = False
 
 
 def collect(
@@ -64,6 +80,11 @@ def prepare_controls(
 ) -> list[PreparedControl]:
     prepared = []
     for use, on_positive, on_negative in collect(positive, negative if do_cfg else None):
+        half_mask = _half_mask(on_positive, on_negative, batch, do_cfg, device)
+        if use.controlnet.kind == ADAPTER_KIND:
+            prepared.append(_prepare_adapter(use, half_mask, batch=batch, height=height,
+                                             width=width, do_cfg=do_cfg, device=device))
+            continue
         model = ensure_on(use.controlnet.model, device)
         if model.config.cross_attention_dim != cross_attention_dim:
             raise NodeError(
@@ -71,26 +92,57 @@ def prepare_controls(
                 f"(text width {model.config.cross_attention_dim}, "
                 f"the model has {cross_attention_dim})"
             )
-        image = use.image.to(torch.float32)
-        if tuple(image.shape[-2:]) != (height, width):
-            image = F.interpolate(image, size=(height, width))
-        if image.shape[0] == 1:
-            image = image.repeat_interleave(batch, dim=0)
-        elif image.shape[0] != batch:
-            raise NodeError(
-                f"the ControlNet hint has {image.shape[0]} images but {batch} are generated; "
-                "use one hint image or one per latent"
-            )
+        image = _hint_batch(use.image, batch, (height, width))
         image = image.to(device=device, dtype=model.dtype)
         guess_mode = bool(model.config.global_pool_conditions)
         if do_cfg and not guess_mode:
             image = torch.cat([image] * 2)
-        half_mask = None
-        if do_cfg and not (on_positive and on_negative):
-            halves = [1.0 if on_negative else 0.0] * batch + [1.0 if on_positive else 0.0] * batch
-            half_mask = torch.tensor(halves, device=device).view(-1, 1, 1, 1)
         prepared.append(PreparedControl(use, image, guess_mode, half_mask))
     return prepared
+
+
+def _hint_batch(hint: torch.Tensor, batch: int, size: tuple[int, int]) -> torch.Tensor:
+    """The hint images at ``size`` (nearest neighbour), one per generated latent."""
+    image = hint.to(torch.float32)
+    if tuple(image.shape[-2:]) != size:
+        image = F.interpolate(image, size=size)
+    if image.shape[0] == 1:
+        return image.repeat_interleave(batch, dim=0)
+    if image.shape[0] != batch:
+        raise NodeError(
+            f"the ControlNet hint has {image.shape[0]} images but {batch} are generated; "
+            "use one hint image or one per latent"
+        )
+    return image
+
+
+def _half_mask(on_positive: bool, on_negative: bool, batch: int, do_cfg: bool,
+               device: torch.device) -> torch.Tensor | None:
+    """[negative half, positive half] 0/1 factors for a control on one side only, else None."""
+    if not do_cfg or (on_positive and on_negative):
+        return None
+    halves = [1.0 if on_negative else 0.0] * batch + [1.0 if on_positive else 0.0] * batch
+    return torch.tensor(halves, device=device).view(-1, 1, 1, 1)
+
+
+def _prepare_adapter(use: ControlUse, half_mask: torch.Tensor | None, *, batch: int,
+                     height: int, width: int, do_cfg: bool,
+                     device: torch.device) -> PreparedControl:
+    """A T2I-Adapter's features for the whole run, from its hint."""
+    model = ensure_on(use.controlnet.model, device)
+    factor = int(model.downscale_factor)
+    size = (math.ceil(height / factor) * factor, math.ceil(width / factor) * factor)
+    image = _hint_batch(use.image, batch, size)
+    if model.config.in_channels == 1 and image.shape[1] != 1:
+        image = image.mean(dim=1, keepdim=True)  # one-channel adapters read the grey value
+    elif image.shape[1] != model.config.in_channels:
+        raise NodeError(f"the T2I-Adapter reads {model.config.in_channels}-channel hints, "
+                        f"the hint has {image.shape[1]} channels")
+    with torch.no_grad():
+        features = model(image.to(device=device, dtype=model.dtype))
+    if do_cfg:
+        features = [torch.cat([feature] * 2) for feature in features]
+    return PreparedControl(use, image, False, half_mask, features=list(features))
 
 
 def keep_fraction(step: int, total: int, start: float, end: float) -> float:
@@ -117,6 +169,8 @@ def residuals(
     down_sum: list[torch.Tensor] | None = None
     mid_sum: torch.Tensor | None = None
     for control in controls:
+        if control.features is not None:
+            continue  # a T2I-Adapter: see adapter_residuals
         use = control.use
         scale = use.strength * keep_fraction(step, total, use.start, use.end)
         if scale == 0.0:
@@ -149,3 +203,57 @@ def residuals(
             down_sum = [before + now for before, now in zip(down_sum, down, strict=True)]
             mid_sum = mid_sum + mid
     return down_sum, mid_sum
+
+
+def adapter_residuals(controls: list[PreparedControl], *, step: int, total: int,
+                      sample: torch.Tensor, unet: Any) -> list[torch.Tensor] | None:
+    """The T2I-Adapter features active at ``step``, scaled and summed: a new list for the UNet's
+    ``down_intrablock_additional_residuals`` (which it pops), or None."""
+    summed: list[torch.Tensor] | None = None
+    for control in controls:
+        if control.features is None:
+            continue
+        use = control.use
+        scale = use.strength * keep_fraction(step, total, use.start, use.end)
+        if scale == 0.0:
+            continue
+        if not control.fits:
+            _check_fits(control, unet, sample)
+            control.fits = True
+        features = [feature * scale for feature in control.features]
+        if control.half_mask is not None:
+            features = [f * control.half_mask.to(f.dtype) for f in features]
+        summed = features if summed is None else [
+            a if b is None else b if a is None else a + b
+            for a, b in zip_longest(summed, features)
+        ]
+    return None if summed is None else [feature.to(sample.dtype) for feature in summed]
+
+
+def unet_levels(unet: Any, height: int, width: int) -> list[tuple[int, int, int]]:
+    """(channels, height, width) where a diffusers UNet adds each down level's adapter feature:
+    before a cross-attention block's downsampler, after a plain block's (as its forward adds
+    them), for a latent of ``height`` × ``width``."""
+    levels = []
+    for block, channels in zip(unet.down_blocks, unet.config.block_out_channels, strict=True):
+        before = bool(getattr(block, "has_cross_attention", False))
+        if before:
+            levels.append((channels, height, width))
+        if block.downsamplers is not None:
+            height, width = math.ceil(height / 2), math.ceil(width / 2)
+        if not before:
+            levels.append((channels, height, width))
+    return levels
+
+
+def _check_fits(control: PreparedControl, unet: Any, sample: torch.Tensor) -> None:
+    levels = unet_levels(unet, sample.shape[-2], sample.shape[-1])
+    # Features past the down levels go to the mid block when their shape is its own (SDXL).
+    for index, (feature, level) in enumerate(zip(control.features, levels, strict=False)):
+        if tuple(feature.shape[1:]) != level:
+            name = Path(control.use.controlnet.source).name
+            raise NodeError(
+                f"T2I-Adapter {name} does not fit this model: its level {index} features are "
+                f"{'×'.join(map(str, feature.shape[1:]))}, the model's level is "
+                f"{'×'.join(map(str, level))} (an adapter for another model family)"
+            )

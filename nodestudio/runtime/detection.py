@@ -71,6 +71,9 @@ def _what_else(shapes: Shapes) -> str:
     keys = shapes.keys()
     if any(k.startswith(CONTROLNET_PREFIX) or k.startswith("controlnet_") for k in keys):
         return "a ControlNet: put it in the controlnet folder and use Load ControlNet"
+    if {"body.0.block1.weight", "body.0.body.0.block1.weight",
+            "adapter.body.0.resnets.0.block1.weight"} & keys:
+        return "a T2I-Adapter: put it in the controlnet folder and use Load ControlNet"
     if any("lora_" in k or ".lora" in k for k in keys):
         return "a LoRA: put it in the loras folder and use Load LoRA"
     if any(k.startswith(("encoder.down", "decoder.up", "first_stage_model.")) for k in keys):
@@ -136,6 +139,8 @@ def detect_checkpoint(
                               explicit is not None)
 
     prediction = explicit
+    if prediction is None and UNET_PREFIX + "label_emb.0.0.weight" in shapes:
+        prediction = "v_prediction"  # SD 2.1 unCLIP (image-embedding labels): a 768 v model
     if prediction is None and in_channels == 4 and SD2_V_STATISTIC_KEY in shapes:
         statistic = torch.std(tensor(SD2_V_STATISTIC_KEY).float(), unbiased=False).item()
         prediction = "v_prediction" if statistic > SD2_V_THRESHOLD else "epsilon"

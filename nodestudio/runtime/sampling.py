@@ -15,6 +15,8 @@ family it runs. Then:
   ``strength``: of ``steps`` scheduled steps the last ``int(steps × denoise)`` run, starting from
   the latent noised to the first of them (``add_noise``; ``scale_noise`` for flow matching).
   So denoise 0.5 at 20 steps runs 10 steps; a denoise too small to run one step is an error.
+  In "comfyui" compatibility mode denoise is ComfyUI's: the last ``steps`` of an
+  ``int(steps / denoise)``-step schedule (denoise 0.5 at 20 steps runs 20 of 40).
 * **Inpainting** — with a mask (Sampler input, or the one VAE Encode attached): as the inpaint
   pipeline. The mask is binarised at 0.5 and resized to the latent with nearest-neighbour
   interpolation; denoise 1 starts from pure noise, lower values from the noised image. A 4-channel
@@ -39,11 +41,13 @@ import torch
 import torch.nn.functional as F
 
 from nodestudio.api.errors import NodeError
-from nodestudio.runtime import composition, lora, stages
+from nodestudio.runtime import comfy_samplers, composition, lora, stages
 from nodestudio.runtime.families.base import DenoiseRequest, Geometry
 from nodestudio.runtime.schedulers import build_scheduler, resolution_shift, set_timesteps
 from nodestudio.runtime.types import Conditioning, DiffusionModel, Latent
 
+#: ComfyUI treats a denoise above this as 1 (its KSampler.set_steps).
+_COMFY_FULL_DENOISE = 0.9999
 #: ``on_step(done_steps, total_steps, latents_for_preview)``
 StepCallback = Callable[[int, int, torch.Tensor], None]
 
@@ -63,6 +67,9 @@ class SamplerSettings:
     end_step: int = 10000
     #: Return the latent noised to step ``end_step`` instead of finishing to σ = 0.
     leftover_noise: bool = False
+    #: "diffusers" (the pipelines' noise and samplers) or "comfyui" (ComfyUI's noise streams
+    #: and sampler definitions: runtime.comfy_samplers).
+    compatibility: str = "diffusers"
 
 
 def _random_noise(
@@ -147,26 +154,46 @@ def _plan_timesteps(
     family = model.family
     mu = resolution_shift(model.scheduler_config, family.image_sequence_length(geometry))
     scheduler = build_scheduler(settings.sampler, settings.schedule, model.scheduler_config,
-                                settings.seed, family, mu)
-    set_timesteps(scheduler, family, settings.steps, geometry, device, mu)
+                                settings.seed, family, mu, settings.compatibility)
     text_to_image = latent.is_empty and settings.denoise >= 1.0 and not inpainting
-    start = 0
-    if not text_to_image:
-        kept = min(int(settings.steps * settings.denoise), settings.steps)
-        start = max(settings.steps - kept, 0)
-        if settings.steps - start < 1:
-            raise NodeError(
-                f"denoise {settings.denoise} leaves no step to run out of {settings.steps}: "
-                "raise denoise or steps"
-            )
-    span = stages.step_range(scheduler, settings.steps, max(start, settings.start_step),
-                             settings.end_step, settings.leftover_noise, settings.sampler)
+    scheduled, start, stage_start, stage_end = _denoise_window(settings, text_to_image)
+    set_timesteps(scheduler, family, scheduled, geometry, device, mu)
+    span = stages.step_range(scheduler, scheduled, max(start, stage_start), stage_end,
+                             settings.leftover_noise, settings.sampler)
     if span is None:
         return None
     if hasattr(scheduler, "set_begin_index"):
         scheduler.set_begin_index(span.begin)
     return _Timesteps(scheduler, span, scheduler.timesteps[span.begin : span.end], start,
                       text_to_image)
+
+
+def _denoise_window(settings: SamplerSettings,
+                    text_to_image: bool) -> tuple[int, int, int, int]:
+    """(steps scheduled, first step a denoise setting leaves, a stage's start and end step).
+
+    "diffusers": denoise is the img2img pipelines' ``strength``: the last
+    ``int(steps × denoise)`` of ``steps`` run. "comfyui": ComfyUI's KSampler, which schedules
+    ``int(steps / denoise)`` steps and runs the last ``steps`` of them (a stage's start and
+    end count within those).
+    """
+    steps, denoise = settings.steps, settings.denoise
+    if text_to_image or denoise >= 1.0 or (settings.compatibility == "comfyui"
+                                           and denoise > _COMFY_FULL_DENOISE):
+        return steps, 0, settings.start_step, settings.end_step
+    if settings.compatibility == "comfyui":
+        if denoise <= 0.0:
+            raise NodeError("denoise 0 leaves no step to run: raise denoise")
+        scheduled = int(steps / denoise)
+        start = scheduled - steps
+        return (scheduled, start, start + settings.start_step,
+                start + min(settings.end_step, steps))
+    kept = min(int(steps * denoise), steps)
+    start = max(steps - kept, 0)
+    if steps - start < 1:
+        raise NodeError(f"denoise {denoise} leaves no step to run out of {steps}: "
+                        "raise denoise or steps")
+    return steps, start, settings.start_step, settings.end_step
 
 
 @torch.inference_mode()
@@ -216,7 +243,13 @@ def sample(
     generator = torch.Generator("cpu").manual_seed(settings.seed)
     samples = latent.samples.to(device=device, dtype=dtype)
     image_latents = None if plan.text_to_image else samples
-    noise = _random_noise((batch, model.latent_channels, *latent_size), generator, device, dtype)
+    comfy = settings.compatibility == "comfyui"
+    shape = (batch, model.latent_channels, *latent_size)
+    if comfy:
+        noise = comfy_samplers.prepare_noise(shape, settings.seed, latent.batch_index)
+        noise = noise.to(device=device, dtype=dtype)
+    else:
+        noise = _random_noise(shape, generator, device, dtype)
     if not settings.add_noise:
         latents = stages.from_sigma_scaling(scheduler, samples, span.begin)
         if inpainting:
@@ -241,8 +274,10 @@ def sample(
         latent_mask=latent_mask if model.takes_inpainting_input else None,
         masked_latents=masked_latents,
         pixel_mask=pixel_mask if model.takes_inpainting_input else None,
-        scale_input=lambda x, t: _scale_input(scheduler, x, t),
+        scale_input=lambda x, t: _scale_input(scheduler, x, t), seed=settings.seed,
     ))
+    if comfy:
+        generator = _comfy_streams(scheduler, settings, span, latents)
     step_kwargs = _step_kwargs(scheduler, generator, settings.eta)
 
     # -- the loop ------------------------------------------------------------------------------
@@ -284,6 +319,17 @@ def sample(
             held = image_latents
     return Latent(samples=latents, scale_factor=latent.scale_factor, noise_mask=mask,
                   masked_image_latents=latent.masked_image_latents, original_samples=held)
+
+
+def _comfy_streams(scheduler, settings: SamplerSettings, span: stages.StepRange,
+                   latents: torch.Tensor) -> torch.Generator:
+    """ComfyUI's streams for the noise added while sampling: the ancestral samplers' generator
+    (returned) and, for the SDE samplers, a Brownian tree over the sigmas this run covers."""
+    if hasattr(scheduler, "noise_sampler"):
+        sigmas = comfy_samplers.step_sigmas(scheduler, span.steps, span.first, span.stop,
+                                            span.finish_early)
+        scheduler.noise_sampler = comfy_samplers.brownian_for(latents, sigmas, settings.seed)
+    return comfy_samplers.step_generator(settings.seed, latents.device)
 
 
 def _held_area(

@@ -61,7 +61,20 @@ SAMPLERS: dict[str, SamplerSpec] = {
     "ddpm": SamplerSpec("DDPMScheduler", {}, "DDPM"),
     "pndm": SamplerSpec("PNDMScheduler", {"skip_prk_steps": True}, "PNDM (PLMS)"),
     "lcm": SamplerSpec("LCMScheduler", {}, "LCM (for LCM-distilled models or LCM LoRAs)"),
+    "res_multistep": SamplerSpec("ResMultistepScheduler", {},
+                                 "RES multistep (ComfyUI's res_multistep, second order)"),
 }
+
+#: The Sampler's "comfyui" compatibility mode: ComfyUI's definitions where they differ from
+#: diffusers'. Its "ddim" is its Euler sampler (comfy/samplers.py), its SDE multistep solvers
+#: are run with its own update rules and Brownian-tree noise (runtime.comfy_samplers).
+COMFY_SAMPLERS: dict[str, SamplerSpec] = {
+    **SAMPLERS,
+    "ddim": SamplerSpec("EulerDiscreteScheduler", {}, "DDIM as ComfyUI runs it: Euler"),
+    "dpmpp_2m_sde": SamplerSpec("ComfyDPMpp2MSDEScheduler", {}, "DPM++ 2M SDE (ComfyUI's)"),
+    "dpmpp_3m_sde": SamplerSpec("ComfyDPMpp3MSDEScheduler", {}, "DPM++ 3M SDE (ComfyUI's)"),
+}
+COMPATIBILITY_MODES = ("diffusers", "comfyui")
 
 #: Flow-matching samplers: diffusers' flow schedulers, and the multistep solvers on flow sigmas.
 _FLOW_SOLVER = {"use_flow_sigmas": True, "prediction_type": "flow_prediction"}
@@ -104,14 +117,20 @@ class UnsupportedSchedule(ValueError):
     pass
 
 
-def sampler_table(scheduling: Scheduling = Scheduling.DISCRETE) -> dict[str, SamplerSpec]:
-    return FLOW_SAMPLERS if scheduling is Scheduling.FLOW else SAMPLERS
+def sampler_table(scheduling: Scheduling = Scheduling.DISCRETE,
+                  compatibility: str = "diffusers") -> dict[str, SamplerSpec]:
+    if scheduling is Scheduling.FLOW:
+        return FLOW_SAMPLERS
+    return COMFY_SAMPLERS if compatibility == "comfyui" else SAMPLERS
 
 
-def scheduler_class(sampler: str, scheduling: Scheduling = Scheduling.DISCRETE) -> type:
+def scheduler_class(sampler: str, scheduling: Scheduling = Scheduling.DISCRETE,
+                    compatibility: str = "diffusers") -> type:
     import diffusers
 
-    table = sampler_table(scheduling)
+    from nodestudio.runtime import comfy_samplers
+
+    table = sampler_table(scheduling, compatibility)
     if sampler not in table:
         if sampler in SAMPLERS:
             raise UnsupportedSchedule(
@@ -119,17 +138,19 @@ def scheduler_class(sampler: str, scheduling: Scheduling = Scheduling.DISCRETE) 
                 f"these do: {', '.join(table)}"
             )
         raise ValueError(f"unknown sampler {sampler!r}; known: {', '.join(SAMPLER_NAMES)}")
-    return getattr(diffusers, table[sampler].scheduler_class)
+    name = table[sampler].scheduler_class
+    return comfy_samplers.CLASSES.get(name) or getattr(diffusers, name)
 
 
 def _parameters(cls: type) -> set[str]:
     return set(inspect.signature(cls.__init__).parameters)
 
 
-def supported_schedules(sampler: str, scheduling: Scheduling = Scheduling.DISCRETE) -> list[str]:
-    parameters = _parameters(scheduler_class(sampler, scheduling))
+def supported_schedules(sampler: str, scheduling: Scheduling = Scheduling.DISCRETE,
+                        compatibility: str = "diffusers") -> list[str]:
+    parameters = _parameters(scheduler_class(sampler, scheduling, compatibility))
     names = [name for name, changes in SCHEDULES.items() if set(changes) <= parameters]
-    only = sampler_table(scheduling)[sampler].schedules
+    only = sampler_table(scheduling, compatibility)[sampler].schedules
     if only is not None:
         names = [name for name in names if name in only]
     if scheduling is Scheduling.FLOW:
@@ -157,23 +178,29 @@ def _flow_config(model_config: Mapping[str, Any], parameters: set[str],
 def build_scheduler(
     sampler: str, schedule: str, model_config: Mapping[str, Any], seed: int | None = None,
     family: ModelFamily | None = None, mu: float | None = None,
+    compatibility: str = "diffusers",
 ) -> Any:
     """A fresh scheduler of ``sampler``'s class, configured from ``model_config``.
 
     ``seed`` seeds the Brownian-tree noise of ``dpmpp_sde`` (otherwise random on every run);
     ``family`` picks the sampler table (discrete by default); ``mu`` is the
-    resolution-dependent shift of a flow model that uses one.
+    resolution-dependent shift of a flow model that uses one; ``compatibility`` "comfyui"
+    takes ComfyUI's definitions (:data:`COMFY_SAMPLERS`).
     """
+    if compatibility not in COMPATIBILITY_MODES:
+        raise ValueError(f"unknown compatibility {compatibility!r}; known: "
+                         f"{', '.join(COMPATIBILITY_MODES)}")
     scheduling = family.scheduling if family is not None else Scheduling.DISCRETE
-    cls = scheduler_class(sampler, scheduling)
+    cls = scheduler_class(sampler, scheduling, compatibility)
     if schedule not in SCHEDULES:
         raise ValueError(f"unknown schedule {schedule!r}; known: {', '.join(SCHEDULE_NAMES)}")
     parameters = _parameters(cls)
     changes = SCHEDULES[schedule]
-    if schedule not in supported_schedules(sampler, scheduling):
+    supported = supported_schedules(sampler, scheduling, compatibility)
+    if schedule not in supported:
         raise UnsupportedSchedule(
             f"the {sampler} sampler does not support the {schedule} schedule "
-            f"(it supports: {', '.join(supported_schedules(sampler, scheduling))})"
+            f"(it supports: {', '.join(supported)})"
         )
     if scheduling is Scheduling.FLOW:
         config = _flow_config(model_config, parameters, mu)
@@ -181,11 +208,14 @@ def build_scheduler(
         config = dict(model_config)
     # A schedule replaces whatever sigma spacing the model's config asked for.
     config.update({flag: False for flag in _SIGMA_FLAGS if flag in parameters})
-    config.update(sampler_table(scheduling)[sampler].options)
+    config.update(sampler_table(scheduling, compatibility)[sampler].options)
     config.update(changes)
     if "noise_sampler_seed" in parameters and seed is not None:
         config["noise_sampler_seed"] = seed % 2**63
-    return cls.from_config(config)
+    scheduler = cls.from_config(config)
+    if seed is not None and hasattr(scheduler, "noise_seed"):
+        scheduler.noise_seed = seed  # ComfyUI's Brownian tree takes the seed as it is
+    return scheduler
 
 
 def resolution_shift(model_config: Mapping[str, Any], image_sequence_length: int) -> float | None:

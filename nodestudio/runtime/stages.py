@@ -34,6 +34,8 @@ SIGMA_SCALED = frozenset({
     "EulerDiscreteScheduler", "EulerAncestralDiscreteScheduler", "HeunDiscreteScheduler",
     "KDPM2DiscreteScheduler", "KDPM2AncestralDiscreteScheduler", "LMSDiscreteScheduler",
     "DPMSolverSDEScheduler",
+    # runtime.comfy_samplers: k-diffusion samplers on Euler's sigmas.
+    "ResMultistepScheduler", "ComfyDPMpp2MSDEScheduler", "ComfyDPMpp3MSDEScheduler",
 })
 
 #: PLMS's first step spans two timesteps: a schedule cut in the middle skips a step.

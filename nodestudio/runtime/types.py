@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from nodestudio.runtime.families.base import ModelFamily
     from nodestudio.runtime.lora import LoraAdapter
+    from nodestudio.runtime.unclip import ImagePrompt
 
 
 @dataclass(frozen=True, eq=False)
@@ -62,6 +63,9 @@ class DiffusionModel:
     #: Rescale CFG's multiplier: classifier-free guidance pulled back towards the positive
     #: prediction's spread (0 = plain CFG; see families.base.RescaledGuidance).
     guidance_rescale: float = 0.0
+    #: Hypernetworks (Load Hypernetwork) applied, in order, to the attention contexts while the
+    #: UNet runs (nodestudio.runtime.hypernetwork.HypernetworkUse); the module is not changed.
+    hypernetworks: tuple[Any, ...] = ()
 
     @property
     def dtype(self) -> torch.dtype:
@@ -161,6 +165,9 @@ class ControlNet:
     family: ModelFamily
     device: torch.device
     source: str = ""
+    #: "controlnet", or "t2i_adapter" for a T2I-Adapter (a diffusers ``T2IAdapter``) that
+    #: Load ControlNet loaded as ComfyUI does: the sampler adds its features inside the UNet.
+    kind: str = "controlnet"
 
     def offload_to_cpu(self) -> None:
         devices.offload_to_cpu(self.model)
@@ -229,6 +236,9 @@ class Conditioning:
     family: ModelFamily | None = None
     #: What only the family reads (SD3: its T5 states kept apart from the CLIP ones).
     extra: Mapping[str, Any] = field(default_factory=dict)
+    #: GLIGEN's grounded phrases (GLIGEN Textbox Apply), in the order they were added
+    #: (nodestudio.runtime.gligen.GligenPhrase).
+    gligen: tuple[Any, ...] = ()
 
     # -- area composition (ComfyUI's Conditioning Set Area / Set Mask / Set Timestep Range) --
     #: Where this prompt acts; None = the whole image.
@@ -245,6 +255,9 @@ class Conditioning:
     #: Conditioning Combine: the other prompts sampled together with this one, each on its own
     #: area and steps (flat: every member has ``combined == ()``).
     combined: tuple[Conditioning, ...] = ()
+    #: unCLIP Conditioning's image prompts (SD 2.1 unCLIP's class labels, SDXL revision's
+    #: pooled embedding: see nodestudio.runtime.unclip).
+    image_prompts: tuple[ImagePrompt, ...] = ()
 
     def entries(self) -> tuple[Conditioning, ...]:
         """Every prompt of a combined conditioning, this one first (ComfyUI's list)."""
@@ -294,6 +307,9 @@ class Latent:
     #: unmasked area to, so that a later stage adding no noise keeps holding it (that area's
     #: noise is recovered from ``samples``, which then hold ``x0 + σ·ε``, see runtime.stages).
     original_samples: torch.Tensor | None = None
+    #: Which latents of a larger batch these are (Latent from Batch), as ComfyUI's
+    #: ``batch_index``: the Sampler's "comfyui" mode draws their noise as for that batch.
+    batch_index: tuple[int, ...] | None = None
 
     @property
     def batch_size(self) -> int:

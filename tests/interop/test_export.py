@@ -191,4 +191,46 @@ def test_a_graph_made_in_nodestudio_exports_with_its_defaults(registry):
         "latent_image": [ids["latent"], 0], "denoise": 1.0}
     assert prompt[ids["latent"]]["inputs"] == {"width": 512, "height": 512, "batch_size": 1}
     assert prompt[ids["checkpoint"]]["inputs"] == {"ckpt_name": "nodestudio-shapes"}
-    assert semantic(graph_from_data(prompt, registry), registry) == semantic(graph, registry)
+    again = graph_from_data(prompt, registry)
+    # Imported back, it samples and saves as ComfyUI does (the compatibility modes).
+    for node in graph:
+        if node.type == "diffusion.sampler":
+            node.values["compatibility"] = "comfyui"
+        elif node.type == "image.save":
+            node.values["to_8_bit"] = "truncate (ComfyUI)"
+    assert semantic(again, registry) == semantic(graph, registry)
+
+
+def test_a_bypassed_custom_node_passes_its_input_through_on_export_and_run(registry, tmp_path):
+    from comfy_forms import ui_from_api
+    from PIL import Image
+
+    from nodestudio.app.session import Session
+
+    prompt = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "grey.png"}},
+        "2": {"class_type": "FancyGrain", "inputs": {"image": ["1", 0], "amount": 0.3}},
+        "3": {"class_type": "ImageInvert", "inputs": {"image": ["2", 0]}},
+        "4": {"class_type": "SaveImage", "inputs": {"images": ["3", 0],
+                                                     "filename_prefix": "x"}},
+    }
+    workflow = ui_from_api(prompt)
+    custom = next(node for node in workflow["nodes"] if node["type"] == "FancyGrain")
+    custom["mode"] = 4  # bypassed in ComfyUI's frontend
+    custom["inputs"][0]["type"] = "IMAGE"  # the frontend saves each socket's type
+    custom["outputs"] = [{"name": "IMAGE", "type": "IMAGE", "links": custom["outputs"][0]["links"]}]
+    graph = graph_from_data(workflow, registry)
+    assert graph.node("2").mode == "bypassed"
+    exported = export_api_prompt(graph, registry)
+    assert "2" not in exported and exported["3"]["inputs"]["image"] == ["1", 0]
+    # It runs too: the invert reads the loaded picture.
+    (tmp_path / "in").mkdir()
+    Image.new("RGB", (8, 8), (50, 50, 50)).save(tmp_path / "in" / "grey.png")
+    session = Session(device="cpu", input_dir=tmp_path / "in", output_dir=tmp_path / "out",
+                      registry=registry)
+    result = session.run(graph)
+    assert result.ok, result.failed
+    assert abs(float(result.outputs["3"]["image"].mean()) - (1 - 50 / 255)) < 1e-6
+    # Saved and opened again, the placeholder keeps what it passes through.
+    again = files.loads(files.dumps(graph), registry)
+    assert export_api_prompt(again, registry)["3"]["inputs"]["image"] == ["1", 0]

@@ -153,7 +153,8 @@ def test_flux_example_imports_as_one_sampler(registry, example):
         "9": "image.save"}  # RandomNoise, BasicGuider, KSamplerSelect, BasicScheduler folded
     values, controls, links = _sampler_state(graph, "13")
     assert values == {"seed": 219670278747233, "cfg": 1.0, "sampler": "euler",
-                      "scheduler": "normal", "steps": 20, "denoise": 1.0}
+                      "scheduler": "normal", "steps": 20, "denoise": 1.0,
+                      "compatibility": "comfyui"}
     assert controls == {"seed": "randomize"}
     assert links == {"model": ("30", "model"), "positive": ("26", "conditioning"),
                      "latent": ("27", "latent")}
@@ -179,7 +180,7 @@ def test_sd3_example_imports(registry, example):
     assert _link(graph, "5", "model") == ("13", "model")
     assert graph.node("3").values == {"seed": 714427329147541, "steps": 28, "cfg": 4.5,
                                       "sampler": "dpmpp_2m", "scheduler": "normal",
-                                      "denoise": 1.0}
+                                      "denoise": 1.0, "compatibility": "comfyui"}
     (note,) = graph.load_warnings  # sgm_uniform is within 1 % of dpmpp_2m's own spacing
     assert (note.node_id, note.input, note.kind) == ("3", "scheduler", "unsupported_value")
     assert "sgm_uniform" in note.message
@@ -251,7 +252,8 @@ def test_disable_noise_and_the_older_sampler_custom(registry, example):
     for graph in _both_forms(prompt, registry):
         values, _, links = _sampler_state(graph, "13")
         assert values == {"add_noise": True, "seed": 77, "cfg": 1.0, "sampler": "euler",
-                          "scheduler": "normal", "steps": 20, "denoise": 1.0}
+                          "scheduler": "normal", "steps": 20, "denoise": 1.0,
+                          "compatibility": "comfyui"}
         assert links == {"model": ("30", "model"), "positive": ("26", "conditioning"),
                          "negative": ("26", "conditioning"), "latent": ("27", "latent")}
         assert {"16", "17"}.isdisjoint(node.id for node in graph)

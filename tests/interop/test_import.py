@@ -47,7 +47,8 @@ def test_default_workflow(registry, example):
         "8": "diffusion.vae_decode", "9": "image.save"}
     sampler = graph.node("3")
     assert sampler.values == {"seed": 8566257, "steps": 20, "cfg": 8.0, "sampler": "euler",
-                              "scheduler": "linspace", "denoise": 1.0}
+                              "scheduler": "linspace", "denoise": 1.0,
+                              "compatibility": "comfyui"}
     assert isinstance(sampler.values["cfg"], float)
     assert sampler.controls == {"seed": "randomize"}
     assert graph.node("4").values == {"checkpoint": "v1-5-pruned-emaonly.safetensors"}
@@ -201,7 +202,7 @@ def test_advanced_sampler_maps_with_its_stage_settings(registry, example):
     assert graph.node("3").values == {
         "seed": 5, "steps": 12, "cfg": 6.0, "sampler": "dpmpp_2m_sde", "scheduler": "karras",
         "add_noise": True, "start_step": 0, "end_step": 10000,
-        "return_with_leftover_noise": False}
+        "return_with_leftover_noise": False, "compatibility": "comfyui"}
     assert [w.input for w in _warnings(graph, "unsupported_value")] == ["sampler"]
 
     data["3"]["inputs"] = {**plain, "sampler_name": "euler", "start_at_step": 8,
@@ -211,7 +212,8 @@ def test_advanced_sampler_maps_with_its_stage_settings(registry, example):
     assert graph.node("3").type == "diffusion.sampler"
     assert graph.node("3").values == {
         "seed": 5, "steps": 12, "cfg": 6.0, "sampler": "euler", "scheduler": "karras",
-        "add_noise": False, "start_step": 8, "end_step": 11, "return_with_leftover_noise": True}
+        "add_noise": False, "start_step": 8, "end_step": 11, "return_with_leftover_noise": True,
+        "compatibility": "comfyui"}
     assert _warnings(graph, "unknown_type") == []
     assert validate(graph, registry) == []
 
@@ -224,11 +226,11 @@ def test_advanced_sampler_maps_with_its_stage_settings(registry, example):
 
 def test_sampler_without_equivalent_is_kept_and_named_by_validation(registry, example):
     data = example("text_to_image_api.json")
-    data["3"]["inputs"]["sampler_name"] = "res_multistep"
+    data["3"]["inputs"]["sampler_name"] = "er_sde"
     graph = graph_from_data(data, registry)
-    assert graph.node("3").values["sampler"] == "res_multistep"
+    assert graph.node("3").values["sampler"] == "er_sde"
     (warning,) = _warnings(graph, "unsupported_value")
-    assert "res_multistep" in warning.message and "euler" in warning.message
+    assert "er_sde" in warning.message and "euler" in warning.message
     (problem,) = validate(graph, registry)
     assert (problem.node_id, problem.input, problem.kind) == ("3", "sampler", "invalid_choice")
 

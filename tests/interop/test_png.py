@@ -121,8 +121,11 @@ def test_nodestudio_png_carries_comfyuis_prompt_and_prefers_its_own_graph(regist
     assert read_graph(written, registry).nodes == graph.nodes  # from the nodestudio chunk
     comfy_only = write_png(tmp_path / "comfy_only.png", {"prompt": chunks["prompt"]})
     again = read_graph(comfy_only, registry)
-    assert {n.id: (n.type, n.values) for n in again} == \
-        {n.id: (n.type, n.values) for n in graph}
+    # Imported from ComfyUI's prompt, Save Image truncates to 8 bits as ComfyUI's does.
+    expected = {n.id: (n.type, n.values) for n in graph}
+    expected["3"] = ("image.save", {"filename_prefix": "inverted",
+                                    "to_8_bit": "truncate (ComfyUI)"})
+    assert {n.id: (n.type, n.values) for n in again} == expected
     assert set(again.links) == set(graph.links)
 
 

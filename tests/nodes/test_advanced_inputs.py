@@ -9,8 +9,10 @@ ADVANCED = {
                               "crop_top", "target_width", "target_height"],
     "diffusion.load_diffusion_model": ["weight_dtype"],
     "image.upscale_with_model": ["tile_size"],
-    "diffusion.sampler": ["add_noise", "start_step", "end_step", "return_with_leftover_noise"],
+    "diffusion.sampler": ["add_noise", "start_step", "end_step", "return_with_leftover_noise",
+                          "compatibility"],
     "diffusion.vae_decode": ["tile_size"],
+    "image.save": ["to_8_bit"],
 }
 
 
@@ -31,6 +33,8 @@ def test_advanced_inputs_default_to_leaving_the_feature_off(node):
     assert defaults["add_noise"] is True and defaults["start_step"] == 0
     assert defaults["end_step"] == sampler.input("end_step").max
     assert defaults["return_with_leftover_noise"] is False
+    assert defaults["compatibility"] == "diffusers"  # the pipelines' image, the fidelity contract
+    assert node("image.save").default_values()["to_8_bit"] == "round"
     decode = node("diffusion.vae_decode")
     assert decode.default_values()["tiled"] is False and not decode.input("tiled").advanced
     lora = node("diffusion.load_lora")

@@ -348,3 +348,17 @@ def test_upscale_latent_by_bislerp_keeps_the_shape_rules(node):
     # Bislerp keeps the cells' strength where a straight blend of vectors pointing apart
     # shrinks it.
     assert sized.samples.float().norm(dim=1).mean() > same.samples.float().norm(dim=1).mean()
+
+
+def test_batch_places_are_tracked_as_comfyuis_batch_index(node):
+    take = node("diffusion.latent_from_batch").function
+    repeat = node("diffusion.latent_repeat_batch").function
+    four = _latent(_numbered(4, 4, 2, 2))
+    assert four.batch_index is None  # a whole batch needs none
+    picked = take(latent=four, batch_index=1, length=2)
+    assert picked.batch_index == (1, 2)
+    # Taken again from the taken: the places in the first batch.
+    assert take(latent=picked, batch_index=1, length=1).batch_index == (2,)
+    # Repeated: each copy continues past the batch's own places (ComfyUI's offsets).
+    assert repeat(latent=picked, amount=3).batch_index == (1, 2, 3, 4, 5, 6)
+    assert repeat(latent=four, amount=2).batch_index is None

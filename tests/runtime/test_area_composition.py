@@ -206,3 +206,39 @@ def test_a_prompt_whose_area_lies_outside_the_image_is_an_error(sd_checkpoint, p
                     width=64, height=64, x=512, y=0, strength=1.0)
     with pytest.raises(NodeError, match="outside the image"):
         composition.build_denoiser(_request(sd_checkpoint[0], bird))
+
+
+@pytest.mark.parametrize("kind", ["controlnet", "t2i_adapter"])
+def test_controls_act_on_each_prompt_on_its_own_crop(sd_checkpoint, prompts, run_node, ctx,
+                                                     tiny_models, tmp_path, kind):
+    from nodestudio.runtime.checkpoints import load_controlnet
+
+    if kind == "controlnet":
+        path = tiny_models.controlnet(tiny_models.controlnet_folder)
+    else:
+        from nodestudio.runtime.tiny_t2i import build_tiny_t2i
+
+        adapters = build_tiny_t2i(tmp_path, tiny_models.checkpoint(tiny_models.sd_folder),
+                                  tiny_models.checkpoint(tiny_models.sdxl_folder),
+                                  tiny_models.controlnet(tiny_models.controlnet_folder))
+        path = adapters.path(adapters.full_file)
+    control = load_controlnet(path, "cpu")
+    model = sd_checkpoint[0]
+    hint = np.random.default_rng(1).random((1, SIZE, SIZE, 3)).astype(np.float32)
+    bird = run_node("diffusion.conditioning_set_area", conditioning=prompts["a blue bird"],
+                    width=64, height=64, x=64, y=64, strength=1.0)
+    both = run_node("diffusion.conditioning_combine", conditioning_1=prompts["a red fox"],
+                    conditioning_2=bird)
+    positive, negative = run_node("diffusion.apply_controlnet", positive=both,
+                                  negative=prompts["blurry"], control_net=control, image=hint,
+                                  strength=1.0, start_percent=0.0, end_percent=1.0)
+    assert all(entry.controls for entry in positive.entries())
+    latent = run_node("diffusion.empty_latent", model=model, width=SIZE, height=SIZE)
+
+    def sample(positive, negative):
+        return run_node("diffusion.sampler", model=model, positive=positive, negative=negative,
+                        latent=latent, seed=5, steps=2, cfg=5.0, ctx=ctx).samples
+
+    controlled, plain = sample(positive, negative), sample(both, prompts["blurry"])
+    assert controlled.shape == plain.shape and torch.isfinite(controlled).all()
+    assert not torch.allclose(controlled, plain)

@@ -266,9 +266,18 @@ CORE_NODES: dict[str, ComfyNodeDef] = {
 def _merge_area_tables() -> None:
     """Areas of nodes keep their definitions beside their rules (``DEFINITIONS`` in each
     module); they import this module's types, so they are merged in here, at the end."""
-    from nodestudio.interop.comfy import conditioning_areas, latent_tools, model_tools, upscale
+    from nodestudio.interop.comfy import (
+        adapters,
+        conditioning_areas,
+        gligen,
+        latent_tools,
+        model_tools,
+        unclip,
+        upscale,
+    )
 
-    for area in (conditioning_areas, latent_tools, model_tools, upscale):
+    for area in (adapters, conditioning_areas, gligen, latent_tools, model_tools, unclip,
+                 upscale):
         for definition in area.DEFINITIONS:
             CORE_NODES.setdefault(definition.class_type, definition)
 

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from nodestudio.interop.comfy.diffusion import SAMPLER, sampling_converters
+from nodestudio.interop.comfy.diffusion import COMFY_MODE, SAMPLER, sampling_converters
 from nodestudio.interop.comfy.families import comfy_family
 from nodestudio.interop.comfy.ir import ComfyGraph, ComfyNode
 from nodestudio.interop.comfy.names import SAMPLERS, SCHEDULERS
@@ -141,7 +141,7 @@ class CustomSamplerRule(Rule):
         chosen = next((piece.values.get("sampler_name") for piece in pieces
                        if piece.class_type == "KSamplerSelect"), None)
         converters = sampling_converters(comfy_family(comfy, node.id), chosen, _SAMPLER_NAMES)
-        values: dict[str, Any] = {}
+        values: dict[str, Any] = dict(COMFY_MODE)
         controls: dict[str, str] = {}
         for source, mapping in [(node, self.direct),
                                 *((piece, PARTS[piece.class_type].inputs) for piece in pieces)]:

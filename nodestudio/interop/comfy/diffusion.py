@@ -229,10 +229,35 @@ def sampling_converters(family: str | None, sampler: Any,
             "scheduler": FlowSchedules(family, ours if isinstance(ours, str) else "")}
 
 
+#: The Sampler's compatibility mode for workflows from ComfyUI: its noise streams and sampler
+#: definitions, so that the workflow gives the image its author saw (runtime.comfy_samplers).
+COMFY_MODE = {"compatibility": "comfyui"}
+
+
+#: Save Image's 8-bit conversion for workflows from ComfyUI, whose Save Image truncates.
+COMFY_SAVING = {"to_8_bit": "truncate (ComfyUI)"}
+
+
+class SaveImageRule(Direct):
+    """Save Image; imported ones truncate to 8 bits as ComfyUI's does. Either conversion is
+    written back as SaveImage (ComfyUI truncates; rounding differs by at most 1/255)."""
+
+    def ns_values(self, node: ComfyNode, builder: Builder) -> dict[str, Any]:
+        return {**super().ns_values(node, builder), **COMFY_SAVING}
+
+
 class SamplerRule(Direct):
     """KSampler. On export a Sampler's mask becomes a Set Latent Noise Mask, and a missing
     negative prompt the positive one (what NodeStudio's Sampler uses then). Sampler and
-    scheduler names are those of flow models where the workflow is for one."""
+    scheduler names are those of flow models where the workflow is for one.
+
+    Imported Samplers run in the "comfyui" compatibility mode. ComfyUI has only that one, so
+    a Sampler in either mode is written back as the same KSampler: one in the "diffusers" mode
+    gives ComfyUI's image for the deterministic samplers (euler, dpmpp_2m …), but not for the
+    ancestral, SDE and ddim samplers, whose noise or definition differ (README)."""
+
+    def ns_values(self, node: ComfyNode, builder: Builder) -> dict[str, Any]:
+        return {**super().ns_values(node, builder), **COMFY_MODE}
 
     def accepts(self, node: Node, exporter: Exporter) -> bool:
         return not _is_staged(node, exporter)
@@ -414,9 +439,10 @@ def diffusion_rules() -> list[Rule]:
                         {"width": "width", "height": "height", "batch_size": "batch_size"},
                         ("latent",), ns_free_links=("model", "vae")),
         SamplerRule("KSampler", SAMPLER, _SAMPLER_INPUTS, ("latent",), convert=_SAMPLER_NAMES,
-                    handled=("mask", "negative")),
+                    handled=("mask", "negative", "compatibility")),
         AdvancedSamplerRule("KSamplerAdvanced", SAMPLER, _ADVANCED_SAMPLER_INPUTS, ("latent",),
-                            convert=_ADVANCED_SAMPLER_NAMES, handled=("mask", "negative")),
+                            convert=_ADVANCED_SAMPLER_NAMES,
+                            handled=("mask", "negative", "compatibility")),
         Direct("VAEDecode", "diffusion.vae_decode", {"samples": "latent", "vae": "vae"},
                ("image",)),
         VaeEncodeRule("VAEEncode", VAE_ENCODE, {"pixels": "image", "vae": "vae"}, ("latent",)),

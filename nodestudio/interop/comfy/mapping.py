@@ -9,10 +9,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from nodestudio.interop.comfy import conditioning_areas, latent_tools, model_tools, upscale
+from nodestudio.interop.comfy import (
+    adapters,
+    conditioning_areas,
+    gligen,
+    latent_tools,
+    model_tools,
+    unclip,
+    upscale,
+)
 from nodestudio.interop.comfy.catalog import strip_annotation
 from nodestudio.interop.comfy.custom_sampling import custom_sampling_rules
-from nodestudio.interop.comfy.diffusion import diffusion_rules
+from nodestudio.interop.comfy.diffusion import SaveImageRule, diffusion_rules
 from nodestudio.interop.comfy.flow import flow_rules
 from nodestudio.interop.comfy.ir import ComfyNode
 from nodestudio.interop.comfy.names import IMAGE_RESIZE_METHODS
@@ -71,8 +79,9 @@ def generic_rules() -> list[Rule]:
     return [
         Direct("LoadImage", "image.load", {"image": "image"}, ("image", "mask"),
                convert={"image": FileName()}),
-        Direct("SaveImage", "image.save", {"images": "images",
-                                           "filename_prefix": "filename_prefix"}),
+        SaveImageRule("SaveImage", "image.save", {"images": "images",
+                                                  "filename_prefix": "filename_prefix"},
+                      handled=("to_8_bit",)),
         Direct("PreviewImage", "image.preview", {"images": "images"}),
         Direct("ImageScale", "image.resize",
                {"image": "image", "upscale_method": "method", "width": "width",
@@ -123,4 +132,4 @@ def export_rules(rules: Iterable[Rule]) -> dict[str, list[Rule]]:
 def all_rules() -> list[Rule]:
     return [*diffusion_rules(), *flow_rules(), *custom_sampling_rules(), *generic_rules(),
             *conditioning_areas.rules(), *latent_tools.rules(), *model_tools.rules(),
-            *upscale.rules()]
+            *upscale.rules(), *adapters.rules(), *unclip.rules(), *gligen.rules()]

@@ -26,7 +26,7 @@ SAMPLERS = Names(
     exact={name: name for name in (
         "euler", "euler_ancestral", "heun", "dpm_2", "dpm_2_ancestral", "lms", "dpmpp_2m",
         "dpmpp_2m_sde", "dpmpp_3m_sde", "dpmpp_sde", "uni_pc", "uni_pc_bh2", "ddim", "ddpm",
-        "lcm")},
+        "lcm", "res_multistep")},
     near={
         "dpmpp_sde_gpu": ("dpmpp_sde", _NO_GPU_NOISE),
         "dpmpp_2m_sde_gpu": ("dpmpp_2m_sde", _NO_GPU_NOISE),

@@ -164,6 +164,9 @@ class DenoiseRequest:
     scale_input: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = field(
         default=lambda latents, timestep: latents
     )
+    #: The Sampler's seed, for conditioning that draws noise of its own (unCLIP's image
+    #: embedding augmentation, seeded from it as ComfyUI does).
+    seed: int = 0
 
 
 class Denoiser(Protocol):

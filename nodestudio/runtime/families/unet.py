@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from nodestudio.api.errors import NodeError
-from nodestudio.runtime import control
+from nodestudio.runtime import control, unclip, unet_adapters
 from nodestudio.runtime.devices import ensure_on
 from nodestudio.runtime.families.base import (
     DenoiseRequest,
@@ -114,12 +114,15 @@ class UNetDenoiser:
             timestep=timestep, embeds=self.embeds, added_cond=self.added_cond,
             do_cfg=self.do_cfg,
         )
+        adapters = control.adapter_residuals(self.controls, step=step, total=total,
+                                             sample=latents, unet=self.unet)
         if self.inpainting_input is not None:
             latents = torch.cat([latents, *self.inpainting_input], dim=1)
         return self.unet(
             latents, timestep, encoder_hidden_states=self.embeds,
             timestep_cond=self.timestep_cond, added_cond_kwargs=self.added_cond,
             down_block_additional_residuals=down, mid_block_additional_residual=mid,
+            down_intrablock_additional_residuals=adapters,
             return_dict=False, **self.extra_kwargs,
         )[0]
 
@@ -179,6 +182,7 @@ class UNetFamily(ModelFamily):
             )
 
     def denoiser(self, request: DenoiseRequest) -> UNetDenoiser:
+        request = unclip.with_revision(request)  # SDXL: image prompts replace the pooled prompt
         model, device, dtype = request.model, request.device, request.dtype
         unet = ensure_on(model.denoiser, device)
         batch = request.geometry.batch
@@ -206,6 +210,8 @@ class UNetFamily(ModelFamily):
             cross_attention_dim=unet.config.cross_attention_dim, device=device,
         )
         extra_kwargs: dict[str, Any] = {}
+        extra_kwargs.update(unclip.class_labels(request))  # unCLIP UNets: the image prompts
+        unet = unet_adapters.adapt(unet, request, extra_kwargs)  # GLIGEN, hypernetworks
         return UNetDenoiser(unet, embeds, _added_conditions(request), timestep_cond, controls,
                             do_cfg, inpainting_input, request.scale_input, extra_kwargs)
 
