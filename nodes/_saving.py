@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -109,7 +111,11 @@ def save_png_batch(images: np.ndarray, folder: Path, stem: str,
                 continue
             break
         try:
+            # The reservation was created under the user's umask (0644 under 022); the atomic
+            # write's temporary file is private (0600), so the image takes the reservation's.
+            reserved_mode = stat.S_IMODE(path.stat().st_mode)
             write_png_atomically(path, convert(pixels), text_chunks)
+            os.chmod(path, reserved_mode)
         except BaseException:
             path.unlink(missing_ok=True)
             raise

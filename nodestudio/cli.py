@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import time
@@ -78,6 +79,9 @@ def _command_parser() -> argparse.ArgumentParser:
     run.add_argument("--output", type=Path, metavar="DIR", help="folder for written images")
     run.add_argument("--input", type=Path, metavar="DIR", help="folder load-image names refer to")
     run.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default=None)
+    run.add_argument("--only", action="append", default=[], metavar="NODE_ID",
+                     help="run only this output node and what it needs; may be given "
+                     "several times")
     run.add_argument("--models", type=Path, action="append", metavar="DIR",
                      help="models root (ComfyUI layout); may be given several times")
     _add_extra_model_paths(run)
@@ -139,9 +143,15 @@ def _run_command(args: argparse.Namespace) -> int:
     except ValueError as error:
         printer.invalid(str(error), [])
         return EXIT_INVALID
+    # Options that cannot work are refused now, not after a render that took minutes.
+    problems = option_problems(session)
+    if problems:
+        printer.invalid("invalid options", problems, heading="nodestudio run")
+        return EXIT_INVALID
     try:
         graph = session.load_graph(args.graph)
         apply_assignments(graph, session.registry, args.assignments)
+        check_only(graph, session.registry, args.only)
     except GraphError as error:
         printer.invalid(error.summary, error.problems)
         return EXIT_INVALID
@@ -156,7 +166,8 @@ def _run_command(args: argparse.Namespace) -> int:
 
     previous = signal.signal(signal.SIGINT, interrupt)
     try:
-        result = session.run(graph, on_event=printer.event, cancel=cancel)
+        result = session.run(graph, outputs=args.only or None, on_event=printer.event,
+                             cancel=cancel)
     except GraphError as error:
         printer.invalid(error.summary, error.problems)
         return EXIT_INVALID
@@ -202,6 +213,70 @@ def apply_assignments(graph: Any, registry: Any, assignments: list[str]) -> None
         graph.set_value(node_id, input_name, value)
     if problems:
         raise GraphError("invalid --set", problems)
+
+
+def option_problems(session: Any) -> list[Problem]:
+    """What stops a run whatever the graph: a device that is not there, an output folder
+    that cannot be written or created."""
+    problems: list[Problem] = []
+    device = device_problem(session.settings.device)
+    if device:
+        problems.append(Problem(f"--device: {device}", kind="usage"))
+    folder = folder_problem(Path(session.settings.output_dir))
+    if folder:
+        problems.append(Problem(f"--output: {folder}", kind="usage"))
+    return problems
+
+
+def device_problem(setting: str | None) -> str | None:
+    """Why ``setting`` names no usable device (None when it does). "auto" and "cpu" always
+    work and need no torch; only a device asked for by name imports it to look."""
+    name = (setting or "auto").strip().lower()
+    if name in ("auto", "cpu"):
+        return None
+    try:
+        from nodestudio.app.devices import resolve_device
+
+        resolved = resolve_device(name)
+        if resolved == "mps":
+            import torch
+
+            mps = getattr(torch.backends, "mps", None)
+            if mps is None or not mps.is_available():
+                return "device 'mps' was asked for, but Apple's MPS is not available here"
+    except ValueError as error:
+        return str(error)
+    except ImportError:
+        return f"device {name!r} needs PyTorch, which is not installed"
+    return None
+
+
+def folder_problem(folder: Path) -> str | None:
+    """Why files cannot be written in ``folder`` (None when they can, or it can be made):
+    it, or the nearest part of its path that exists, must be a folder this user can write."""
+    existing = folder
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"cannot create the folder {folder}: {existing} is a file, not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"cannot write in {folder}: {existing} is not writable for this user"
+    return None
+
+
+def check_only(graph: Any, registry: Any, node_ids: list[str]) -> None:
+    """``--only``: every id must name a node of the graph (all unknown ones are reported,
+    with the output nodes there are)."""
+    from nodestudio.engine.validate import output_nodes
+
+    unknown = [node_id for node_id in node_ids if node_id not in graph]
+    if not unknown:
+        return
+    outputs = ", ".join(_node_label(graph.node(node_id), registry)
+                        for node_id in output_nodes(graph, registry)) or "none"
+    raise GraphError("invalid --only", [
+        Problem(f"--only: there is no node {node_id!r} (output nodes: {outputs})",
+                kind="usage") for node_id in unknown])
 
 
 def _parse_value(text: str) -> Any:
@@ -353,8 +428,9 @@ class _ProgressPrinter:
     def _line(self, text: str, error: bool = False) -> None:
         print(text, file=sys.stderr if error else self.stream, flush=True)
 
-    def invalid(self, summary: str, problems: list[Problem]) -> None:
-        print(f"invalid graph: {summary}", file=sys.stderr)
+    def invalid(self, summary: str, problems: list[Problem], heading: str = "invalid graph"
+                ) -> None:
+        print(f"{heading}: {summary}", file=sys.stderr)
         for problem in problems:
             print(f"  - {problem}", file=sys.stderr)
 
@@ -384,7 +460,8 @@ class _JsonPrinter:
         data.pop("images", None)
         self._write(data)
 
-    def invalid(self, summary: str, problems: list[Problem]) -> None:
+    def invalid(self, summary: str, problems: list[Problem], heading: str = "") -> None:
+        # One event for every refusal before a run (graph or options): readers act on exit 2.
         self._write({"event": "invalid_graph", "message": summary,
                      "problems": [p.to_json() for p in problems]})
 

@@ -18,6 +18,9 @@ for _variable in ("NODESTUDIO_MODELS", "NODESTUDIO_OUTPUT", "NODESTUDIO_INPUT",
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# No background warm start of the models in windows the tests open (tests that check it set
+# it themselves, in subprocesses).
+os.environ["NODESTUDIO_WARM_START"] = "0"
 # The tiny test models run faster on one thread than on two fighting over two cores.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 

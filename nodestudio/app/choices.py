@@ -42,5 +42,6 @@ def available_choices(source: str, models: ModelLister | None,
         except OSError:
             return []
     if kind == "files" and argument == "input" and input_dir is not None:
-        return [*input_images(input_dir), *example_images()]
+        # A picture in both folders is listed once (the input folder's copy wins at run time).
+        return list(dict.fromkeys([*input_images(input_dir), *example_images()]))
     return None

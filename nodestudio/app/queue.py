@@ -41,6 +41,8 @@ class Job:
     error: str | None = None
     submitted_at: float = field(default_factory=time.time)
     cancel: CancelToken = field(default_factory=CancelToken)
+    #: The nodes to compute (with what they need); None: every output node of the graph.
+    outputs: tuple[str, ...] | None = None
 
     @property
     def done(self) -> bool:
@@ -71,14 +73,16 @@ class RunQueue:
 
     # -- submitting ---------------------------------------------------------------------------
 
-    def submit(self, graph: Graph, *, batch: int = 1, label: str | None = None) -> list[Job]:
-        """Queue ``batch`` runs of ``graph``; seeds advance on ``graph`` after each one."""
+    def submit(self, graph: Graph, *, batch: int = 1, label: str | None = None,
+               outputs: tuple[str, ...] | None = None) -> list[Job]:
+        """Queue ``batch`` runs of ``graph``; seeds advance on ``graph`` after each one.
+        ``outputs``: run only these nodes and what they need (a partial run)."""
         jobs = []
         for index in range(max(1, batch)):
             snapshot = graph.copy()
             name = label or str(graph.metadata.get("title") or "graph")
             job = Job(next(self._ids), snapshot,
-                      f"{name} ({index + 1}/{batch})" if batch > 1 else name)
+                      f"{name} ({index + 1}/{batch})" if batch > 1 else name, outputs=outputs)
             with self._lock:
                 self._jobs.append(job)
                 self._lock.notify_all()
@@ -198,7 +202,7 @@ class RunQueue:
     def _run(self, job: Job) -> None:
         try:
             job.result = self.session.executor.run(
-                job.graph, self.session.environment(), cancel=job.cancel,
+                job.graph, self.session.environment(), outputs=job.outputs, cancel=job.cancel,
                 on_event=lambda event: self.listener(event, job),
                 graph_document=to_document(job.graph),
                 image_metadata=image_metadata(job.graph, self.session.registry),

@@ -3,7 +3,8 @@
 Stored as JSON in the user's config folder. Environment variables override the file, and
 command-line options override both: NODESTUDIO_HOME (base folder for data, handy for portable
 installs and tests), NODESTUDIO_MODELS (model roots, separated by os.pathsep),
-NODESTUDIO_OUTPUT, NODESTUDIO_INPUT, NODESTUDIO_DEVICE.
+NODESTUDIO_OUTPUT, NODESTUDIO_INPUT, NODESTUDIO_DEVICE, NODESTUDIO_WARM_START (0 switches the
+window's warm start off).
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ class Settings:
     #: Cache budgets in GiB; None picks a share of the machine's memory.
     ram_cache_gib: float | None = None
     vram_cache_gib: float | None = None
+    #: The window imports the model libraries and loads the shown graph's models in the
+    #: background once it is up, so the first run does not wait for them.
+    warm_start: bool = True
 
     @classmethod
     def load(cls, path: Path | None = None, *, environment: bool = True) -> Settings:
@@ -85,6 +89,8 @@ class Settings:
                 setattr(self, key, Path(value).expanduser())
         if isinstance(data.get("device"), str):
             self.device = data["device"]
+        if isinstance(data.get("warm_start"), bool):
+            self.warm_start = data["warm_start"]
         for key in ("ram_cache_gib", "vram_cache_gib"):
             value = data.get(key)
             if value is None or (isinstance(value, int | float) and value > 0):
@@ -101,6 +107,9 @@ class Settings:
                 setattr(self, key, Path(value).expanduser())
         if os.environ.get("NODESTUDIO_DEVICE"):
             self.device = os.environ["NODESTUDIO_DEVICE"]
+        warm = os.environ.get("NODESTUDIO_WARM_START", "").strip().lower()
+        if warm:
+            self.warm_start = warm not in ("0", "false", "no", "off")
 
 
 def _plain(value: Any) -> Any:

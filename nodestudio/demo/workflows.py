@@ -3,7 +3,8 @@
     python -m nodestudio.demo.workflows   # (re)writes resources/workflows/*.json and the picture
 
 text_to_image.json  Load Checkpoint (nodestudio-shapes) → Text Encode ×2 → Empty Latent 64×64 →
-                    Sampler → VAE Decode → Save Image. The app opens it on a fresh install.
+                    Sampler → VAE Decode → Save Image, and a note of the words the demo model
+                    knows. The app opens it on a fresh install.
 controlnet.json     the same, plus Load Image (controlnet_shape.png, shipped beside it) →
                     Canny Edges → Apply ControlNet (nodestudio-shapes-canny): the picture's
                     outline, the prompt's colours.
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from nodestudio.app import recipes
 from nodestudio.graph import files
+from nodestudio.graph.layout import NodeLayout
 from nodestudio.graph.model import Graph
 
 CHECKPOINT = "nodestudio-shapes"
@@ -31,6 +33,8 @@ CONTROL_PROMPT = "a blue shape on a white background"
 SAMPLER_VALUES = {"seed": 1, "steps": 20, "cfg": 3.0, "sampler": "ddim", "scheduler": "normal",
                   "denoise": 1.0}
 IMAGE_SIZE = 64
+#: The id of the note that lists the demo model's words (text_to_image.json).
+WORDS_NOTE = "demo_words"
 
 
 def _demo_settings(graph: Graph, title: str, description: str, prefix: str) -> Graph:
@@ -46,10 +50,21 @@ def text_to_image_graph(prompt: str = DEFAULT_PROMPT, negative: str = "",
                         batch_size: int = 1) -> Graph:
     graph, _ = recipes.text_to_image(CHECKPOINT, prompt, negative, width=IMAGE_SIZE,
                                      height=IMAGE_SIZE, batch_size=batch_size)
+    _add_words_note(graph)
     return _demo_settings(
         graph, "Text to image (demo model)",
         "The embedded demo model draws one shape from a prompt such as "
         "'a small green square at the bottom on a black background'.", "shapes")
+
+
+def _add_words_note(graph: Graph) -> None:
+    """A note under the checkpoint listing the demo model's words: the first graph a new user
+    sees says what to type (issue 13)."""
+    from nodestudio.demo.vocabulary import vocabulary_text
+
+    graph.add_node("utils.note", {"text": vocabulary_text()}, id=WORDS_NOTE,
+                   title="Words the demo model knows",
+                   layout=NodeLayout(pos=(0.0, 300.0), size=(300.0, 300.0)))
 
 
 def controlnet_graph(prompt: str = CONTROL_PROMPT, picture: str = CONTROL_PICTURE) -> Graph:

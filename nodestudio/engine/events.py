@@ -73,6 +73,12 @@ class NodeFinished(RunEvent):
     files: tuple[Path, ...] = ()
     images: tuple[Any, ...] = ()
     cached: bool = False
+    #: The node's own share: how far RSS / CUDA allocations rose above what the process held
+    #: when the node started (bytes; None if unknown). peak_* include all that came before.
+    ram_added: int | None = None
+    vram_added: int | None = None
+    #: Bytes its outputs hold in the cache (RAM and VRAM together); None when cached.
+    output_bytes: int | None = None
     kind: ClassVar[str] = "node_finished"
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from nodestudio.api.errors import Cancelled, NodeError
 from nodestudio.api.registry import NodeRegistry
 from nodestudio.api.schema import NodeType
+from nodestudio.engine import node_memory
 from nodestudio.engine.cache import CacheEntry, OutputCache
 from nodestudio.engine.cancel import CancelToken
 from nodestudio.engine.context import RunContext, RunEnvironment
@@ -188,6 +189,7 @@ class _Run:
                              self.graph_document, self.image_metadata)
         self.emit(NodeStarted(run_id, node_id, node_type.id))
         started = time.perf_counter()
+        ram_before, vram_before = node_memory.in_use()
         self.memory.start()
         try:
             kwargs = self._inputs(node_id, node_type)
@@ -211,9 +213,9 @@ class _Run:
             return False
         seconds = time.perf_counter() - started
         peak_ram, peak_vram = self.memory.stop()
+        size = footprint(outputs)
         self.cache.put(self.plan.signatures[node_id],
-                       CacheEntry(outputs, footprint(outputs), list(context.files),
-                                  list(context.images)))
+                       CacheEntry(outputs, size, list(context.files), list(context.images)))
         self._record_outputs(node_id, outputs)
         self.result.executed.append(node_id)
         self.result.files.extend(context.files)
@@ -221,7 +223,10 @@ class _Run:
             self.result.images.setdefault(node_id, []).extend(context.images)
         self.result.node_seconds[node_id] = seconds
         self.emit(NodeFinished(run_id, node_id, seconds, peak_ram, peak_vram,
-                               tuple(context.files), tuple(context.images)))
+                               tuple(context.files), tuple(context.images),
+                               ram_added=node_memory.added(peak_ram, ram_before),
+                               vram_added=node_memory.added(peak_vram, vram_before),
+                               output_bytes=size.ram + size.vram))
         return True
 
     def _inputs(self, node_id: str, node_type: NodeType) -> dict[str, Any]:

@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
+import secrets
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -67,10 +68,14 @@ def save(graph: Graph, path: str | os.PathLike[str]) -> Path:
 
 
 def write_atomic(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file beside it, so that readers and
+    crashes see the old file or the new one. A new file gets the mode the umask gives (0644
+    under 022); a file that exists keeps its own."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    handle, temp_name = _create_temporary(path)
     try:
         with os.fdopen(handle, "wb") as stream:
+            _keep_mode(stream.fileno(), path)
             stream.write(data)
             stream.flush()
             os.fsync(stream.fileno())
@@ -79,6 +84,30 @@ def write_atomic(path: Path, data: bytes) -> Path:
         Path(temp_name).unlink(missing_ok=True)
         raise
     return path
+
+
+def _create_temporary(path: Path) -> tuple[int, str]:
+    """A new file beside ``path``, opened for writing. Created with 0666, which the kernel
+    cuts by the umask (tempfile.mkstemp's private 0600 would become the saved file's mode)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _attempt in range(100):
+        name = str(path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(name, flags, 0o666), name
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {path}")
+
+
+def _keep_mode(handle: int, path: Path) -> None:
+    """Give the temporary file the mode of the file it replaces: a user who made a graph
+    private (or shared) keeps it so across saves."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return  # a new file: the umask's mode it was created with is right
+    if hasattr(os, "fchmod"):
+        os.fchmod(handle, mode)
 
 
 # -- reading -----------------------------------------------------------------------------------

@@ -2,7 +2,10 @@
 
 The linear maps are the published least-squares fits from a latent space's channels to RGB,
 declared by each family's latent format (they apply to the latents the denoiser works on, i.e.
-already scaled by the VAE's factors). TAESD ("tiny autoencoder", madebyollin) decodes much
+already scaled by the VAE's factors); the embedded demo model's VAE has a format of its own,
+fitted to it (``families/shapes_latent.py``, ``tests/benchmarks/fit_demo_preview.py``). A
+latent space without a map falls back to its first three channels, stretched: a stand-in whose
+colours mean nothing. TAESD ("tiny autoencoder", madebyollin) decodes much
 better pictures at a small cost; NodeStudio uses it when ``models/vae_approx`` holds ``taesd``
 (SD1/SD2), ``taesdxl`` (SDXL), ``taesd3`` (SD3) or ``taef1`` (Flux) weights: a diffusers
 folder (``config.json`` + weights) or the original ``*_decoder`` ``.safetensors``/``.pth``

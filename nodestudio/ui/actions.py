@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import QMenu, QToolBar
+from PySide6.QtWidgets import QMenu, QToolBar, QToolButton
 
 from nodestudio.ui.canvas.group_item import GroupItem
 from nodestudio.ui.canvas.link_item import LinkItem
@@ -95,16 +95,38 @@ def create_actions(window: MainWindow) -> dict[str, QAction]:
         actions[name] = action
     actions["add_node"].setToolTip("Add a node (Tab on the canvas)")
     actions["advanced"].setCheckable(True)  # checked and enabled as menus open
-    undo = window.editor.undo_stack.createUndoAction(window, "&Undo")
-    undo.setShortcuts(QKeySequence.keyBindings(Std.Undo))
-    redo = window.editor.undo_stack.createRedoAction(window, "&Redo")
-    redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
-    for name, action in (("undo", undo), ("redo", redo)):
-        action.setObjectName(f"action_{name}")
-        action.setIcon(icon(name, window.theme))
-        window.addAction(action)
-        actions[name] = action
+    undo = _undo_action(window, "undo", QKeySequence.keyBindings(Std.Undo))
+    redo = _undo_action(window, "redo", [QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+    actions["undo"], actions["redo"] = undo, redo
     return actions
+
+
+def _undo_action(window: MainWindow, name: str, keys: list[QKeySequence]) -> QAction:
+    """Undo or Redo with a fixed label: QUndoStack's own actions put the command's name in
+    the label, so the toolbar buttons after them (Run, Cancel) moved with every edit. The
+    name goes into the tooltip and status tip instead."""
+    stack = window.editor.undo_stack
+    label = name.title()
+    action = QAction(f"&{label}", window)
+    action.setObjectName(f"action_{name}")
+    action.setShortcuts(keys)
+    action.setIcon(icon(name, window.theme))
+    undo = name == "undo"
+    shortcut = keys[0].toString(QKeySequence.SequenceFormat.NativeText) if keys else ""
+
+    def set_tip(what: str) -> None:
+        tip = f"{label} {what}" if what else f"Nothing to {name}"
+        action.setToolTip(f"{tip} ({shortcut})" if shortcut else tip)
+        action.setStatusTip(tip)
+
+    # Slots use the signals' values only: the stack may be half gone when the window closes.
+    (stack.canUndoChanged if undo else stack.canRedoChanged).connect(action.setEnabled)
+    (stack.undoTextChanged if undo else stack.redoTextChanged).connect(set_tip)
+    action.triggered.connect(stack.undo if undo else stack.redo)
+    action.setEnabled(stack.canUndo() if undo else stack.canRedo())
+    set_tip(stack.undoText() if undo else stack.redoText())
+    window.addAction(action)
+    return action
 
 
 def build_menus(window: MainWindow) -> dict[str, QMenu]:
@@ -166,6 +188,15 @@ def build_toolbar(window: MainWindow) -> QToolBar:
     return toolbar
 
 
+def theme_toolbar(window: MainWindow) -> None:
+    """Draw the toolbar's overflow button (») in the theme's colours: the style's own arrow
+    is a fixed dark grey, invisible on the dark toolbar, so what did not fit seemed gone."""
+    overflow = window.toolbar.findChild(QToolButton, "qt_toolbar_ext_button")
+    if overflow is not None:
+        overflow.setIcon(icon("more", window.theme))
+        overflow.setToolTip("More tools")
+
+
 def context_menu(window: MainWindow, item: object, scene_pos: QPointF) -> QMenu:
     """The right-click menu for a node, a group, a link, or the empty canvas."""
     a = window.named_actions
@@ -177,6 +208,9 @@ def context_menu(window: MainWindow, item: object, scene_pos: QPointF) -> QMenu:
         _socket_menu(window, item, menu)
         menu.addSeparator()
         menu.addActions([a["copy"], a["duplicate"], a["group"], a["delete"]])
+        if "run_branch" in a:  # added by the run support, when the window can run graphs
+            menu.addSeparator()
+            menu.addAction(a["run_branch"])
     elif isinstance(item, GroupItem):
         rename = menu.addAction("Rename Group…")
         rename.triggered.connect(item.edit_title)

@@ -126,6 +126,13 @@ class Autosaver(QObject):
 
     def stop(self) -> None:
         self.timer.stop()
+        # Stop listening too: while the closed window is torn down, its undo stack goes first
+        # and a last "changed" would reach a document whose stack is already deleted.
+        if self._unsubscribe is not None:  # (None once stopped: stop may be called twice)
+            self.document.changed.disconnect(self._document_changed)
+            self.editor.graph_replaced.disconnect(self._follow)
+            self._unsubscribe()
+            self._unsubscribe = None
         self.discard()
         _LIVE.discard(self)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from nodestudio.api.schema import InputSpec
-from nodestudio.app.choices import IMAGE_SUFFIXES, ModelLister, input_images
+from nodestudio.app.choices import IMAGE_SUFFIXES, ModelLister, available_choices, input_images
 
 __all__ = ["IMAGE_SUFFIXES", "ChoiceProvider", "ModelLister", "input_images"]
 
@@ -38,12 +38,7 @@ class ChoiceProvider:
         self._cache.clear()
 
     def _resolve(self, source: str) -> list[Any]:
-        kind, _, argument = source.partition(":")
-        if kind == "models" and self.models is not None:
-            try:
-                return list(self.models.list(argument))
-            except OSError:
-                return []
-        if kind == "files" and argument == "input" and self.input_dir is not None:
-            return input_images(self.input_dir)
-        return []
+        # The app layer's answer, the one validation and `nodestudio validate` use: what the
+        # dropdown offers and paints as valid is what a run accepts (example pictures too).
+        found = available_choices(source, self.models, self.input_dir)
+        return found if found is not None else []

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QSettings, Signal
+from PySide6.QtCore import QObject, QSettings, QStandardPaths, Signal
 
 from nodestudio.app.formats import PNG_SIGNATURE, read_graph_bytes
 from nodestudio.graph import files
 from nodestudio.graph.model import Graph
 from nodestudio.graph.problems import GraphFileError, Problem
+from nodestudio.paths import resources_dir
 from nodestudio.ui.editor import GraphEditor
 
 MAX_RECENT = 10
@@ -78,12 +79,36 @@ class Document(QObject):
         name = path.name if path is not None else "recovered.json"
         self._replace(graph, path, name, dirty=True)
 
+    def save_dialog_start(self, recent: RecentFiles) -> Path:
+        """Where Save As starts: beside the document's file; for a new graph or an example,
+        in the last folder the user opened or saved in, else their documents folder."""
+        if self.path is not None:
+            return self.path.parent / self.suggested_name
+        return (recent.last_folder() or documents_folder()) / self.suggested_name
+
     def _replace(self, graph: Graph, path: Path | None, suggested: str, dirty: bool) -> None:
         self.editor.set_graph(graph)
-        self.path = path
+        # A shipped example (the first-run graph too) opens as an untitled copy: Save must ask
+        # where rather than change what every later start, or every user of the install, opens.
+        self.path = None if path is not None and is_shipped(path) else path
         self.suggested_name = suggested
         self._forced_dirty = dirty
         self.changed.emit()
+
+
+def is_shipped(path: Path) -> bool:
+    """Whether ``path`` is one of NodeStudio's own files (resources/: the example workflows
+    and their pictures), in a checkout or inside the installed package."""
+    try:
+        return Path(path).resolve().is_relative_to(resources_dir().resolve())
+    except (OSError, RuntimeError):  # an unreadable or looping link is not ours
+        return False
+
+
+def documents_folder() -> Path:
+    """The user's documents folder (home when the system names none that exists)."""
+    location = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+    return Path(location) if location and Path(location).is_dir() else Path.home()
 
 
 def _is_native(raw: bytes) -> bool:
@@ -100,6 +125,8 @@ class RecentFiles:
     """The most recently opened or saved files, newest first, kept in QSettings."""
 
     KEY = "recent_files"
+    #: The folder of the last file opened or saved that is the user's (not a shipped one).
+    FOLDER_KEY = "last_folder"
 
     def __init__(self, settings: QSettings) -> None:
         self.settings = settings
@@ -114,6 +141,13 @@ class RecentFiles:
         resolved = str(Path(path).resolve())
         items = [resolved] + [str(p) for p in self.paths() if str(p) != resolved]
         self.settings.setValue(self.KEY, items[:MAX_RECENT])
+        if not is_shipped(Path(resolved)):
+            self.settings.setValue(self.FOLDER_KEY, str(Path(resolved).parent))
+
+    def last_folder(self) -> Path | None:
+        value = self.settings.value(self.FOLDER_KEY, "")
+        folder = Path(value) if isinstance(value, str) and value else None
+        return folder if folder is not None and folder.is_dir() else None
 
     def remove(self, path: Path) -> None:
         self.settings.setValue(self.KEY, [str(p) for p in self.paths() if p != Path(path)])

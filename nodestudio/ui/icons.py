@@ -90,22 +90,32 @@ def _run(p: QPainterPath) -> None:
 
 
 def _stop(p: QPainterPath) -> None:
-    p.addRoundedRect(QRectF(6, 6, 12, 12), 2, 2)
+    p.addRoundedRect(QRectF(6.5, 6.5, 11, 11), 1.5, 1.5)
+
+
+def _more(p: QPainterPath) -> None:
+    for x in (6, 12):  # », the toolbar's overflow
+        p.moveTo(x, 7)
+        p.lineTo(x + 5, 12)
+        p.lineTo(x, 17)
 
 
 SHAPES: dict[str, Callable[[QPainterPath], None]] = {
     "new": _new, "open": _open, "save": _save, "undo": _undo, "redo": _redo,
-    "frame": _frame, "add": _add, "run": _run, "stop": _stop,
+    "frame": _frame, "add": _add, "run": _run, "stop": _stop, "more": _more,
 }
 
 
 #: Pixel sizes rendered for each icon: QIcon picks the best one for the widget's size and
 #: device pixel ratio, so icons stay crisp on high-DPI screens.
 _SIZES = (16, 20, 24, 32, 40, 48, 64, 96)
+#: Drawn filled, not outlined: an outlined square reads as an unchecked box, not as "stop".
+_FILLED = frozenset({"stop"})
 _DISABLED_ALPHA = 90
 
 
-def _render(shape: Callable[[QPainterPath], None], color: QColor, size: int) -> QPixmap:
+def _render(shape: Callable[[QPainterPath], None], color: QColor, size: int,
+            filled: bool = False) -> QPixmap:
     path = QPainterPath()
     shape(path)
     pixmap = QPixmap(QSize(size, size))
@@ -115,10 +125,15 @@ def _render(shape: Callable[[QPainterPath], None], color: QColor, size: int) -> 
     painter.scale(size / 24.0, size / 24.0)
     painter.setPen(QPen(color, 1.8, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap,
                         Qt.PenJoinStyle.RoundJoin))
-    painter.setBrush(NO_BRUSH)
+    painter.setBrush(color if filled else NO_BRUSH)
     painter.drawPath(path)
     painter.end()
     return pixmap
+
+
+#: QAction property naming the icon it shows: the window redraws those icons in the new
+#: theme's colours when the theme changes (Run and Cancel come from the run work).
+THEMED_ICON = "nodestudio_icon"
 
 
 def icon(name: str, theme: Theme) -> QIcon:
@@ -130,10 +145,11 @@ def icon(name: str, theme: Theme) -> QIcon:
     """
     result = QIcon()
     shape = SHAPES[name]
+    filled = name in _FILLED
     for size in _SIZES:
         normal = QColor(theme.text)
         disabled = QColor(theme.text)
         disabled.setAlpha(_DISABLED_ALPHA)
-        result.addPixmap(_render(shape, normal, size), QIcon.Mode.Normal)
-        result.addPixmap(_render(shape, disabled, size), QIcon.Mode.Disabled)
+        result.addPixmap(_render(shape, normal, size, filled), QIcon.Mode.Normal)
+        result.addPixmap(_render(shape, disabled, size, filled), QIcon.Mode.Disabled)
     return result

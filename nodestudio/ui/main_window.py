@@ -30,13 +30,15 @@ from nodestudio.graph.problems import GraphFileError
 from nodestudio.ui import actions as window_actions
 from nodestudio.ui import clipboard
 from nodestudio.ui.autosave import Autosaver, Recovery, find_recoveries
+from nodestudio.ui.canvas.empty_hint import EmptyCanvasHint
 from nodestudio.ui.canvas.node_item import NodeItem
 from nodestudio.ui.canvas.scene import NodeScene
 from nodestudio.ui.canvas.view import NodeView
 from nodestudio.ui.choices import ChoiceProvider
 from nodestudio.ui.document import Document, RecentFiles
 from nodestudio.ui.editor import Endpoint, GraphEditor
-from nodestudio.ui.icons import icon
+from nodestudio.ui.icons import THEMED_ICON, icon
+from nodestudio.ui.image_inputs import ImageInputs
 from nodestudio.ui.library_dock import LibraryDock
 from nodestudio.ui.log_dock import LogDock
 from nodestudio.ui.outputs_dock import OutputsDock
@@ -108,6 +110,8 @@ class MainWindow(QMainWindow):
         self.scene = NodeScene(self.editor, self.theme)
         self.view = NodeView(self.scene)
         self.palette = SearchPalette(lambda: iter(registry), self.view)
+        self.empty_hint = EmptyCanvasHint(self.view, self.editor)
+        self.image_inputs = ImageInputs(self.editor, self.scene, self.view, self.report)
         self.recovery_banner = RecoveryBanner(self)
         central = QWidget(self)
         column = QVBoxLayout(central)
@@ -213,8 +217,9 @@ class MainWindow(QMainWindow):
         self.count_label.setText(f"{len(graph)} nodes · {len(graph.links)} links")
 
     def show_about(self) -> None:
-        QMessageBox.about(self, "About NodeStudio",
-                          "NodeStudio — a node editor for controllable image generation.")
+        from nodestudio.ui.about import about_text
+
+        QMessageBox.about(self, "About NodeStudio", about_text())
 
     # -- files ----------------------------------------------------------------------------------
 
@@ -308,7 +313,7 @@ class MainWindow(QMainWindow):
         return Path(name) if name else None
 
     def _choose_save_path(self, suggested: str) -> Path | None:
-        start = str(self.document.path.parent / suggested) if self.document.path else suggested
+        start = str(self.document.save_dialog_start(self.recent).with_name(suggested))
         name, _ = QFileDialog.getSaveFileName(self, "Save graph", start,
                                               "NodeStudio graphs (*.json)")
         return Path(name) if name else None
@@ -505,6 +510,11 @@ class MainWindow(QMainWindow):
                 self.named_actions[name].setIcon(icon(spec[3], self.theme))
         for name in ("undo", "redo"):
             self.named_actions[name].setIcon(icon(name, self.theme))
+        window_actions.theme_toolbar(self)
+        for action in self.findChildren(QAction):  # extensions' icons (Run, Cancel)
+            name = action.property(THEMED_ICON)
+            if isinstance(name, str) and name:
+                action.setIcon(icon(name, self.theme))
         checked = self.named_actions.get(f"theme_{self.theme.name}")
         if checked is not None:
             checked.setChecked(True)

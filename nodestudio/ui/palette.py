@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 
 from PySide6.QtCore import QEvent, QModelIndex, QObject, QPoint, QRect, QSize, Qt, Signal
@@ -54,33 +55,66 @@ def fuzzy_score(query: str, text: str) -> float | None:
     return score
 
 
-_FIELD_WEIGHTS = (("display_name", 1.0), ("id", 0.8), ("category", 0.6), ("description", 0.35))
+#: How a query word matched, best first: the tiers keep a name match above any match in a
+#: category or a description however the fuzzy scores fall (issue 13: "canny" listed Crop
+#: Image from a fuzzy match in its description; "invert" ranked Invert Mask first).
+NAME_WORD, NAME_WORD_START, NAME_PART, ID_PART, NAME_FUZZY, CATEGORY, DESCRIPTION = (
+    100.0, 80.0, 60.0, 50.0, 10.0, 30.0, 25.0)
+#: A name that starts with the word, or is the whole query.
+FIRST_WORD_BONUS, WHOLE_NAME_BONUS = 5.0, 50.0
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[0-9a-z]+", text.lower())
+
+
+def _word_tier(word: str, node_type: NodeType) -> float | None:
+    """How well one query word matches the type: by name (whole word, word start, inside the
+    name, the id), then a fuzzy name match, then its category or description's words."""
+    name_words = _words(node_type.display_name)
+    if word in name_words:
+        return NAME_WORD + (FIRST_WORD_BONUS if name_words[0] == word else 0.0)
+    if any(name_word.startswith(word) for name_word in name_words):
+        return NAME_WORD_START + (FIRST_WORD_BONUS if name_words[0].startswith(word) else 0.0)
+    if word in node_type.display_name.lower():
+        return NAME_PART
+    if word in node_type.id.lower():
+        return ID_PART
+    if any(name_word.startswith(word) for name_word in _words(node_type.category or "")):
+        return CATEGORY
+    if any(text_word.startswith(word) for text_word in _words(node_type.description or "")):
+        return DESCRIPTION
+    # Fuzzy matching only on the name: on descriptions nearly every short query matches
+    # something. Capped below the description tier.
+    fuzzy = fuzzy_score(word, node_type.display_name)
+    if fuzzy is not None:
+        return NAME_FUZZY + min(fuzzy, 9.0)
+    return None
 
 
 def score_node_type(query: str, node_type: NodeType) -> float | None:
-    """The best weighted score of every query word over the type's name, id, category and
-    description; None when some word matches nowhere."""
+    """The sum over the query's words of how each matches (see ``_word_tier``); None when
+    some word matches nowhere. Ties are broken by name (see ``search``)."""
+    words = _words(query)
     total = 0.0
-    for word in query.split():
-        best = None
-        for field_name, weight in _FIELD_WEIGHTS:
-            value = getattr(node_type, field_name) or ""
-            score = fuzzy_score(word, value)
-            if score is not None and (best is None or score * weight > best):
-                best = score * weight
-        if best is None:
+    for word in words:
+        tier = _word_tier(word, node_type)
+        if tier is None:
             return None
-        total += best
+        total += tier
+    if words and words == _words(node_type.display_name):
+        total += WHOLE_NAME_BONUS
     return total
 
 
 def search(query: str, node_types: Iterable[NodeType]) -> list[NodeType]:
-    """Node types matching ``query``, best first (all of them by category when empty)."""
+    """Node types matching ``query``, best first (all of them by category when empty).
+    Equal matches list alphabetically: "invert" gives Invert Image, then Invert Mask."""
     types = list(node_types)
     if not query.strip():
         return sorted(types, key=lambda t: (t.category, t.display_name))
     scored = [(score, t) for t in types if (score := score_node_type(query, t)) is not None]
-    scored.sort(key=lambda pair: (-pair[0], pair[1].display_name))
+    scored.sort(key=lambda pair: (-pair[0], pair[1].display_name.lower()))
     return [t for _score, t in scored]
 
 

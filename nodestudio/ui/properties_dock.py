@@ -10,7 +10,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -46,6 +47,11 @@ from nodestudio.ui.editor import GraphEditor
 
 _INT32 = 2**31 - 1
 MODES = ("normal", "muted", "bypassed")
+#: Value editors may shrink to this: a spin box's own minimum follows its range (±10¹² is
+#: 210 px), which pushed the form past the panel and under a horizontal scrollbar.
+MIN_FIELD_WIDTH = 56
+#: The panel's narrowest: a long label's field then wraps below it (QFormLayout.WrapLongRows).
+MIN_PANEL_WIDTH = 230
 
 
 class PropertiesDock(QDockWidget):
@@ -69,6 +75,9 @@ class PropertiesDock(QDockWidget):
         self.scroll = QScrollArea(self)
         self.scroll.setWidgetResizable(True)
         self.scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        # The form wraps to the panel's width (long rows wrap, text wraps): never sideways.
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setMinimumWidth(MIN_PANEL_WIDTH)
         self.setWidget(self.scroll)
         scene.selectionChanged.connect(self.show_selection)
         editor.graph_replaced.connect(self._graph_replaced)
@@ -109,6 +118,7 @@ class PropertiesDock(QDockWidget):
         form = QFormLayout()
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         outer.addLayout(form)
         self.form = form
         self._build(form, node_id)
@@ -124,16 +134,16 @@ class PropertiesDock(QDockWidget):
         form.addRow("Title", title)
         self.editors["__title__"] = title
         self.setters["__title__"] = lambda _v: _set_text(title, node.title or "")
-        kind = QLabel(f"{node.type}" + (f"  ·  {node_type.pack}" if node_type else
-                                        "  ·  unknown type (kept as saved)"))
+        kind = ElidedLabel(f"{node.type}" + (f"  ·  {node_type.pack}" if node_type else
+                                             "  ·  unknown type (kept as saved)"))
         kind.setObjectName("dim")
-        kind.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         form.addRow("Type", kind)
         if node_type is not None and node_type.description:
             description = QLabel(node_type.description)
             description.setWordWrap(True)
             description.setObjectName("dim")
-            form.addRow("", description)
+            # Across both columns: beside an empty label it was clipped in a narrow panel.
+            form.addRow(description)
         mode = QComboBox()
         mode.addItems(MODES)
         mode.setCurrentText(node.mode)
@@ -209,6 +219,7 @@ class PropertiesDock(QDockWidget):
                        ) -> list[QWidget]:
         """Add the rows of one widget input; returns their field widgets."""
         editor_widget, setter = self._value_editor(node_id, spec)
+        editor_widget.setMinimumWidth(MIN_FIELD_WIDTH)
         self.editors[spec.name] = editor_widget
         self.setters[spec.name] = setter
         setter(self._value(spec))
@@ -365,6 +376,24 @@ class PropertiesDock(QDockWidget):
                 if key.startswith("__socket__"):
                     setter(None)
             self._show_advanced_rows(fold=False)
+
+
+class ElidedLabel(QLabel):
+    """One line of text that shortens in the middle (whole in the tooltip) when the panel is
+    narrow: a type id has no spaces to wrap at, and a label does not shrink below its text."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.full_text = text
+        self.setToolTip(text)
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(MIN_FIELD_WIDTH, super().minimumSizeHint().height())
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self.setText(self.fontMetrics().elidedText(self.full_text, Qt.TextElideMode.ElideMiddle,
+                                                   max(self.width(), 1)))
 
 
 def _fits_int32(spec: InputSpec) -> bool:

@@ -155,7 +155,9 @@ def apply_theme(app: QApplication, theme: Theme) -> None:
 
 
 def style_sheet(theme: Theme) -> str:
-    return f"""
+    from nodestudio.ui.style_images import spin_box_rules  # it draws with this module's pens
+
+    return spin_box_rules(theme.text, theme.text_dim, theme.button) + f"""
 QMainWindow::separator {{ background: {theme.window}; width: 3px; height: 3px; }}
 QDockWidget {{ color: {theme.text}; titlebar-close-icon: none; }}
 QDockWidget::title {{
@@ -167,6 +169,7 @@ QToolButton {{ color: {theme.text}; border: 1px solid transparent; border-radius
     padding: 4px 8px; }}
 QToolButton:hover {{ background: {theme.button}; border-color: {theme.border}; }}
 QToolButton:pressed, QToolButton:checked {{ background: {theme.border}; }}
+QToolButton#qt_toolbar_ext_button {{ padding: 0; min-width: 14px; }}
 QMenuBar {{ background: {theme.panel}; color: {theme.text}; }}
 QMenuBar::item:selected {{ background: {theme.button}; border-radius: 4px; }}
 QMenu {{ background: {theme.panel}; color: {theme.text}; border: 1px solid {theme.border};
@@ -186,6 +189,8 @@ QTreeView::item, QListView::item {{ padding: 3px 2px; border-radius: 4px; }}
 QTreeView::item:hover, QListView::item:hover {{ background: {theme.alternate}; }}
 QTreeView::item:selected, QListView::item:selected {{ background: {theme.accent};
     color: #ffffff; }}
+QListView#outputThumbnails::item:selected {{ background: transparent;
+    border: 2px solid {theme.accent}; }}
 QStatusBar {{ background: {theme.panel}; color: {theme.text_dim};
     border-top: 1px solid {theme.border}; }}
 QScrollBar:vertical {{ background: transparent; width: 10px; margin: 0; }}

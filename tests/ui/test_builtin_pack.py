@@ -45,7 +45,8 @@ def test_the_window_opens_without_importing_torch(tmp_path):
 def test_screenshot_command_draws_the_graph_into_a_png(tmp_path):
     graph = Graph()
     graph.add_node("image.invert", {}, pos=(0.0, 0.0))
-    graph.add_node("mask.invert", {}, pos=(300.0, 0.0))
+    # Stacked, so that both fit the narrow canvas of the default window at a readable zoom.
+    graph.add_node("mask.invert", {}, pos=(0.0, 160.0))
     files.save(graph, tmp_path / "graph.json")
     shot = tmp_path / "shot.png"
     result = subprocess.run([sys.executable, "-m", "nodestudio.cli", str(tmp_path / "graph.json"),

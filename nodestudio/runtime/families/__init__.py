@@ -12,6 +12,7 @@ from typing import Any
 
 from nodestudio.runtime.families import flux, sd1, sd2, sd3, sdxl, sdxl_refiner
 from nodestudio.runtime.families.base import FamilyId, LatentFormat, ModelFamily
+from nodestudio.runtime.families.shapes_latent import SHAPES_LATENT
 
 SD1 = sd1.FAMILY
 SD2 = sd2.FAMILY
@@ -52,5 +53,7 @@ def for_diffusion_model(shapes: Mapping[str, tuple[int, ...]]) -> ModelFamily | 
 
 
 def latent_formats() -> dict[str, LatentFormat]:
-    """Every family's latent format by name."""
-    return {family.latent.name: family.latent for family in FAMILIES}
+    """Every family's latent format by name, and the embedded demo model's own."""
+    formats = {family.latent.name: family.latent for family in FAMILIES}
+    formats[SHAPES_LATENT.name] = SHAPES_LATENT
+    return formats

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QCursor, QImage, QPainter, QPainterPath, QPen
+from PySide6.QtGui import QColor, QCursor, QFont, QImage, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import (
     QGraphicsItem,
     QGraphicsSceneHoverEvent,
@@ -40,6 +40,10 @@ if TYPE_CHECKING:
 
 #: Below this zoom a node is drawn as plain shapes (text would be unreadable anyway).
 DETAIL_ZOOM = 0.42
+#: Titles stay drawn below DETAIL_ZOOM, in a font grown to about OVERVIEW_TITLE_PIXELS screen
+#: pixels (as far as the header holds it), down to this zoom.
+TITLE_ZOOM = 0.15
+OVERVIEW_TITLE_PIXELS = 11.0
 STATUS_COLORS = {"queued": "text_dim", "running": "accent", "cached": "success",
                  "done": "success", "error": "error"}
 PLACEHOLDER_COLOR = "#8a3b3b"
@@ -257,6 +261,8 @@ class NodeItem(QGraphicsItem):
             painter.setBrush(theme.color("node_body"))
             painter.drawRect(rect)
             painter.fillRect(g.header_rect, header_color)
+            if lod >= TITLE_ZOOM:
+                self._paint_overview_title(painter, theme, lod)
             return
         body_path, header_path = self._paths
         painter.setPen(NO_PEN)
@@ -318,6 +324,19 @@ class NodeItem(QGraphicsItem):
                          painter.fontMetrics().elidedText(title, Qt.TextElideMode.ElideRight,
                                                           int(title_rect.width())))
 
+    def _paint_overview_title(self, painter: QPainter, theme: Any, lod: float) -> None:
+        """The title alone, large enough to read on a zoomed-out canvas."""
+        header = self.geometry.header_rect
+        pixels = min(header.height() * 0.8, max(geo.TITLE_PIXELS, OVERVIEW_TITLE_PIXELS / lod))
+        font = QFont(geo.title_font())  # a copy: the shared font is cached
+        font.setPixelSize(round(pixels))
+        painter.setFont(font)
+        painter.setPen(theme.color("node_title"))
+        rect = header.adjusted(geo.PAD_X, 0.0, -geo.PAD_X, 0.0)
+        painter.drawText(rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
+                         painter.fontMetrics().elidedText(self.title(), Qt.TextElideMode.ElideRight,
+                                                          int(rect.width())))
+
     def _paint_sockets(self, painter: QPainter, theme: Any) -> None:
         g = self.geometry
         scene = self._scene
@@ -350,11 +369,11 @@ class NodeItem(QGraphicsItem):
             painter.drawText(rect, align | Qt.AlignmentFlag.AlignVCenter, text)
 
     def _short_value(self, name: str) -> str:
-        from nodestudio.ui.canvas.widgets import format_value
+        from nodestudio.ui.canvas.widgets import elide_value, format_value
 
         spec = self.node_type.input(name) if self.node_type else None
         text = format_value(spec, self.value(name)).replace("\n", " ")
-        return text if len(text) <= 18 else text[:17] + "…"
+        return elide_value(text, 18, len)  # file names keep their extension
 
     def _paint_widgets(self, painter: QPainter, theme: Any) -> None:
         scene = self._scene
@@ -388,7 +407,9 @@ class NodeItem(QGraphicsItem):
         scale = min(rect.width() / max(image.width(), 1), rect.height() / max(image.height(), 1))
         size = QRectF(0, 0, image.width() * scale, image.height() * scale)
         size.moveCenter(rect.center())
-        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        # Smooth only when shrinking: magnified, a small image's pixels stay sharp blocks.
+        on_screen = scale * painter.worldTransform().m11()
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, on_screen <= 1.0)
         painter.drawImage(size, image)
 
     def _badge_width(self) -> float:
@@ -540,13 +561,23 @@ class NodeItem(QGraphicsItem):
         InlineEditor.open(self, rect, self.title(), on_commit=commit)
 
     def open_choice_menu(self, slot: WidgetSlot, choices: list[Any], current: Any,
-                         chosen: Callable[[Any], None]) -> QMenu | None:
-        """A menu of ``choices`` under ``slot``; picking one calls ``chosen``."""
+                         chosen: Callable[[Any], None],
+                         first: list[tuple[str, Callable[[], Any] | None]] | None = None
+                         ) -> QMenu | None:
+        """A menu of ``choices`` under ``slot``; picking one calls ``chosen``. ``first``:
+        entries above the choices (text, action; no action: a disabled line of help)."""
         view = self._scene.active_view()
         if view is None:
             return None
         menu = QMenu(view)
         menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        for text, run in first or []:
+            entry = menu.addAction(text)
+            entry.setEnabled(run is not None)
+            if run is not None:
+                entry.triggered.connect(lambda _=False, r=run: r())
+        if first:
+            menu.addSeparator()
         if not choices:
             menu.addAction("(nothing to choose from)").setEnabled(False)
         for choice in choices:

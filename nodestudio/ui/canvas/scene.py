@@ -82,6 +82,11 @@ class NodeScene(QGraphicsScene):
         self.link_drag: LinkDrag | None = None
         self._move: MoveDrag | None = None
         self._unsubscribe: Callable[[], None] | None = None
+        #: Filled by the window (nodestudio.ui.image_inputs): a picture input's Browse…
+        #: button calls it with (node id, input name); the hint is what its dropdown says
+        #: while the input folder is empty (None when it is not).
+        self.browse_image: Callable[[str, str], bool] | None = None
+        self.image_menu_hint: Callable[[], str | None] | None = None
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
         # Nodes keep a pixmap of themselves (DeviceCoordinateCache); leave room for a screenful
         # of large ones at high zoom.

@@ -25,6 +25,14 @@ from nodestudio.ui.canvas.scene import NodeScene
 
 NODE_TYPE_MIME = "application/x-nodestudio-node-type"
 MIN_ZOOM, MAX_ZOOM = 0.08, 3.0
+#: Frame All never zooms a small, compact graph out below this: titles (13 scene px) stay
+#: about 10 screen px tall. A graph that does not fit then shows its start (top left).
+READABLE_ZOOM = 0.8
+#: "Small": at most this many nodes ...
+SMALL_GRAPH_NODES = 20
+#: ... covering at least this share of their bounding box. Far-apart nodes are a sparse
+#: graph: there, seeing where everything is matters more than reading it.
+COMPACT_SHARE = 0.12
 GRID = 24.0
 GRID_MAJOR_EVERY = 5
 #: The canvas is effectively endless: the view may scroll anywhere within this square.
@@ -96,19 +104,36 @@ class NodeView(QGraphicsView):
         horizontal.setValue(horizontal.value() + round(dx))
         vertical.setValue(vertical.value() + round(dy))
 
-    def frame(self, rect: QRectF, max_zoom: float = 1.25) -> None:
-        """Fit ``rect`` (scene coordinates) into the view, with a margin."""
+    def frame(self, rect: QRectF, max_zoom: float = 1.25, min_zoom: float = MIN_ZOOM) -> None:
+        """Fit ``rect`` (scene coordinates) into the view, with a margin; never below
+        ``min_zoom``, where the part of ``rect`` that does not fit starts at its top left."""
         if rect.isNull() or not rect.isValid():
             return
         margin = 40.0
         view = self.viewport().rect()
         scale_x = (view.width() - 2 * margin) / max(rect.width(), 1.0)
         scale_y = (view.height() - 2 * margin) / max(rect.height(), 1.0)
-        zoom = max(MIN_ZOOM, min(max_zoom, scale_x, scale_y))
+        zoom = max(MIN_ZOOM, min_zoom, min(max_zoom, scale_x, scale_y))
         self.resetTransform()
         self.scale(zoom, zoom)
-        self.centerOn(rect.center())
+        center = rect.center()
+        # Graphs flow left to right and top to bottom: what does not fit is their end.
+        half_w, half_h = (view.width() / 2 - margin) / zoom, (view.height() / 2 - margin) / zoom
+        if rect.width() / 2 > half_w:
+            center.setX(rect.left() + half_w)
+        if rect.height() / 2 > half_h:
+            center.setY(rect.top() + half_h)
+        self.centerOn(center)
         self.zoom_changed.emit(self.zoom())
+
+    def readable_floor(self, rects: list[QRectF], bounds: QRectF) -> float:
+        """The lowest zoom Frame All may use for nodes at ``rects``: READABLE_ZOOM for a small,
+        compact graph, else MIN_ZOOM (a big or scattered graph is shown whole)."""
+        if not rects or len(rects) > SMALL_GRAPH_NODES:
+            return MIN_ZOOM
+        covered = sum(r.width() * r.height() for r in rects)
+        area = max(bounds.width() * bounds.height(), 1.0)
+        return READABLE_ZOOM if covered / area >= COMPACT_SHARE else MIN_ZOOM
 
     def frame_all(self) -> None:
         if not self.isVisible():
@@ -116,8 +141,9 @@ class NodeView(QGraphicsView):
             self._frame_pending = True
             return
         rect = QRectF()
-        for item in self.node_scene.node_items.values():
-            rect = rect.united(item.sceneBoundingRect())
+        nodes = [item.sceneBoundingRect() for item in self.node_scene.node_items.values()]
+        for node_rect in nodes:
+            rect = rect.united(node_rect)
         for group in self.node_scene.group_items.values():
             rect = rect.united(group.sceneBoundingRect())
         if rect.isNull():
@@ -125,7 +151,7 @@ class NodeView(QGraphicsView):
             self.centerOn(0.0, 0.0)
             self.zoom_changed.emit(1.0)
             return
-        self.frame(rect)
+        self.frame(rect, min_zoom=self.readable_floor(nodes, rect))
 
     def frame_selection(self) -> None:
         items = self.node_scene.selectedItems()
@@ -135,7 +161,8 @@ class NodeView(QGraphicsView):
         rect = QRectF()
         for item in items:
             rect = rect.united(item.sceneBoundingRect())
-        self.frame(rect)
+        nodes = [item.sceneBoundingRect() for item in items if isinstance(item, NodeItem)]
+        self.frame(rect, min_zoom=self.readable_floor(nodes, rect))
 
     def scene_center(self) -> QPointF:
         return self.mapToScene(self.viewport().rect().center())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
     from nodestudio.ui.canvas.node_item import NodeItem
 
 ARROW_ZONE = 16.0
+#: The Browse… button at the right end of a picture input's dropdown (Load Image).
+BROWSE_WIDTH = 26.0
+FILE_SOURCE = "files:input"
 #: Screen pixels of mouse travel per step while dragging a number.
 PIXELS_PER_STEP = 6.0
 
@@ -102,7 +106,73 @@ def parse_typed(spec: InputSpec, text: str) -> tuple[Any, str | None]:
     return value, problem
 
 
+# -- eliding ----------------------------------------------------------------------------------
+
+ELLIPSIS = "…"
+_FILE_SUFFIX = re.compile(r"^(?P<stem>.+?)(?P<suffix>\.[A-Za-z][A-Za-z0-9]{0,4})$")
+
+
+def elide_value(text: str, width: float, measure: Callable[[str], float]) -> str:
+    """``text`` cut to fit ``width`` (as ``measure`` measures it). A file name keeps its
+    extension and loses the middle of its stem ("contr…ape.png"): its start and end tell
+    files apart, the end of a plain cut ("controlnet_sh…") does not. Other text is cut in
+    the middle too."""
+    if measure(text) <= width:
+        return text
+    match = _FILE_SUFFIX.match(text.rsplit("/", 1)[-1]) if "." in text else None
+    if match is None:
+        return _elide_middle(text, "", width, measure) or ELLIPSIS
+    stem = text[:len(text) - len(match["suffix"])]
+    return _elide_middle(stem, match["suffix"], width, measure) or \
+        _elide_middle(text, "", width, measure) or ELLIPSIS
+
+
+def _elide_middle(text: str, tail: str, width: float, measure: Callable[[str], float]) -> str:
+    """The longest "start…end" + ``tail`` that fits, start and end of ``text`` balanced (the
+    start one longer when odd); "" when not even the first character fits."""
+    best = ""
+    for keep in range(1, len(text)):
+        head, end = (keep + 1) // 2, keep // 2
+        candidate = text[:head] + ELLIPSIS + text[len(text) - end:] + tail
+        if measure(candidate) > width:
+            break
+        best = candidate
+    return best
+
+
 # -- painting ----------------------------------------------------------------------------------
+
+
+def browse_rect(slot: WidgetSlot) -> QRectF | None:
+    """Where a picture input's Browse… button is (None for other widgets)."""
+    if slot.kind != "combo" or slot.spec is None or slot.spec.choices_source != FILE_SOURCE:
+        return None
+    rect = slot.rect
+    return QRectF(rect.right() - BROWSE_WIDTH, rect.top(), BROWSE_WIDTH, rect.height())
+
+
+def _paint_browse_button(painter: QPainter, rect: QRectF, theme: Theme) -> None:
+    """A small folder on an accent-tinted end cap: painted, as fonts may lack a folder."""
+    radius = rect.height() / 2
+    painter.save()
+    clip = QPainterPath()
+    clip.addRoundedRect(rect.adjusted(-radius, 0.0, 0.0, 0.0), radius, radius)
+    painter.setClipPath(clip)
+    painter.setPen(NO_PEN)
+    painter.setBrush(theme.color("accent", 90))
+    painter.drawRect(rect)
+    painter.restore()
+    center = rect.center() - QPointF(2.0, 0.0)
+    folder = QPainterPath()
+    folder.moveTo(center + QPointF(-6.0, -4.0))
+    folder.lineTo(center + QPointF(-2.0, -4.0))
+    folder.lineTo(center + QPointF(-0.5, -2.5))
+    folder.lineTo(center + QPointF(6.0, -2.5))
+    folder.lineTo(center + QPointF(6.0, 4.5))
+    folder.lineTo(center + QPointF(-6.0, 4.5))
+    folder.closeSubpath()
+    painter.setBrush(theme.color("widget_text"))
+    painter.drawPath(folder)
 
 
 def paint_widget(painter: QPainter, slot: WidgetSlot, value: Any, theme: Theme,
@@ -113,6 +183,10 @@ def paint_widget(painter: QPainter, slot: WidgetSlot, value: Any, theme: Theme,
     painter.setBrush(theme.color("widget_hover" if hovered else "widget_fill"))
     painter.drawRoundedRect(rect, radius, radius)
     painter.setFont(label_font())
+    browse = browse_rect(slot)
+    if browse is not None:  # the rest of the row lays out left of the button
+        _paint_browse_button(painter, browse, theme)
+        rect = rect.adjusted(0.0, 0.0, -BROWSE_WIDTH, 0.0)
     kind = slot.kind
     if kind == "multiline":
         _paint_multiline(painter, slot, value, theme)
@@ -135,9 +209,12 @@ def paint_widget(painter: QPainter, slot: WidgetSlot, value: Any, theme: Theme,
     empty = kind == "combo" and text == ""
     if empty:
         text = "(none)"
-    # The value keeps what it needs (up to 60 %); the label takes the rest, elided if short.
-    value_width = min(metrics.horizontalAdvance(text) + 10.0, inner.width() * 0.6)
-    label_width = min(metrics.horizontalAdvance(slot.label) + 8.0, inner.width() - value_width)
+    # The value keeps what it needs, up to 60 % or all a short label leaves (file names are
+    # long, their labels short); the label takes the rest, elided if short.
+    label_needs = metrics.horizontalAdvance(slot.label) + 8.0
+    value_width = min(metrics.horizontalAdvance(text) + 10.0,
+                      max(inner.width() * 0.6, inner.width() - label_needs))
+    label_width = min(label_needs, inner.width() - value_width)
     label_rect = QRectF(inner.left(), inner.top(), label_width, inner.height())
     value_rect = QRectF(inner.right() - value_width, inner.top(), value_width, inner.height())
     align_v = Qt.AlignmentFlag.AlignVCenter
@@ -150,8 +227,7 @@ def paint_widget(painter: QPainter, slot: WidgetSlot, value: Any, theme: Theme,
     painter.setPen(theme.color("node_text_dim") if empty else
                    theme.color("widget_text") if choices_ok else theme.color("warning"))
     painter.drawText(value_rect, align_v | Qt.AlignmentFlag.AlignRight,
-                     metrics.elidedText(text, Qt.TextElideMode.ElideMiddle,
-                                        int(value_rect.width())))
+                     elide_value(text, value_rect.width(), metrics.horizontalAdvance))
 
 
 def paint_advanced_toggle(painter: QPainter, rect: QRectF, label: str, expanded: bool,
@@ -298,6 +374,12 @@ def press_widget(item: NodeItem, slot: WidgetSlot, pos: QPointF,
     spec, kind, rect = slot.spec, slot.kind, slot.rect
     if kind == "value" or spec is None:
         return None
+    browse = browse_rect(slot)
+    if browse is not None:
+        if browse.contains(pos):
+            _browse(item, slot)
+            return None
+        rect = rect.adjusted(0.0, 0.0, -BROWSE_WIDTH, 0.0)
     current = item.value(slot.name)
     left_arrow = pos.x() < rect.left() + ARROW_ZONE
     right_arrow = pos.x() > rect.right() - ARROW_ZONE
@@ -319,7 +401,8 @@ def press_widget(item: NodeItem, slot: WidgetSlot, pos: QPointF,
             item.set_value(slot.name, choices[index])
             return None
         item.open_choice_menu(slot, choices, current,
-                              lambda choice: item.set_value(slot.name, choice))
+                              lambda choice: item.set_value(slot.name, choice),
+                              _picture_menu_entries(item, slot) if browse else None)
         return None
     if kind == "control":
         current_control = item.node.controls.get(slot.name, "fixed")
@@ -329,6 +412,25 @@ def press_widget(item: NodeItem, slot: WidgetSlot, pos: QPointF,
     if kind in ("text", "multiline"):
         open_value_editor(item, slot)
     return None
+
+
+def _browse(item: NodeItem, slot: WidgetSlot) -> None:
+    hook = getattr(item.scene(), "browse_image", None)
+    if hook is not None:
+        hook(item.node_id, slot.name)
+
+
+def _picture_menu_entries(item: NodeItem, slot: WidgetSlot
+                          ) -> list[tuple[str, Callable[[], Any] | None]]:
+    """Above a picture input's choices: Browse…, and where to put pictures while the input
+    folder has none (the shipped example pictures are listed even then)."""
+    entries: list[tuple[str, Callable[[], Any] | None]] = [
+        ("Browse…", lambda: _browse(item, slot))]
+    hint = getattr(item.scene(), "image_menu_hint", None)
+    text = hint() if hint is not None else None
+    if text:
+        entries.append((text, None))
+    return entries
 
 
 def open_value_editor(item: NodeItem, slot: WidgetSlot) -> None:

@@ -28,6 +28,11 @@ class RunRecord:
     peak_ram: int | None = None
     peak_vram: int | None = None
     message: str = ""
+    #: The node's own memory (engine.events.NodeFinished): how far RAM / VRAM rose above
+    #: what the process held when it started, and what its outputs keep in the cache.
+    ram_added: int | None = None
+    vram_added: int | None = None
+    output_bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -57,14 +62,24 @@ def format_bytes(count: int) -> str:
 
 
 def memory_text(record: RunRecord) -> tuple[str, str]:
-    """(short text, explanation) of a record's peak memory: VRAM when a GPU was used."""
-    if record.peak_vram:
-        size = format_bytes(record.peak_vram)
-        return f"{size} VRAM", f"peak GPU memory {size}"
-    if record.peak_ram:
-        size = format_bytes(record.peak_ram)
-        return f"{size} RAM", f"peak process memory {size}"
-    return "", ""
+    """(short text, explanation) of the node's own memory: how far it raised the process's
+    peak (VRAM when a GPU was used, RAM otherwise), with "+" since it is an increase. The
+    process-wide peak is the same for every node, so it is only in the explanation."""
+    notes = []
+    short = ""
+    for added, peak, unit, what in ((record.vram_added, record.peak_vram, "VRAM", "GPU memory"),
+                                    (record.ram_added, record.peak_ram, "RAM", "RAM")):
+        if added is None:
+            if peak:
+                notes.append(f"process peak {what} {format_bytes(peak)}")
+            continue
+        if not short and (added or unit == "RAM"):
+            short = f"+{format_bytes(added)} {unit}"
+        total = f" (process peak {format_bytes(peak)})" if peak else ""
+        notes.append(f"it raised {what} by {format_bytes(added)} at its peak{total}")
+    if record.output_bytes is not None:
+        notes.append(f"its outputs hold {format_bytes(record.output_bytes)} in the cache")
+    return short, "; ".join(notes)
 
 
 def badge_for(live: str | None, record: RunRecord | None, cache_state: str | None

@@ -46,6 +46,10 @@ class RunBridge(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
+        #: Called on the worker thread as a job starts, before it runs: it may block (the
+        #: warm start makes the first job wait for the model it is loading, rather than
+        #: load it a second time beside it).
+        self.before_job: Callable[[Job], None] | None = None
         self._routes: dict[type, SignalInstance] = {
             QueueChanged: self.queue_changed,
             RunStarted: self.run_started,
@@ -68,6 +72,11 @@ class RunBridge(QObject):
         # not raise inside the run.
         with contextlib.suppress(RuntimeError):
             signal.emit(event, job)
+        # The queue tells its listener a job started on the worker thread, right before it
+        # runs the job there.
+        if (self.before_job is not None and job is not None
+                and isinstance(event, QueueChanged) and event.what == "started"):
+            self.before_job(job)
 
 
 def connect_queued(signal: SignalInstance, slot: Callable[..., Any]) -> None:

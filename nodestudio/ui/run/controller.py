@@ -28,10 +28,11 @@ from nodestudio.engine.events import (
     RunStarted,
     ValidationFailed,
 )
+from nodestudio.engine.validate import needed_nodes
 from nodestudio.graph.model import Graph
 from nodestudio.graph.problems import Problem
 from nodestudio.ui.canvas.geometry import display_title
-from nodestudio.ui.icons import icon
+from nodestudio.ui.icons import THEMED_ICON, icon
 from nodestudio.ui.run.badges import FAILED as RECORD_FAILED
 from nodestudio.ui.run.badges import RAN, REUSED, SKIPPED, RunBoard, RunRecord, format_seconds
 from nodestudio.ui.run.bridge import RunBridge, connect_queued
@@ -41,6 +42,7 @@ from nodestudio.ui.run.gallery import OutputGallery
 from nodestudio.ui.run.images import batch_images, thumbnail, to_qimage
 from nodestudio.ui.run.progress import RunStatusWidget, StepRate
 from nodestudio.ui.run.queue_dock import QueueDock
+from nodestudio.ui.run.warmup import Warmup
 
 if TYPE_CHECKING:
     from nodestudio.ui.main_window import MainWindow
@@ -51,7 +53,7 @@ MAX_BATCH = 100
 MAX_HISTORY = 50
 #: Images shown inside nodes are kept at most this large (the node draws them smaller).
 NODE_PREVIEW_SIZE = 512
-#: Smaller previews are scaled up smoothly to this size first.
+#: Smaller live (sampling) previews are scaled up smoothly to this size first.
 SMALL_PREVIEW = 256
 
 
@@ -66,6 +68,9 @@ class RunController(QObject):
         self.board = RunBoard()
         self.marks = CanvasMarks(window.scene, self.board, self)
         self.watcher = CacheStateWatcher(self.editor, session, self)
+        self.warmup = Warmup(window, session,
+                             enabled=bool(getattr(session.settings, "warm_start", False)),
+                             busy=lambda: any(not job.done for job in self.queue.jobs()))
         self.status = RunStatusWidget(window)
         self.queue_dock = QueueDock(self.queue, window)
         self.gallery = OutputGallery(window.outputs_dock)
@@ -94,7 +99,7 @@ class RunController(QObject):
 
         self.run_action = self._action("&Run", self.run, ["Ctrl+Return", "Ctrl+Enter"], "run",
                                        "Queue a run of the graph (Ctrl+Enter)")
-        window.add_action(self.run_action, menu="run", toolbar=True)
+        window.add_action(self.run_action, menu="run")
         self.batch_spin = QSpinBox(window)
         self.batch_spin.setObjectName("batchCount")
         self.batch_spin.setRange(1, MAX_BATCH)
@@ -102,11 +107,26 @@ class RunController(QObject):
         self.batch_spin.setFixedWidth(64)
         self.batch_spin.setToolTip("How many runs Run queues (seeds move on between them as "
                                    "their control-after-generate says)")
-        window.toolbar.addWidget(self.batch_spin)
         self.cancel_action = self._action("&Cancel Run", self.cancel, ["Ctrl+."], "stop",
                                           "Stop the running job (within one sampler step)")
         self.cancel_action.setEnabled(False)
-        window.add_action(self.cancel_action, menu="run", toolbar=True)
+        window.add_action(self.cancel_action, menu="run")
+        # Run, its batch count and Cancel open the toolbar: a fixed place that an overflow
+        # on a narrow window never hides (the toolbar hides from its end).
+        toolbar = window.toolbar
+        first = toolbar.actions()[0] if toolbar.actions() else None
+        toolbar.insertAction(first, self.run_action)
+        toolbar.insertWidget(first, self.batch_spin)
+        toolbar.insertAction(first, self.cancel_action)
+        if first is not None:
+            toolbar.insertSeparator(first)
+        self.branch_action = self._action(
+            "Run This &Branch", self.run_branch, ["Ctrl+Shift+Return", "Ctrl+Shift+Enter"],
+            None, "Run only the selected node(s) and what they need (Ctrl+Shift+Enter)")
+        self.branch_action.setObjectName("action_run_branch")
+        window.add_action(self.branch_action, menu="run")
+        # The node's right-click menu offers it too (nodestudio.ui.actions.context_menu).
+        window.named_actions["run_branch"] = self.branch_action
         self.clear_action = self._action("Cancel &All", self.cancel_all, [], None,
                                          "Cancel the running job and drop the waiting ones")
         window.add_action(self.clear_action, menu="run")
@@ -139,6 +159,7 @@ class RunController(QObject):
         action.setToolTip(tip)
         if icon_name:
             action.setIcon(icon(icon_name, self.window.theme))
+            action.setProperty(THEMED_ICON, icon_name)  # redrawn when the theme changes
         action.triggered.connect(lambda _checked=False: handler())
         return action
 
@@ -160,6 +181,8 @@ class RunController(QObject):
         self.watcher.states_changed.connect(self._cache_states)
         self.watcher.after_change.append(self._revalidate)
         self.gallery.added.connect(self._output_added)
+        self.warmup.finished.connect(self._warmed)
+        self.bridge.before_job = self.warmup.wait_for
         self.editor.graph_replaced.connect(self._graph_replaced)
         self.window.closed.connect(self.shutdown)
         app = QApplication.instance()
@@ -168,18 +191,34 @@ class RunController(QObject):
 
     # -- intents --------------------------------------------------------------------------------
 
-    def run(self, batch: int | None = None) -> list[Job]:
-        """Queue ``batch`` runs (default: the spin box) of the graph as it is now."""
+    def run(self, batch: int | None = None, outputs: list[str] | None = None) -> list[Job]:
+        """Queue ``batch`` runs (default: the spin box) of the graph as it is now; with
+        ``outputs``, only those nodes and what they need run (a partial run)."""
         graph = self.editor.graph
-        if self.validate(quiet_when_ok=True):
+        if self.validate(quiet_when_ok=True, outputs=outputs):
             return []
         count = batch if batch is not None else self.batch_spin.value()
         label = Path(self.window.document.display_name).stem or "graph"
-        jobs = self.queue.submit(graph, batch=count, label=label)
+        if outputs:
+            label = f"{label} › {', '.join(self._title(None, node_id) for node_id in outputs)}"
+        jobs = self.queue.submit(graph, batch=count, label=label,
+                                 outputs=tuple(outputs) if outputs else None)
         for job in jobs:
             self._origins[job.id] = graph
         self.cancel_action.setEnabled(True)
         return jobs
+
+    def run_branch(self, node_ids: list[str] | None = None,
+                   batch: int | None = None) -> list[Job]:
+        """Run only the given (default: the selected) nodes and what they need, as
+        ComfyUI's partial execution does: artists try one branch without the others' cost.
+        A selected node that is not an output node runs too, with what feeds it."""
+        wanted = node_ids if node_ids is not None else self.window.scene.selected_node_ids()
+        targets = [node_id for node_id in wanted if node_id in self.editor.graph]
+        if not targets:
+            self.window.report("Run This Branch: select the node(s) to run first", "warning")
+            return []
+        return self.run(batch, outputs=targets)
 
     def cancel(self) -> Job | None:
         job = self.queue.cancel_current()
@@ -190,9 +229,11 @@ class RunController(QObject):
     def cancel_all(self) -> None:
         self.queue.cancel_all()
 
-    def validate(self, quiet_when_ok: bool = False) -> list[Problem]:
-        """Check the graph without running it; problems are drawn on their nodes and inputs."""
-        problems = self.problems()
+    def validate(self, quiet_when_ok: bool = False,
+                 outputs: list[str] | None = None) -> list[Problem]:
+        """Check the graph without running it; problems are drawn on their nodes and inputs.
+        With ``outputs``, only what a partial run of them would compute is checked."""
+        problems = self.problems(outputs)
         self.marks.set_problems(problems)
         self._showing_problems = bool(problems)
         if problems:
@@ -203,8 +244,16 @@ class RunController(QObject):
             self.window.report("The graph is ready to run", "success")
         return problems
 
-    def problems(self) -> list[Problem]:
-        return self.session.validate(self.editor.graph)
+    def problems(self, outputs: list[str] | None = None) -> list[Problem]:
+        problems = self.session.validate(self.editor.graph)
+        if outputs is None:
+            return problems
+        # A partial run computes only these nodes and their inputs: a problem elsewhere (or a
+        # graph without output nodes) must not stop it.
+        needed = set(needed_nodes(self.editor.graph, outputs))
+        return [problem for problem in problems
+                if problem.node_id in needed
+                or (problem.node_id is None and problem.kind != "no_output")]
 
     def _revalidate(self) -> None:
         """While problems are shown, they follow the edits (and go once fixed)."""
@@ -224,6 +273,7 @@ class RunController(QObject):
         if self._closed:
             return
         self._closed = True
+        self.warmup.cancel()
         self.watcher.stop()
         self.marks.stop()
         self.queue.cancel_all()
@@ -256,20 +306,26 @@ class RunController(QObject):
         self.board.set_cache_states(states)
         self.marks.refresh()
 
+    def _warmed(self, seconds: float, what: str) -> None:
+        """The warm start is over: the loaders it ran are cached now, say so on the canvas."""
+        if what != "nothing":
+            self.window.log_dock.log(f"Warm start: {what} ready in {seconds:.1f} s", "info")
+        self.watcher.schedule()
+
     def _output_added(self, _entry: object) -> None:
         self.window.outputs_dock.placeholder.hide()
         if not self.window.scene.selected_node_ids():
             self.window.outputs_dock.raise_()
 
-    def _set_node_preview(self, node_id: str, pixels: Any) -> None:
+    def _set_node_preview(self, node_id: str, pixels: Any, live: bool = False) -> None:
         item = self.window.node_item(node_id)
         image = to_qimage(pixels)
         if item is None or image is None:
             return
         longest = max(image.width(), image.height())
-        if longest > NODE_PREVIEW_SIZE or longest < SMALL_PREVIEW:
-            # Latent previews are tiny (1/8 of the image): smoothed up here, once, rather than
-            # blown up into blocks by the node's painter.
+        if longest > NODE_PREVIEW_SIZE or (live and longest < SMALL_PREVIEW):
+            # Live latent previews are tiny (1/8 of the image): smoothed up here, once, rather
+            # than blown up into blocks by the node's painter. A small result keeps its pixels.
             image = thumbnail(image, NODE_PREVIEW_SIZE if longest > NODE_PREVIEW_SIZE
                               else SMALL_PREVIEW)
         item.set_preview(image)
@@ -350,7 +406,7 @@ class RunController(QObject):
         self.board.node_progress(event.node_id, event.done, event.total)
         self.marks.refresh([event.node_id])
         if event.preview is not None:
-            self._set_node_preview(event.node_id, event.preview)
+            self._set_node_preview(event.node_id, event.preview, live=True)
 
     def _node_finished(self, event: NodeFinished, job: Job) -> None:
         self._rates.pop(event.node_id, None)
@@ -366,8 +422,9 @@ class RunController(QObject):
         if not self._on_canvas(job):
             return
         kind = REUSED if event.cached else RAN
-        self.board.node_finished(event.node_id, RunRecord(kind, event.seconds, event.peak_ram,
-                                                          event.peak_vram))
+        self.board.node_finished(event.node_id, RunRecord(
+            kind, event.seconds, event.peak_ram, event.peak_vram, ram_added=event.ram_added,
+            vram_added=event.vram_added, output_bytes=event.output_bytes))
         if pictures:
             self._set_node_preview(event.node_id, pictures[-1])
         self.marks.refresh([event.node_id])

@@ -9,7 +9,15 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QMimeData, QPoint, QSize, Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QDrag, QGuiApplication, QIcon, QImage, QPixmap
+from PySide6.QtGui import (
+    QDesktopServices,
+    QDrag,
+    QGuiApplication,
+    QIcon,
+    QImage,
+    QMouseEvent,
+    QPixmap,
+)
 from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
@@ -55,6 +63,9 @@ class ThumbnailList(QListWidget):
     def __init__(self, gallery: OutputGallery) -> None:
         super().__init__(gallery)
         self.gallery = gallery
+        # The theme outlines the selected thumbnail (QListView#outputThumbnails) instead of
+        # filling it with the accent.
+        self.setObjectName("outputThumbnails")
         self.setViewMode(QListWidget.ViewMode.IconMode)
         self.setIconSize(QSize(ICON_SIZE, ICON_SIZE))
         self.setGridSize(QSize(ICON_SIZE + 12, ICON_SIZE + 12))
@@ -80,10 +91,14 @@ class ThumbnailList(QListWidget):
 
 
 class LargePreview(QLabel):
-    """The selected (or newest) image, as wide as the dock, as tall as its shape says."""
+    """The selected (or newest) image, as wide as the dock, as tall as its shape says;
+    a double-click opens it full size."""
+
+    double_clicked = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.setToolTip("Double-click to open full size")
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setMinimumSize(80, 80)
         policy = QSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
@@ -108,6 +123,13 @@ class LargePreview(QLabel):
     def sizeHint(self) -> QSize:
         return QSize(240, self.heightForWidth(240))
 
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton and self.image is not None:
+            self.double_clicked.emit()
+            event.accept()
+            return
+        super().mouseDoubleClickEvent(event)
+
     def resizeEvent(self, event: Any) -> None:
         super().resizeEvent(event)
         self._rescale()
@@ -118,8 +140,12 @@ class LargePreview(QLabel):
             return
         ratio = self.devicePixelRatioF()
         size = self.contentsRect().size() * ratio
+        # Smooth when shrinking; a small image made larger shows its pixels as blocks.
+        magnified = size.width() > self.image.width() and size.height() > self.image.height()
+        mode = (Qt.TransformationMode.FastTransformation if magnified
+                else Qt.TransformationMode.SmoothTransformation)
         pixmap = QPixmap.fromImage(self.image.scaled(
-            size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
+            size, Qt.AspectRatioMode.KeepAspectRatio, mode))
         pixmap.setDevicePixelRatio(ratio)
         self.setPixmap(pixmap)
 
@@ -150,6 +176,7 @@ class OutputGallery(QWidget):
         layout.addWidget(self.list, 1)
         self.list.currentRowChanged.connect(self._show_current)
         self.list.itemDoubleClicked.connect(lambda _item: self.open_viewer())
+        self.preview.double_clicked.connect(lambda: self.open_viewer())
         self.list.customContextMenuRequested.connect(self._context_menu)
         self.setVisible(False)
 
@@ -177,7 +204,11 @@ class OutputGallery(QWidget):
         self.entries.insert(0, entry)
         item = QListWidgetItem()
         if entry.thumb is not None:
-            item.setIcon(QIcon(QPixmap.fromImage(entry.thumb)))
+            pixmap = QPixmap.fromImage(entry.thumb)
+            icon = QIcon(pixmap)
+            # The same picture when selected: the style would tint it with the accent.
+            icon.addPixmap(pixmap, QIcon.Mode.Selected)
+            item.setIcon(icon)
         item.setToolTip(str(entry.path) if entry.path else f"{entry.title} (not saved)")
         self.list.insertItem(0, item)
         while len(self.entries) > MAX_OUTPUTS:

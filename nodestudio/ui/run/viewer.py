@@ -33,14 +33,22 @@ class ImageView(QGraphicsView):
         super().__init__(parent)
         self.setScene(QGraphicsScene(self))
         self.item = QGraphicsPixmapItem()
-        self.item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
         self.scene().addItem(self.item)
         self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
         self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
         self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
-        self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
         self.setBackgroundBrush(Qt.GlobalColor.black)
         self.fitted = True
+        self._sync_smoothing()
+
+    def _sync_smoothing(self) -> None:
+        """Smooth while the image is shown at or below its size; magnified, each pixel is a
+        sharp block (a 64 × 64 output's pixels are what the artist zooms in to see)."""
+        smooth = self.zoom <= 1.0 + 1e-6
+        mode = (Qt.TransformationMode.SmoothTransformation if smooth
+                else Qt.TransformationMode.FastTransformation)
+        self.item.setTransformationMode(mode)
+        self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
 
     def set_image(self, image: QImage) -> None:
         self.item.setPixmap(QPixmap.fromImage(image))
@@ -55,6 +63,7 @@ class ImageView(QGraphicsView):
         zoom = min(MAX_ZOOM, max(MIN_ZOOM, zoom))
         self.fitted = False
         self.setTransform(QTransform.fromScale(zoom, zoom))
+        self._sync_smoothing()
 
     def zoom_by(self, factor: float) -> None:
         self.set_zoom(self.zoom * factor)
@@ -63,6 +72,7 @@ class ImageView(QGraphicsView):
         self.fitted = True
         if not self.item.pixmap().isNull():
             self.fitInView(self.item, Qt.AspectRatioMode.KeepAspectRatio)
+        self._sync_smoothing()
 
     def wheelEvent(self, event: QWheelEvent) -> None:
         steps = event.angleDelta().y() / 120.0

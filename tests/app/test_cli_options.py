@@ -1,0 +1,140 @@
+"""Issue 13, items 3, 10 and 17 (its command-line part): `nodestudio validate` refuses graphs
+whose models or pictures are missing; `nodestudio run` refuses bad options (a device that is
+not there, an output folder that cannot be written) before anything runs, exit 2; `--only`
+runs the named output nodes and what they need."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from nodestudio.app.recipes import text_to_image
+from nodestudio.graph import Graph, save
+
+
+def nodestudio(*args, cwd: Path, **environment: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, NODESTUDIO_INPUT=str(cwd / "input"), **environment)
+    return subprocess.run([sys.executable, "-m", "nodestudio.cli", *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd, env=env, timeout=180)
+
+
+@pytest.fixture
+def two_branches(tmp_path) -> Path:
+    """Load Image → Resize → Save Image "small" (node 3), and Load Image → Save Image "full"
+    (node 4)."""
+    (tmp_path / "input").mkdir()
+    Image.fromarray(np.full((20, 20, 3), 90, dtype=np.uint8)).save(tmp_path / "input" / "a.png")
+    graph = Graph()
+    load = graph.add_node("image.load", {"image": "a.png"})
+    resize = graph.add_node("image.resize", {"width": 10, "height": 10})
+    small = graph.add_node("image.save", {"filename_prefix": "small"})
+    full = graph.add_node("image.save", {"filename_prefix": "full"})
+    graph.connect(load.id, "image", resize.id, "image")
+    graph.connect(resize.id, "image", small.id, "images")
+    graph.connect(load.id, "image", full.id, "images")
+    assert (small.id, full.id) == ("3", "4")
+    return save(graph, tmp_path / "graph.json")
+
+
+# -- item 3: validate ----------------------------------------------------------------------------
+
+
+def test_validate_exits_2_naming_a_missing_checkpoint_lora_and_picture(tmp_path):
+    graph, ids = text_to_image("no_such_model.safetensors", "a red circle")
+    lora = graph.add_node("diffusion.load_lora", {"lora": "no_such_lora.safetensors"}).id
+    graph.connect(ids["checkpoint"], "model", lora, "model")
+    graph.connect(ids["checkpoint"], "clip", lora, "clip")
+    graph.connect(lora, "model", ids["sampler"], "model")
+    picture = graph.add_node("image.load", {"image": "no_such_picture.png"}).id
+    graph.connect(picture, "image", graph.add_node("image.preview").id, "images")
+    path = save(graph, tmp_path / "missing.json")
+    (tmp_path / "input").mkdir()
+
+    checked = nodestudio("validate", path, "--models", tmp_path / "models", cwd=tmp_path)
+    assert checked.returncode == 2, checked.stdout
+    report = checked.stdout
+    assert "valid" not in report.splitlines()[0].split(":")[-1]
+    for name in ("no_such_model.safetensors", "no_such_lora.safetensors",
+                 "no_such_picture.png"):
+        assert name in report, report
+    assert f"node {ids['checkpoint']}" in report and f"node {lora}" in report
+    assert f"node {picture}" in report
+    assert "Traceback" not in checked.stdout + checked.stderr
+
+
+# -- item 10: bad options, before anything runs ------------------------------------------------
+
+
+def test_device_cuda_without_a_gpu_exits_2_before_running(two_branches, tmp_path):
+    out = tmp_path / "out"
+    done = nodestudio("run", two_branches, "--device", "cuda", "--output", out, cwd=tmp_path,
+                      CUDA_VISIBLE_DEVICES="")  # no GPU for this process
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "cuda" in done.stderr.lower() and "not available" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "[1/" not in done.stdout  # no node ran
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_an_output_folder_that_cannot_be_created_exits_2_before_running(two_branches,
+                                                                       tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    out = blocker / "renders"
+    done = nodestudio("run", two_branches, "--output", out, cwd=tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert str(out) in done.stderr and "Traceback" not in done.stderr
+    assert "[1/" not in done.stdout
+    # The same, for a program reading --json.
+    done = nodestudio("run", two_branches, "--output", out, "--json", cwd=tmp_path)
+    assert done.returncode == 2
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [event["event"] for event in events] == ["invalid_graph"]
+    assert str(out) in json.dumps(events[0]["problems"])
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0,
+                    reason="permissions do not stop root (or Windows this way)")
+def test_a_read_only_output_folder_exits_2(two_branches, tmp_path):
+    out = tmp_path / "locked"
+    out.mkdir()
+    out.chmod(0o500)
+    try:
+        done = nodestudio("run", two_branches, "--output", out, cwd=tmp_path)
+    finally:
+        out.chmod(0o700)
+    assert done.returncode == 2 and str(out) in done.stderr
+    assert not any(out.iterdir())
+
+
+# -- item 17: --only ----------------------------------------------------------------------------
+
+
+def test_only_runs_the_named_outputs_and_what_they_need(two_branches, tmp_path):
+    out = tmp_path / "out"
+    done = nodestudio("run", two_branches, "--only", "3", "--output", out, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["small_00001_.png"]
+    assert "(node 4)" not in done.stdout and "Resize Image (node 2)" in done.stdout
+    both = tmp_path / "both"
+    done = nodestudio("run", two_branches, "--only", "4", "--only", "3", "--output", both,
+                      cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in both.iterdir()) == ["full_00001_.png", "small_00001_.png"]
+
+
+def test_only_with_an_unknown_node_exits_2_naming_it(two_branches, tmp_path):
+    out = tmp_path / "out"
+    done = nodestudio("run", two_branches, "--only", "3", "--only", "99", "--output", out,
+                      cwd=tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "'99'" in done.stderr and "--only" in done.stderr
+    assert "Save Image (node 3)" in done.stderr  # it says which outputs there are
+    assert "[1/" not in done.stdout and not out.exists()
