@@ -1,6 +1,6 @@
 """Take docs/screenshots/run.png: the window in the middle of a run (docs only, not a test).
 
-    QT_QPA_PLATFORM=xcb xvfb-run -a -s "-screen 0 1600x1000x24" \\
+    QT_QPA_PLATFORM=xcb xvfb-run -a -s "-screen 0 1920x1080x24" \\
         python docs/screenshots/make_run_screenshot.py docs/screenshots/run.png
 
 It opens the text-to-image workflow (resources/workflows/text_to_image.json with the demo model

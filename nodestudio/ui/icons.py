@@ -90,7 +90,7 @@ def _run(p: QPainterPath) -> None:
 
 
 def _stop(p: QPainterPath) -> None:
-    p.addRoundedRect(QRectF(6.5, 6.5, 11, 11), 1.5, 1.5)
+    p.addRoundedRect(QRectF(7, 7, 10, 10), 1.0, 1.0)
 
 
 def _more(p: QPainterPath) -> None:
@@ -111,6 +111,9 @@ SHAPES: dict[str, Callable[[QPainterPath], None]] = {
 _SIZES = (16, 20, 24, 32, 40, 48, 64, 96)
 #: Drawn filled, not outlined: an outlined square reads as an unchecked box, not as "stop".
 _FILLED = frozenset({"stop"})
+#: Drawn in the theme's error colour while enabled: a light filled square beside a label
+#: still reads as a checkbox; a red one is the media players' stop.
+_ALARM = frozenset({"stop"})
 _DISABLED_ALPHA = 90
 
 
@@ -147,8 +150,8 @@ def icon(name: str, theme: Theme) -> QIcon:
     shape = SHAPES[name]
     filled = name in _FILLED
     for size in _SIZES:
-        normal = QColor(theme.text)
-        disabled = QColor(theme.text)
+        normal = QColor(theme.error if name in _ALARM else theme.text)
+        disabled = QColor(normal)
         disabled.setAlpha(_DISABLED_ALPHA)
         result.addPixmap(_render(shape, normal, size, filled), QIcon.Mode.Normal)
         result.addPixmap(_render(shape, disabled, size, filled), QIcon.Mode.Disabled)

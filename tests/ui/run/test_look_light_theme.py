@@ -40,10 +40,12 @@ def test_run_and_cancel_icons_follow_the_theme(kit):
     controller = kit.controller
     controller.cancel_action.setEnabled(True)
     kit.window.set_theme("light")
-    text = QColor(LIGHT.text)
-    for action in (controller.run_action, controller.cancel_action):
+    # Run in the light theme's dark text colour (not the dark theme's light grey); Cancel in
+    # the light theme's red (a stop, not a checkbox).
+    for action, expected in ((controller.run_action, LIGHT.text),
+                             (controller.cancel_action, LIGHT.error)):
+        colour = QColor(expected)
         ink = _ink(action.icon().pixmap(24, 24).toImage())
         assert ink, action.text()
-        # Drawn in the light theme's dark text colour, not the dark theme's light grey.
-        assert all(abs(c.red() - text.red()) + abs(c.green() - text.green())
-                   + abs(c.blue() - text.blue()) < 60 for c in ink), action.text()
+        assert all(abs(c.red() - colour.red()) + abs(c.green() - colour.green())
+                   + abs(c.blue() - colour.blue()) < 60 for c in ink), action.text()
