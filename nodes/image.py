@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -59,25 +60,46 @@ def resolve_input_image(image: str, input_dir: Path) -> Path:
 
     A name the input folder lacks but the pictures shipped with the example workflows have
     (resources/workflows) is that picture, so the examples run on a fresh install, as
-    ComfyUI's example.png does."""
+    ComfyUI's example.png does. ``~`` and ``..`` are resolved lexically (as the app's path
+    rules resolve them), so where the name leads can be checked before anything is read."""
     name = image.strip()
     if not name:
         raise NodeError(f"choose an image: put a file in the input folder {input_dir} and pick it, "
                         "or type an absolute path")
     path = Path(name).expanduser()
     if path.is_absolute():
-        return path
-    if not (input_dir / path).exists():
-        shipped = workflows_dir() / path
+        return Path(os.path.abspath(path))
+    inside = Path(os.path.abspath(input_dir / path))
+    if not inside.exists():
+        shipped = Path(os.path.abspath(workflows_dir() / path))
         if shipped.is_file():
             return shipped
-    return input_dir / path
+    return inside
+
+
+def readable_roots(ctx: Any) -> list[Path]:
+    """The folders this run may read pictures from: what the app hands over as
+    ``ctx.readable_roots`` (it adds the folders the user allowed), else the input folder and
+    the example pictures, so a shared graph never reads a stranger's choice of file."""
+    roots = getattr(ctx, "readable_roots", None) or (Path(ctx.input_dir), workflows_dir())
+    return [Path(os.path.abspath(Path(root).expanduser())) for root in roots]
+
+
+def allowed_input_image(image: str, ctx: Any) -> Path:
+    """The file ``image`` names, refused when it lies outside the readable folders."""
+    input_dir = Path(ctx.input_dir)
+    path = resolve_input_image(image, input_dir)
+    if not any(path.is_relative_to(root) for root in readable_roots(ctx)):
+        raise NodeError(f"Load Image may not read {path}: it is outside the input folder "
+                        f"{input_dir} and the example pictures; allow its folder first "
+                        "(nodestudio run --allow-path DIR, or the window's Run prompt)")
+    return path
 
 
 def read_input_image(image: str, ctx: NodeContext, read: Callable[[Path], T]) -> T:
     """``read`` the input picture ``image`` names, with errors an artist can act on."""
     input_dir = Path(ctx.input_dir)
-    path = resolve_input_image(image, input_dir)
+    path = allowed_input_image(image, ctx)
     if not path.is_file():
         raise NodeError(f"image file not found: {path} (input folder: {input_dir})")
     try:
@@ -92,12 +114,12 @@ def read_input_image(image: str, ctx: NodeContext, read: Callable[[Path], T]) ->
 def load_image_fingerprint(image: str = "", ctx: Any = None, **_: Any) -> Any:
     """Changes whenever the file does (path, modification time, size), so the executor re-reads
     the image only then. ``ctx`` is whatever holds the run's ``input_dir``."""
-    name = Path(image.strip()).expanduser()
-    if not name.is_absolute() and ctx is None:
+    if ctx is None:
         # Without the input folder the file cannot be found: the executor then re-runs us.
         raise LookupError("no input folder to resolve the image name against")
     try:
-        path = name if name.is_absolute() else resolve_input_image(image, Path(ctx.input_dir))
+        # A refused path is not even looked at: the run reports it.
+        path = allowed_input_image(image, ctx)
         status = path.stat()
     except (NodeError, OSError):
         # Missing now: fingerprint the name, so the run is attempted and reports the problem.

@@ -85,6 +85,7 @@ def _command_parser() -> argparse.ArgumentParser:
     run.add_argument("--models", type=Path, action="append", metavar="DIR",
                      help="models root (ComfyUI layout); may be given several times")
     _add_extra_model_paths(run)
+    _add_allow_path(run)
     run.add_argument("--json", action="store_true", help="print one JSON event per line")
     run.set_defaults(handler=_run_command)
 
@@ -93,6 +94,7 @@ def _command_parser() -> argparse.ArgumentParser:
     validate.add_argument("--models", type=Path, action="append", metavar="DIR",
                           help="models root (ComfyUI layout); may be given several times")
     _add_extra_model_paths(validate)
+    _add_allow_path(validate)
     validate.add_argument("--json", action="store_true")
     validate.set_defaults(handler=_validate_command)
 
@@ -114,6 +116,14 @@ def _add_extra_model_paths(parser: argparse.ArgumentParser) -> None:
                         "model folders; may be given several times")
 
 
+def _add_allow_path(parser: argparse.ArgumentParser) -> None:
+    # A shared graph reads only the input, models and example folders; anything else the
+    # user names here (see nodestudio/app/path_rules.py).
+    parser.add_argument("--allow-path", dest="allow_paths", type=Path, action="append",
+                        default=[], metavar="DIR", help="let the graph read files in this "
+                        "folder too (images, models); may be given several times")
+
+
 def _session(args: argparse.Namespace) -> Any:
     from nodestudio.app.formats import read_extra_model_paths
     from nodestudio.app.session import Session
@@ -129,6 +139,7 @@ def _session(args: argparse.Namespace) -> Any:
         output_dir=getattr(args, "output", None),
         input_dir=getattr(args, "input", None),
         settings=settings,
+        allowed_paths=getattr(args, "allow_paths", []),
     )
 
 

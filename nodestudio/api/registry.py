@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from nodestudio.api.pack import NodePack
-from nodestudio.api.schema import NodeType, check_node_type
+from nodestudio.api.schema import NodeType, SchemaError, check_node_type
 from nodestudio.api.sockets import SocketTypes
 
 
@@ -53,6 +53,7 @@ class NodeRegistry:
             if not isinstance(node_type, NodeType):
                 raise TypeError(f"pack {pack.name!r} lists {node_type!r}, which is not a NodeType")
             check_node_type(node_type)
+        self._check_socket_types(pack)
         taken = [i for i in ids if i in self._types or ids.count(i) > 1]
         if taken:
             raise ValueError(f"pack {pack.name!r} redefines node types {sorted(set(taken))}")
@@ -66,6 +67,19 @@ class NodeRegistry:
         loaded = LoadedPack(pack.name, source, pack.version, tuple(ids))
         self.packs.append(loaded)
         return loaded
+
+    def _check_socket_types(self, pack: NodePack) -> None:
+        """Refuse sockets of types nobody declared: a typo ("IMGE") would otherwise register
+        quietly and then never link to anything, and nothing could check its values."""
+        known = set(self.sockets.names()) | {socket.name for socket in pack.sockets}
+        for node_type in pack.nodes:
+            specs = [*node_type.inputs, *node_type.outputs]
+            unknown = sorted({spec.type for spec in specs if spec.type not in known})
+            if unknown:
+                raise SchemaError(
+                    f"pack {pack.name!r}: node type {node_type.id!r} uses socket type(s) "
+                    f"{', '.join(unknown)}, which neither NodeStudio nor the pack declares "
+                    "(add them to NodePack(sockets=[SocketType(...)]))")
 
     def add(self, *node_types: NodeType, pack: str = "local") -> None:
         """Register loose node types (handy in scripts and tests)."""

@@ -351,8 +351,8 @@ def check_value(spec: InputSpec, value: Any) -> str | None:
     elif spec.type == FLOAT:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return f"expected a number, got {value!r}"
-        if not math.isfinite(value):
-            return f"expected a finite number, got {value!r}"
+        if not _finite(value):
+            return f"expected a finite number, got {_shown(value)}"
     elif spec.type == STRING:
         if not isinstance(value, str):
             return f"expected text, got {value!r}"
@@ -360,9 +360,9 @@ def check_value(spec: InputSpec, value: Any) -> str | None:
         return f"expected true or false, got {value!r}"
     if spec.type in (INT, FLOAT) and not isinstance(value, bool):
         if spec.min is not None and value < spec.min:
-            return f"{value} is below the minimum {spec.min}"
+            return f"{_shown(value)} is below the minimum {spec.min}"
         if spec.max is not None and value > spec.max:
-            return f"{value} is above the maximum {spec.max}"
+            return f"{_shown(value)} is above the maximum {spec.max}"
     return None
 
 
@@ -380,12 +380,28 @@ def coerce_value(spec: InputSpec, value: Any) -> Any:
         if spec.type == BOOLEAN and text.lower() in ("true", "false", "1", "0", "yes", "no"):
             return text.lower() in ("true", "1", "yes")
     if spec.type == FLOAT and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+        # An integer beyond float range stays as it is: check_value reports it as not finite.
+        return float(value) if _finite(value) else value
     if spec.choices is not None and isinstance(value, str) and value not in spec.choices:
         for choice in spec.choices:
             if str(choice) == value:
                 return choice
     return value
+
+
+def _finite(value: int | float) -> bool:
+    """math.isfinite without its OverflowError for integers beyond float range (which a
+    file or ``--set`` can hold): those are not finite numbers."""
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
+
+
+def _shown(value: Any) -> str:
+    """A value for a message, cut short (a hostile 400-digit number must not fill it)."""
+    text = repr(value) if not isinstance(value, int) or _finite(value) else "a huge integer"
+    return text if len(text) <= 40 else text[:37] + "…"
 
 
 def _title_from(function_name: str) -> str:

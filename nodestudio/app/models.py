@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -30,11 +31,15 @@ class ModelLibrary:
         extra_folders: Mapping[str, Iterable[Path]] | None = None,
         *,
         include_demo: bool = True,
+        allowed: Iterable[Path] = (),
     ) -> None:
         self.roots = [Path(root).expanduser() for root in roots]
         self.extra_folders = {kind: [Path(p) for p in paths]
                               for kind, paths in (extra_folders or {}).items()}
         self.include_demo = include_demo
+        #: Folders outside the models roots the user allowed (--allow-path, Session's
+        #: allowed_paths): a graph alone may name models only under the roots.
+        self.allowed = [Path(folder).expanduser() for folder in allowed]
 
     def folders(self, kind: str) -> list[Path]:
         """Where models of ``kind`` are looked for, in order (the first is where to put one)."""
@@ -54,6 +59,10 @@ class ModelLibrary:
     def find(self, kind: str, name: str) -> Path:
         path = Path(name).expanduser()
         if path.is_absolute():
+            # Refused before it is looked at: a graph naming /usr as a checkpoint must not get
+            # every file under it checked (and hashed) on each run and cache refresh.
+            if not self.permits(path):
+                raise ModelOutsideFoldersError(kind, name, self.folders(kind))
             if path.exists():
                 return path
             raise ModelNotFoundError(kind, name, [path.parent])
@@ -66,6 +75,27 @@ class ModelLibrary:
             if candidate.exists() and _inside(candidate, folder):
                 return candidate
         raise ModelNotFoundError(kind, name, self.folders(kind))
+
+
+    def permits(self, path: Path) -> bool:
+        """Whether a model may be read from ``path``: under a models root, an extra model
+        folder, the demo models or a folder the user allowed."""
+        target = Path(os.path.abspath(Path(path).expanduser()))
+        folders = [*self.roots, *(f for paths in self.extra_folders.values() for f in paths),
+                   *self.allowed]
+        if self.include_demo:
+            folders.append(demo_models_dir())
+        return any(target.is_relative_to(os.path.abspath(folder)) for folder in folders)
+
+
+class ModelOutsideFoldersError(ModelNotFoundError):
+    """A graph named a model by an absolute path outside the models folders."""
+
+    def __init__(self, kind: str, name: str, folders: list[Path]) -> None:
+        super().__init__(kind, name, folders)
+        where = " or ".join(str(folder) for folder in folders) or f"a {kind} models folder"
+        self.args = (f"{kind} model {name!r} is outside the models folders, so NodeStudio will "
+                     f"not read it: put it in {where} (or allow its folder with --allow-path)",)
 
 
 def _models_in(folder: Path) -> list[str]:

@@ -1,16 +1,23 @@
 """Finding and loading node packs: built-in folder, user folder, installed entry points.
 
 The built-in pack goes through exactly the path a third-party folder pack takes. A pack that
-raises while importing or registering is recorded with its traceback and skipped; the rest load.
+raises while importing or registering — even SystemExit (``sys.exit`` in a pack) — is recorded
+with its traceback and skipped; the rest load. Only Ctrl+C (KeyboardInterrupt) goes through. A
+pack that is still importing after ``SLOW_PACK_SECONDS`` is named in a warning (Python cannot
+abandon an import half way, so the warning says which pack holds up the start).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import importlib.util
+import logging
 import re
 import sys
+import threading
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -21,6 +28,11 @@ from nodestudio.paths import builtin_nodes_dir
 
 ENTRY_POINT_GROUP = "nodestudio.nodes"
 BUILTIN_PACK_MODULE = "builtin"
+#: How long a pack may take to import before a warning names it (models load lazily, so a
+#: healthy pack imports in well under a second; heavy imports such as torch take a few).
+SLOW_PACK_SECONDS = 10.0
+
+log = logging.getLogger("nodestudio.packs")
 
 
 def load_folder_pack(
@@ -31,10 +43,13 @@ def load_folder_pack(
     name = module_name or _module_name(folder)
     source = str(folder)
     try:
-        module = _import_from_path(folder, name)
-        pack = _pack_from(module)
+        with _warn_if_slow(folder.stem, source):
+            module = _import_from_path(folder, name)
+            pack = _pack_from(module)
         return registry.add_pack(pack, source=source)
-    except Exception as error:
+    except KeyboardInterrupt:
+        raise  # the person pressed Ctrl+C during start-up: stop, as they asked
+    except BaseException as error:  # a pack must never end the program
         registry.record_failure(PackFailure(folder.stem, source, _one_line(error),
                                             traceback.format_exc()))
         return None
@@ -72,9 +87,12 @@ def load_entry_point_packs(
             seen.add(entry_point.value)
             source = f"{distribution.metadata['Name']} (entry point {entry_point.name})"
             try:
-                pack = _pack_from(entry_point.load())
+                with _warn_if_slow(entry_point.name, source):
+                    pack = _pack_from(entry_point.load())
                 loaded.append(registry.add_pack(pack, source=source))
-            except Exception as error:
+            except KeyboardInterrupt:
+                raise
+            except BaseException as error:  # a pack must never end the program
                 registry.record_failure(PackFailure(entry_point.name, source, _one_line(error),
                                                     traceback.format_exc()))
     return loaded
@@ -138,5 +156,24 @@ def _module_name(path: Path) -> str:
     return f"nodestudio.packs.user_{safe}"
 
 
+@contextlib.contextmanager
+def _warn_if_slow(name: str, source: str, after: float | None = None) -> Iterator[None]:
+    """Log a warning naming the pack if loading it takes longer than ``after`` seconds."""
+    seconds = SLOW_PACK_SECONDS if after is None else after
+    timer = threading.Timer(seconds, lambda: log.warning(
+        "node pack %s (%s) is still loading after %g s; if it never finishes, move it out "
+        "of the packs folder", name, source, seconds))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
 def _one_line(error: BaseException) -> str:
+    if isinstance(error, SystemExit):
+        code = "" if error.code is None else repr(error.code)
+        return (f"the pack called sys.exit({code}) while loading, which would have closed "
+                "NodeStudio; it was skipped")
     return f"{type(error).__name__}: {error}".splitlines()[0]

@@ -8,6 +8,7 @@ cancelled. After each queued run the seeds move on as their control-after-genera
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import random
 import threading
@@ -21,7 +22,7 @@ from nodestudio.api.schema import MAX_SEED
 from nodestudio.app.formats import image_metadata
 from nodestudio.engine.cancel import CancelToken
 from nodestudio.engine.events import RunEvent
-from nodestudio.engine.executor import RunResult
+from nodestudio.engine.executor import RunResult, failure_message
 from nodestudio.graph.files import to_document
 from nodestudio.graph.model import Graph
 from nodestudio.graph.problems import GraphValidationError, Problem
@@ -193,11 +194,16 @@ class RunQueue:
             job = self._next_job()
             if job is None:
                 return
-            self.listener(QueueChanged(job, "started"), job)
-            self._run(job)
+            try:
+                self.listener(QueueChanged(job, "started"), job)
+                self._run(job)
+            except BaseException as error:  # the worker must outlive any job
+                # A job left "running" with no worker would show as running forever.
+                job.status, job.error = FAILED, failure_message(error, "code running this job")
             with self._lock:
                 self._lock.notify_all()
-            self.listener(QueueChanged(job, "finished"), job)
+            with contextlib.suppress(BaseException):  # a broken listener must not stop the queue
+                self.listener(QueueChanged(job, "finished"), job)
 
     def _run(self, job: Job) -> None:
         try:
@@ -211,8 +217,10 @@ class RunQueue:
                           "cancelled": CANCELLED}[job.result.status]
         except GraphValidationError as error:
             job.status, job.problems, job.error = INVALID, error.problems, error.summary
-        except Exception as error:  # the queue must outlive any bug in a run
-            job.status, job.error = FAILED, f"{type(error).__name__}: {error}"
+        except BaseException as error:  # the queue must outlive any bug in a run
+            # Even SystemExit or a KeyboardInterrupt raised by code on this thread: the worker
+            # has no one to pass it to, and dying would leave the job "running" forever.
+            job.status, job.error = FAILED, failure_message(error, "code running this job")
 
 
 def advance_seeds(graph: Graph, registry: NodeRegistry, rng: random.Random) -> list[str]:

@@ -19,6 +19,16 @@ from nodestudio.app.devices import resolve_device
 from nodestudio.app.formats import image_metadata, read_graph
 from nodestudio.app.models import ModelLibrary
 from nodestudio.app.packs import create_registry
+from nodestudio.app.path_rules import (
+    INPUT_FILES_SOURCE,
+    OutsidePath,
+    model_problems,
+    normalized,
+    output_problems,
+    outside_paths,
+    readable_roots,
+    resolve_image_name,
+)
 from nodestudio.app.settings import Settings
 from nodestudio.engine.cache import OutputCache
 from nodestudio.engine.cancel import CancelToken
@@ -26,10 +36,10 @@ from nodestudio.engine.context import RunEnvironment
 from nodestudio.engine.executor import EventSink, Executor, NodeExecutionError, RunResult
 from nodestudio.engine.modes import resolve_modes
 from nodestudio.engine.status import cache_states
-from nodestudio.engine.validate import validate
+from nodestudio.engine.validate import needed_nodes, validate
 from nodestudio.graph import files
 from nodestudio.graph.model import Graph
-from nodestudio.graph.problems import Problem
+from nodestudio.graph.problems import GraphValidationError, Problem
 
 _GIB = 1024**3
 
@@ -53,6 +63,7 @@ class Session:
         registry: NodeRegistry | None = None,
         settings: Settings | None = None,
         cache: OutputCache | None = None,
+        allowed_paths: Iterable[str | os.PathLike[str]] = (),
     ) -> None:
         self.settings = settings or Settings.load()
         if device is not None:
@@ -64,9 +75,13 @@ class Session:
             self.settings.output_dir = Path(output_dir).expanduser()
         if input_dir is not None:
             self.settings.input_dir = Path(input_dir).expanduser()
+        #: Folders outside the input, output and models folders that graphs may read from,
+        #: with the user's consent (--allow-path, the window's prompt): see app/path_rules.py.
+        self.allowed_paths = [normalized(Path(folder)) for folder in allowed_paths]
         self.registry = registry or create_registry(user_packs_dir=self.settings.user_packs_dir)
         self.models = ModelLibrary(self.settings.models_dirs,
-                                   _extra_model_folders(self.settings.extra_model_paths))
+                                   _extra_model_folders(self.settings.extra_model_paths),
+                                   allowed=self.allowed_paths)
         self.executor = Executor(self.registry, cache or _default_cache(self.settings))
         self.logger = logging.getLogger("nodestudio.session")
         self._device: str | None = None
@@ -88,6 +103,7 @@ class Session:
             models=self.models,
             output_dir=self.settings.output_dir,
             input_dir=self.settings.input_dir,
+            readable_roots=readable_roots(self.settings.input_dir, self.allowed_paths),
             logger=logging.getLogger("nodestudio.run"),
         )
 
@@ -103,7 +119,22 @@ class Session:
         """Every problem that stops ``graph`` from running, the named models and images missing
         included (the window and ``nodestudio validate`` both ask this)."""
         effective, notes = resolve_modes(graph, self.registry)
-        return validate(effective, self.registry, choices=self.choices, notes=notes)
+        problems = validate(effective, self.registry, choices=self.choices, notes=notes)
+        return [*_without_allowed_images(problems, effective, self.registry, self.settings),
+                *self.path_problems(effective)]
+
+    def outside_paths(self, graph: Graph) -> list[OutsidePath]:
+        """The pictures ``graph`` reads outside the folders it may use without consent."""
+        return outside_paths(graph, self.registry, self.settings.input_dir, self.allowed_paths)
+
+    def path_problems(self, graph: Graph) -> list[Problem]:
+        """What ``graph`` would touch outside its folders (pictures, models) and save nodes
+        that cannot write in the output folder: refused before anything runs."""
+        labels = {node.id: _label(node, self.registry) for node in graph}
+        outside = self.outside_paths(graph)
+        return [*(item.problem(labels[item.node_id]) for item in outside),
+                *model_problems(graph, self.registry, self.models),
+                *output_problems(graph, self.registry, Path(self.settings.output_dir))]
 
     def cache_states(self, graph: Graph) -> dict[str, str]:
         """Per node: "cached", "stale" or "unknown" — what a run would reuse, without running."""
@@ -124,6 +155,12 @@ class Session:
         (the default) also NodeExecutionError when a node failed and RunCancelledError when
         the run was cancelled — the result is on the exception's ``result``.
         """
+        effective, _ = resolve_modes(graph, self.registry)
+        if outputs is not None:
+            effective = effective.subgraph(needed_nodes(effective, outputs))
+        problems = self.path_problems(effective)
+        if problems:
+            raise GraphValidationError(f"the graph has {len(problems)} problem(s)", problems)
         result = self.executor.run(
             graph, self.environment(), outputs=outputs, on_event=on_event, cancel=cancel,
             graph_document=files.to_document(graph),
@@ -160,3 +197,28 @@ def _extra_model_folders(yaml_files: list[Path]) -> dict[str, list[Path]]:
             folders.setdefault(kind, []).extend(paths)
     return folders
 
+
+
+def _label(node: object, registry: NodeRegistry) -> str:
+    """"Load Image (node 3)": how problems name the node an artist has to look at."""
+    node_type = registry.get(getattr(node, "type", ""))
+    name = getattr(node, "title", None) or (node_type.display_name if node_type else "node")
+    return f"{name} (node {getattr(node, 'id', '?')})"
+
+
+def _without_allowed_images(problems: list[Problem], graph: Graph, registry: NodeRegistry,
+                            settings: Settings) -> list[Problem]:
+    """Drop "not available" for pictures named by path that exist: whether the graph may read
+    them is the path rules' question (path_problems), not the input folder's listing."""
+    kept = []
+    for problem in problems:
+        node = graph.nodes.get(problem.node_id or "")
+        node_type = registry.get(node.type) if node is not None else None
+        spec = node_type.input(problem.input) if node_type and problem.input else None
+        if (problem.kind == "missing_choice" and node is not None and spec is not None
+                and spec.choices_source == INPUT_FILES_SOURCE):
+            value = node.values.get(spec.name, spec.default)
+            if isinstance(value, str) and resolve_image_name(value, settings.input_dir).is_file():
+                continue
+        kept.append(problem)
+    return kept

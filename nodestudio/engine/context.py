@@ -37,6 +37,9 @@ class RunEnvironment:
     models: ModelLocator = field(default_factory=NoModels)
     output_dir: Path = field(default_factory=lambda: Path.cwd() / "output")
     input_dir: Path = field(default_factory=lambda: Path.cwd() / "input")
+    #: The folders Load Image may read (the app's path rules: input folder, example pictures,
+    #: folders the user allowed); empty: the node's own default (input folder and examples).
+    readable_roots: tuple[Path, ...] = ()
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("nodestudio.run"))
 
     def resolved_device(self) -> str:
@@ -61,6 +64,7 @@ class RunContext:
         self.models = environment.models
         self.output_dir = environment.output_dir
         self.input_dir = environment.input_dir
+        self.readable_roots = environment.readable_roots
         self.logger = environment.logger.getChild(f"node.{node_id}")
         self.graph_document = graph_document
         self.image_metadata = dict(image_metadata or {})

@@ -35,6 +35,7 @@ from nodestudio.engine.events import (
 )
 from nodestudio.engine.memory import PeakMemory
 from nodestudio.engine.modes import resolve_modes
+from nodestudio.engine.output_check import check_outputs
 from nodestudio.engine.plan import Plan, make_plan
 from nodestudio.engine.signature import widget_values
 from nodestudio.engine.sizing import footprint
@@ -196,17 +197,18 @@ class _Run:
             if node_type.wants_context:
                 kwargs["ctx"] = context
             outputs = _normalise(node_type, node_type.function(**kwargs))
+            check_outputs(node_type, outputs)
         except Cancelled:
             self.result.status = "cancelled"
             return False
-        except Exception as error:
+        except KeyboardInterrupt:
+            raise  # Ctrl+C at a terminal is the person's wish, never a node's failure
+        except BaseException as error:  # a node's sys.exit must not end the app
             if self.cancel.cancelled:
                 self.result.status = "cancelled"
                 return False
             self.broken.add(node_id)
-            message = str(error) or type(error).__name__
-            if not isinstance(error, NodeError):
-                message = f"{type(error).__name__}: {message}"
+            message = failure_message(error)
             self.result.failed[node_id] = message
             self.emit(NodeFailed(run_id, node_id, message, type(error).__name__,
                                  traceback.format_exc()))
@@ -251,6 +253,20 @@ class _Run:
         self.result.outputs[node_id] = {
             spec.name: value for spec, value in zip(node_type.outputs, outputs, strict=False)
         }
+
+
+def failure_message(error: BaseException, who: str = "the node") -> str:
+    """Why a node (``who``, or other code of a run) failed, said for the artist."""
+    if isinstance(error, SystemExit):
+        # Node code is pack code run in-process: exiting would close the window or end the
+        # CLI with the node's code and no word, so it becomes this node's failure instead.
+        code = "" if error.code is None else repr(error.code)
+        return (f"{who} called sys.exit({code}), which would have closed NodeStudio; "
+                "it was stopped and counted as failed")
+    message = str(error) or type(error).__name__
+    if isinstance(error, NodeError):
+        return message
+    return f"{type(error).__name__}: {message}"
 
 
 def _normalise(node_type: NodeType, returned: Any) -> tuple[Any, ...]:

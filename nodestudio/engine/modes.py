@@ -16,6 +16,13 @@ from nodestudio.graph.model import Graph, Link, Node
 SOCKETS_KEY = "sockets"
 
 
+class CycleNote(str):
+    """A note for a link left out because it closes a cycle through a muted or bypassed node:
+    the effective graph has no cycle left there, so validation reports it from this note."""
+
+    __slots__ = ()
+
+
 def resolve_modes(graph: Graph, registry: NodeRegistry) -> tuple[Graph, dict[tuple[str, str], str]]:
     """The graph without muted/bypassed nodes, and why each dropped input lost its link."""
     if all(node.mode == "normal" for node in graph):
@@ -27,6 +34,11 @@ def resolve_modes(graph: Graph, registry: NodeRegistry) -> tuple[Graph, dict[tup
         if source.mode == "normal":
             continue
         effective.disconnect(link.target, link.input)
+        if _feeds_back(graph, link):
+            # Passing it through would make a node feed itself (A -> bypassed B -> A).
+            notes[link.key] = CycleNote(
+                f"it closes a cycle through {source.mode} node {link.source}")
+            continue
         replacement = _pass_through(graph, registry, link, seen=set())
         if replacement is not None:
             effective.connect(replacement.source, replacement.output, link.target, link.input)
@@ -36,6 +48,20 @@ def resolve_modes(graph: Graph, registry: NodeRegistry) -> tuple[Graph, dict[tup
         if node.mode != "normal":
             effective.remove_node(node.id)
     return effective, notes
+
+
+def _feeds_back(graph: Graph, link: Link) -> bool:
+    """Whether ``link.target`` reaches ``link.source`` downstream, so the link is on a cycle."""
+    seen = {link.target}
+    stack = [link.target]
+    while stack:
+        for out in graph.links_from(stack.pop()):
+            if out.target == link.source:
+                return True
+            if out.target not in seen:
+                seen.add(out.target)
+                stack.append(out.target)
+    return False
 
 
 def _pass_through(graph: Graph, registry: NodeRegistry, link: Link, seen: set[str]) -> Link | None:

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 
 from nodestudio.api.registry import NodeRegistry
 from nodestudio.api.schema import check_value
+from nodestudio.engine.modes import CycleNote
 from nodestudio.graph.model import Graph
 from nodestudio.graph.problems import Problem
 
@@ -70,6 +71,14 @@ def validate(
     for node_id in needed:
         problems.extend(_check_node(graph, registry, node_id, choices, notes or {}))
     problems.extend(_check_cycles(graph, needed))
+    # Cycles through muted or bypassed nodes are gone from the graph that runs; resolve_modes
+    # left a note on the link that closed each one.
+    inside = set(needed)
+    problems.extend(
+        Problem(f"is part of a cycle: {reason}; a node cannot depend on its own output",
+                node_id, input_name, kind="cycle")
+        for (node_id, input_name), reason in (notes or {}).items()
+        if isinstance(reason, CycleNote) and node_id in inside)
     return problems
 
 
@@ -117,6 +126,8 @@ def _check_node(
                         spec.name, kind="missing_choice"))
         elif not spec.optional:
             reason = notes.get((node_id, spec.name))
+            if isinstance(reason, CycleNote):
+                continue  # reported once, as the cycle it is (see validate)
             message = f"required input ({spec.type}) is not linked"
             if reason:
                 message += f": {reason}"

@@ -16,6 +16,7 @@ import math
 import os
 import secrets
 import stat
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,9 @@ from nodestudio.graph.problems import GraphFileError, Problem
 FORMAT_NAME = "nodestudio.graph"
 FORMAT_VERSION = 2
 _NODE_FIELDS = {"id", "type", "type_version", "values", "mode", "title", "controls"}
+#: How deep a value, a metadata entry or an unknown field may nest. Importers use the same
+#: limit, so whatever loads also saves and reopens (and copying a graph never recurses far).
+MAX_VALUE_DEPTH = 32
 
 
 # -- writing -----------------------------------------------------------------------------------
@@ -62,6 +66,24 @@ def dumps(graph: Graph) -> str:
     return json.dumps(to_document(graph), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
+def sanitized(value: Any, limit: int = MAX_VALUE_DEPTH + 8, depth: int = 0) -> Any:
+    """``value`` with whatever JSON cannot hold replaced by None: NaN and Infinity, lists and
+    objects at ``limit`` levels or deeper, non-JSON objects. For writers that must not fail
+    (autosave: losing the user's work is worse than losing one odd value; the default limit
+    leaves room for the document's own levels above a value) and for importers."""
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if depth >= limit:
+        return None
+    if isinstance(value, list | tuple):
+        return [sanitized(item, limit, depth + 1) for item in value]
+    if isinstance(value, dict):
+        return {str(key): sanitized(item, limit, depth + 1) for key, item in value.items()}
+    return None
+
+
 def save(graph: Graph, path: str | os.PathLike[str]) -> Path:
     """Write ``graph`` to ``path`` atomically: a crash leaves the old file or the new one."""
     return write_atomic(Path(path), dumps(graph).encode("utf-8"))
@@ -83,7 +105,34 @@ def write_atomic(path: Path, data: bytes) -> Path:
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
         raise
+    _remove_stale_temporaries(path)
     return path
+
+
+#: A temporary file younger than this may belong to a save still running (another window).
+STALE_TEMPORARY_S = 60.0
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Delete temporary files of earlier saves of ``path`` that were killed (kill -9, power
+    loss) before they could remove their own: only names of this target's atomic-save pattern
+    (``.<name>.<8 hex>.tmp``), and only those older than STALE_TEMPORARY_S."""
+    prefix, cutoff = f".{path.name}.", time.time() - STALE_TEMPORARY_S
+    try:
+        candidates = [entry for entry in os.scandir(path.parent)
+                      if entry.name.startswith(prefix) and entry.name.endswith(".tmp")]
+    except OSError:
+        return  # cleaning up is a courtesy: the save itself succeeded
+    for entry in candidates:
+        token = entry.name[len(prefix):-len(".tmp")]
+        if len(token) != 8 or any(c not in "0123456789abcdef" for c in token):
+            continue
+        try:
+            if entry.is_file(follow_symlinks=False) and entry.stat(
+                    follow_symlinks=False).st_mtime < cutoff:
+                os.unlink(entry.path)
+        except OSError:
+            continue
 
 
 def _create_temporary(path: Path) -> tuple[int, str]:
@@ -169,7 +218,7 @@ def _parse(data: dict[str, Any]) -> Graph:
     graph = Graph()
     metadata = data.get("metadata", {})
     if isinstance(metadata, dict):
-        graph.metadata = metadata
+        graph.metadata = _checked_fields(metadata, graph, problems, None, "metadata")
     else:
         problems.append(Problem("'metadata' must be an object", kind="structure"))
 
@@ -221,9 +270,9 @@ def _parse_node(graph: Graph, index: int, entry: Any, problems: list[Problem]) -
         found.append(Problem("'values' must be an object", node_id, kind="structure"))
     else:
         for name, value in values.items():
-            if not _is_plain_json(value):
-                found.append(Problem(f"value is not plain JSON: {value!r}", node_id, name,
-                                     kind="structure"))
+            fault = json_fault(value)
+            if fault is not None:
+                found.append(Problem(f"the value {fault}", node_id, name, kind="structure"))
     mode = entry.get("mode", "normal")
     if mode not in NODE_MODES:
         found.append(Problem(f"unknown mode {mode!r}", node_id, kind="structure"))
@@ -241,7 +290,8 @@ def _parse_node(graph: Graph, index: int, entry: Any, problems: list[Problem]) -
     if found:
         problems.extend(found)
         return
-    extra = {key: value for key, value in entry.items() if key not in _NODE_FIELDS}
+    extra = _checked_fields({key: value for key, value in entry.items()
+                             if key not in _NODE_FIELDS}, graph, problems, node_id)
     graph.add_node(type_id, values, id=node_id, type_version=type_version, mode=mode,
                    title=title, controls=controls, extra=extra)
 
@@ -310,8 +360,29 @@ def _parse_layout(graph: Graph, data: dict[str, Any], problems: list[Problem]) -
     else:
         problems.append(Problem("'layout.reroutes' must be an object", kind="structure"))
     extra = data.get("extra", {})
-    layout.extra = extra if isinstance(extra, dict) else {}
+    layout.extra = _checked_fields(extra, graph, problems, None, "layout.extra") \
+        if isinstance(extra, dict) else {}
     return layout
+
+
+def _checked_fields(fields: dict[str, Any], graph: Graph, problems: list[Problem],
+                    node_id: str | None, where: str = "field") -> dict[str, Any]:
+    """``fields`` (metadata, a node's unknown fields, layout extras) without what could not be
+    saved again. NaN and Infinity (Python's reader accepts them, JSON does not) are dropped
+    with a warning, so that the graph still opens and always saves; nesting beyond
+    MAX_VALUE_DEPTH refuses the file, as it does in node values."""
+    kept: dict[str, Any] = {}
+    for key, value in fields.items():
+        fault = json_fault(value)
+        if fault is None:
+            kept[key] = value
+        elif "nested deeper" in fault:
+            problems.append(Problem(f"{where} {key!r} {fault}", node_id, kind="structure"))
+        else:
+            graph.load_warnings.append(Problem(
+                f"{where} {key!r} {fault}, which JSON cannot store: left out", node_id,
+                kind="dropped_value"))
+    return kept
 
 
 def _parse_node_layout(entry: Any) -> NodeLayout | None:
@@ -344,7 +415,7 @@ def _parse_group(entry: Any, index: int) -> Group | None:
     color = entry.get("color")
     group_id = entry.get("id", f"g{index + 1}")
     if (
-        not isinstance(rect, list) or len(rect) != 4 or not all(_is_number(v) for v in rect)
+        not isinstance(rect, list) or len(rect) != 4 or not all(is_finite_number(v) for v in rect)
         or not isinstance(title, str) or not isinstance(group_id, str)
         or (color is not None and not isinstance(color, str))
     ):
@@ -353,28 +424,53 @@ def _parse_group(entry: Any, index: int) -> Group | None:
 
 
 def _point(value: Any) -> tuple[float, float] | None:
-    if isinstance(value, list | tuple) and len(value) == 2 and all(_is_number(v) for v in value):
+    if (isinstance(value, list | tuple) and len(value) == 2
+            and all(is_finite_number(v) for v in value)):
         return (float(value[0]), float(value[1]))
     return None
 
 
-def _is_number(value: Any) -> bool:
-    return (isinstance(value, int | float) and not isinstance(value, bool)
-            and math.isfinite(value))
-
-
-def _is_plain_json(value: Any, depth: int = 0) -> bool:
-    if depth > 32:
+def is_finite_number(value: Any) -> bool:
+    """A number that is a finite float. ``math.isfinite`` raises OverflowError for integers
+    beyond float range (a hostile file's ``1000…0``); those are not finite numbers here."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
         return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
+
+
+def json_fault(value: Any, depth: int = 0) -> str | None:
+    """Why ``value`` cannot be written to a graph file and read back equal, or None.
+
+    The recursion stops at MAX_VALUE_DEPTH, so hostile nesting never reaches Python's
+    recursion limit (here, in Graph.copy or in the JSON writer)."""
+    if depth > MAX_VALUE_DEPTH:
+        return f"is nested deeper than {MAX_VALUE_DEPTH} levels"
     if value is None or isinstance(value, str | bool | int):
-        return True
+        return None
     if isinstance(value, float):
-        return math.isfinite(value)
+        return None if math.isfinite(value) else "holds NaN or Infinity"
     if isinstance(value, list):
-        return all(_is_plain_json(item, depth + 1) for item in value)
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and _is_plain_json(v, depth + 1) for k, v in value.items())
-    return False
+        items: Any = value
+    elif isinstance(value, dict):
+        if not all(isinstance(key, str) for key in value):
+            return "has keys that are not text"
+        items = value.values()
+    else:
+        return f"holds a {type(value).__name__}, which is not JSON"
+    for item in items:
+        fault = json_fault(item, depth + 1)
+        if fault is not None:
+            return fault
+    return None
+
+
+def is_plain_json(value: Any) -> bool:
+    """Plain JSON of at most MAX_VALUE_DEPTH levels, with only finite numbers."""
+    return json_fault(value) is None
+
 
 
 # -- migrations --------------------------------------------------------------------------------

@@ -32,16 +32,13 @@ from nodestudio.runtime.detection import (
 )
 from nodestudio.runtime.devices import compute_dtype, torch_device
 from nodestudio.runtime.families.base import ModelFamily
+from nodestudio.runtime.model_files import ModelLoadError, describe_load_error, open_weights
 from nodestudio.runtime.tokenizers import END_TOKEN, OPEN_CLIP_PAD_TOKEN, clip_tokenizer
 from nodestudio.runtime.types import ControlNet, DiffusionModel, TextEncoder, TextEncoders, Vae
 
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
 _DIFFUSERS_WEIGHTS = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin",
                       "model.safetensors", "pytorch_model.bin")
-
-
-class ModelLoadError(NodeError):
-    """A model file exists but cannot be used; the message says which file and why."""
 
 
 #: ``progress(parts_done, parts_total)``, called each time a part of a model has loaded.
@@ -72,28 +69,11 @@ class Checkpoint:
 # -- reading files ----------------------------------------------------------------------------
 
 
-def read_state_dict(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """Weights and safetensors metadata of a single file (pickles only with weights_only)."""
-    if path.suffix == ".safetensors":
-        from safetensors import safe_open
-        from safetensors.torch import load_file
-
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = dict(handle.metadata() or {})
-        return load_file(str(path)), metadata
-    if path.suffix not in SINGLE_FILE_SUFFIXES:
-        raise ModelLoadError(f"{path.name}: unsupported file type {path.suffix!r}")
-    try:
-        loaded = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as error:  # an unpickling error names the offending global
-        raise ModelLoadError(
-            f"{path.name} cannot be read safely ({error}); convert it to .safetensors"
-        ) from None
-    while isinstance(loaded, dict) and "state_dict" in loaded:
-        loaded = loaded["state_dict"]
-    if not isinstance(loaded, dict):
-        raise ModelLoadError(f"{path.name} does not contain a state dict")
-    return {k: v for k, v in loaded.items() if isinstance(v, torch.Tensor)}, {}
+def read_state_dict(path: Path, kind: str = "model"
+                    ) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Weights and safetensors metadata of a single file (pickles only with weights_only); a
+    broken file raises a ModelLoadError naming it (see :mod:`model_files`)."""
+    return open_weights(path, kind)
 
 
 def variant_of(folder: Path) -> str | None:
@@ -204,8 +184,8 @@ def load_checkpoint(path: Path, device: str | torch.device,
         raise
     except NotACheckpointError as error:
         raise ModelLoadError(f"{path.name}: {error}") from None
-    except (OSError, ValueError, KeyError, RuntimeError) as error:
-        raise ModelLoadError(f"could not load checkpoint {path}: {error}") from error
+    except Exception as error:  # library text (diffusers, torch) becomes one sentence
+        raise ModelLoadError(describe_load_error(path, error, "checkpoint")) from None
 
 
 def _load_checkpoint_folder(path: Path, device: torch.device, parts: _Parts) -> Checkpoint:
@@ -270,7 +250,7 @@ def _load_checkpoint_file(path: Path, device: torch.device, parts: _Parts,
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from diffusers.loaders.single_file_utils import create_diffusers_clip_model_from_ldm
 
-    state_dict, metadata = read_state_dict(path)
+    state_dict, metadata = read_state_dict(path, "checkpoint")
     shapes = {key: tuple(value.shape) for key, value in state_dict.items()}
     transformer_family = families.for_checkpoint(shapes)
     if transformer_family is not None:
@@ -366,7 +346,7 @@ def load_vae(path: Path, device: str | torch.device,
             )
         else:
             parts = _Parts(progress, total=2)  # the file, the model made from it
-            state_dict, metadata = read_state_dict(path)
+            state_dict, metadata = read_state_dict(path, "VAE")
             parts.finished()
             embedded = model_configs.embedded_configs(metadata)
             shipped = "sdxl" if _is_sdxl_vae_file(path, metadata) else "sd15"
@@ -377,10 +357,10 @@ def load_vae(path: Path, device: str | torch.device,
                     torch_dtype=_vae_dtype(config, dtype),
                 )
             parts.finished()
-    except NodeError:
+    except (NodeError, MemoryError):
         raise
-    except (OSError, ValueError, KeyError, RuntimeError) as error:
-        raise ModelLoadError(f"could not load VAE {path}: {error}") from error
+    except Exception as error:  # library text (diffusers, torch) becomes one sentence
+        raise ModelLoadError(describe_load_error(path, error, "VAE")) from None
     return Vae(model.to(target).eval(), target, str(path))
 
 
@@ -410,7 +390,7 @@ def load_controlnet(path: Path, device: str | torch.device,
             )
         else:
             parts = _Parts(progress, total=2)  # the file, the model made from it
-            state_dict, metadata = read_state_dict(path)
+            state_dict, metadata = read_state_dict(path, "ControlNet")
             parts.finished()
             if t2i_adapter.is_t2i_adapter(state_dict):
                 return t2i_adapter.from_state_dict(state_dict, path, target, dtype)
@@ -423,12 +403,12 @@ def load_controlnet(path: Path, device: str | torch.device,
                     local_files_only=True, **dict(kind.overrides),
                 )
             parts.finished()
-    except NodeError:
+    except (NodeError, MemoryError):
         raise
     except NotACheckpointError as error:
         raise ModelLoadError(f"{path.name}: {error}") from None
-    except (OSError, ValueError, KeyError, RuntimeError) as error:
-        raise ModelLoadError(f"could not load ControlNet {path}: {error}") from error
+    except Exception as error:  # library text (diffusers, torch) becomes one sentence
+        raise ModelLoadError(describe_load_error(path, error, "ControlNet")) from None
     family = families.for_unet(model.config, 0)
     return ControlNet(model.to(target).eval(), family, target, str(path))
 

@@ -232,13 +232,15 @@ def _read_vision_part(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, st
     """The weights of ``path`` that may belong to a vision tower, and its metadata: from a
     safetensors file only those (an unCLIP checkpoint's UNet is never read twice)."""
     from nodestudio.runtime.checkpoints import read_state_dict
+    from nodestudio.runtime.model_files import explained
 
     if path.suffix != ".safetensors":
-        return read_state_dict(path)
+        return read_state_dict(path, "CLIP vision")
     from safetensors import safe_open
 
     wanted = ("vision_model.", "visual_projection.", *OPEN_CLIP_PREFIXES)
-    with safe_open(str(path), framework="pt") as handle:
+    # A damaged file: one sentence naming it, not safetensors' own text (model_files).
+    with explained(path, "CLIP vision"), safe_open(str(path), framework="pt") as handle:
         metadata = dict(handle.metadata() or {})
         weights = {key: handle.get_tensor(key) for key in handle.keys()  # noqa: SIM118 (not iterable)
                    if key.startswith(wanted)}

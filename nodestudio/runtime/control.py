@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from nodestudio.api.errors import NodeError
 from nodestudio.runtime.devices import ensure_on
 from nodestudio.runtime.t2i_adapter import ADAPTER_KIND
-from nodestudio.runtime.types import Conditioning, ControlUse
+from nodestudio.runtime.types import Conditioning, ControlNet, ControlUse, DiffusionModel
 
 
 @dataclass
@@ -65,6 +65,53 @@ def collect(
                 order.append(use)
             seen[id(use)][1 + side] = True
     return [tuple(seen[id(use)]) for use in order]
+
+
+#: UNet config entries a ControlNet must share with the model, and what to call them: its
+#: residuals are added to the UNet's skip connections block by block.
+_MUST_MATCH = (("cross_attention_dim", "text width"), ("block_out_channels", "block channels"),
+               ("layers_per_block", "layers per block"))
+
+
+def _shown(value: Any) -> str:
+    return ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+
+
+def _mismatch(controlnet: ControlNet, model: DiffusionModel) -> str | None:
+    """How ``controlnet``'s architecture differs from ``model``'s UNet, or None if it fits."""
+    config, unet = controlnet.model.config, model.denoiser.config
+    if "block_out_channels" not in config:  # an SD3/Flux ControlNet on a UNet model
+        return f"it is a {controlnet.family.label} ControlNet"
+    for key, label in _MUST_MATCH:
+        own, theirs = config.get(key), unet.get(key)
+        if own is not None and theirs is not None and list(_as_list(own)) != list(
+                _as_list(theirs)):
+            return f"its {label} are {_shown(own)}, the model's {_shown(theirs)}"
+    # The ControlNet reads the plain latents (an inpainting UNet's extra channels go around it).
+    if config.get("in_channels") != model.latent_channels:
+        return (f"it reads {config.get('in_channels')}-channel latents, the model makes "
+                f"{model.latent_channels}-channel ones")
+    return None
+
+
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def check_controlnets(model: DiffusionModel, conditioning: Conditioning) -> None:
+    """Refuse, before the first step, a ControlNet whose blocks do not match the model's UNet:
+    inside sampling the mismatch is only a tensor-size error blamed on the Sampler."""
+    for use in conditioning.controls:
+        if use.controlnet.kind == ADAPTER_KIND:
+            continue  # T2I-Adapters are checked against the UNet's levels (_check_fits)
+        problem = _mismatch(use.controlnet, model)
+        if problem is not None:
+            name = Path(use.controlnet.source).name or "the ControlNet"
+            model_name = Path(model.source).name or "this model"
+            raise NodeError(
+                f"ControlNet {name} does not fit the model {model_name} ({problem}): it was "
+                "made for another model family or size; use a ControlNet made for this model"
+            )
 
 
 def prepare_controls(

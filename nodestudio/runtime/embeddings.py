@@ -118,21 +118,12 @@ def read_embedding(path: Path, name: str = "") -> Embedding:
 
 
 def _load(file: Path) -> Any:
-    import torch
+    from nodestudio.runtime.model_files import load_pickle, load_safetensors
 
+    # One sentence naming the file for a damaged or code-carrying file (model_files).
     if file.suffix.lower() == ".safetensors":
-        from safetensors.torch import load_file
-
-        try:
-            return load_file(str(file), device="cpu")
-        except Exception as error:
-            raise NodeError(f"embedding {file.name} cannot be read: {error}") from None
-    try:
-        return torch.load(str(file), map_location="cpu", weights_only=True)
-    except Exception as error:  # an unpickling error names the offending global
-        raise NodeError(
-            f"embedding {file.name} cannot be read safely ({error}); convert it to .safetensors"
-        ) from None
+        return load_safetensors(file, "embedding")[0]
+    return load_pickle(file, "embedding")
 
 
 def _tensors(loaded: Any) -> dict[str, torch.Tensor]:

@@ -148,7 +148,7 @@ def load_gligen(path: Path, device: torch.device | str) -> Gligen:
     from nodestudio.runtime.checkpoints import read_state_dict
 
     try:
-        weights, _ = read_state_dict(path)
+        weights, _ = read_state_dict(path, "GLIGEN")
     except NodeError:
         raise
     except (OSError, ValueError, RuntimeError) as error:

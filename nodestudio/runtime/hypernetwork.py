@@ -107,13 +107,12 @@ def _mlp(state: Mapping[str, Any], activation: str, activate_output: bool,
 
 
 def _read(path: Path) -> dict:
+    from nodestudio.runtime.model_files import ModelLoadError, load_pickle
+
     try:
-        data = torch.load(str(path), map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as error:  # an unpickling error names the offending global
-        raise HypernetworkLoadError(
-            f"{path.name} cannot be read safely as a hypernetwork ({error})") from None
+        data = load_pickle(path, "hypernetwork")  # one sentence naming the file, no code run
+    except ModelLoadError as error:
+        raise HypernetworkLoadError(str(error)) from None
     if not isinstance(data, dict):
         raise HypernetworkLoadError(f"{path.name} is not a hypernetwork (no dict inside)")
     return data

@@ -104,7 +104,7 @@ def _read_lora(path: Path, family: ModelFamily) -> tuple[dict, dict | None, dict
 
     from nodestudio.runtime.checkpoints import read_state_dict
 
-    weights, file_metadata = read_state_dict(path)
+    weights, file_metadata = read_state_dict(path, "LoRA")
     _check_family(path, list(weights), family)
     state_dict, alphas = family.lora_state_dict(weights)
     raw = file_metadata.get("lora_adapter_metadata")

@@ -101,7 +101,7 @@ def load_diffusion_model(path: Path, device: str | torch.device, weight_dtype: s
     if path.is_dir():
         raise SplitFileError(f"{path.name} is a folder: put a diffusers model folder in the "
                              "checkpoints folder and use Load Checkpoint")
-    weights, metadata = read_state_dict(path)
+    weights, metadata = read_state_dict(path, "diffusion model")
     if progress is not None:
         progress(1, 2)
     shapes = _shapes(weights)
@@ -276,7 +276,7 @@ def load_text_encoders(paths: list[Path], family_name: str, device: str | torch.
     target = torch_device(device)
     files = []
     for done, path in enumerate(paths, 1):
-        weights, metadata = read_state_dict(path)
+        weights, metadata = read_state_dict(path, "text encoder")
         files.append(read_encoder(weights, model_configs.embedded_configs(metadata), path.name))
         if progress is not None:
             progress(done, len(paths) + 1)

@@ -117,13 +117,7 @@ def read_weights(path: Path) -> dict[str, torch.Tensor]:
         raise NodeError(f"{path.name}: unsupported file type {path.suffix!r}; upscale models "
                         f"are {', '.join(UPSCALE_SUFFIXES)} files")
     if suffix == ".safetensors":
-        try:
-            tensors, _ = read_state_dict(path)
-        except ModelLoadError:
-            raise
-        except Exception as error:  # safetensors names what is wrong with the header
-            raise ModelLoadError(f"{path.name} cannot be read as a .safetensors file "
-                                 f"({error})") from None
+        tensors, _ = read_state_dict(path, "upscale model")  # errors name the file (model_files)
     else:
         tensors = _read_pickle(path)
     # ComfyUI's own fix-up for SwinIR files saved from a DataParallel wrapper, where only
@@ -140,13 +134,9 @@ def _read_pickle(path: Path) -> dict[str, Any]:
     upscale models nest theirs (RealESRGAN's ``{"params_ema": {...}}``, BasicSR's
     ``{"params": ...}``), which spandrel's canonicalisation unwraps.
     """
-    try:
-        loaded = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as error:  # an unpickling error names the offending global
-        raise ModelLoadError(
-            f"{path.name} cannot be read safely as a model file ({error}); if it is an "
-            "upscale model, convert it to .safetensors"
-        ) from None
+    from nodestudio.runtime.model_files import load_pickle
+
+    loaded = load_pickle(path, "upscale model")  # one sentence naming the file, no code run
     if not isinstance(loaded, Mapping):
         raise ModelLoadError(f"{path.name} does not contain a state dict")
     return _tensors_of(loaded)

@@ -122,11 +122,17 @@ def run_gui(graph: Path | None = None, screenshot: Path | None = None,
         if "done" in result:
             return
         result["done"] = 1
-        result["code"] = 0 if take_screenshot(window, Path(screenshot)) else 1
-        if result["code"]:
-            print(f"nodestudio: could not write {screenshot}", file=sys.stderr)
-        window.close()
-        app.quit()
+        try:
+            result["code"] = 0 if take_screenshot(window, Path(screenshot)) else 1
+        except Exception as error:  # an exception in a slot would leave the loop running
+            print(f"nodestudio: could not write {screenshot}: {error}", file=sys.stderr)
+            result["code"] = 2
+        else:
+            if result["code"]:
+                print(f"nodestudio: could not write {screenshot}", file=sys.stderr)
+        finally:
+            window.close()
+            app.quit()
 
     window.view.first_painted.connect(lambda: QTimer.singleShot(SCREENSHOT_DELAY_MS, capture))
     QTimer.singleShot(SCREENSHOT_TIMEOUT_MS, capture)

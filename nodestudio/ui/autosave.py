@@ -115,7 +115,12 @@ class Autosaver(QObject):
             "source": str(self.document.path) if self.document.path is not None else None,
             "graph": files.to_document(self.editor.graph),
         }
-        text = json.dumps(data, ensure_ascii=False, allow_nan=False)
+        try:
+            text = json.dumps(data, ensure_ascii=False, allow_nan=False)
+        except (ValueError, TypeError, RecursionError):
+            # A value JSON cannot hold (NaN set by a node or a script): autosave the rest
+            # rather than nothing, so that a crash never loses all the work.
+            text = json.dumps(files.sanitized(data), ensure_ascii=False, allow_nan=False)
         files.write_atomic(self.file, text.encode("utf-8"))
         self._saved_revision = self.revision
         return self.file

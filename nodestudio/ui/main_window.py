@@ -288,7 +288,9 @@ class MainWindow(QMainWindow):
     def _save_to(self, path: Path) -> bool:
         try:
             self.document.save(path)
-        except OSError as error:
+        except (OSError, ValueError, TypeError, RecursionError) as error:
+            # ValueError: a value JSON cannot hold (NaN set by a script); the file on disk is
+            # untouched (atomic save) and the window keeps the work.
             self.report(f"Could not save {path}: {error}", "error")
             QMessageBox.warning(self, "Could not save", f"{path}\n\n{error}")
             return False

@@ -125,9 +125,12 @@ def test_controlnet_workflow_follows_the_picture_outline(
     adherence = metrics.Adherence()
     for seed, (_, scene) in enumerate(world.held_out_prompts(IMAGES_PER_CHECK, seed=1)):
         picture = world.render(scene)
-        path = tmp_path / f"control_{seed}.png"
+        # Put in the input folder, as a user does (a graph reads pictures only from there).
+        inputs = Path(session.settings.input_dir)
+        inputs.mkdir(parents=True, exist_ok=True)
+        path = inputs / f"control_{seed}.png"
         Image.fromarray(picture).save(path)
-        graph.set_value("control_image", "image", str(path))
+        graph.set_value("control_image", "image", path.name)
         # Only colour and background in words: shape and place must come from the edges.
         prompt = world.caption({"colour": scene.colour, "background": scene.background})
         reading = metrics.read_image(generate(session, graph, prompt, seed))

@@ -25,9 +25,12 @@ def session(tiny_models, tmp_path_factory) -> nodestudio.Session:
     (folder / "input").mkdir()
     registry = create_registry(entry_points=False)
     assert not registry.failures, registry.failures[0].traceback
+    # Tests build further models in their own temporary folders and name them by path: allowed
+    # as a user would with --allow-path.
     return nodestudio.Session(device="cpu", models_dir=tiny_models.root,
                               output_dir=folder / "output", input_dir=folder / "input",
-                              registry=registry, settings=Settings())
+                              registry=registry, settings=Settings(),
+                              allowed_paths=[tmp_path_factory.getbasetemp()])
 
 
 @pytest.fixture(scope="session")

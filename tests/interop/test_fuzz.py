@@ -24,8 +24,10 @@ REGISTRY = create_registry(entry_points=False)
 CLASSES = [*CORE_NODES, "Reroute", "PrimitiveNode", "Note", "SomeCustomNode"]
 INPUT_NAMES = sorted({spec.name for d in CORE_NODES.values() for spec in d.inputs})
 
+# Issue 14 widened these: integers beyond float range, NaN / Infinity, empty names.
 scalars = st.none() | st.booleans() | st.integers(-3, 10**20) | \
-    st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=6)
+    st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=6) | \
+    st.sampled_from([10**400, -(10**400), float("nan"), float("inf"), ""])
 json_values = st.recursive(
     scalars,
     lambda children: st.lists(children, max_size=4)
@@ -151,8 +153,9 @@ def _check(outcome) -> None:
         assert outcome.problems, "a GraphFileError must say what is wrong"
         assert all(p.kind != "internal_error" for p in outcome.problems), outcome
     elif outcome is not None:
-        # what was imported can be saved, reloaded and (tried to be) exported
+        # what was imported saves, reopens equal and can (be tried to) be exported
         reloaded = files.loads(files.dumps(outcome), REGISTRY)
+        assert reloaded == outcome
         try:
             export_api_prompt(reloaded, REGISTRY)
         except GraphFileError:
@@ -179,6 +182,36 @@ def test_non_finite_numbers_in_a_prompt_are_reported_not_crashed_on(threshold):
     # Found by test_garbled_prompts: a scaled input (Canny's 0–1 thresholds) holding infinity.
     data = {"1": {"class_type": "Canny",
                   "inputs": {"low_threshold": threshold, "high_threshold": 0.8}}}
+    _check(_convert(data))
+
+
+def _nested(levels: int) -> object:
+    value: object = 1
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("levels", [30, 31, 32, 33, 200])
+def test_deep_comfy_data_imports_to_a_graph_that_saves_and_reopens_equal(levels):
+    # Issue 14, item 5: the importer allowed deeper nesting than graph files do.
+    _check(_convert({"1": {"class_type": "SomeCustomNode", "inputs": {"a": _nested(levels)},
+                           "_meta": {"deep": _nested(levels)}}}))
+
+
+def test_an_input_named_empty_imports_to_a_graph_that_saves_and_reopens_equal():
+    # Issue 14, item 5: a link into input "" saved, then the file was refused.
+    outcome = _convert({"1": {"class_type": "SomeCustomNode", "inputs": {"": ["2", 0], "x": 1}},
+                        "2": {"class_type": "SomeCustomNode", "inputs": {"": 3}}})
+    _check(outcome)
+    assert not outcome.links
+    assert any(p.kind == "dropped_link" and p.node_id == "1" for p in outcome.load_warnings)
+
+
+def test_a_huge_integer_position_in_a_workflow_is_not_an_overflow_error():
+    data = {"nodes": [{"id": 1, "type": "SomeCustomNode", "pos": [10**400, 0],
+                       "size": [1, 10**400]}], "links": [], "version": 0.4,
+            "groups": [{"bounding": [0, 0, 10**400, 1], "title": "g"}]}
     _check(_convert(data))
 
 

@@ -152,8 +152,10 @@ def _comfy(prompt: dict[str, Any]) -> dict[str, tuple[str, dict]]:
 @pytest.fixture(scope="module")
 def session(tiny_models, registry, tmp_path_factory) -> Session:
     folder = tmp_path_factory.mktemp("model-tools")
+    # The saved checkpoint is loaded back by its path in the output folder: allowed, as a
+    # user would with --allow-path.
     return Session(device="cpu", models_dir=tiny_models.root, input_dir=folder / "input",
-                   output_dir=folder / "output", registry=registry)
+                   output_dir=folder / "output", registry=registry, allowed_paths=[folder])
 
 
 # -- import ------------------------------------------------------------------------------------

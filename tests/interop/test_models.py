@@ -186,8 +186,9 @@ def test_load_image_takes_input_folder_names_and_absolute_paths(registry, tmp_pa
         "4": {"class_type": "PreviewImage", "inputs": {"images": ["3", 0]}},
     }
     graph = graph_from_data(prompt, registry)
+    # A picture outside the input folder needs the user's consent (issue 14, item 11).
     session = Session(device="cpu", input_dir=inputs, output_dir=tmp_path / "out",
-                      registry=registry)
+                      registry=registry, allowed_paths=[elsewhere])
     result = session.run(graph)
     assert result.outputs["1"]["image"].shape == (1, 6, 10, 3)
     assert result.outputs["3"]["image"].shape == (1, 4, 8, 3)

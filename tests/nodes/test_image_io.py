@@ -95,9 +95,15 @@ def test_load_palette_greyscale_and_webp(node, ctx, folders):
     np.testing.assert_allclose(image[0, 2, 2], np.array([10, 20, 30]) / 255, atol=1e-6)
 
 
-def test_load_accepts_an_absolute_path(node, ctx, tmp_path):
-    elsewhere = tmp_path / "elsewhere.png"
+def test_load_accepts_an_absolute_path_only_in_an_allowed_folder(node, ctx, tmp_path):
+    """Issue 14 item 11: a shared graph must not read the user's files outside the input
+    folder; the app hands the folders the user allowed to the node as ctx.readable_roots."""
+    elsewhere = tmp_path / "elsewhere" / "picture.png"
+    elsewhere.parent.mkdir()
     Image.new("RGB", (2, 2), (255, 255, 255)).save(elsewhere)
+    with pytest.raises(NodeError, match="outside the input folder"):
+        node("image.load").function(image=str(elsewhere), ctx=ctx)
+    ctx.readable_roots = (Path(ctx.input_dir), elsewhere.parent)
     image, _ = node("image.load").function(image=str(elsewhere), ctx=ctx)
     assert image.shape == (1, 2, 2, 3) and np.all(image == 1.0)
 

@@ -53,7 +53,8 @@ def recorder(tiny_models, tmp_path) -> Recorder:
     cancel = CancelToken()
     environment = RunEnvironment(
         device="cpu",
-        models=ModelLibrary([tiny_models.root], include_demo=False),
+        # Tests save models under tmp_path and load them back by path (as --allow-path would).
+        models=ModelLibrary([tiny_models.root], include_demo=False, allowed=[tmp_path]),
         output_dir=tmp_path / "output",
         input_dir=tmp_path / "input",
     )

@@ -193,9 +193,9 @@ def test_the_cache_sizes_the_weights_and_may_offload_them(load):
      "classifier.safetensors is not an upscale model spandrel knows: none of the"),
     ("sd_checkpoint.safetensors", "sd_checkpoint.safetensors is not an upscale model spandrel "
      "knows: it looks like a Stable Diffusion checkpoint: put it in models/checkpoints"),
-    ("noise.pth", "noise.pth cannot be read safely as a model file"),
-    ("noise.safetensors", "noise.safetensors cannot be read as a .safetensors file"),
-    ("payload.pth", "payload.pth cannot be read safely as a model file"),
+    ("noise.pth", "upscale model file noise.pth is damaged or not a model file"),
+    ("noise.safetensors", "upscale model file noise.safetensors cannot be read: "),
+    ("payload.pth", "upscale model file payload.pth is a pickle that holds code"),
 ])
 def test_files_that_are_not_upscale_models_say_so(root, name, message):
     with pytest.raises(NodeError) as raised:

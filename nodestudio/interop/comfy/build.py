@@ -11,7 +11,6 @@ no layout) are laid out in columns. Everything that could not be carried over is
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,6 +18,7 @@ from nodestudio.api.registry import NodeRegistry
 from nodestudio.api.schema import NodeType
 from nodestudio.api.sockets import FLOAT
 from nodestudio.engine.modes import SOCKETS_KEY
+from nodestudio.graph.files import MAX_VALUE_DEPTH, is_finite_number, json_fault, sanitized
 from nodestudio.graph.layout import NodeLayout
 from nodestudio.graph.model import Graph, Node
 from nodestudio.graph.problems import Problem
@@ -29,7 +29,6 @@ from nodestudio.interop.comfy.rules import Placement, Rule
 #: Type id prefix of placeholders (and of plugin nodes that implement a ComfyUI class as is).
 PLACEHOLDER_PREFIX = "comfyui."
 _COLUMN_WIDTH, _ROW_HEIGHT = 340.0, 220.0
-_MAX_VALUE_DEPTH = 32  # NodeStudio graph files accept values nested up to this depth
 
 
 def placeholder_type(class_type: str) -> str:
@@ -60,6 +59,13 @@ class GraphBuilder:
         node_type = self.registry.get(type_id)
         if node_type is not None:
             values = _coerced(node_type, values)
+        faults = {name: json_fault(value) for name, value in values.items()}
+        for name, fault in faults.items():
+            if fault is not None:
+                # A graph file would refuse it (too deep): leave it out so the import reopens.
+                values = {key: value for key, value in values.items() if key != name}
+                self.note(f"the value {fault}; left out", comfy.id, name,
+                          kind="dropped_value")
         return self.graph.add_node(
             type_id, values, id=node_id, type_version=node_type.version if node_type else 1,
             mode=comfy.mode,  # type: ignore[arg-type]
@@ -84,6 +90,12 @@ class GraphBuilder:
         entry = {"class_type": comfy.class_type, "format": comfy.origin, "node": comfy.entry}
         if comfy.prompt_inputs is not None:
             entry["prompt_inputs"] = comfy.prompt_inputs
+        if json_fault(entry) is not None:
+            # Graph files refuse nesting beyond MAX_VALUE_DEPTH in any field: keep what fits,
+            # so that the import saves and reopens.
+            entry = sanitized(entry, limit=MAX_VALUE_DEPTH)
+            self.note(f"its ComfyUI data nests deeper than {MAX_VALUE_DEPTH} levels: the "
+                      "deepest parts are left out", comfy.id, kind="dropped_value")
         extra: dict[str, Any] = {EXTRA_KEY: entry}
         sockets = _declared_sockets(comfy)
         if sockets is not None:
@@ -154,7 +166,8 @@ def _coerced(node_type: NodeType, values: dict[str, Any]) -> dict[str, Any]:
     result = dict(values)
     for spec in node_type.inputs:
         value = result.get(spec.name)
-        if spec.type == FLOAT and isinstance(value, int) and not isinstance(value, bool):
+        # An integer beyond float range stays as it is; validation says it is not finite.
+        if spec.type == FLOAT and isinstance(value, int) and is_finite_number(value):
             result[spec.name] = float(value)
     return result
 
@@ -166,19 +179,9 @@ def _looks_like_subgraph(name: str) -> bool:
 
 
 def _plain(value: Any) -> bool:
-    """Whether a value can go into NodeStudio's ``values`` (plain JSON of bounded depth)."""
-    try:
-        text = json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError, RecursionError):
-        return False
-    depth = deepest = 0
-    for char in text:
-        if char in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif char in "]}":
-            depth -= 1
-    return deepest <= _MAX_VALUE_DEPTH
+    """Whether a value can go into NodeStudio's ``values``: the graph file's own check, so
+    that whatever imports also saves and reopens."""
+    return json_fault(value) is None
 
 
 # -- the whole graph ---------------------------------------------------------------------------
@@ -254,6 +257,11 @@ class GraphWiring:
 
     def _wire_one(self, target: ComfyNode, input_name: str, source_id: str, slot: int) -> None:
         where = f"link {source_id}.{slot} → {target.id}.{input_name}"
+        if not input_name:
+            # A graph file names both ends of a link; an unnamed one could not be reopened.
+            self.note(f"{where}: the input has no name; link dropped", target.id,
+                      kind="dropped_link")
+            return
         targets = self.targets(target.id, input_name)
         placement = self.placements[target.id]
         if not targets:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from nodestudio.graph.files import is_finite_number
 from nodestudio.graph.layout import Group, NodeLayout, Point
 from nodestudio.graph.problems import GraphFileError, Problem
 from nodestudio.interop.comfy.catalog import (
@@ -182,8 +183,8 @@ def _mode(value: Any) -> str:
 
 
 def _node_layout(entry: dict[str, Any]) -> NodeLayout:
-    pos = point(entry.get("pos")) or (0.0, 0.0)
-    size = point(entry.get("size"))
+    pos = _finite_point(entry.get("pos")) or (0.0, 0.0)
+    size = _finite_point(entry.get("size"))
     flags = entry.get("flags")
     collapsed = isinstance(flags, dict) and flags.get("collapsed") is True
     # ComfyUI colours a node with a pair: ``color`` (title bar) and ``bgcolor`` (body); the body
@@ -207,6 +208,18 @@ def _read_inputs(reader: _Reader, node_id: str, inputs: Any) -> None:
             by_link[link] = name
     reader.input_by_link[node_id] = by_link
     reader.input_by_slot[node_id] = by_slot
+
+
+def _finite_point(value: Any) -> tuple[float, float] | None:
+    """ir.point, but None for integers beyond float range (a hostile ``10**400``), where its
+    float() would raise OverflowError."""
+    if isinstance(value, dict):
+        items: list[Any] = [value.get("0"), value.get("1")]
+    elif isinstance(value, list | tuple):
+        items = list(value[:2])
+    else:
+        return None
+    return point(value) if all(is_finite_number(item) for item in items) else None
 
 
 def _input_name(item: Any) -> str | None:
@@ -337,7 +350,7 @@ def _read_native_reroutes(reader: _Reader, data: dict[str, Any]) -> None:
     for entry in entries:
         if not isinstance(entry, dict) or not isinstance(entry.get("id"), int):
             continue
-        pos = point(entry.get("pos"))
+        pos = _finite_point(entry.get("pos"))
         parent = entry.get("parentId")
         if pos is not None:
             reader.native_reroutes[entry["id"]] = (pos, parent if isinstance(parent, int)
@@ -368,7 +381,7 @@ def _read_group(reader: _Reader, index: int, entry: Any) -> None:
         reader.warn(f"groups[{index}] is not a group; ignored", kind="bad_group")
         return
     rect = entry.get("bounding")
-    if not (isinstance(rect, list) and len(rect) == 4 and all(is_number(v) for v in rect)):
+    if not (isinstance(rect, list) and len(rect) == 4 and all(is_finite_number(v) for v in rect)):
         reader.warn(f"groups[{index}] has no valid 'bounding'; ignored", kind="bad_group")
         return
     title = entry.get("title") if isinstance(entry.get("title"), str) else ""

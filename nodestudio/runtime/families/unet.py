@@ -180,6 +180,7 @@ class UNetFamily(ModelFamily):
                 f"the {name} prompt was encoded with the CLIP of another model "
                 f"(width {conditioning.embeds.shape[-1]}, this model expects {width})"
             )
+        control.check_controlnets(model, conditioning)  # before the first step, not inside it
 
     def denoiser(self, request: DenoiseRequest) -> UNetDenoiser:
         request = unclip.with_revision(request)  # SDXL: image prompts replace the pooled prompt

@@ -40,6 +40,7 @@ from nodestudio.ui.run.cache_watch import CacheStateWatcher
 from nodestudio.ui.run.canvas_marks import CanvasMarks
 from nodestudio.ui.run.gallery import OutputGallery
 from nodestudio.ui.run.images import batch_images, thumbnail, to_qimage
+from nodestudio.ui.run.path_consent import PathConsent
 from nodestudio.ui.run.progress import RunStatusWidget, StepRate
 from nodestudio.ui.run.queue_dock import QueueDock
 from nodestudio.ui.run.warmup import Warmup
@@ -74,6 +75,9 @@ class RunController(QObject):
         self.status = RunStatusWidget(window)
         self.queue_dock = QueueDock(self.queue, window)
         self.gallery = OutputGallery(window.outputs_dock)
+        #: Asks before a graph reads files outside the input folder (app/path_rules.py).
+        self.consent = PathConsent(window, session, lambda node_id: self._title(None, node_id))
+        self.editor.graph_replaced.connect(self.consent.forget)
         #: The editor graph each job was made from: a job's events mark the canvas only
         #: while that graph is the one shown (node ids of another file may coincide).
         self._origins: dict[int, Graph] = {}
@@ -195,6 +199,7 @@ class RunController(QObject):
         """Queue ``batch`` runs (default: the spin box) of the graph as it is now; with
         ``outputs``, only those nodes and what they need run (a partial run)."""
         graph = self.editor.graph
+        self.consent.check(graph)  # refused files stay problems, shown by validate
         if self.validate(quiet_when_ok=True, outputs=outputs):
             return []
         count = batch if batch is not None else self.batch_spin.value()

@@ -1,0 +1,84 @@
+"""Hostile graphs through the CLI (issue 14, items 1 and 2): exit 2 with a
+one-line problem naming the node and input, never a traceback."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from nodestudio.api.schema import Float, check_value, coerce_value
+from nodestudio.cli import EXIT_INVALID, main
+from nodestudio.graph import Graph, save
+
+HUGE_TEXT = "1" + "0" * 400
+
+
+@pytest.fixture
+def graph_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("NODESTUDIO_INPUT", str(tmp_path))
+    graph = Graph()
+    load = graph.add_node("image.load", {"image": "a.png"})
+    scale = graph.add_node("image.scale_by", {"scale": 2.0})
+    out = graph.add_node("image.save", {"filename_prefix": "x"})
+    graph.connect(load.id, "image", scale.id, "image")
+    graph.connect(scale.id, "image", out.id, "images")
+    return save(graph, tmp_path / "graph.json")
+
+
+def test_a_huge_integer_for_a_float_widget_is_reported(graph_file, capsys):
+    data = json.loads(graph_file.read_text())
+    data["nodes"][1]["values"]["scale"] = int(HUGE_TEXT)
+    data["layout"]["extra"] = {"zoom": int(HUGE_TEXT)}  # plain JSON: kept, saves as it came
+    graph_file.write_text(json.dumps(data))
+    assert main(["validate", str(graph_file)]) == EXIT_INVALID
+    out = capsys.readouterr()
+    assert "Traceback" not in out.err + out.out
+    assert "node 2" in out.out and "scale" in out.out
+    assert "expected a finite number, got a huge integer" in out.out
+
+
+def test_a_huge_layout_position_is_reported(graph_file, capsys):
+    data = json.loads(graph_file.read_text())
+    data["layout"]["nodes"]["2"] = {"pos": [int(HUGE_TEXT), 0]}
+    graph_file.write_text(json.dumps(data))
+    assert main(["validate", str(graph_file)]) == EXIT_INVALID
+    out = capsys.readouterr()
+    assert "Traceback" not in out.err + out.out
+    assert "node 2: invalid layout entry" in out.out
+
+
+def test_set_with_a_huge_integer_exits_2_naming_the_input(graph_file, tmp_path, capsys):
+    code = main(["run", str(graph_file), "--output", str(tmp_path / "out"),
+                 "--set", f"2.scale={HUGE_TEXT}"])
+    assert code == EXIT_INVALID
+    out = capsys.readouterr()
+    assert "Traceback" not in out.err + out.out
+    assert "expected a finite number, got a huge integer" in out.out + out.err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_schema_checks_handle_integers_beyond_float_range():
+    spec = Float("cfg", 7.0, min=0.0, max=100.0)
+    huge = int(HUGE_TEXT)
+    assert coerce_value(spec, huge) == huge  # float(huge) would raise OverflowError
+    assert check_value(spec, huge) == "expected a finite number, got a huge integer"
+    assert check_value(spec, coerce_value(spec, HUGE_TEXT)) == \
+        "expected a finite number, got inf"
+
+
+def test_validate_exits_2_on_a_cycle_through_a_bypassed_node(tmp_path, monkeypatch, capsys):
+    # Issue 14, item 2: A -> bypassed B -> A raised ValueError from resolve_modes.
+    monkeypatch.setenv("NODESTUDIO_INPUT", str(tmp_path))
+    graph = Graph()
+    first = graph.add_node("image.scale_by", {"scale": 2.0})
+    second = graph.add_node("image.scale_by", {"scale": 2.0}, mode="bypassed")
+    out = graph.add_node("image.save", {"filename_prefix": "x"})
+    graph.connect(first.id, "image", second.id, "image")
+    graph.connect(second.id, "image", first.id, "image")
+    graph.connect(first.id, "image", out.id, "images")
+    path = save(graph, tmp_path / "loop.json")
+    assert main(["validate", str(path)]) == EXIT_INVALID
+    out_text = capsys.readouterr()
+    assert "Traceback" not in out_text.err + out_text.out
+    assert "is part of a cycle: it closes a cycle through bypassed node 2" in out_text.out
