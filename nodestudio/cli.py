@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import sys
 import time
@@ -233,6 +232,8 @@ def option_problems(session: Any) -> list[Problem]:
     device = device_problem(session.settings.device)
     if device:
         problems.append(Problem(f"--device: {device}", kind="usage"))
+    from nodestudio.app.path_rules import folder_problem
+
     folder = folder_problem(Path(session.settings.output_dir))
     if folder:
         problems.append(Problem(f"--output: {folder}", kind="usage"))
@@ -259,19 +260,6 @@ def device_problem(setting: str | None) -> str | None:
         return str(error)
     except ImportError:
         return f"device {name!r} needs PyTorch, which is not installed"
-    return None
-
-
-def folder_problem(folder: Path) -> str | None:
-    """Why files cannot be written in ``folder`` (None when they can, or it can be made):
-    it, or the nearest part of its path that exists, must be a folder this user can write."""
-    existing = folder
-    while not existing.exists() and existing.parent != existing:
-        existing = existing.parent
-    if not existing.is_dir():
-        return f"cannot create the folder {folder}: {existing} is a file, not a folder"
-    if not os.access(existing, os.W_OK | os.X_OK):
-        return f"cannot write in {folder}: {existing} is not writable for this user"
     return None
 
 
