@@ -263,9 +263,9 @@ CORE_NODES: dict[str, ComfyNodeDef] = {
 }
 
 
-def _merge_area_tables() -> None:
-    """Areas of nodes keep their definitions beside their rules (``DEFINITIONS`` in each
-    module); they import this module's types, so they are merged in here, at the end."""
+def area_modules() -> tuple[Any, ...]:
+    """The modules that keep an area's node definitions beside their mapping rules
+    (``DEFINITIONS`` and ``rules()``): the one list of them, for this table and mapping's."""
     from nodestudio.interop.comfy import (
         adapters,
         conditioning_areas,
@@ -276,8 +276,12 @@ def _merge_area_tables() -> None:
         upscale,
     )
 
-    for area in (adapters, conditioning_areas, gligen, latent_tools, model_tools, unclip,
-                 upscale):
+    return (conditioning_areas, latent_tools, model_tools, upscale, adapters, unclip, gligen)
+
+
+def _merge_area_tables() -> None:
+    """Areas import this module's types, so their definitions are merged in here, at the end."""
+    for area in area_modules():
         for definition in area.DEFINITIONS:
             CORE_NODES.setdefault(definition.class_type, definition)
 

@@ -9,16 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from nodestudio.interop.comfy import (
-    adapters,
-    conditioning_areas,
-    gligen,
-    latent_tools,
-    model_tools,
-    unclip,
-    upscale,
-)
-from nodestudio.interop.comfy.catalog import strip_annotation
+from nodestudio.interop.comfy.catalog import area_modules, strip_annotation
 from nodestudio.interop.comfy.custom_sampling import custom_sampling_rules
 from nodestudio.interop.comfy.diffusion import SaveImageRule, diffusion_rules
 from nodestudio.interop.comfy.flow import flow_rules
@@ -131,5 +122,4 @@ def export_rules(rules: Iterable[Rule]) -> dict[str, list[Rule]]:
 
 def all_rules() -> list[Rule]:
     return [*diffusion_rules(), *flow_rules(), *custom_sampling_rules(), *generic_rules(),
-            *conditioning_areas.rules(), *latent_tools.rules(), *model_tools.rules(),
-            *upscale.rules(), *adapters.rules(), *unclip.rules(), *gligen.rules()]
+            *(rule for area in area_modules() for rule in area.rules())]
