@@ -66,9 +66,10 @@ def resolve_output_prefix(output_dir: Path, filename_prefix: str) -> tuple[Path,
     return folder, relative.name
 
 
-def next_counter(folder: Path, stem: str) -> int:
-    """One past the highest counter of ``<stem>_NNNNN_.png`` files in ``folder`` (1 if none)."""
-    pattern = re.compile(re.escape(stem) + r"_(\d+)_\.png", re.IGNORECASE)
+def next_counter(folder: Path, stem: str, suffix: str = ".png") -> int:
+    """One past the highest counter of ``<stem>_NNNNN_<suffix>`` files in ``folder`` (1 if
+    none); videos, sounds and meshes count their own suffix."""
+    pattern = re.compile(re.escape(stem) + r"_(\d+)_" + re.escape(suffix), re.IGNORECASE)
     highest = 0
     if folder.is_dir():
         for entry in folder.iterdir():

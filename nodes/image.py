@@ -24,7 +24,6 @@ from nodestudio.api import (
     String,
     node,
 )
-from nodestudio.paths import workflows_dir
 
 from ._imaging import (
     DEFAULT_RESIZE_METHOD,
@@ -53,6 +52,13 @@ _EXIF_ORIENTATION = 0x0112
 T = TypeVar("T")
 
 # -- loading -----------------------------------------------------------------------------------
+
+
+def workflows_dir() -> Path:
+    """The pictures shipped with the example workflows. A pack imports only nodestudio.api and
+    nodestudio.runtime (docs/ARCHITECTURE.md), so the built-in pack finds them from its own
+    place: ``nodes/`` and ``resources/`` sit side by side in a checkout and in the wheel."""
+    return Path(__file__).resolve().parent.parent / "resources" / "workflows"
 
 
 def resolve_input_image(image: str, input_dir: Path) -> Path:

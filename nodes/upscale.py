@@ -9,15 +9,19 @@ import numpy as np
 from nodestudio.api import (
     IMAGE,
     UPSCALE_MODEL,
-    Choice,
     Input,
     Int,
+    ModelChoice,
     NodeContext,
     Output,
     node,
 )
 
-from .diffusion._common import fingerprint_for
+from .diffusion._common import find_model, fingerprint_for
+
+MODEL_NAME_INPUT = ModelChoice("model_name", "upscale_models",
+                               description="Model name in the upscale_models folder, or an "
+                                           "absolute path")
 
 
 @node(
@@ -31,18 +35,17 @@ from .diffusion._common import fingerprint_for
         "Upscale Image (using Model)."
     ),
     inputs=[
-        Choice("model_name", source="models:upscale_models",
-               description="Model name in the upscale_models folder, or an absolute path"),
+        MODEL_NAME_INPUT,
     ],
     outputs=[Output("upscale_model", UPSCALE_MODEL,
                     description="The network with its scale (2x, 4x …)")],
     deterministic=False,
-    fingerprint=fingerprint_for("upscale_models", "model_name"),
+    fingerprint=fingerprint_for(MODEL_NAME_INPUT),
 )
 def load_upscale_model(model_name: str, ctx: NodeContext) -> Any:
     from nodestudio.runtime.upscale import load_upscale_model as load
 
-    path = ctx.models.find("upscale_models", model_name)
+    path = find_model(ctx, MODEL_NAME_INPUT, model_name)
     loaded = load(path, ctx.device)
     ctx.logger.info("loaded %s on %s: %s", path.name, ctx.device, loaded.describe())
     return loaded

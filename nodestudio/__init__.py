@@ -15,7 +15,28 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+
+def _read_version() -> str:
+    """pyproject.toml is the one source of truth: a checkout reads it directly (an editable
+    install's metadata goes stale when the version is bumped), an installed wheel or bundle
+    reads the metadata built from it."""
+    import re
+    from importlib import metadata
+    from pathlib import Path
+
+    pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+    if pyproject.is_file():
+        match = re.search(r'^name = "nodestudio"\s*\nversion = "([^"]+)"',
+                          pyproject.read_text(encoding="utf-8"), re.MULTILINE)
+        if match:
+            return match.group(1)
+    try:
+        return metadata.version("nodestudio")
+    except metadata.PackageNotFoundError:  # copied sources without metadata: still say so
+        return "0+unknown"
+
+
+__version__ = _read_version()
 
 if TYPE_CHECKING:
     from nodestudio.api.registry import NodeRegistry

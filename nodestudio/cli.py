@@ -18,7 +18,7 @@ from typing import Any, TextIO
 from nodestudio.graph.problems import GraphError, Problem
 
 EXIT_OK, EXIT_NODE_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
-SUBCOMMANDS = ("run", "validate", "nodes", "export")
+SUBCOMMANDS = ("run", "validate", "nodes", "export", "farm")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -49,11 +49,19 @@ def _gui_parser() -> argparse.ArgumentParser:
                         help="open the window, save a screenshot once it is drawn, and exit")
     parser.add_argument("--models", type=Path, action="append", metavar="DIR",
                         help="models root (ComfyUI layout); may be given several times")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    parser.add_argument("--install-desktop", action="store_true",
+                        help="add NodeStudio to the application menu (icon, graph file type) "
+                        "for this user, and exit")
+    parser.add_argument("--uninstall-desktop", action="store_true",
+                        help="remove what --install-desktop added, and exit")
     return parser
 
 
 def _open_gui(argv: list[str]) -> int:
     args = _gui_parser().parse_args(argv)
+    if args.version or args.install_desktop or args.uninstall_desktop:
+        return _desktop_command(args)  # none of these needs Qt or torch
     try:
         from nodestudio.ui.application import run_gui
     except ImportError as error:
@@ -62,6 +70,27 @@ def _open_gui(argv: list[str]) -> int:
               "nodestudio nodes.", file=sys.stderr)
         return EXIT_INVALID
     return int(run_gui(graph=args.graph, screenshot=args.screenshot, models=args.models))
+
+
+def _desktop_command(args: argparse.Namespace) -> int:
+    import nodestudio
+    from nodestudio.app import desktop_install
+
+    if args.version:
+        print(f"nodestudio {nodestudio.__version__}")
+        return EXIT_OK
+    try:
+        if args.install_desktop:
+            report = desktop_install.install()
+            print(f"installed {len(report.written)} files under {desktop_install.data_home()}")
+        else:
+            report = desktop_install.uninstall()
+            print(f"removed {len(report.removed)} files" if report.removed
+                  else "nothing to remove: the desktop files were not installed")
+    except desktop_install.DesktopInstallError as error:
+        print(f"nodestudio: {error}", file=sys.stderr)
+        return EXIT_INVALID
+    return EXIT_OK
 
 
 # -- headless commands ---------------------------------------------------------------------------
@@ -86,7 +115,25 @@ def _command_parser() -> argparse.ArgumentParser:
     _add_extra_model_paths(run)
     _add_allow_path(run)
     run.add_argument("--json", action="store_true", help="print one JSON event per line")
+    run.add_argument("--memory-mode", choices=("auto", "keep", "offload", "sequential", "fp8"),
+                     default=None, help="how models are held on the GPU (default: the setting)")
+    run.add_argument("--fast", action="store_true", default=None,
+                     help="compile the denoiser with torch.compile (slow first run)")
+    run.add_argument("--farm", metavar="ADDRESS", default=None,
+                     help="run on a Ray render farm: ray://HOST:PORT, or auto for the one "
+                     "`nodestudio farm start` started")
+    run.add_argument("--sweep", dest="sweeps", action="append", default=[],
+                     metavar="INPUT=VALUES", help="one run per value: seed=1..100, "
+                     "positive.text=@prompts.txt, sampler.cfg=3,5,7; several multiply")
     run.set_defaults(handler=_run_command)
+
+    farm = commands.add_parser("farm", help="render farm (Ray) commands")
+    farm_commands = farm.add_subparsers(dest="farm_command", required=True)
+    start = farm_commands.add_parser("start", help="start a local Ray cluster head")
+    start.add_argument("--port", type=int, default=6379)
+    start.add_argument("--num-cpus", type=int, default=None)
+    start.add_argument("--num-gpus", type=int, default=None)
+    start.set_defaults(handler=_farm_command)
 
     validate = commands.add_parser("validate", help="check a graph without running it")
     validate.add_argument("graph", type=Path)
@@ -129,6 +176,10 @@ def _session(args: argparse.Namespace) -> Any:
     from nodestudio.app.settings import Settings
 
     settings = Settings.load()
+    if getattr(args, "memory_mode", None):
+        settings.memory_mode = args.memory_mode
+    if getattr(args, "fast", None):
+        settings.fast = True
     for path in getattr(args, "extra_model_paths", []):
         read_extra_model_paths(path, strict=True)  # a file named on the command line must read
         settings.extra_model_paths.append(path)
@@ -165,8 +216,13 @@ def _run_command(args: argparse.Namespace) -> int:
     except GraphError as error:
         printer.invalid(error.summary, error.problems)
         return EXIT_INVALID
-    printer.warnings(graph.load_warnings)
+    printer.warnings([*graph.load_warnings, *session.warnings(graph)])
     printer.titles = {node.id: _node_label(node, session.registry) for node in graph}
+    if getattr(args, "farm", None) or getattr(args, "sweeps", None):
+        from nodestudio.app.farm.cli import run_jobs
+
+        return run_jobs(session, graph, args.sweeps, args.farm, tuple(args.only) or None,
+                        args.json)
     cancel = CancelToken()
 
     def interrupt(signum: int, frame: Any) -> None:
@@ -189,6 +245,12 @@ def _run_command(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, previous)
     printer.done(result)
     return EXIT_OK
+
+
+def _farm_command(args: argparse.Namespace) -> int:
+    from nodestudio.app.farm.cli import farm_start
+
+    return farm_start(args.port, args.num_cpus, args.num_gpus)
 
 
 def apply_assignments(graph: Any, registry: Any, assignments: list[str]) -> None:
@@ -299,7 +361,7 @@ def _validate_command(args: argparse.Namespace) -> int:
     else:
         problems = session.validate(graph)
         summary = f"{len(problems)} problem(s)"
-        for warning in graph.load_warnings:
+        for warning in [*graph.load_warnings, *session.warnings(graph)]:
             print(f"warning: {warning}", file=sys.stderr)
     if args.json:
         print(json.dumps({"valid": not problems, "problems": [p.to_json() for p in problems]}))
@@ -455,6 +517,7 @@ class _JsonPrinter:
 
     def event(self, event: Any) -> None:
         data = event.to_json()
+        self._track_memory(data)
         data.pop("preview", None)
         data.pop("images", None)
         self._write(data)
@@ -468,7 +531,20 @@ class _JsonPrinter:
         for warning in warnings:
             self._write({"event": "warning", **warning.to_json()})
 
+    def _track_memory(self, data: dict[str, Any]) -> None:
+        # A run's peak is its largest node peak: each node's is measured from its own start.
+        if data.get("event") != "node_finished":
+            return
+        peaks = getattr(self, "peaks", {})
+        for key in ("peak_ram", "peak_vram", "ram_added", "vram_added"):
+            if isinstance(data.get(key), int):
+                peaks[key] = max(peaks.get(key, 0), data[key])
+        self.peaks = peaks
+
     def done(self, result: Any) -> None:
+        # Peak memory of the whole run (bytes): RSS and CUDA allocator peaks, and how far each
+        # rose above what the process held before the node that raised it most.
+        self._write({"event": "run_memory", **getattr(self, "peaks", {})})
         self._write({"event": "files", "files": [str(p) for p in result.files]})
 
 

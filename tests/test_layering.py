@@ -1,4 +1,6 @@
-"""The layering rules of DESIGN.md, enforced: no Qt below ui/, no torch in graph/ and api/."""
+"""The layering rules at run time: no Qt below ui/, no torch in graph/ and api/. The import
+rules themselves (function-level imports too) are import-linter's contracts in pyproject.toml,
+run by tests/test_import_contracts.py and .ci/run."""
 
 from __future__ import annotations
 
@@ -35,16 +37,13 @@ def test_graph_and_api_import_neither_qt_nor_torch(package):
     assert done.returncode == 0, done.stderr
 
 
-@pytest.mark.parametrize("package", ["nodestudio.engine", "nodestudio.runtime", "nodestudio.app"])
+@pytest.mark.parametrize("package", ["nodestudio.engine", "nodestudio.runtime", "nodestudio.app",
+                                     "nodestudio.interop"])
 def test_engine_runtime_and_app_import_no_qt(package):
+    # A missing package fails: every layer exists, and a rename must update this list.
     done = run_blocked({"PySide6"}, f"""
         import pkgutil, importlib
-        try:
-            import {package} as root
-        except ModuleNotFoundError as error:
-            if error.name == "{package}":
-                raise SystemExit(0)  # not written yet
-            raise
+        import {package} as root
         for module in pkgutil.walk_packages(root.__path__, root.__name__ + "."):
             importlib.import_module(module.name)
     """)
@@ -65,5 +64,17 @@ def test_a_headless_run_of_generic_nodes_needs_neither_qt_nor_torch(tmp_path):
         graph.connect(image.id, "image", save.id, "images")
         result = Session(device="auto", output_dir={str(tmp_path)!r}).run(graph)
         assert len(result.files) == 1
+    """)
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_window_and_the_plain_cli_never_import_ray():
+    """Ray is for the farm only: the window, the backends and a local run work without it."""
+    done = run_blocked({"ray"}, """
+        import nodestudio.app.backends, nodestudio.app.farm, nodestudio.app.farm.routing
+        import nodestudio.app.farm.sweep, nodestudio.app.farm.worker, nodestudio.app.farm.cli
+        import nodestudio.ui.main_window, nodestudio.ui.run.farm_panel, nodestudio.cli
+        import nodestudio.app.settings as settings
+        assert settings.Settings().farm_address == "auto"
     """)
     assert done.returncode == 0, done.stderr

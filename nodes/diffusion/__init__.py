@@ -7,6 +7,8 @@ functions, so listing these nodes never imports torch.
 from nodestudio.api import collect_nodes
 
 from . import (
+    animatediff,
+    audio_latents,
     clip_vision,
     conditioning,
     conditioning_areas,
@@ -22,8 +24,12 @@ from . import (
     parts,
     refiner,
     sampling,
+    shap_e,
+    svd,
+    video_latents,
 )
 
 NODES = collect_nodes(loaders, parts, conditioning, conditioning_areas, conditioning_math,
                       controlnets, refiner, flow, latents, latent_tools, model_tools, sampling,
-                      clip_vision, gligen, hypernetwork)
+                      clip_vision, gligen, hypernetwork, audio_latents, video_latents,
+                      shap_e, animatediff, svd)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from nodestudio.api import NodeError
+from nodestudio.api import InputSpec, NodeError
 
 
 def _stat_of(path: Path) -> list[Any]:
@@ -37,13 +37,31 @@ def model_fingerprint(kind: str, name: str, ctx: Any) -> Any:
     return [identity, str(device)]
 
 
-def fingerprint_for(kind: str, field: str) -> Any:
-    """A loader node's fingerprint: the model named by its ``field`` input, in folder ``kind``."""
+def declared_kind(spec: InputSpec) -> str:
+    """The models folder ``spec`` (a ``ModelChoice``) lists: the loader's one declaration."""
+    if spec.model_kind is None:
+        raise ValueError(f"input {spec.name!r} is not a ModelChoice: it names no models folder")
+    return spec.model_kind
+
+
+def fingerprint_for(spec: InputSpec | str, field: str = "") -> Any:
+    """A loader node's fingerprint: the model named by its ``spec`` input, in the folder the
+    input lists (so the fingerprint watches the file the node loads).
+
+    ``fingerprint_for(kind, field)`` is the older spelling, kept for callers outside the
+    built-in loaders; new loaders pass their ``ModelChoice``.
+    """
+    kind, name = (spec, field) if isinstance(spec, str) else (declared_kind(spec), spec.name)
 
     def fingerprint(ctx: Any = None, **values: Any) -> Any:
-        return model_fingerprint(kind, values.get(field, ""), ctx)
+        return model_fingerprint(kind, values.get(name, ""), ctx)
 
     return fingerprint
+
+
+def find_model(ctx: Any, spec: InputSpec, name: str) -> Path:
+    """The file or folder ``name`` chosen in the ``spec`` input, from the folder it lists."""
+    return Path(ctx.models.find(declared_kind(spec), name))
 
 
 def require(value: Any, what: str, hint: str) -> Any:

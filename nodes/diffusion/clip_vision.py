@@ -18,14 +18,20 @@ from nodestudio.api import (
     Choice,
     Float,
     Input,
+    ModelChoice,
     NodeContext,
     Output,
     node,
 )
 
-from ._common import fingerprint_for
+from ._common import find_model, fingerprint_for
 
 CROPS = ("center", "none")
+
+
+CLIP_NAME_INPUT = ModelChoice("clip_name", "clip_vision",
+                              description="File name in the clip_vision folder, or an absolute "
+                                          "path")
 
 
 @node(
@@ -37,16 +43,15 @@ CROPS = ("center", "none")
         "OpenCLIP's layout (also the encoder inside an unCLIP checkpoint). Use it with CLIP "
         "Vision Encode."
     ),
-    inputs=[Choice("clip_name", source="models:clip_vision",
-                   description="File name in the clip_vision folder, or an absolute path")],
+    inputs=[CLIP_NAME_INPUT],
     outputs=[Output("clip_vision", CLIP_VISION)],
     deterministic=False,
-    fingerprint=fingerprint_for("clip_vision", "clip_name"),
+    fingerprint=fingerprint_for(CLIP_NAME_INPUT),
 )
 def load_clip_vision(clip_name: str, ctx: NodeContext) -> Any:
     from nodestudio.runtime.clip_vision import load_clip_vision as load
 
-    path = ctx.models.find("clip_vision", clip_name)
+    path = find_model(ctx, CLIP_NAME_INPUT, clip_name)
     loaded = load(path, ctx.device)
     ctx.logger.info("loaded %s on %s: %d-wide image embedding, %d px input", path.name,
                     ctx.device, loaded.embed_dim, loaded.image_size)
@@ -113,6 +118,10 @@ def unclip_conditioning(conditioning: Any, clip_vision_output: Any, strength: fl
     return conditioning.map_entries(added)
 
 
+CHECKPOINT_INPUT = ModelChoice("checkpoint", "checkpoints",
+                               description="Checkpoint name in the checkpoints folder")
+
+
 @node(
     "diffusion.load_unclip_checkpoint",
     display_name="unCLIP Checkpoint Loader",
@@ -122,8 +131,7 @@ def unclip_conditioning(conditioning: Any, clip_vision_output: Any, strength: fl
         "folder: the model, its text encoder, its VAE and its CLIP vision encoder for image "
         "prompts."
     ),
-    inputs=[Choice("checkpoint", source="models:checkpoints",
-                   description="Checkpoint name in the checkpoints folder")],
+    inputs=[CHECKPOINT_INPUT],
     outputs=[
         Output("model", MODEL),
         Output("clip", CLIP),
@@ -131,13 +139,13 @@ def unclip_conditioning(conditioning: Any, clip_vision_output: Any, strength: fl
         Output("clip_vision", CLIP_VISION, description="The checkpoint's image encoder"),
     ],
     deterministic=False,
-    fingerprint=fingerprint_for("checkpoints", "checkpoint"),
+    fingerprint=fingerprint_for(CHECKPOINT_INPUT),
 )
 def load_unclip_checkpoint(checkpoint: str, ctx: NodeContext) -> tuple[Any, Any, Any, Any]:
     from nodestudio.runtime.checkpoints import describe, load_checkpoint
     from nodestudio.runtime.unclip import load_checkpoint_clip_vision
 
-    path = ctx.models.find("checkpoints", checkpoint)
+    path = find_model(ctx, CHECKPOINT_INPUT, checkpoint)
     vision = load_checkpoint_clip_vision(path, ctx.device)  # first: says early if it is none
     loaded = load_checkpoint(path, ctx.device, progress=ctx.progress)
     ctx.logger.info("loaded %s on %s: %s", path.name, ctx.device, describe(loaded))

@@ -155,8 +155,6 @@ def text_encode(
     original_width: int, original_height: int, crop_left: int, crop_top: int,
     target_width: int, target_height: int, ctx: Any = None,
 ) -> Any:
-    from dataclasses import replace
-
     from nodestudio.runtime.families.base import PromptOptions
     from nodestudio.runtime.types import SizeConditioning
 
@@ -178,25 +176,37 @@ def text_encode(
         _warn_missing_embeddings(ctx, words)
     options = PromptOptions(clip_skip=clip_skip, text_2=text_2, size=conditioning_size,
                             embeddings=finder)
-    try:
-        conditioning = clip.family.encode_prompt(clip, text, options)
-        if finder is not None and not finder.asked:
-            # A family that does not apply embeddings read "embedding:name" as words; as
-            # ComfyUI ignores embeddings an encoder cannot take, encode without them.
-            from nodestudio.runtime.prompt_weights import remove_embedding_references
+    from nodestudio.runtime import memory_manager
 
-            ctx.logger.warning(
-                "%s text encoders do not apply textual inversion embeddings here: %s left out "
-                "of the prompt", clip.family.label,
-                ", ".join(f"embedding:{word}" for word in words),
-            )
-            options = replace(options, text_2=remove_embedding_references(text_2),
-                              embeddings=None)
-            conditioning = clip.family.encode_prompt(
-                clip, remove_embedding_references(text), options)
-        return conditioning
+    # The memory policy places the encoders for this node (offload: back to system memory
+    # after it, so T5-XXL and the denoiser take turns on a small card).
+    try:
+        with memory_manager.models_in_use([e.model for e in clip.encoders], clip.device):
+            return _encode(clip, text, text_2, options, finder, words, ctx)
     except ValueError as error:
         raise NodeError(str(error)) from None
+
+
+def _encode(clip: Any, text: str, text_2: str, options: Any, finder: Any, words: list[str],
+            ctx: Any) -> Any:
+    from dataclasses import replace
+
+    conditioning = clip.family.encode_prompt(clip, text, options)
+    if finder is not None and not finder.asked:
+        # A family that does not apply embeddings read "embedding:name" as words; as
+        # ComfyUI ignores embeddings an encoder cannot take, encode without them.
+        from nodestudio.runtime.prompt_weights import remove_embedding_references
+
+        ctx.logger.warning(
+            "%s text encoders do not apply textual inversion embeddings here: %s left out "
+            "of the prompt", clip.family.label,
+            ", ".join(f"embedding:{word}" for word in words),
+        )
+        options = replace(options, text_2=remove_embedding_references(text_2),
+                          embeddings=None)
+        conditioning = clip.family.encode_prompt(
+            clip, remove_embedding_references(text), options)
+    return conditioning
 
 
 @node(

@@ -7,11 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from nodestudio.api import CONTROL_NET, MODEL, Choice, Input, NodeContext, Output, node
+from nodestudio.api import CONTROL_NET, MODEL, Input, ModelChoice, NodeContext, Output, node
 
-from ._common import fingerprint_for
+from ._common import find_model, fingerprint_for
 
 CATEGORY = "loaders"
+
+
+CONTROL_NET_NAME_INPUT = ModelChoice("control_net_name", "controlnet",
+                                     description="ControlNet name in the controlnet folder")
 
 
 @node(
@@ -26,15 +30,14 @@ CATEGORY = "loaders"
     ),
     inputs=[
         Input("model", MODEL, description="The model the differences are added to"),
-        Choice("control_net_name", source="models:controlnet",
-               description="ControlNet name in the controlnet folder"),
+        CONTROL_NET_NAME_INPUT,
     ],
     outputs=[Output("control_net", CONTROL_NET)],
     deterministic=False,
-    fingerprint=fingerprint_for("controlnet", "control_net_name"),
+    fingerprint=fingerprint_for(CONTROL_NET_NAME_INPUT),
 )
 def load_diff_controlnet(model: Any, control_net_name: str, ctx: NodeContext) -> Any:
     from nodestudio.runtime.checkpoints import load_controlnet
 
-    path = ctx.models.find("controlnet", control_net_name)
+    path = find_model(ctx, CONTROL_NET_NAME_INPUT, control_net_name)
     return load_controlnet(path, ctx.device, progress=ctx.progress, base=model)

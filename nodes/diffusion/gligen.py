@@ -12,18 +12,23 @@ from nodestudio.api import (
     CLIP,
     CONDITIONING,
     GLIGEN,
-    Choice,
     Input,
     Int,
+    ModelChoice,
     NodeContext,
     Output,
     String,
     node,
 )
 
-from ._common import fingerprint_for
+from ._common import find_model, fingerprint_for
 
 _MAX_SIZE = 16384  # ComfyUI's MAX_RESOLUTION
+
+
+GLIGEN_NAME_INPUT = ModelChoice("gligen_name", "gligen",
+                                description="GLIGEN model name in the gligen folder, or an "
+                                            "absolute path")
 
 
 @node(
@@ -36,17 +41,16 @@ _MAX_SIZE = 16384  # ComfyUI's MAX_RESOLUTION
         "prompt in boxes of the image. GLIGEN is made for SD 1.x models."
     ),
     inputs=[
-        Choice("gligen_name", source="models:gligen",
-               description="GLIGEN model name in the gligen folder, or an absolute path"),
+        GLIGEN_NAME_INPUT,
     ],
     outputs=[Output("gligen", GLIGEN, description="The GLIGEN model")],
     deterministic=False,
-    fingerprint=fingerprint_for("gligen", "gligen_name"),
+    fingerprint=fingerprint_for(GLIGEN_NAME_INPUT),
 )
 def load_gligen(gligen_name: str, ctx: NodeContext) -> Any:
     from nodestudio.runtime.gligen import load_gligen as load
 
-    path = ctx.models.find("gligen", gligen_name)
+    path = find_model(ctx, GLIGEN_NAME_INPUT, gligen_name)
     loaded = load(path, ctx.device)
     ctx.logger.info("loaded %s on %s: %s", path.name, ctx.device, loaded.describe())
     return loaded

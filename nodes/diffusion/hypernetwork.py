@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from nodestudio.api import MODEL, Choice, Float, Input, NodeContext, Output, node
+from nodestudio.api import MODEL, Float, Input, ModelChoice, NodeContext, Output, node
 
-from ._common import fingerprint_for
+from ._common import find_model, fingerprint_for
+
+HYPERNETWORK_NAME_INPUT = ModelChoice("hypernetwork_name", "hypernetworks",
+                                      description="Hypernetwork name in the hypernetworks folder, "
+                                                  "or an absolute path")
 
 
 @node(
@@ -26,18 +30,17 @@ from ._common import fingerprint_for
     ),
     inputs=[
         Input("model", MODEL),
-        Choice("hypernetwork_name", source="models:hypernetworks",
-               description="Hypernetwork name in the hypernetworks folder, or an absolute path"),
+        HYPERNETWORK_NAME_INPUT,
         Float("strength", 1.0, min=-10.0, max=10.0, step=0.01,
               description="How strongly the hypernetwork shifts the attention"),
     ],
     outputs=[Output("model", MODEL)],
     deterministic=False,
-    fingerprint=fingerprint_for("hypernetworks", "hypernetwork_name"),
+    fingerprint=fingerprint_for(HYPERNETWORK_NAME_INPUT),
 )
 def load_hypernetwork(model: Any, hypernetwork_name: str, strength: float,
                       ctx: NodeContext) -> Any:
     from nodestudio.runtime.hypernetwork import add_hypernetwork
 
-    path = ctx.models.find("hypernetworks", hypernetwork_name)
+    path = find_model(ctx, HYPERNETWORK_NAME_INPUT, hypernetwork_name)
     return add_hypernetwork(model, path, strength)

@@ -114,7 +114,7 @@ def vae_decode(vae: Any, latent: Any, tiled: bool, tile_size: int, ctx: NodeCont
     from nodestudio.runtime.vae import decode
 
     ctx.check_cancelled()
-    return decode(vae, latent, tiled=tiled, tile_size=tile_size)
+    return decode(vae, latent, tiled=tiled, tile_size=tile_size, progress=ctx.progress)
 
 
 @node(

@@ -9,18 +9,22 @@ from nodestudio.api import (
     CONTROL_NET,
     MODEL,
     VAE,
-    Choice,
     Float,
     Input,
+    ModelChoice,
     NodeContext,
     Output,
     node,
 )
 
-from ._common import fingerprint_for, t5_tokenizer
+from ._common import find_model, fingerprint_for, t5_tokenizer
 
 CATEGORY = "loaders"
 
+
+CHECKPOINT_INPUT = ModelChoice("checkpoint", "checkpoints", default="nodestudio-shapes",
+                               description="Checkpoint name in the checkpoints folder, or an "
+                                           "absolute path")
 
 
 @node(
@@ -34,8 +38,7 @@ CATEGORY = "loaders"
         "with a T5 need its tokenizer in models/tokenizers/t5."
     ),
     inputs=[
-        Choice("checkpoint", source="models:checkpoints", default="nodestudio-shapes",
-               description="Checkpoint name in the checkpoints folder, or an absolute path"),
+        CHECKPOINT_INPUT,
     ],
     outputs=[
         Output("model", MODEL, description="The denoiser and its scheduler settings"),
@@ -43,17 +46,19 @@ CATEGORY = "loaders"
         Output("vae", VAE, description="Turns latents into pixels and back"),
     ],
     deterministic=False,
-    fingerprint=fingerprint_for("checkpoints", "checkpoint"),
+    fingerprint=fingerprint_for(CHECKPOINT_INPUT),
 )
 def load_checkpoint(checkpoint: str, ctx: NodeContext) -> tuple[Any, Any, Any]:
     from nodestudio.runtime.checkpoints import describe
     from nodestudio.runtime.checkpoints import load_checkpoint as load
 
-    path = ctx.models.find("checkpoints", checkpoint)
+    path = find_model(ctx, CHECKPOINT_INPUT, checkpoint)
     loaded = load(path, ctx.device, progress=ctx.progress, t5_tokenizer=t5_tokenizer(ctx))
     ctx.logger.info("loaded %s on %s: %s", path.name, ctx.device, describe(loaded))
     return loaded.model, loaded.clip, loaded.vae
 
+
+VAE_NAME_INPUT = ModelChoice("vae_name", "vae", description="VAE name in the vae folder")
 
 
 @node(
@@ -64,16 +69,19 @@ def load_checkpoint(checkpoint: str, ctx: NodeContext) -> tuple[Any, Any, Any]:
         "Loads a VAE from the vae folder (diffusers folder or single file) to use instead of "
         "the checkpoint's own. Single files with \"xl\" in their name are taken as SDXL VAEs."
     ),
-    inputs=[Choice("vae_name", source="models:vae", description="VAE name in the vae folder")],
+    inputs=[VAE_NAME_INPUT],
     outputs=[Output("vae", VAE)],
     deterministic=False,
-    fingerprint=fingerprint_for("vae", "vae_name"),
+    fingerprint=fingerprint_for(VAE_NAME_INPUT),
 )
 def load_vae(vae_name: str, ctx: NodeContext) -> Any:
     from nodestudio.runtime.checkpoints import load_vae as load
 
-    return load(ctx.models.find("vae", vae_name), ctx.device, progress=ctx.progress)
+    return load(find_model(ctx, VAE_NAME_INPUT, vae_name), ctx.device, progress=ctx.progress)
 
+
+CONTROL_NET_INPUT = ModelChoice("control_net", "controlnet", default="nodestudio-shapes-canny",
+                                description="ControlNet name in the controlnet folder")
 
 
 @node(
@@ -85,18 +93,20 @@ def load_vae(vae_name: str, ctx: NodeContext) -> Any:
         "folder or a single file. Use it with Apply ControlNet."
     ),
     inputs=[
-        Choice("control_net", source="models:controlnet", default="nodestudio-shapes-canny",
-               description="ControlNet name in the controlnet folder"),
+        CONTROL_NET_INPUT,
     ],
     outputs=[Output("control_net", CONTROL_NET)],
     deterministic=False,
-    fingerprint=fingerprint_for("controlnet", "control_net"),
+    fingerprint=fingerprint_for(CONTROL_NET_INPUT),
 )
 def load_controlnet(control_net: str, ctx: NodeContext) -> Any:
     from nodestudio.runtime.checkpoints import load_controlnet as load
 
-    return load(ctx.models.find("controlnet", control_net), ctx.device, progress=ctx.progress)
+    path = find_model(ctx, CONTROL_NET_INPUT, control_net)
+    return load(path, ctx.device, progress=ctx.progress)
 
+
+LORA_INPUT = ModelChoice("lora", "loras", description="LoRA name in the loras folder")
 
 
 @node(
@@ -112,7 +122,7 @@ def load_controlnet(control_net: str, ctx: NodeContext) -> Any:
     inputs=[
         Input("model", MODEL),
         Input("clip", CLIP),
-        Choice("lora", source="models:loras", description="LoRA name in the loras folder"),
+        LORA_INPUT,
         Float("strength_model", 1.0, min=-10.0, max=10.0, step=0.05,
               description="How strongly the LoRA changes the denoising model"),
         Float("strength_clip", 1.0, min=-10.0, max=10.0, step=0.05,
@@ -120,7 +130,7 @@ def load_controlnet(control_net: str, ctx: NodeContext) -> Any:
     ],
     outputs=[Output("model", MODEL), Output("clip", CLIP)],
     deterministic=False,
-    fingerprint=fingerprint_for("loras", "lora"),
+    fingerprint=fingerprint_for(LORA_INPUT),
 )
 def load_lora(
     model: Any, clip: Any, lora: str, strength_model: float, strength_clip: float,
@@ -130,5 +140,5 @@ def load_lora(
 
     if strength_model == 0 and strength_clip == 0:
         return model, clip
-    path = ctx.models.find("loras", lora)
+    path = find_model(ctx, LORA_INPUT, lora)
     return add_lora(model, clip, path, strength_model, strength_clip, progress=ctx.progress)

@@ -6,9 +6,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from nodestudio.api import CLIP, MODEL, Choice, NodeContext, Output, node
+from nodestudio.api import CLIP, MODEL, Choice, ModelChoice, NodeContext, Output, node
 
-from ._common import model_fingerprint
+from ._common import declared_kind, find_model, model_fingerprint
+
+MODEL_NAME_INPUT = ModelChoice("model_name", "diffusion_models",
+                               description="File or folder in the diffusion_models folder")
+#: The three encoder slots list one folder: the first's kind serves all three.
+TEXT_ENCODER_INPUTS = (
+    ModelChoice("text_encoder_1", "text_encoders",
+                description="A text encoder file (clip_l, clip_g or t5xxl)"),
+    ModelChoice("text_encoder_2", "text_encoders", optional=True,
+                description="A second one, if the family takes it"),
+    ModelChoice("text_encoder_3", "text_encoders", optional=True,
+                description="A third one (SD3's T5)"),
+)
 
 CATEGORY = "loaders"
 #: How the weights are kept in memory; "default" is the device's compute precision.
@@ -18,7 +30,8 @@ TEXT_ENCODER_FAMILIES = ("flux", "sd3")
 
 
 def _fingerprint_diffusion_model(ctx: Any = None, **values: Any) -> Any:
-    return [model_fingerprint("diffusion_models", values.get("model_name", ""), ctx),
+    name = values.get(MODEL_NAME_INPUT.name, "")
+    return [model_fingerprint(declared_kind(MODEL_NAME_INPUT), name, ctx),
             values.get("weight_dtype")]
 
 
@@ -33,8 +46,7 @@ def _fingerprint_diffusion_model(ctx: Any = None, **values: Any) -> Any:
         "computes in the device's precision, to fit large models in less memory."
     ),
     inputs=[
-        Choice("model_name", source="models:diffusion_models",
-               description="File or folder in the diffusion_models folder"),
+        MODEL_NAME_INPUT,
         Choice("weight_dtype", WEIGHT_DTYPES, "default", advanced=True,
                description="Precision the weights are stored in while loaded"),
     ],
@@ -45,7 +57,7 @@ def _fingerprint_diffusion_model(ctx: Any = None, **values: Any) -> Any:
 def load_diffusion_model(model_name: str, weight_dtype: str, ctx: NodeContext) -> Any:
     from nodestudio.runtime.split_files import load_diffusion_model as load
 
-    path = ctx.models.find("diffusion_models", model_name)
+    path = find_model(ctx, MODEL_NAME_INPUT, model_name)
     model = load(path, ctx.device, weight_dtype=weight_dtype, progress=ctx.progress)
     ctx.logger.info("loaded %s (%s) on %s", path.name, model.family.label, ctx.device)
     return model
@@ -53,7 +65,8 @@ def load_diffusion_model(model_name: str, weight_dtype: str, ctx: NodeContext) -
 
 def _fingerprint_text_encoders(ctx: Any = None, **values: Any) -> Any:
     names = [values.get(f"text_encoder_{index}") for index in (1, 2, 3)]
-    return [[model_fingerprint("text_encoders", name, ctx) for name in names if name],
+    kind = declared_kind(TEXT_ENCODER_INPUTS[0])
+    return [[model_fingerprint(kind, name, ctx) for name in names if name],
             values.get("type"), model_fingerprint("tokenizers", "t5", ctx)]
 
 
@@ -68,12 +81,7 @@ def _fingerprint_text_encoders(ctx: Any = None, **values: Any) -> Any:
         "its tokenizer: put tokenizer.json in models/tokenizers/t5."
     ),
     inputs=[
-        Choice("text_encoder_1", source="models:text_encoders",
-               description="A text encoder file (clip_l, clip_g or t5xxl)"),
-        Choice("text_encoder_2", source="models:text_encoders", optional=True,
-               description="A second one, if the family takes it"),
-        Choice("text_encoder_3", source="models:text_encoders", optional=True,
-               description="A third one (SD3's T5)"),
+        *TEXT_ENCODER_INPUTS,
         Choice("type", TEXT_ENCODER_FAMILIES, "flux", description="The model family"),
     ],
     outputs=[Output("clip", CLIP, description="The text encoders for Text Encode")],
@@ -87,7 +95,7 @@ def load_text_encoders(text_encoder_1: str, type: str, ctx: NodeContext,
     from nodestudio.runtime.split_files import load_text_encoders as load
 
     names = [name for name in (text_encoder_1, text_encoder_2, text_encoder_3) if name]
-    paths = [ctx.models.find("text_encoders", name) for name in names]
+    paths = [find_model(ctx, TEXT_ENCODER_INPUTS[0], name) for name in names]
     try:
         t5_tokenizer: Any = ctx.models.find("tokenizers", "t5")
     except ModelNotFoundError as missing:

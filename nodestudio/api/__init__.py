@@ -6,6 +6,7 @@ node functions.
 
 from nodestudio.api.context import ModelLocator, NodeContext
 from nodestudio.api.errors import Cancelled, ModelNotFoundError, NodeError
+from nodestudio.api.media import Audio, Mesh, Video
 from nodestudio.api.pack import NodePack, collect_nodes
 from nodestudio.api.registry import LoadedPack, NodeRegistry, PackFailure, registry_of
 from nodestudio.api.schema import (
@@ -17,6 +18,7 @@ from nodestudio.api.schema import (
     Input,
     InputSpec,
     Int,
+    ModelChoice,
     NodeType,
     Output,
     OutputSpec,
@@ -29,6 +31,7 @@ from nodestudio.api.schema import (
 )
 from nodestudio.api.sockets import (
     ANY,
+    AUDIO,
     BOOLEAN,
     CLIP,
     CLIP_VISION,
@@ -42,21 +45,26 @@ from nodestudio.api.sockets import (
     LATENT,
     LORA,
     MASK,
+    MESH,
     MODEL,
+    SHAP_E_MODEL,
     STRING,
     UPSCALE_MODEL,
     VAE,
+    VIDEO,
     SocketType,
     SocketTypes,
 )
 
 __all__ = [
-    "ANY", "BOOLEAN", "CLIP", "CLIP_VISION", "CLIP_VISION_OUTPUT", "CONDITIONING",
+    "ANY", "AUDIO", "BOOLEAN", "CLIP", "CLIP_VISION", "CLIP_VISION_OUTPUT", "CONDITIONING",
     "CONTROL_NET", "FLOAT", "GLIGEN", "IMAGE", "INT", "LATENT",
-    "LORA", "MASK", "MAX_SEED", "MODEL", "SEED_CONTROLS", "STRING", "UPSCALE_MODEL", "VAE",
-    "Boolean", "Cancelled", "Choice", "Float", "Input", "InputSpec", "Int", "LoadedPack",
-    "ModelLocator", "ModelNotFoundError", "NodeContext", "NodeError", "NodePack", "NodeRegistry",
-    "NodeType", "Output", "OutputSpec", "PackFailure", "SchemaError", "Seed", "SocketType",
-    "SocketTypes", "String", "check_value", "coerce_value", "collect_nodes", "node",
-    "registry_of",
+    "LORA", "MASK", "MAX_SEED", "MESH", "MODEL", "SEED_CONTROLS", "SHAP_E_MODEL", "STRING",
+    "UPSCALE_MODEL", "VAE",
+    "VIDEO", "Audio", "Boolean", "Cancelled", "Choice", "Float", "Input", "InputSpec", "Int",
+    "LoadedPack", "Mesh", "ModelChoice", "ModelLocator", "ModelNotFoundError", "NodeContext",
+    "NodeError",
+    "NodePack", "NodeRegistry", "NodeType", "Output", "OutputSpec", "PackFailure", "SchemaError",
+    "Seed", "SocketType", "SocketTypes", "String", "Video", "check_value", "coerce_value",
+    "collect_nodes", "node", "registry_of",
 ]

@@ -73,8 +73,9 @@ class NodeRegistry:
         quietly and then never link to anything, and nothing could check its values."""
         known = set(self.sockets.names()) | {socket.name for socket in pack.sockets}
         for node_type in pack.nodes:
-            specs = [*node_type.inputs, *node_type.outputs]
-            unknown = sorted({spec.type for spec in specs if spec.type not in known})
+            types = [*(spec.type for spec in node_type.inputs),
+                     *(spec.type for spec in node_type.outputs)]
+            unknown = sorted({name for name in types if name not in known})
             if unknown:
                 raise SchemaError(
                     f"pack {pack.name!r}: node type {node_type.id!r} uses socket type(s) "

@@ -32,6 +32,8 @@ SEED_CONTROLS = ("fixed", "increment", "decrement", "randomize")
 MAX_SEED = 2**64 - 1
 
 _MISSING = object()
+#: The prefix of the choice sources listing a models folder ("models:<kind>").
+MODELS_SOURCE = "models"
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,13 @@ class InputSpec:
     @property
     def required(self) -> bool:
         return not self.optional and self.default is None and not self.has_widget
+
+    @property
+    def model_kind(self) -> str | None:
+        """The models folder this choice lists (``"models:<kind>"``), or None: the one place
+        a loader names its kind, read by its fingerprint and its lookup."""
+        prefix, _, kind = (self.choices_source or "").partition(":")
+        return kind if prefix == MODELS_SOURCE and kind else None
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"name": self.name, "type": self.type}
@@ -191,6 +200,17 @@ def Choice(
     value_type = INT if fixed and all(type(c) is int for c in fixed) else STRING
     return InputSpec(name, value_type, default, choices=fixed, choices_source=source,
                      description=description, advanced=advanced, optional=optional)
+
+
+def ModelChoice(name: str, kind: str, default: Any = _MISSING, *, description: str = "",
+                advanced: bool = False, optional: bool = False) -> InputSpec:
+    """A model picked from the ``kind`` folder of the model roots (``checkpoints``, ``vae`` …).
+
+    The kind is declared here once: ``spec.model_kind`` gives it to the fingerprint and the
+    lookup, so a loader cannot list one folder and load from another.
+    """
+    return Choice(name, source=f"{MODELS_SOURCE}:{kind}", default=default,
+                  description=description, advanced=advanced, optional=optional)
 
 
 def Output(name: str, type: str, *, description: str = "") -> OutputSpec:

@@ -28,6 +28,11 @@ UPSCALE_MODEL = "UPSCALE_MODEL"
 CLIP_VISION = "CLIP_VISION"
 CLIP_VISION_OUTPUT = "CLIP_VISION_OUTPUT"
 GLIGEN = "GLIGEN"
+VIDEO = "VIDEO"
+AUDIO = "AUDIO"
+MESH = "MESH"
+SHAP_E_MODEL = "SHAP_E_MODEL"
+MOTION_MODEL = "MOTION_MODEL"
 
 #: Types whose values are edited with a widget on the node (and may also be linked).
 WIDGET_TYPES = frozenset({INT, FLOAT, STRING, BOOLEAN})
@@ -59,6 +64,11 @@ BUILTIN_SOCKET_TYPES: tuple[SocketType, ...] = (
     SocketType(CLIP_VISION, "#a1887f", "CLIP vision (image) encoder"),
     SocketType(CLIP_VISION_OUTPUT, "#ad7fa8", "An image encoded by CLIP vision (image prompt)"),
     SocketType(GLIGEN, "#4db6ac", "GLIGEN model: places prompt phrases in boxes"),
+    SocketType(VIDEO, "#5c6bc0", "Video: frames (an image batch), frames per second, sound"),
+    SocketType(AUDIO, "#26c6da", "Sound: waveform [channels, samples] and sample rate"),
+    SocketType(MESH, "#8bc34a", "3D mesh: vertices, triangles, vertex colours"),
+    SocketType(SHAP_E_MODEL, "#9ccc65", "Shap-E text-to-3D model (prior, text encoder, renderer)"),
+    SocketType(MOTION_MODEL, "#7986cb", "AnimateDiff motion module, for Apply AnimateDiff"),
 )
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from nodestudio.api.registry import NodeRegistry
+from nodestudio.app.media_metadata import media_kind, media_texts
 from nodestudio.graph import files
 from nodestudio.graph.model import Graph
 from nodestudio.graph.problems import GraphFileError, Problem
@@ -62,6 +63,10 @@ def read_graph_bytes(
         return _graph_from_image(png_text_chunks(raw), "PNG", registry, importers)
     if raw[:4] == b"RIFF" and raw[8:12] == b"WEBP":
         return _graph_from_image(webp_exif_texts(raw), "WEBP", registry, importers)
+    # Videos, sounds and meshes that Save Video / Audio / Mesh wrote carry the graph too.
+    media = media_kind(raw)
+    if media is not None:
+        return _graph_from_image(media_texts(raw, media), media, registry, importers)
     try:
         data = json.loads(raw)
     except (ValueError, RecursionError) as error:
@@ -75,7 +80,7 @@ def graph_from_data(
 ) -> Graph:
     importers = default_importers() if importers is None else importers
     if isinstance(data, dict) and data.get("format") == files.FORMAT_NAME:
-        return files.from_document(data, registry)
+        return _resolve_library(files.from_document(data, registry))
     for importer in importers:
         if importer.detect(data):
             return importer.convert(data, registry)
@@ -83,6 +88,16 @@ def graph_from_data(
         "expected a NodeStudio graph (\"format\": \"nodestudio.graph\")"
         + (" or one of: " + ", ".join(i.name for i in importers) if importers else ""),
         kind="format")])
+
+
+def _resolve_library(graph: Graph) -> Graph:
+    """Fill in subgraphs the file keeps in the user's library (by id and version); a missing
+    one stays a reference and becomes a load warning naming the folder to put it in."""
+    if any(not d.resolved and (d.raw or {}).get("library") for d in graph.definitions.values()):
+        from nodestudio.app.subgraph_library import SubgraphLibrary
+
+        graph.load_warnings.extend(SubgraphLibrary().resolve(graph))
+    return graph
 
 
 def image_metadata(graph: Graph, registry: NodeRegistry) -> dict[str, str]:
@@ -148,7 +163,7 @@ def _graph_from_image(texts: dict[str, str], kind: str, registry: NodeRegistry,
         if importer.detect(texts):
             return importer.convert(texts, registry)
     raise GraphFileError(f"this {kind} carries no graph", [Problem(
-        f"no {PNG_GRAPH_CHUNK!r} text (nor one another tool writes) in the image",
+        f"no {PNG_GRAPH_CHUNK!r} text (nor one another tool writes) in the file",
         kind=kind.lower())])
 
 

@@ -13,7 +13,7 @@ from nodestudio.paths import demo_models_dir
 MODEL_KINDS = (
     "checkpoints", "diffusion_models", "text_encoders", "tokenizers", "vae", "loras",
     "controlnet", "embeddings", "upscale_models", "vae_approx", "annotators", "clip_vision",
-    "gligen", "hypernetworks",
+    "gligen", "hypernetworks", "animatediff_models",
 )
 #: Older ComfyUI names of a kind's folder, searched after the kind's own.
 KIND_ALIASES = {"diffusion_models": ("unet",), "text_encoders": ("clip",)}
@@ -57,6 +57,10 @@ class ModelLibrary:
         return names
 
     def find(self, kind: str, name: str) -> Path:
+        if not name.strip() or os.path.normpath(name) == ".":
+            # An unset picker is "none", never the kind's folder: a folder passed as a model
+            # (an unset Load LoRA fingerprinted the whole loras folder on every run).
+            raise ModelNotChosenError(kind, self.folders(kind))
         path = Path(name).expanduser()
         if path.is_absolute():
             # Refused before it is looked at: a graph naming /usr as a checkpoint must not get
@@ -86,6 +90,15 @@ class ModelLibrary:
         if self.include_demo:
             folders.append(demo_models_dir())
         return any(target.is_relative_to(os.path.abspath(folder)) for folder in folders)
+
+
+class ModelNotChosenError(ModelNotFoundError):
+    """A loader's model name is empty: nothing was picked."""
+
+    def __init__(self, kind: str, folders: list[Path]) -> None:
+        super().__init__(kind, "", folders)
+        where = f" (put one in {folders[0]})" if folders else ""
+        self.args = (f"no {kind} model chosen: pick one in the node{where}",)
 
 
 class ModelOutsideFoldersError(ModelNotFoundError):

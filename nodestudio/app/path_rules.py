@@ -98,7 +98,8 @@ def outside_paths(graph: Graph, registry: NodeRegistry, input_dir: Path,
     roots = readable_roots(input_dir, allowed)
     found = []
     for node_id, name, source, value in _widget_values(graph, registry):
-        if source == INPUT_FILES_SOURCE and value.strip():
+        # Video and sound inputs ("files:input_video", …) read the same folder.
+        if source.startswith(INPUT_FILES_SOURCE) and value.strip():
             path = resolve_image_name(value, input_dir)
             if not is_inside(path, roots):
                 found.append(OutsidePath(node_id, name, value, path))

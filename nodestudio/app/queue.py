@@ -215,6 +215,9 @@ class RunQueue:
             )
             job.status = {"finished": FINISHED, "failed": FAILED,
                           "cancelled": CANCELLED}[job.result.status]
+            if job.result.abandoned:  # the worker walked away from a node that ignored Cancel
+                node_id = job.result.abandoned[0]
+                job.error = f"node {node_id} {job.result.failed[node_id]}"
         except GraphValidationError as error:
             job.status, job.problems, job.error = INVALID, error.problems, error.summary
         except BaseException as error:  # the queue must outlive any bug in a run

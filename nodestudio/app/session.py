@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 
 from nodestudio.api.registry import NodeRegistry
+from nodestudio.app.backends import ExecutionBackend, open_backend
 from nodestudio.app.choices import available_choices
 from nodestudio.app.devices import resolve_device
 from nodestudio.app.formats import image_metadata, read_graph
@@ -29,17 +31,20 @@ from nodestudio.app.path_rules import (
     readable_roots,
     resolve_image_name,
 )
-from nodestudio.app.settings import Settings
+from nodestudio.app.settings import Settings, data_dir
 from nodestudio.engine.cache import OutputCache
 from nodestudio.engine.cancel import CancelToken
 from nodestudio.engine.context import RunEnvironment
 from nodestudio.engine.executor import EventSink, Executor, NodeExecutionError, RunResult
-from nodestudio.engine.modes import resolve_modes
+from nodestudio.engine.plan import check_graph, effective_graph
+from nodestudio.engine.slow_sizes import slow_size_warnings
 from nodestudio.engine.status import cache_states
-from nodestudio.engine.validate import needed_nodes, validate
+from nodestudio.engine.unrun import unrunnable_outputs
+from nodestudio.engine.validate import missing_choice_message, needed_nodes
 from nodestudio.graph import files
 from nodestudio.graph.model import Graph
 from nodestudio.graph.problems import GraphValidationError, Problem
+from nodestudio.graph.subgraph_flatten import flatten
 
 _GIB = 1024**3
 
@@ -83,6 +88,7 @@ class Session:
                                    _extra_model_folders(self.settings.extra_model_paths),
                                    allowed=self.allowed_paths)
         self.executor = Executor(self.registry, cache or _default_cache(self.settings))
+        _apply_performance_settings(self.settings)
         self.logger = logging.getLogger("nodestudio.session")
         self._device: str | None = None
 
@@ -118,10 +124,31 @@ class Session:
     def validate(self, graph: Graph) -> list[Problem]:
         """Every problem that stops ``graph`` from running, the named models and images missing
         included (the window and ``nodestudio validate`` both ask this)."""
-        effective, notes = resolve_modes(graph, self.registry)
-        problems = validate(effective, self.registry, choices=self.choices, notes=notes)
+        effective, problems = check_graph(graph, self.registry, choices=self.choices)
         return [*_without_allowed_images(problems, effective, self.registry, self.settings),
                 *self.path_problems(effective)]
+
+    def warnings(self, graph: Graph) -> list[Problem]:
+        """What would let ``graph`` run but badly: sizes far beyond what the device renders in
+        reasonable time (kind "slow"), and outputs that cannot run because their node type is
+        not installed (each once: an importer may have named them already). Never imports
+        torch to learn the device."""
+        known = {(w.kind, w.node_id) for w in graph.load_warnings}
+        unrun = [problem for problem in unrunnable_outputs(graph, self.registry)
+                 if (problem.kind, problem.node_id) not in known]
+        return [*unrun, *slow_size_warnings(graph, self.registry, self._device_kind())]
+
+    def _device_kind(self) -> str:
+        if self._device is not None:
+            return self._device
+        setting = (self.settings.device or "auto").strip().lower()
+        if setting != "auto":
+            return setting
+        if "torch" in sys.modules:  # already paid for: ask it
+            return self.device
+        # A guess that costs nothing: an NVIDIA driver or a Mac means an accelerator.
+        has_gpu = Path("/proc/driver/nvidia/version").exists() or sys.platform == "darwin"
+        return "cuda" if has_gpu else "cpu"
 
     def outside_paths(self, graph: Graph) -> list[OutsidePath]:
         """The pictures ``graph`` reads outside the folders it may use without consent."""
@@ -138,7 +165,15 @@ class Session:
 
     def cache_states(self, graph: Graph) -> dict[str, str]:
         """Per node: "cached", "stale" or "unknown" — what a run would reuse, without running."""
-        return cache_states(graph, self.registry, self.cache, self.environment())
+        # Subgraph instances report per inner node, under their flat ids ("7/3").
+        return cache_states(flatten(graph, self.registry).graph, self.registry, self.cache,
+                            self.environment())
+
+    def backend(self, farm: str | None = None) -> ExecutionBackend:
+        """Where queued jobs run: this machine (``farm`` None) or the Ray render farm at
+        ``farm`` ("auto", ray://HOST:PORT); the same submit / wait / cancel either way
+        (app/backends.py). Ray is imported only for a farm."""
+        return open_backend(self, farm)
 
     def run(
         self,
@@ -155,7 +190,7 @@ class Session:
         (the default) also NodeExecutionError when a node failed and RunCancelledError when
         the run was cancelled — the result is on the exception's ``result``.
         """
-        effective, _ = resolve_modes(graph, self.registry)
+        effective, _, _ = effective_graph(graph, self.registry)
         if outputs is not None:
             effective = effective.subgraph(needed_nodes(effective, outputs))
         problems = self.path_problems(effective)
@@ -171,6 +206,14 @@ class Session:
         if check and result.status == "cancelled":
             raise RunCancelledError(result)
         return result
+
+
+def _apply_performance_settings(settings: Settings) -> None:
+    """Memory mode and fast mode are process-wide (one GPU per process); neither imports torch."""
+    from nodestudio.runtime import fast_mode, memory_manager
+
+    memory_manager.configure(settings.memory_mode)
+    fast_mode.configure(settings.fast, cache_dir=data_dir() / "cache" / "torch-compile")
 
 
 def _default_cache(settings: Settings) -> OutputCache:
@@ -220,5 +263,10 @@ def _without_allowed_images(problems: list[Problem], graph: Graph, registry: Nod
             value = node.values.get(spec.name, spec.default)
             if isinstance(value, str) and resolve_image_name(value, settings.input_dir).is_file():
                 continue
+            # Say where the picture belongs, not the name of the list it was looked up in.
+            problem = Problem(problem.message.replace(
+                missing_choice_message(value, INPUT_FILES_SOURCE),
+                missing_choice_message(value, INPUT_FILES_SOURCE, Path(settings.input_dir))),
+                problem.node_id, problem.input, problem.kind)
         kept.append(problem)
     return kept

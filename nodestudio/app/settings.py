@@ -54,6 +54,18 @@ class Settings:
     #: The window imports the model libraries and loads the shown graph's models in the
     #: background once it is up, so the first run does not wait for them.
     warm_start: bool = True
+    #: How models are held on the GPU: auto, keep, offload, sequential, fp8
+    #: (runtime/memory_manager.py).
+    memory_mode: str = "auto"
+    #: Fast mode: the denoiser compiled with torch.compile (runtime/fast_mode.py).
+    fast: bool = False
+    #: The render farm (app/farm): the Ray address the window's "Farm" target and
+    #: `nodestudio run --farm` without an address use ("auto": the local `farm start` one),
+    #: how often a job whose worker died is retried, and the models root the workers read
+    #: (empty: the same roots as here, which suits a shared network folder).
+    farm_address: str = "auto"
+    farm_max_retries: int = 2
+    farm_models_dirs: list[Path] = field(default_factory=list)
 
     @classmethod
     def load(cls, path: Path | None = None, *, environment: bool = True) -> Settings:
@@ -91,6 +103,18 @@ class Settings:
             self.device = data["device"]
         if isinstance(data.get("warm_start"), bool):
             self.warm_start = data["warm_start"]
+        if isinstance(data.get("fast"), bool):
+            self.fast = data["fast"]
+        if isinstance(data.get("farm_address"), str):
+            self.farm_address = data["farm_address"]
+        retries = data.get("farm_max_retries")
+        if isinstance(retries, int) and not isinstance(retries, bool) and 0 <= retries <= 100:
+            self.farm_max_retries = retries
+        farm_dirs = data.get("farm_models_dirs")
+        if isinstance(farm_dirs, list) and all(isinstance(item, str) for item in farm_dirs):
+            self.farm_models_dirs = [Path(item).expanduser() for item in farm_dirs]
+        if data.get("memory_mode") in ("auto", "keep", "offload", "sequential", "fp8"):
+            self.memory_mode = data["memory_mode"]
         for key in ("ram_cache_gib", "vram_cache_gib"):
             value = data.get(key)
             if value is None or (isinstance(value, int | float) and value > 0):

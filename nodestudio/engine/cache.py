@@ -14,9 +14,24 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from nodestudio.engine.sizing import Footprint, footprint
+
+
+@runtime_checkable
+class Offloadable(Protocol):
+    """A cached value that can give its accelerator memory back by moving to the CPU (the
+    runtime's model handles). Structural: runtime never imports the engine to declare it."""
+
+    def offload_to_cpu(self) -> None: ...
+
+
+@runtime_checkable
+class EvictionAware(Protocol):
+    """A cached value that releases what it holds when the cache drops it."""
+
+    def on_cache_evict(self) -> None: ...
 
 
 @dataclass
@@ -75,6 +90,18 @@ class OutputCache:
             if signature in self._entries:
                 self._drop(signature)
 
+    def free_accelerator_memory(self) -> None:
+        """After an out-of-memory error: every model offloads to the CPU, and entries still
+        holding accelerator memory (latents, masks on the GPU) are dropped."""
+        with self._lock:
+            for signature, entry in list(self._entries.items()):
+                if entry.size.vram == 0:
+                    continue
+                if _offload(entry):
+                    entry.size = footprint(entry.outputs)
+                if entry.size.vram:
+                    self._drop(signature)
+
     def _enforce_budgets(self, keep: str) -> None:
         total = self.total()
         if self.vram_budget is not None and total.vram > self.vram_budget:
@@ -103,20 +130,18 @@ class OutputCache:
         entry = self._entries.pop(signature)
         self.evictions += 1
         for value in entry.outputs:
-            hook = getattr(value, "on_cache_evict", None)
-            if callable(hook):
+            if isinstance(value, EvictionAware):
                 # A value's clean-up must never break the cache.
                 with contextlib.suppress(Exception):
-                    hook()
+                    value.on_cache_evict()
 
 
 def _offload(entry: CacheEntry) -> bool:
     moved = False
     for value in entry.outputs:
-        hook = getattr(value, "offload_to_cpu", None)
-        if callable(hook):
+        if isinstance(value, Offloadable):
             try:
-                hook()
+                value.offload_to_cpu()
                 moved = True
             except Exception:
                 pass

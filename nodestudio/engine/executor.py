@@ -18,7 +18,7 @@ from typing import Any
 from nodestudio.api.errors import Cancelled, NodeError
 from nodestudio.api.registry import NodeRegistry
 from nodestudio.api.schema import NodeType
-from nodestudio.engine import node_memory
+from nodestudio.engine import node_memory, oom
 from nodestudio.engine.cache import CacheEntry, OutputCache
 from nodestudio.engine.cancel import CancelToken
 from nodestudio.engine.context import RunContext, RunEnvironment
@@ -34,14 +34,15 @@ from nodestudio.engine.events import (
     ValidationFailed,
 )
 from nodestudio.engine.memory import PeakMemory
-from nodestudio.engine.modes import resolve_modes
+from nodestudio.engine.node_thread import CANCEL_GRACE_SECONDS, NodeAbandoned, NodeThread
 from nodestudio.engine.output_check import check_outputs
-from nodestudio.engine.plan import Plan, make_plan
+from nodestudio.engine.plan import Plan, check_graph, make_plan
 from nodestudio.engine.signature import widget_values
 from nodestudio.engine.sizing import footprint
-from nodestudio.engine.validate import ChoicesProvider, validate
+from nodestudio.engine.validate import ChoicesProvider
 from nodestudio.graph.model import Graph
 from nodestudio.graph.problems import GraphValidationError
+from nodestudio.graph.subgraph_flatten import PATH_KEY
 
 EventSink = Callable[[RunEvent], None]
 
@@ -52,7 +53,7 @@ class RunResult:
     status: str  # "finished", "failed" or "cancelled"
     executed: list[str] = field(default_factory=list)
     cached: list[str] = field(default_factory=list)
-    #: Node id -> error message, for nodes that raised.
+    #: Node id -> error message, for nodes that raised or were abandoned after Cancel.
     failed: dict[str, str] = field(default_factory=dict)
     #: Node id -> {output name: value}, for every node the run ran or took from the cache.
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -62,6 +63,8 @@ class RunResult:
     images: dict[str, list[Any]] = field(default_factory=dict)
     node_seconds: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
+    #: Nodes that ignored Cancel and were left running; their results are discarded.
+    abandoned: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -82,15 +85,16 @@ class Executor:
     def __init__(self, registry: NodeRegistry, cache: OutputCache | None = None) -> None:
         self.registry = registry
         self.cache = cache if cache is not None else OutputCache()
+        #: Seconds a node may run on after Cancel before the run abandons it (node_thread.py).
+        self.cancel_grace = CANCEL_GRACE_SECONDS
 
     def prepare(
         self, graph: Graph, *, outputs: Iterable[str] | None = None,
         choices: ChoicesProvider | None = None, environment: RunEnvironment | None = None,
     ) -> Plan:
         """Validate and plan without running; raises GraphValidationError with every problem."""
-        effective, notes = resolve_modes(graph, self.registry)
-        problems = validate(effective, self.registry, outputs=outputs, choices=choices,
-                            notes=notes)
+        # Subgraph instances are flattened there (inner ids "instance/inner"), see plan.py.
+        effective, problems = check_graph(graph, self.registry, outputs=outputs, choices=choices)
         if problems:
             raise GraphValidationError(f"the graph has {len(problems)} problem(s)", problems)
         return make_plan(effective, self.registry, self.cache, outputs, environment)
@@ -154,8 +158,16 @@ class _Run:
         self.values: dict[str, tuple[Any, ...]] = {}
         self.broken: set[str] = set()
         self.memory = PeakMemory()
+        # Node code runs on this helper so that a Cancel it ignores can be walked away from.
+        self.node_thread = NodeThread(executor.cancel_grace)
 
     def execute(self) -> None:
+        try:
+            self._execute()
+        finally:
+            self.node_thread.close()
+
+    def _execute(self) -> None:
         for node_id in self.plan.cached:
             entry = self.cache.get(self.plan.signatures[node_id])
             if entry is None:  # evicted between planning and now: cannot happen single-threaded
@@ -186,7 +198,8 @@ class _Run:
         node_type = self.registry.get(node.type)
         assert node_type is not None  # validated
         run_id = self.result.run_id
-        context = RunContext(node_id, self.environment, self.cancel, self.emit, run_id,
+        gate = _EventGate(self.emit)
+        context = RunContext(node_id, self.environment, self.cancel, gate.emit, run_id,
                              self.graph_document, self.image_metadata)
         self.emit(NodeStarted(run_id, node_id, node_type.id))
         started = time.perf_counter()
@@ -196,10 +209,15 @@ class _Run:
             kwargs = self._inputs(node_id, node_type)
             if node_type.wants_context:
                 kwargs["ctx"] = context
-            outputs = _normalise(node_type, node_type.function(**kwargs))
+            returned = self.node_thread.call(node_type.function, kwargs, self.cancel)
+            outputs = _normalise(node_type, returned)
             check_outputs(node_type, outputs)
         except Cancelled:
             self.result.status = "cancelled"
+            return False
+        except NodeAbandoned as error:
+            gate.close()  # its late progress and previews must not show on a finished run
+            self._abandoned(node_id, str(error))
             return False
         except KeyboardInterrupt:
             raise  # Ctrl+C at a terminal is the person's wish, never a node's failure
@@ -208,7 +226,9 @@ class _Run:
                 self.result.status = "cancelled"
                 return False
             self.broken.add(node_id)
-            message = failure_message(error)
+            message = oom.recover(error, self.cache) or failure_message(error)
+            if node.extra.get(PATH_KEY):  # an inner node of a subgraph: say where it sits
+                message = f"{node.extra[PATH_KEY]}: {message}"
             self.result.failed[node_id] = message
             self.emit(NodeFailed(run_id, node_id, message, type(error).__name__,
                                  traceback.format_exc()))
@@ -230,6 +250,13 @@ class _Run:
                                vram_added=node_memory.added(peak_vram, vram_before),
                                output_bytes=size.ram + size.vram))
         return True
+
+    def _abandoned(self, node_id: str, message: str) -> None:
+        self.memory.stop()
+        self.result.status = "cancelled"
+        self.result.abandoned.append(node_id)
+        self.result.failed[node_id] = message
+        self.emit(NodeFailed(self.result.run_id, node_id, message, "NodeAbandoned", ""))
 
     def _inputs(self, node_id: str, node_type: NodeType) -> dict[str, Any]:
         node = self.graph.node(node_id)
@@ -253,6 +280,23 @@ class _Run:
         self.result.outputs[node_id] = {
             spec.name: value for spec, value in zip(node_type.outputs, outputs, strict=False)
         }
+
+
+class _EventGate:
+    """A node's way to emit events, closed when the run walks away from the node."""
+
+    __slots__ = ("_emit", "_open")
+
+    def __init__(self, emit: EventSink) -> None:
+        self._emit = emit
+        self._open = True
+
+    def emit(self, event: RunEvent) -> None:
+        if self._open:
+            self._emit(event)
+
+    def close(self) -> None:
+        self._open = False
 
 
 def failure_message(error: BaseException, who: str = "the node") -> str:

@@ -31,7 +31,7 @@ class PeakMemory:
         torch = sys.modules.get("torch")
         self._cuda = bool(torch is not None and torch.cuda.is_available()
                           and torch.cuda.is_initialized())
-        if self._cuda:
+        if self._cuda and torch is not None:
             torch.cuda.reset_peak_memory_stats()
 
     def stop(self) -> tuple[int | None, int | None]:

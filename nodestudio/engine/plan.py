@@ -9,9 +9,12 @@ from typing import Any
 
 from nodestudio.api.registry import NodeRegistry
 from nodestudio.engine.cache import OutputCache
+from nodestudio.engine.modes import resolve_modes
 from nodestudio.engine.signature import signatures
-from nodestudio.engine.validate import needed_nodes, output_nodes
+from nodestudio.engine.validate import ChoicesProvider, needed_nodes, output_nodes, validate
 from nodestudio.graph.model import Graph
+from nodestudio.graph.problems import Problem
+from nodestudio.graph.subgraph_flatten import flatten, with_paths
 
 
 @dataclass
@@ -25,6 +28,31 @@ class Plan:
     to_run: list[str]
     #: Nodes whose outputs come from the cache (only those the run actually reads).
     cached: list[str]
+
+
+def effective_graph(
+    graph: Graph, registry: NodeRegistry,
+) -> tuple[Graph, dict[tuple[str, str], str], list[Problem]]:
+    """The graph that runs: subgraph instances flattened (ids ``instance/inner``), then muted
+    and bypassed nodes resolved. Returns it, the notes of resolve_modes, and the instances
+    that could not be expanded. Everything that plans, validates or signs goes through here."""
+    flat = flatten(graph, registry)
+    effective, notes = resolve_modes(flat.graph, registry)
+    return effective, notes, flat.problems
+
+
+def check_graph(
+    graph: Graph, registry: NodeRegistry, *, outputs: Iterable[str] | None = None,
+    choices: ChoicesProvider | None = None,
+) -> tuple[Graph, list[Problem]]:
+    """The effective graph and every problem that stops it from running, inner nodes named by
+    their path ("Hires fix › Sampler › steps: …")."""
+    effective, notes, problems = effective_graph(graph, registry)
+    unusable = {problem.node_id for problem in problems}
+    found = validate(effective, registry, outputs=outputs, choices=choices, notes=notes)
+    # An instance that could not be expanded is explained by its own problem already.
+    problems += [p for p in found if not (p.kind == "unknown_type" and p.node_id in unusable)]
+    return effective, with_paths(problems, effective)
 
 
 def topological_order(graph: Graph, node_ids: list[str]) -> list[str]:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 
 from nodestudio.api.registry import NodeRegistry
 from nodestudio.api.schema import check_value
@@ -46,11 +47,14 @@ def validate(
     outputs: Iterable[str] | None = None,
     choices: ChoicesProvider | None = None,
     notes: dict[tuple[str, str], str] | None = None,
+    folders: Mapping[str, Path] | None = None,
 ) -> list[Problem]:
     """All problems that stop ``graph`` from running; an empty list means it can run.
 
     Only the nodes the outputs need are checked, so an unknown node type off to the side does
     not stop a run. ``notes`` explain links removed by muting/bypassing (see modes.py).
+    ``folders``: the folder a ``choices_source`` lists ("files:input" -> the input folder), so
+    a missing file's problem says where to put it.
     """
     problems: list[Problem] = []
     if outputs is None:
@@ -69,7 +73,8 @@ def validate(
                                         kind="unknown_node"))
     needed = needed_nodes(graph, targets)
     for node_id in needed:
-        problems.extend(_check_node(graph, registry, node_id, choices, notes or {}))
+        problems.extend(_check_node(graph, registry, node_id, choices, notes or {},
+                                    folders or {}))
     problems.extend(_check_cycles(graph, needed))
     # Cycles through muted or bypassed nodes are gone from the graph that runs; resolve_modes
     # left a note on the link that closed each one.
@@ -84,7 +89,7 @@ def validate(
 
 def _check_node(
     graph: Graph, registry: NodeRegistry, node_id: str, choices: ChoicesProvider | None,
-    notes: dict[tuple[str, str], str],
+    notes: dict[tuple[str, str], str], folders: Mapping[str, Path],
 ) -> list[Problem]:
     node = graph.node(node_id)
     node_type = registry.get(node.type)
@@ -98,7 +103,7 @@ def _check_node(
             problems.append(Problem(f"{node_type.display_name} has no input {link.input!r}",
                                     node_id, link.input, kind="unknown_input"))
     for spec in node_type.inputs:
-        link = graph.link_into(node_id, spec.name)
+        link = graph.link_into(node_id, spec.name)  # type: ignore[assignment]  # None checked next
         if link is not None:
             problems.extend(_check_link(graph, registry, link.source, link.output, node_id,
                                         spec.name, spec.type))
@@ -122,7 +127,8 @@ def _check_node(
                 if (available is not None and value not in available
                         and not (isinstance(value, str) and os.path.isabs(value))):
                     problems.append(Problem(
-                        f"{value!r} is not available ({spec.choices_source})", node_id,
+                        missing_choice_message(value, spec.choices_source,
+                                               folders.get(spec.choices_source)), node_id,
                         spec.name, kind="missing_choice"))
         elif not spec.optional:
             reason = notes.get((node_id, spec.name))
@@ -133,6 +139,13 @@ def _check_node(
                 message += f": {reason}"
             problems.append(Problem(message, node_id, spec.name, kind="missing_input"))
     return problems
+
+
+def missing_choice_message(value: object, source: str, folder: Path | None = None) -> str:
+    """Why ``value`` cannot be used; with the folder ``source`` lists, where to put the file."""
+    if folder is None:
+        return f"{value!r} is not available ({source})"
+    return f"{value!r} is not in {folder}; put the file there or choose one that is"
 
 
 def _check_link(

@@ -6,7 +6,8 @@ migrated step by step; node types that changed id or version are migrated throug
 registry; unknown node types stay as placeholder nodes whose data survives a save unchanged.
 
 Version history: 1 was the pre-release draft (links as 4-item lists, node positions inside
-the node entries); 2 moved positions into the ``layout`` section and links into objects.
+the node entries); 2 moved positions into the ``layout`` section and links into objects; 3
+added ``definitions`` (subgraph definitions, see subgraph_files.py), referred to by instances.
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ from nodestudio.api.registry import NodeRegistry
 from nodestudio.graph.layout import Group, Layout, NodeLayout
 from nodestudio.graph.model import NODE_MODES, Graph
 from nodestudio.graph.problems import GraphFileError, Problem
+from nodestudio.graph.subgraph_files import definition_from_json, definition_to_json
+from nodestudio.graph.subgraphs import definition_problems, is_instance
 
 FORMAT_NAME = "nodestudio.graph"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 _NODE_FIELDS = {"id", "type", "type_version", "values", "mode", "title", "controls"}
 #: How deep a value, a metadata entry or an unknown field may nest. Importers use the same
 #: limit, so whatever loads also saves and reopens (and copying a graph never recurses far).
@@ -59,6 +62,9 @@ def to_document(graph: Graph) -> dict[str, Any]:
         for link in graph.links
     ]
     document["layout"] = graph.layout.to_json()
+    if graph.definitions:
+        document["definitions"] = [definition_to_json(definition)
+                                   for definition in graph.definitions.values()]
     return document
 
 
@@ -208,9 +214,24 @@ def from_document(data: Any, registry: NodeRegistry | None = None) -> Graph:
         data = _FILE_MIGRATIONS[version](data)
         version += 1
     graph = _parse(data)
+    _parse_definitions(graph, data.get("definitions", []))
     if registry is not None:
         graph.load_warnings.extend(migrate_node_types(graph, registry))
+        for definition in graph.definitions.values():
+            if definition.resolved:
+                graph.load_warnings.extend(migrate_node_types(definition.graph, registry))
     return graph
+
+
+def _parse_definitions(graph: Graph, entries: Any) -> None:
+    """Subgraph definitions; one that cannot be read is kept as it is, with a warning."""
+    if not isinstance(entries, list):
+        raise GraphFileError("the graph file has 1 problem(s)", [
+            Problem("'definitions' must be a list", kind="structure")])
+    for index, entry in enumerate(entries):
+        definition = definition_from_json(entry, index)
+        graph.definitions[definition.id] = definition
+    graph.load_warnings.extend(definition_problems(graph))
 
 
 def _parse(data: dict[str, Any]) -> Graph:
@@ -292,7 +313,9 @@ def _parse_node(graph: Graph, index: int, entry: Any, problems: list[Problem]) -
         return
     extra = _checked_fields({key: value for key, value in entry.items()
                              if key not in _NODE_FIELDS}, graph, problems, node_id)
-    graph.add_node(type_id, values, id=node_id, type_version=type_version, mode=mode,
+    # type_id is a str here: a missing or invalid one returned with its problem above.
+    graph.add_node(type_id, values, id=node_id,  # type: ignore[arg-type]
+                   type_version=type_version, mode=mode,
                    title=title, controls=controls, extra=extra)
 
 
@@ -500,7 +523,13 @@ def _migrate_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
     return migrated
 
 
-_FILE_MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _migrate_1_to_2}
+def _migrate_2_to_3(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 3 only added ``definitions``: a version 2 file has none."""
+    return {**data, "version": 3}
+
+
+_FILE_MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    1: _migrate_1_to_2, 2: _migrate_2_to_3}
 
 
 def migrate_node_types(graph: Graph, registry: NodeRegistry) -> list[Problem]:
@@ -511,6 +540,8 @@ def migrate_node_types(graph: Graph, registry: NodeRegistry) -> list[Problem]:
     """
     warnings: list[Problem] = []
     for node in list(graph):
+        if is_instance(node):
+            continue  # its definition's nodes are migrated with the definition
         node_type = registry.get(node.type)
         if node_type is None:
             warnings.append(Problem(

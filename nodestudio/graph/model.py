@@ -110,6 +110,9 @@ class Graph:
         self.layout = Layout()
         #: Title, description and whatever else travels with the file but is not a node.
         self.metadata: dict[str, Any] = {}
+        #: Subgraph definitions by id (graph.subgraphs.SubgraphDefinition), shared by every
+        #: instance in this graph and in the definitions themselves (nesting).
+        self.definitions: dict[str, Any] = {}
         #: Problems worth a warning found when this graph was loaded (not saved with it).
         self.load_warnings: list[Problem] = []
         self._listeners: list[Listener] = []
@@ -372,6 +375,7 @@ class Graph:
             clone._index(link)
         clone.layout = copy.deepcopy(self.layout)
         clone.metadata = copy.deepcopy(self.metadata)
+        clone.definitions = copy.deepcopy(self.definitions)
         clone._next_id = self._next_id
         return clone
 
@@ -388,6 +392,7 @@ class Graph:
                 points = self.layout.reroutes.get(reroute_key(link.target, link.input))
                 if points:
                     part.layout.reroutes[reroute_key(link.target, link.input)] = list(points)
+        part.definitions = copy.deepcopy(self.definitions)  # pasted instances keep theirs
         return part
 
     def merge(self, other: Graph, offset: Point = (0.0, 0.0)) -> dict[str, str]:
@@ -402,6 +407,8 @@ class Graph:
                 extra=copy.deepcopy(node.extra), layout=placed,
             )
             mapping[node.id] = new_node.id
+        for definition_id, definition in other.definitions.items():
+            self.definitions.setdefault(definition_id, copy.deepcopy(definition))
         for link in other.links:
             self.connect(mapping[link.source], link.output, mapping[link.target], link.input)
         return mapping
@@ -411,6 +418,7 @@ class Graph:
             self.remove_node(node_id)
         self.layout = Layout()
         self.metadata = {}
+        self.definitions = {}
         self._emit(LayoutChanged(None, "all"))
 
     def __eq__(self, other: object) -> bool:
@@ -422,6 +430,7 @@ class Graph:
             and set(self._links.values()) == set(other._links.values())
             and self.layout == other.layout
             and self.metadata == other.metadata
+            and self.definitions == other.definitions
         )
 
     __hash__ = None  # type: ignore[assignment]

@@ -200,7 +200,8 @@ def _load_checkpoint_folder(path: Path, device: torch.device, parts: _Parts) -> 
     if family is None:
         raise ModelLoadError(f"{path.name} holds a {index.get('_class_name', 'diffusers')} "
                              "model, which NodeStudio cannot run")
-    if "unet" not in index:
+    # Video families on a UNet (SVD's spatio-temporal one) load themselves, like transformers.
+    if "unet" not in index or family.video:
         encoders = sum(1 for component, _, _ in getattr(family, "folder_encoders", ())
                        if (index.get(component) or [None])[0])
         parts.total = 3 + encoders  # the model index, the transformer, the VAE, each encoder

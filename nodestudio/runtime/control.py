@@ -5,6 +5,11 @@ Every ControlNet applied to the prompts runs at every step whose position lies w
 ``(i + 1) / n <= end``), scaled by its strength; the residuals of all of them are summed in
 the order they were applied (MultiControlNetModel) and added to the UNet's skip connections.
 
+Video latents ([B, C, F, h, w], AnimateDiff) run the ControlNet per frame as
+``AnimateDiffControlNetPipeline`` does: the latents flattened to [B × F, C, h, w] frame-major
+per video, the prompt repeated per frame, one hint image per frame (or one for all frames); the
+motion UNet takes residuals in that flat layout.
+
 Hint images are resized to the generated size with nearest-neighbour interpolation, repeated
 over the batch and, with classifier-free guidance, duplicated for both halves of the batch.
 A ControlNet applied to only one of positive/negative acts on that half alone.
@@ -124,10 +129,13 @@ def prepare_controls(
     do_cfg: bool,
     cross_attention_dim: int,
     device: torch.device,
+    frames: int = 1,
 ) -> list[PreparedControl]:
+    """The controls of one run; ``frames`` > 1 for video latents (one hint per frame)."""
     prepared = []
     for use, on_positive, on_negative in collect(positive, negative if do_cfg else None):
-        half_mask = _half_mask(on_positive, on_negative, batch, do_cfg, device)
+        # Residuals of a video are per frame: every per-latent tensor has batch × frames rows.
+        half_mask = _half_mask(on_positive, on_negative, batch * frames, do_cfg, device)
         if use.controlnet.kind == ADAPTER_KIND:
             prepared.append(_prepare_adapter(use, half_mask, batch=batch, height=height,
                                              width=width, do_cfg=do_cfg, device=device))
@@ -139,7 +147,10 @@ def prepare_controls(
                 f"(text width {model.config.cross_attention_dim}, "
                 f"the model has {cross_attention_dim})"
             )
-        image = _hint_batch(use.image, batch, (height, width))
+        if frames > 1:
+            image = _hint_frames(use.image, batch, frames, (height, width))
+        else:
+            image = _hint_batch(use.image, batch, (height, width))
         image = image.to(device=device, dtype=model.dtype)
         guess_mode = bool(model.config.global_pool_conditions)
         if do_cfg and not guess_mode:
@@ -161,6 +172,41 @@ def _hint_batch(hint: torch.Tensor, batch: int, size: tuple[int, int]) -> torch.
             "use one hint image or one per latent"
         )
     return image
+
+
+def _hint_frames(hint: torch.Tensor, batch: int, frames: int,
+                 size: tuple[int, int]) -> torch.Tensor:
+    """The hint images of a video run, [batch × frames] frame-major per video: one image for
+    every frame, one per frame (the same for every video), or one per frame of every video."""
+    count = hint.shape[0]
+    if count == frames and batch > 1:
+        hint = hint.repeat(batch, 1, 1, 1)
+    elif count not in (1, frames, batch * frames):
+        raise NodeError(
+            f"the ControlNet hint has {count} images but the video has {frames} frames; "
+            f"use one hint image for all frames or one per frame ({frames} images)"
+        )
+    return _hint_batch(hint, batch * frames, size)
+
+
+def _per_frame(model_input: torch.Tensor, timestep: torch.Tensor, embeds: torch.Tensor,
+               added_cond: dict[str, torch.Tensor] | None) -> tuple[Any, ...]:
+    """Video latents [B, C, F, h, w] and their per-video conditioning as the per-frame batch
+    a 2-D ControlNet reads (AnimateDiffControlNetPipeline's transpose and reshape)."""
+    frames = model_input.shape[2]
+
+    def spread(value: torch.Tensor) -> torch.Tensor:
+        return value.repeat_interleave(frames, dim=0)
+
+    flat = model_input.transpose(1, 2).reshape(-1, *model_input.shape[1:2],
+                                               *model_input.shape[3:])
+    if embeds.shape[0] == model_input.shape[0]:
+        embeds = spread(embeds)
+    if torch.is_tensor(timestep) and timestep.ndim == 1 and timestep.shape[0] > 1:
+        timestep = spread(timestep)
+    if added_cond:
+        added_cond = {key: spread(value) for key, value in added_cond.items()}
+    return flat, timestep, embeds, added_cond
 
 
 def _half_mask(on_positive: bool, on_negative: bool, batch: int, do_cfg: bool,
@@ -215,6 +261,14 @@ def residuals(
     """
     down_sum: list[torch.Tensor] | None = None
     mid_sum: torch.Tensor | None = None
+    if model_input.ndim == 5 and any(control.features is None for control in controls):
+        video_scaled = latents_scaled_cond
+
+        def latents_scaled_cond() -> torch.Tensor:
+            return _per_frame(video_scaled(), timestep, embeds, None)[0]
+
+        model_input, timestep, embeds, added_cond = _per_frame(model_input, timestep, embeds,
+                                                               added_cond)
     for control in controls:
         if control.features is not None:
             continue  # a T2I-Adapter: see adapter_residuals

@@ -49,6 +49,9 @@ def module_dtype(module: torch.nn.Module) -> torch.dtype:
 
 def ensure_on(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
     """Move ``module`` to ``device`` if an earlier cache eviction offloaded it (else a no-op)."""
+    # Group-offloading hooks (memory mode "sequential") move each block themselves.
+    if getattr(module, "_nodestudio_offload_hooks", False):
+        return module
     if module_device(module) != device:
         module.to(device)
     return module
@@ -56,6 +59,8 @@ def ensure_on(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
 
 def offload_to_cpu(module: torch.nn.Module) -> None:
     """Free accelerator memory held by ``module`` (its weights move to system memory)."""
+    if getattr(module, "_nodestudio_offload_hooks", False):
+        return  # its hooks already keep the weights in system memory between blocks
     if module_device(module).type != "cpu":
         module.to("cpu")
         if torch.cuda.is_available():

@@ -41,7 +41,14 @@ import torch
 import torch.nn.functional as F
 
 from nodestudio.api.errors import NodeError
-from nodestudio.runtime import comfy_samplers, composition, lora, stages
+from nodestudio.runtime import (
+    comfy_samplers,
+    composition,
+    fast_mode,
+    lora,
+    memory_manager,
+    stages,
+)
 from nodestudio.runtime.families.base import DenoiseRequest, Geometry
 from nodestudio.runtime.schedulers import build_scheduler, resolution_shift, set_timesteps
 from nodestudio.runtime.types import Conditioning, DiffusionModel, Latent
@@ -209,13 +216,18 @@ def sample(
 ) -> Latent:
     """Denoise ``latent`` under the prompts; returns the new latent (same size and batch)."""
     family = model.family
+    if family.sample is not None:  # latents the generic loop does not step (audio)
+        return family.sample(model, positive, negative, latent, settings, mask, on_step,
+                             check_cancelled)
     device = model.device
     dtype = model.dtype
     _check_latent(model, latent)
     batch = latent.batch_size
     height, width = latent.pixel_size
     latent_size = tuple(latent.samples.shape[-2:])
-    geometry = Geometry(batch, height, width, *latent_size)
+    # Video latents [B, C, F, h, w] carry a frames axis; images have none (frames = 1).
+    frames = int(latent.samples.shape[2]) if latent.samples.ndim == 5 else 1
+    geometry = Geometry(batch, height, width, *latent_size, frames=frames)
     guidance = family.guidance(model, settings.cfg)
     family.check_conditioning(model, positive, "positive")
     if guidance.halves == 2:
@@ -224,6 +236,9 @@ def sample(
     if mask is None:
         mask = latent.noise_mask
     inpainting = mask is not None
+    if inpainting and latent.samples.ndim == 5:
+        raise NodeError("video latents cannot be inpainted yet: remove the mask from the "
+                        "Sampler and from VAE Encode")
     if model.takes_inpainting_input and (not inpainting or latent.masked_image_latents is None):
         raise NodeError(
             "this is an inpainting model: encode the image with VAE Encode and connect the mask "
@@ -244,12 +259,12 @@ def sample(
     samples = latent.samples.to(device=device, dtype=dtype)
     image_latents = None if plan.text_to_image else samples
     comfy = settings.compatibility == "comfyui"
-    shape = (batch, model.latent_channels, *latent_size)
+    shape = (batch, model.latent_channels, *latent.samples.shape[2:])
     if comfy:
         noise = comfy_samplers.prepare_noise(shape, settings.seed, latent.batch_index)
         noise = noise.to(device=device, dtype=dtype)
     else:
-        noise = _random_noise(shape, generator, device, dtype)
+        noise = family.initial_noise(shape, generator, device, dtype, geometry)
     if not settings.add_noise:
         latents = stages.from_sigma_scaling(scheduler, samples, span.begin)
         if inpainting:
@@ -268,6 +283,11 @@ def sample(
             if masked_latents.shape[0] == 1 and batch > 1:
                 masked_latents = masked_latents.repeat(batch, 1, 1, 1)
 
+    # The memory mode places the denoiser before the family's denoiser prepares it (a model
+    # under group offloading must not be moved to the device whole); fast mode compiles it.
+    memory_mode = memory_manager.prepare(model.denoiser, device,
+                                         memory_manager.resolve_mode(model.denoiser, device))
+    fast_mode.prepare(model.denoiser, device, memory_mode)
     denoiser = composition.build_denoiser(DenoiseRequest(
         model=model, positive=positive, negative=negative if guidance.halves == 2 else None,
         geometry=geometry, guidance=guidance, cfg=settings.cfg, dtype=dtype, device=device,
@@ -284,7 +304,8 @@ def sample(
     total = len(timesteps)
     warmup = total - span.count * scheduler.order
     done = 0
-    with lora.applied(model.denoiser, model.loras):
+    with lora.applied(model.denoiser, model.loras), \
+            memory_manager.released_after(model.denoiser, memory_mode):
         for i, t in enumerate(timesteps):
             if check_cancelled is not None:
                 check_cancelled()
@@ -311,7 +332,8 @@ def sample(
             if last or ((i + 1) > warmup and (i + 1) % scheduler.order == 0):
                 done += 1
                 if on_step is not None:
-                    on_step(done, span.count, preview if preview is not None else latents)
+                    shown = preview if preview is not None else latents
+                    on_step(done, span.count, _preview_frame(shown))
     held = None
     if span.leftover_noise:
         latents = stages.to_sigma_scaling(scheduler, latents, span.end)
@@ -319,6 +341,11 @@ def sample(
             held = image_latents
     return Latent(samples=latents, scale_factor=latent.scale_factor, noise_mask=mask,
                   masked_image_latents=latent.masked_image_latents, original_samples=held)
+
+
+def _preview_frame(latents: torch.Tensor) -> torch.Tensor:
+    """What a step preview shows: the latent itself, or a video latent's middle frame."""
+    return latents[:, :, latents.shape[2] // 2] if latents.ndim == 5 else latents
 
 
 def _comfy_streams(scheduler, settings: SamplerSettings, span: stages.StepRange,

@@ -66,6 +66,11 @@ class DiffusionModel:
     #: Hypernetworks (Load Hypernetwork) applied, in order, to the attention contexts while the
     #: UNet runs (nodestudio.runtime.hypernetwork.HypernetworkUse); the module is not changed.
     hypernetworks: tuple[Any, ...] = ()
+    #: Frames per latent frame of a video model's VAE (1 for image models).
+    vae_temporal_factor: int = 1
+    #: Video Linear CFG Guidance: the first frame's cfg, rising to the Sampler's on the last
+    #: (SVD's min_guidance_scale); None = the same cfg for every frame.
+    video_min_cfg: float | None = None
 
     @property
     def dtype(self) -> torch.dtype:
@@ -145,11 +150,25 @@ class Vae:
 
     @property
     def scale_factor(self) -> int:
+        # Video VAEs (Wan, LTX-Video) say their compression; image VAEs halve per block.
+        if hasattr(self.model, "hop_length"):  # audio VAEs (Oobleck): samples per frame
+            return int(self.model.hop_length)
+        if self.temporal_factor > 1:
+            return int(self.model.spatial_compression_ratio)
         return 2 ** (len(self.model.config.block_out_channels) - 1)
 
     @property
+    def temporal_factor(self) -> int:
+        """Frames per latent frame (1 for image VAEs; 4 for Wan's, 8 for LTX-Video's)."""
+        return int(getattr(self.model, "temporal_compression_ratio", None)
+                   or getattr(self.model.config, "scale_factor_temporal", None) or 1)
+
+    @property
     def latent_channels(self) -> int:
-        return int(self.model.config.latent_channels)
+        config = self.model.config
+        # Wan's VAE calls its latent channels z_dim, Stable Audio's Oobleck its decoder input.
+        return int(getattr(config, "latent_channels", None) or getattr(config, "z_dim", None)
+                   or config.decoder_input_channels)
 
     def offload_to_cpu(self) -> None:
         devices.offload_to_cpu(self.model)
@@ -293,7 +312,7 @@ class Conditioning:
 class Latent:
     """LATENT: a batch of latents, already multiplied by the VAE's scaling factor."""
 
-    #: [B, C, H / f, W / f]
+    #: [B, C, H / f, W / f]; video latents [B, C, F, H / f, W / f] (F latent frames).
     samples: torch.Tensor
     #: Pixels per latent cell (f).
     scale_factor: int
@@ -310,6 +329,9 @@ class Latent:
     #: Which latents of a larger batch these are (Latent from Batch), as ComfyUI's
     #: ``batch_index``: the Sampler's "comfyui" mode draws their noise as for that batch.
     batch_index: tuple[int, ...] | None = None
+    #: Audio latents [B, C, frames] (Stable Audio): the (start, end) seconds the prompt asked
+    #: for, which VAE Decode Audio keeps of the decoded clip; None = all of it.
+    audio_seconds: tuple[float, float] | None = None
 
     @property
     def batch_size(self) -> int:

@@ -16,7 +16,7 @@ the masked area blanked (grey), which 9-channel inpainting models need.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import numpy as np
@@ -24,7 +24,9 @@ import torch
 import torch.nn.functional as F
 
 from nodestudio.api.errors import NodeError
-from nodestudio.runtime.devices import ensure_on, module_dtype
+from nodestudio.runtime import fast_mode, memory_manager
+from nodestudio.runtime.devices import module_dtype
+from nodestudio.runtime.memory_manager import HEADROOM
 from nodestudio.runtime.types import Latent, Vae
 
 
@@ -82,13 +84,17 @@ def _families_with(channels: int) -> str:
     """Which families' latents have ``channels`` channels, for messages ("SD3, Flux")."""
     from nodestudio.runtime.families import FAMILIES
 
-    names = [family.label for family in reversed(FAMILIES) if family.latent.channels == channels]
+    # An image latent is never a video family's, whatever its channels.
+    names = [family.label for family in reversed(FAMILIES)
+             if family.latent.channels == channels and not family.video]
     return ", ".join(names) or "unknown"
 
 
 @torch.inference_mode()
-def decode(vae: Vae, latent: Latent, tiled: bool = False, tile_size: int = 512) -> np.ndarray:
-    """LATENT → IMAGE."""
+def decode(vae: Vae, latent: Latent, tiled: bool = False, tile_size: int = 512,
+           progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """LATENT → IMAGE; ``progress`` (a node's ``ctx.progress``) hears how far a video's
+    decode is (per frame chunk), so the window's bar moves during long decodes."""
     channels = latent.samples.shape[1]
     if channels != vae.latent_channels:
         raise NodeError(
@@ -96,16 +102,29 @@ def decode(vae: Vae, latent: Latent, tiled: bool = False, tile_size: int = 512) 
             f"VAE makes {vae.latent_channels} ({_families_with(vae.latent_channels)}): decode "
             "with the VAE of the model that made the latent"
         )
-    model = ensure_on(vae.model, vae.device)
-    latents = latent.samples.to(device=vae.device, dtype=module_dtype(model))
-    latents = _from_latent_space(vae, latents)
-    if tiled:
-        with _tile_size(model, tile_size, vae.scale_factor):
-            image = model.tiled_decode(latents, return_dict=False)[0]
-    else:
-        image = model.decode(latents, return_dict=False)[0]
-    image = (image / 2 + 0.5).clamp(0, 1)
-    return image.cpu().permute(0, 2, 3, 1).float().numpy()
+    if latent.samples.ndim == 5 and vae.temporal_factor <= 1:
+        from nodestudio.runtime.animatediff import decode_frames
+
+        # AnimateDiff, SVD: frame by frame, as the pipelines
+        return decode_frames(vae, latent, progress=progress)
+    if latent.samples.ndim == 5:
+        from nodestudio.runtime.video_vae import decode_video
+
+        return decode_video(vae, latent, progress)  # a video: its frames, one image each
+    # The memory policy places the VAE for this node (offload: back to system memory after);
+    # fast mode compiles its decoder once, reused by every later decode of the same size.
+    with memory_manager.models_in_use([vae.model], vae.device, HEADROOM) as (mode,):
+        model = vae.model
+        fast_mode.prepare_vae(model, vae.device, mode, tiled)
+        latents = latent.samples.to(device=vae.device, dtype=module_dtype(model))
+        latents = _from_latent_space(vae, latents)
+        if tiled:
+            with _tile_size(model, tile_size, vae.scale_factor):
+                image = model.tiled_decode(latents, return_dict=False)[0]
+        else:
+            image = model.decode(latents, return_dict=False)[0]
+        image = (image / 2 + 0.5).clamp(0, 1)
+        return image.cpu().permute(0, 2, 3, 1).float().numpy()
 
 
 def _crop_to_multiple(pixels: torch.Tensor, factor: int) -> torch.Tensor:
@@ -138,10 +157,11 @@ def mask_tensor(mask: np.ndarray) -> torch.Tensor:
 
 @torch.inference_mode()
 def _encode_pixels(vae: Vae, pixels: torch.Tensor) -> torch.Tensor:
-    model = ensure_on(vae.model, vae.device)
-    scaled = (pixels * 2 - 1).to(device=vae.device, dtype=module_dtype(model))
-    moments = model.encode(scaled).latent_dist.mode()
-    return _to_latent_space(vae, moments)
+    with memory_manager.models_in_use([vae.model], vae.device, HEADROOM):
+        model = vae.model
+        scaled = (pixels * 2 - 1).to(device=vae.device, dtype=module_dtype(model))
+        moments = model.encode(scaled).latent_dist.mode()
+        return _to_latent_space(vae, moments)
 
 
 def encode(vae: Vae, image: np.ndarray, mask: np.ndarray | None = None) -> Latent:

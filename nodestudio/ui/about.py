@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from importlib import metadata
-
 import nodestudio
 
 
 def version() -> str:
-    """The installed package's version; the module's own when it runs from a bare checkout
-    (no metadata), so About always names one."""
-    try:
-        return metadata.version("nodestudio")
-    except metadata.PackageNotFoundError:
-        return nodestudio.__version__
+    """The version pyproject.toml declares, as `nodestudio --version` prints it (one source:
+    nodestudio.__version__ reads the checkout's pyproject or the installed metadata)."""
+    return nodestudio.__version__
 
 
 def about_text() -> str:

@@ -208,9 +208,16 @@ def context_menu(window: MainWindow, item: object, scene_pos: QPointF) -> QMenu:
         _socket_menu(window, item, menu)
         menu.addSeparator()
         menu.addActions([a["copy"], a["duplicate"], a["group"], a["delete"]])
+        from nodestudio.ui.paint.editing import add_context_entries as add_paint_entries
+
+        add_paint_entries(window, item.node.type, item.node.id, menu)
         if "run_branch" in a:  # added by the run support, when the window can run graphs
             menu.addSeparator()
             menu.addAction(a["run_branch"])
+        if "make_subgraph" in a:
+            from nodestudio.ui.subgraph_window import add_context_entries
+
+            add_context_entries(window, item, menu)
     elif isinstance(item, GroupItem):
         rename = menu.addAction("Rename Group…")
         rename.triggered.connect(item.edit_title)
@@ -230,6 +237,8 @@ def context_menu(window: MainWindow, item: object, scene_pos: QPointF) -> QMenu:
         menu.addAction(a["paste"])
         menu.addSeparator()
         menu.addActions([a["select_all"], a["frame_all"]])
+        if window.editor.path and "leave_subgraph" in a:
+            menu.addAction(a["leave_subgraph"])
     return menu
 
 
@@ -261,7 +270,7 @@ def sync_advanced_action(window: MainWindow) -> None:
     action.setEnabled(any(item.node_type is not None
                           and any(spec.advanced for spec in item.node_type.inputs)
                           for item in items))
-    layout = window.editor.graph.layout
+    layout = window.editor.level.layout
     action.setChecked(bool(node_ids) and all(
         node_id in layout.nodes and layout.nodes[node_id].show_advanced for node_id in node_ids))
 
@@ -281,11 +290,11 @@ def _socket_menu(window: MainWindow, item: NodeItem, menu: QMenu) -> None:
     if not names:
         return
     sockets = menu.addMenu("Inputs as Sockets")
-    layout = window.editor.graph.layout.node(item.node_id)
+    layout = window.editor.level.layout.node(item.node_id)
     for name in names:
         action = sockets.addAction(name.replace("_", " "))
         action.setCheckable(True)
-        linked = window.editor.graph.link_into(item.node_id, name) is not None
+        linked = window.editor.level.link_into(item.node_id, name) is not None
         action.setChecked(name in layout.socket_inputs or linked)
         action.toggled.connect(
             lambda on, n=name: window.editor.set_socket_input(item.node_id, n, on))

@@ -81,7 +81,32 @@ class LibraryDock(QDockWidget):
                 child.setToolTip(0, f"{node_type.id}\n{node_type.description}")
                 header.addChild(child)
             self.tree.addTopLevelItem(header)
+        self._add_subgraphs()
         self.tree.collapseAll()
+
+    def _add_subgraphs(self) -> None:
+        """The shipped templates and the user's saved subgraphs, under "Subgraphs"."""
+        from nodestudio.ui.subgraph_library_items import panel_entries
+
+        entries = panel_entries()
+        if not entries:
+            return
+        header = QTreeWidgetItem(["Subgraphs"])
+        header.setFlags(Qt.ItemFlag.ItemIsEnabled)
+        font = header.font(0)
+        font.setBold(True)
+        header.setFont(0, font)
+        for entry in entries:
+            child = QTreeWidgetItem([entry.name])
+            child.setData(0, TYPE_ROLE, entry.panel_id)
+            child.setToolTip(0, f"{'Template' if entry.shipped else 'Your subgraph'}: "
+                                f"{entry.path}")
+            header.addChild(child)
+        self.tree.addTopLevelItem(header)
+
+    def refresh_subgraphs(self) -> None:
+        self.populate()
+        self.apply_filter(self.filter.text())
 
     def apply_filter(self, text: str) -> None:
         query = text.strip()
@@ -92,7 +117,8 @@ class LibraryDock(QDockWidget):
                 child = header.child(child_index)
                 node_type = self.registry.get(child.data(0, TYPE_ROLE))
                 matches = not query or (node_type is not None
-                                        and score_node_type(query, node_type) is not None)
+                                        and score_node_type(query, node_type) is not None) \
+                    or query.lower() in child.text(0).lower()
                 child.setHidden(not matches)
                 visible += matches
             header.setHidden(visible == 0)

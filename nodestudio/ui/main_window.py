@@ -140,6 +140,11 @@ class MainWindow(QMainWindow):
         self.panels_menu: QMenu
         self.menus = window_actions.build_menus(self)
         self.toolbar = window_actions.build_toolbar(self)
+        from nodestudio.ui.subgraph_window import install_subgraph_support, open_instance
+
+        install_subgraph_support(self)
+        self.scene.subgraph_open_requested.connect(lambda node_id: open_instance(self, node_id))
+        self.scene.paint_edit_requested.connect(self._open_paint_editor)
         self.addToolBar(self.toolbar)
         for dock in (self.library_dock, self.properties_dock, self.outputs_dock, self.log_dock):
             self.panels_menu.addAction(dock.toggleViewAction())
@@ -381,6 +386,10 @@ class MainWindow(QMainWindow):
     # -- editing --------------------------------------------------------------------------------
 
     def add_node_at(self, type_id: str, scene_pos: QPointF) -> str | None:
+        if type_id.startswith("subgraph:"):  # a template or library entry of the Nodes panel
+            from nodestudio.ui.subgraph_library_items import add_library_entry
+
+            return add_library_entry(self, type_id, scene_pos)
         if self.editor.registry.get(type_id) is None:
             self.report(f"Unknown node type {type_id}", "warning")
             return None
@@ -417,6 +426,11 @@ class MainWindow(QMainWindow):
         menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         menu.popup(screen_pos)
 
+    def _open_paint_editor(self, node_id: str) -> None:
+        from nodestudio.ui.paint.editing import open_paint_editor
+
+        open_paint_editor(self, node_id)
+
     def delete_selection(self) -> None:
         scene = self.scene
         self.editor.delete(scene.selected_node_ids(), scene.selected_link_keys(),
@@ -429,12 +443,12 @@ class MainWindow(QMainWindow):
         node_ids = self.scene.selected_node_ids()
         if not node_ids:
             return None
-        return clipboard.copy_nodes(self.editor.graph, node_ids)
+        return clipboard.copy_nodes(self.editor.level, node_ids)
 
     def cut(self) -> None:
         node_ids = self.scene.selected_node_ids()
         if node_ids:
-            clipboard.copy_nodes(self.editor.graph, node_ids)
+            clipboard.copy_nodes(self.editor.level, node_ids)
             self.editor.delete(node_ids, text="Cut")
 
     def paste(self) -> list[str]:
@@ -453,7 +467,7 @@ class MainWindow(QMainWindow):
         node_ids = self.scene.selected_node_ids()
         if not node_ids:
             return []
-        part = self.editor.graph.subgraph(node_ids)
+        part = self.editor.level.subgraph(node_ids)
         return self._insert(part, clipboard.PASTE_STEP, "Duplicate")
 
     def _insert(self, part: Graph, offset: tuple[float, float], text: str) -> list[str]:

@@ -17,7 +17,7 @@ class OutputsDock(QDockWidget):
         body = QWidget(self)
         self._layout = QVBoxLayout(body)
         self._layout.setContentsMargins(10, 10, 10, 10)
-        self.placeholder = QLabel("Images from runs appear here.", body)
+        self.placeholder = QLabel("Images, videos, sounds and meshes from runs appear here.", body)
         self.placeholder.setObjectName("dim")
         self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.placeholder.setWordWrap(True)

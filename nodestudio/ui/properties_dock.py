@@ -81,12 +81,13 @@ class PropertiesDock(QDockWidget):
         self.setWidget(self.scroll)
         scene.selectionChanged.connect(self.show_selection)
         editor.graph_replaced.connect(self._graph_replaced)
+        editor.level_changed.connect(self._graph_replaced)
         self._graph_replaced()
 
     def _graph_replaced(self, *_args: Any) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
-        self._unsubscribe = self.editor.graph.subscribe(self._on_event)
+        self._unsubscribe = self.editor.level.subscribe(self._on_event)
         self.show_selection()
 
     def show_selection(self) -> None:
@@ -106,7 +107,7 @@ class PropertiesDock(QDockWidget):
         body = QWidget()
         outer = QVBoxLayout(body)
         outer.setContentsMargins(10, 10, 10, 10)
-        if node_id is None or node_id not in self.editor.graph:
+        if node_id is None or node_id not in self.editor.level:
             text = f"{count} nodes selected" if count > 1 else "Select a node to edit it here."
             hint = QLabel(text, body)
             hint.setObjectName("dim")
@@ -126,8 +127,8 @@ class PropertiesDock(QDockWidget):
         self.scroll.setWidget(body)
 
     def _build(self, form: QFormLayout, node_id: str) -> None:
-        node = self.editor.graph.node(node_id)
-        node_type = self.editor.registry.get(node.type)
+        node = self.editor.level.node(node_id)
+        node_type = self.editor.type_of(node)
         title = QLineEdit(node.title or "")
         title.setPlaceholderText(node_type.display_name if node_type else node.type)
         title.editingFinished.connect(lambda: self.editor.set_title(node_id, title.text()))
@@ -175,7 +176,7 @@ class PropertiesDock(QDockWidget):
         header.setCheckable(True)
         header.setAutoRaise(True)
         header.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        self.advanced_open = self.editor.graph.layout.node(node_id).show_advanced
+        self.advanced_open = self.editor.level.layout.node(node_id).show_advanced
         form.addRow(header)
         self.editors["__advanced__"] = header
         for spec in specs:
@@ -202,11 +203,11 @@ class PropertiesDock(QDockWidget):
         with ``fold``, hide the others. Edits only ever reveal rows: a row must not vanish
         while its value is being typed or its link removed."""
         form, node_id = self.form, self.node_id
-        if form is None or node_id is None or node_id not in self.editor.graph:
+        if form is None or node_id is None or node_id not in self.editor.level:
             return
-        graph = self.editor.graph
+        graph = self.editor.level
         node = graph.node(node_id)
-        node_type = self.editor.registry.get(node.type)
+        node_type = self.editor.type_of(node)
         linked = {link.input for link in graph.links_into(node_id)}
         foldable = set(foldable_inputs(node, node_type, graph.layout.node(node_id), linked))
         for name, widgets in self.advanced_rows.items():
@@ -243,23 +244,23 @@ class PropertiesDock(QDockWidget):
         if spec.control_after_generate:
             control = QComboBox()
             control.addItems(SEED_CONTROLS)
-            node = self.editor.graph.node(node_id)
+            node = self.editor.level.node(node_id)
             control.setCurrentText(node.controls.get(spec.name, "fixed"))
             control.currentTextChanged.connect(
                 lambda c, name=spec.name: self.editor.set_control(node_id, name, c))
             self.editors[f"__control__{spec.name}"] = control
             self.setters[f"__control__{spec.name}"] = lambda _v, name=spec.name, box=control: \
-                _set_combo(box, self.editor.graph.node(node_id).controls.get(name, "fixed"))
+                _set_combo(box, self.editor.level.node(node_id).controls.get(name, "fixed"))
             form.addRow("after run", control)
             rows.append(control)
         return rows
 
     def _sync_socket_button(self, name: str, button: QToolButton, widget: QWidget) -> None:
         node_id = self.node_id
-        if node_id is None or node_id not in self.editor.graph:
+        if node_id is None or node_id not in self.editor.level:
             return
-        linked = self.editor.graph.link_into(node_id, name) is not None
-        shown = name in self.editor.graph.layout.node(node_id).socket_inputs
+        linked = self.editor.level.link_into(node_id, name) is not None
+        shown = name in self.editor.level.layout.node(node_id).socket_inputs
         button.blockSignals(True)
         button.setChecked(shown or linked)
         button.blockSignals(False)
@@ -267,7 +268,7 @@ class PropertiesDock(QDockWidget):
         widget.setToolTip("Linked: the value comes from the link" if linked else "")
 
     def _value(self, spec: InputSpec) -> Any:
-        node = self.editor.graph.node(self.node_id)  # type: ignore[arg-type]
+        node = self.editor.level.node(self.node_id)  # type: ignore[arg-type]
         return node.values.get(spec.name, spec.default)
 
     def _commit(self, node_id: str, name: str, value: Any) -> None:
@@ -367,7 +368,7 @@ class PropertiesDock(QDockWidget):
                     setter(None)
         elif isinstance(event, LayoutChanged) and event.node_id == node_id \
                 and event.field == "show_advanced" and "__advanced__" in self.setters:
-            self.advanced_open = self.editor.graph.layout.node(node_id).show_advanced
+            self.advanced_open = self.editor.level.layout.node(node_id).show_advanced
             self.setters["__advanced__"](None)
         elif (isinstance(event, LinkAdded | LinkRemoved) and event.link.target == node_id) or (
                 isinstance(event, LayoutChanged) and event.node_id == node_id

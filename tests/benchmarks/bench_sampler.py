@@ -77,7 +77,11 @@ def _guidance_embeds(folder: Path) -> bool:
 def run_graph(root: Path, checkpoint: str, args: argparse.Namespace) -> dict[str, Any]:
     import nodestudio
     from nodestudio.app.settings import Settings
+    from nodestudio.runtime import fast_mode, memory_manager
 
+    # Fast mode compiles in the first (warm-up) run; its it/s is then the compiled model's.
+    fast_mode.configure(args.fast, cache_dir=root / "torch-compile")
+    memory_manager.configure(args.memory_mode)
     session = nodestudio.Session(device=args.device, models_dir=root, settings=Settings(),
                                  output_dir=root / "output", input_dir=root / "input")
     graph, ids = make_graph(root / "checkpoints" / checkpoint, checkpoint, args)
@@ -225,6 +229,10 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=None,
                         help="released SD3/Flux cut to this many blocks per transformer and "
                              "text encoder: a CPU check of the released-shape path only")
+    parser.add_argument("--fast", action="store_true",
+                        help="the graph in fast mode (torch.compile; the warm-up run compiles)")
+    parser.add_argument("--memory-mode", default="keep",
+                        choices=("auto", "keep", "offload", "sequential", "fp8"))
     parser.add_argument("--variant", choices=["build", "graph", "pipeline"],
                         help=argparse.SUPPRESS)
     parser.add_argument("--checkpoint", help=argparse.SUPPRESS)
@@ -262,7 +270,9 @@ def main() -> None:
     graph, pipeline = figures["graph"], figures["pipeline"]
     guidance = f", guidance {args.guidance}" if family(args.model) == "flux" else ""
     layers = f" cut to {args.layers} blocks" if args.layers else ""
-    print(f"{args.model}{layers} {args.size}x{args.size}, {args.steps} steps euler, "
+    mode = ", graph in fast mode" if args.fast else ""
+    mode += f", memory mode {args.memory_mode}"
+    print(f"{args.model}{layers} {args.size}x{args.size}, {args.steps} steps euler{mode}, "
           f"cfg {args.cfg}{guidance}, device {args.device}, median of {args.rounds} x "
           f"{args.repeat} runs ({platform.machine()}, Python {platform.python_version()})")
     for name, figure in figures.items():

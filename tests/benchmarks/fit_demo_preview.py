@@ -43,7 +43,7 @@ def vae_factor(vae: torch.nn.Module) -> int:
 
 
 def encoded_scenes(vae: torch.nn.Module, count: int, scaling: float) -> torch.Tensor:
-    from nodestudio.demo import data
+    from tools.demo_model import data
 
     rng = random.Random(0)
     single, _ = data.render_batch(rng, count // 2)

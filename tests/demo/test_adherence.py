@@ -1,5 +1,5 @@
 """The shipped demo model, run through the shipped workflows by a Session, draws what the prompt
-and the control picture ask — measured by classical image analysis (nodestudio.demo.metrics).
+and the control picture ask — measured by classical image analysis (tools.demo_model.metrics).
 
 Prompts name held-out pairs (colour+shape, colour+position) that no training caption named
 together. Floors sit a little under the figures measured when the model was trained (see
@@ -19,8 +19,12 @@ from PIL import Image
 import nodestudio
 from nodestudio.app.packs import create_registry
 from nodestudio.app.settings import Settings
-from nodestudio.demo import metrics, world
-from nodestudio.demo.workflows import (
+from nodestudio.demo import world
+from nodestudio.graph import files
+from nodestudio.graph.model import Graph
+from nodestudio.paths import demo_models_dir, workflows_dir
+from tools.demo_model import metrics
+from tools.demo_model.workflows import (
     CHECKPOINT,
     CONTROL_PICTURE,
     CONTROLNET,
@@ -28,9 +32,6 @@ from nodestudio.demo.workflows import (
     DEFAULT_PROMPT,
     TEXT_TO_IMAGE,
 )
-from nodestudio.graph import files
-from nodestudio.graph.model import Graph
-from nodestudio.paths import demo_models_dir, workflows_dir
 
 MODELS = demo_models_dir()
 IMAGES_PER_CHECK = 36  # six per held-out pair

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from nodestudio.demo import models
-from nodestudio.demo.export import CHECKPOINT_NAME, import_to_state
-from nodestudio.demo.tokenizer import make_tokenizer
 from nodestudio.paths import demo_models_dir
+from tools.demo_model import models
+from tools.demo_model.export import CHECKPOINT_NAME, import_to_state
+from tools.demo_model.tokenizer import make_tokenizer
 
 
 def test_import_gives_the_shipped_weights_in_the_stage_formats(tmp_path: Path) -> None:

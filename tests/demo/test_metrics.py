@@ -7,7 +7,8 @@ import random
 import numpy as np
 import pytest
 
-from nodestudio.demo import metrics, world
+from nodestudio.demo import world
+from tools.demo_model import metrics
 
 
 def test_ground_truth_is_read_back_exactly() -> None:

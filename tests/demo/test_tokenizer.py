@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from transformers import CLIPTokenizer
 
-from nodestudio.demo import tokenizer as demo_tokenizer
 from nodestudio.demo.world import CAPTION_WORDS
+from tools.demo_model import tokenizer as demo_tokenizer
 
 
 @pytest.fixture(scope="module")

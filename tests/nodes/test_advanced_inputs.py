@@ -13,6 +13,12 @@ ADVANCED = {
                           "compatibility"],
     "diffusion.vae_decode": ["tile_size"],
     "image.save": ["to_8_bit"],
+    # Encoder settings few change; the Paint node's drawing is edited in its editor, not typed.
+    "video.save_webp": ["method"],
+    "video.save_apng": ["compress_level"],
+    "audio.save": ["quality"],
+    "image.paint": ["mask_png", "sketch_png"],
+    "diffusion.shap_e_latent_to_mesh": ["index"],
 }
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from functools import cache
 from typing import Any
 
 from nodestudio.api.registry import NodeRegistry
@@ -45,29 +44,19 @@ def export_api_prompt(graph: Graph, registry: NodeRegistry) -> dict[str, Any]:
     return export_prompt(graph, registry, export_rules(all_rules()))
 
 
-def prompt_metadata(graph_document: Mapping[str, Any],
-                    registry: NodeRegistry | None = None) -> str | None:
+def prompt_metadata(graph_document: Mapping[str, Any], registry: NodeRegistry) -> str | None:
     """ComfyUI's ``prompt`` PNG chunk for a saved image: the graph as an API prompt, so that
     ComfyUI opens NodeStudio's images too. None when ComfyUI cannot express the graph.
 
-    Never raises: a saved image must not fail over optional metadata. Without ``registry``
-    the built-in nodes are used (what an image's graph can be exported with anyway).
+    Never raises: a saved image must not fail over optional metadata. The caller hands over
+    its registry: interop sits below the app layer and never builds one itself.
     """
     try:
         graph = files.from_document(dict(graph_document))
-        prompt = export_api_prompt(graph, registry or _builtin_registry())
+        prompt = export_api_prompt(graph, registry)
     except GraphError:
         return None
     except Exception:  # best effort by design: log the bug, keep the image
         _logger.warning("could not write ComfyUI metadata", exc_info=True)
         return None
     return json.dumps(prompt, ensure_ascii=False)
-
-
-@cache
-def _builtin_registry() -> NodeRegistry:
-    # Imported here, not at the top: the app layer builds on this package, not the reverse;
-    # the built-in pack is already imported in any process that runs a graph.
-    from nodestudio.app.packs import create_registry
-
-    return create_registry(entry_points=False)

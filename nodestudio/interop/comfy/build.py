@@ -18,6 +18,7 @@ from nodestudio.api.registry import NodeRegistry
 from nodestudio.api.schema import NodeType
 from nodestudio.api.sockets import FLOAT
 from nodestudio.engine.modes import SOCKETS_KEY
+from nodestudio.engine.unrun import unrunnable_outputs
 from nodestudio.graph.files import MAX_VALUE_DEPTH, is_finite_number, json_fault, sanitized
 from nodestudio.graph.layout import NodeLayout
 from nodestudio.graph.model import Graph, Node
@@ -25,6 +26,7 @@ from nodestudio.graph.problems import Problem
 from nodestudio.interop.comfy.catalog import node_def
 from nodestudio.interop.comfy.ir import EXTRA_KEY, ComfyGraph, ComfyNode
 from nodestudio.interop.comfy.rules import Placement, Rule
+from nodestudio.interop.comfy.subgraph_import import SubgraphImport
 
 #: Type id prefix of placeholders (and of plugin nodes that implement a ComfyUI class as is).
 PLACEHOLDER_PREFIX = "comfyui."
@@ -152,11 +154,13 @@ def placeholder_reason(comfy: ComfyNode, rule: Rule | None, registry: NodeRegist
         return (f"ComfyUI {name} needs NodeStudio node(s) {', '.join(rule.missing(registry))}, "
                 "which are not installed: kept as a placeholder with all its data")
     if _looks_like_subgraph(name):
-        return ("a ComfyUI subgraph: subgraphs are not supported yet; kept as a placeholder "
-                "with all its data")
+        # Instances of definitions in the file are built by subgraph_import.py.
+        return ("a ComfyUI subgraph whose definition is not in this file: kept as a "
+                "placeholder with all its data; open the workflow that defines it in ComfyUI "
+                "and save it again")
     if name.startswith(("workflow>", "workflow/")):
-        return ("a ComfyUI group node: group nodes are not supported yet; kept as a "
-                "placeholder with all its data")
+        return ("a ComfyUI group node whose contents are not in this file "
+                "(extra.groupNodes): kept as a placeholder with all its data")
     return (f"ComfyUI node type {name!r} has no NodeStudio equivalent: kept as a placeholder "
             "with all its data (the graph still runs when no output needs it)")
 
@@ -188,9 +192,32 @@ def _plain(value: Any) -> bool:
 
 
 def build_graph(comfy: ComfyGraph, registry: NodeRegistry, rules: Mapping[str, Rule]) -> Graph:
+    subgraphs = SubgraphImport(comfy, registry, rules) if comfy.subgraphs else None
+    builder, _ = build_parts(comfy, registry, rules, subgraphs)
+    graph = builder.graph
+    if subgraphs is not None:
+        builder.warnings = subgraphs.finish(graph, builder.warnings)
+    if not comfy.has_layout:
+        _lay_out_in_columns(graph)
+    # A placeholder nothing takes input from is an output that will not run: say so too (the
+    # rest of the graph runs, without that output's files).
+    graph.load_warnings = [*comfy.warnings, *builder.warnings,
+                           *(unrunnable_outputs(graph, registry) if subgraphs is None
+                             else subgraphs.unrunnable(graph))]
+    return graph
+
+
+def build_parts(comfy: ComfyGraph, registry: NodeRegistry, rules: Mapping[str, Rule],
+                subgraphs: SubgraphImport | None = None) -> tuple[GraphBuilder,
+                                                                  dict[str, Placement]]:
+    """The nodes built and wired, and where each ComfyUI node went (subgraph definitions
+    are built through here too, with ``subgraphs`` shared by every level)."""
     builder = GraphBuilder(registry, comfy)
     placements: dict[str, Placement] = {}
     for node in comfy.nodes.values():
+        if subgraphs is not None and subgraphs.is_instance(node):
+            placements[node.id] = subgraphs.instance(node, builder)
+            continue
         rule = rules.get(node.class_type)
         if rule is not None and not rule.missing(registry) and rule.refuse(node, comfy) is None:
             placements[node.id] = rule.build(node, builder)
@@ -200,12 +227,8 @@ def build_graph(comfy: ComfyGraph, registry: NodeRegistry, rules: Mapping[str, R
     wiring = GraphWiring(builder, comfy, placements)
     wiring.wire()
     wiring.finish(rules)
-    graph = builder.graph
-    graph.layout.groups = list(comfy.groups)
-    if not comfy.has_layout:
-        _lay_out_in_columns(graph)
-    graph.load_warnings = [*comfy.warnings, *builder.warnings]
-    return graph
+    builder.graph.layout.groups = list(comfy.groups)
+    return builder, placements
 
 
 class GraphWiring:

@@ -268,15 +268,20 @@ def area_modules() -> tuple[Any, ...]:
     (``DEFINITIONS`` and ``rules()``): the one list of them, for this table and mapping's."""
     from nodestudio.interop.comfy import (
         adapters,
+        audio_models,
         conditioning_areas,
         gligen,
         latent_tools,
+        media,
         model_tools,
         unclip,
         upscale,
+        video_conditioning,
+        video_models,
     )
 
-    return (conditioning_areas, latent_tools, model_tools, upscale, adapters, unclip, gligen)
+    return (conditioning_areas, latent_tools, model_tools, upscale, adapters, unclip, gligen,
+            media, video_models, audio_models, video_conditioning)
 
 
 def _merge_area_tables() -> None:

@@ -21,6 +21,7 @@ from nodestudio.interop.comfy.catalog import NOTE_TYPES, node_def
 from nodestudio.interop.comfy.ir import EXTRA_KEY
 from nodestudio.interop.comfy.prompt import is_link
 from nodestudio.interop.comfy.rules import Rule, Unexportable
+from nodestudio.interop.comfy.subgraphs import comfy_flat
 
 
 class ComfyExportError(GraphError):
@@ -80,7 +81,8 @@ class PromptExporter:
 
 def export_prompt(graph: Graph, registry: NodeRegistry,
                   rules: Mapping[str, list[Rule]]) -> dict[str, Any]:
-    effective, _ = resolve_modes(graph, registry)
+    # Subgraph instances become their inner nodes, under ComfyUI's "outer:inner" ids.
+    effective, _ = resolve_modes(comfy_flat(graph, registry), registry)
     exporter = PromptExporter(effective, registry, rules)
     problems: list[Problem] = []
     for node in effective:

@@ -62,6 +62,9 @@ class ComfyGraph:
     warnings: list[Problem] = field(default_factory=list)
     #: Whether the nodes carry positions (UI workflows) or need to be laid out (API prompts).
     has_layout: bool = False
+    #: ComfyUI subgraph definitions (``definitions.subgraphs``, nested ones too) by id, as the
+    #: file has them; built by subgraph_import.py.
+    subgraphs: dict[str, Any] = field(default_factory=dict)
 
 
 def is_number(value: Any) -> bool:

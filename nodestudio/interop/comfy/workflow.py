@@ -34,6 +34,7 @@ from nodestudio.interop.comfy.ir import (
     point,
     slot_index,
 )
+from nodestudio.interop.comfy.subgraph_import import raw_subgraphs
 
 _MODES = {2: "muted", 4: "bypassed"}  # 0 (always), 1 (on event), 3 (on trigger) all run
 _REROUTE_SIZE = (75.0, 26.0)
@@ -123,6 +124,7 @@ def read_workflow(data: Any) -> ComfyGraph:
         raise GraphFileError(f"the ComfyUI workflow has {len(reader.errors)} problem(s)",
                              reader.errors)
     _connect(reader)
+    reader.graph.subgraphs = raw_subgraphs(data)
     return reader.graph
 
 

@@ -10,7 +10,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from nodestudio.runtime.families import flux, sd1, sd2, sd3, sdxl, sdxl_refiner
+from nodestudio.runtime.families import (
+    flux,
+    ltx,
+    sd1,
+    sd2,
+    sd3,
+    sdxl,
+    sdxl_refiner,
+    stable_audio,
+    svd,
+    wan,
+)
 from nodestudio.runtime.families.base import FamilyId, LatentFormat, ModelFamily
 from nodestudio.runtime.families.shapes_latent import SHAPES_LATENT
 
@@ -20,8 +31,14 @@ SDXL = sdxl.FAMILY
 SDXL_REFINER = sdxl_refiner.FAMILY
 SD3 = sd3.FAMILY
 FLUX = flux.FAMILY
+WAN = wan.FAMILY
+LTXV = ltx.FAMILY
+STABLE_AUDIO = stable_audio.FAMILY
+SVD = svd.FAMILY
 
-FAMILIES: tuple[ModelFamily, ...] = (FLUX, SD3, SDXL_REFINER, SDXL, SD2, SD1)
+# SVD before the UNet families: their loader takes any folder with a unet.
+FAMILIES: tuple[ModelFamily, ...] = (FLUX, SD3, SVD, SDXL_REFINER, SDXL, SD2, SD1, WAN, LTXV,
+                                     STABLE_AUDIO)
 
 
 def by_id(family_id: str | FamilyId) -> ModelFamily:

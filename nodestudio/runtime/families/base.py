@@ -35,6 +35,10 @@ class FamilyId(str, enum.Enum):
     SDXL_REFINER = "sdxl_refiner"
     SD3 = "sd3"
     FLUX = "flux"
+    WAN = "wan"
+    LTXV = "ltxv"
+    STABLE_AUDIO = "stable_audio"
+    SVD = "svd"
 
     def __str__(self) -> str:
         return self.value
@@ -81,6 +85,8 @@ class Geometry:
     width: int
     latent_height: int
     latent_width: int
+    #: Latent frames of a video latent ([B, C, F, h, w]); 1 for images.
+    frames: int = 1
 
 
 class Guidance(Protocol):
@@ -207,6 +213,8 @@ class ModelFamily:
     optional_text_encoders: ClassVar[tuple[str, ...]] = ()
     #: Default tokens of a T5 prompt (the pipelines' ``max_sequence_length``).
     t5_max_length: ClassVar[int] = 0
+    #: Video families sample [B, C, F, h, w] latents (a frames axis); image ones [B, C, h, w].
+    video: ClassVar[bool] = False
 
     def __repr__(self) -> str:
         return f"<model family {self.id.value}>"
@@ -255,6 +263,15 @@ class ModelFamily:
         """The sigmas the reference pipeline hands its flow scheduler, or None for its own."""
         return None
 
+    def initial_noise(self, shape: tuple[int, ...], generator: torch.Generator,
+                      device: torch.device, dtype: torch.dtype,
+                      geometry: Geometry) -> torch.Tensor:
+        """The starting noise, drawn as the family's pipeline draws it (SVD: other draws first,
+        another axis order)."""
+        from diffusers.utils.torch_utils import randn_tensor
+
+        return randn_tensor(shape, generator=generator, device=device, dtype=dtype)
+
     def pixel_multiple(self, vae_scale_factor: int) -> int:
         """Image sides must be multiples of this many pixels."""
         return vae_scale_factor * self.patch_size
@@ -283,6 +300,11 @@ class ModelFamily:
     def load_folder(self, path: Path, index: Mapping[str, Any], device: torch.device,
                     progress: Callable[[], None]) -> LoadedParts:
         raise NotImplementedError
+
+    #: A family whose latents the generic loop cannot step (Stable Audio's 1-D audio latents)
+    #: defines ``sample(model, positive, negative, latent, settings, mask, on_step,
+    #: check_cancelled) -> Latent``; ``runtime.sampling.sample`` hands the run to it.
+    sample: ClassVar[Callable[..., Any] | None] = None
 
 
 @dataclass(frozen=True)

@@ -180,6 +180,10 @@ class UNetFamily(ModelFamily):
                 f"the {name} prompt was encoded with the CLIP of another model "
                 f"(width {conditioning.embeds.shape[-1]}, this model expects {width})"
             )
+        if model.denoiser.config.get("motion_max_seq_length") and any(
+                use.controlnet.kind == control.ADAPTER_KIND for use in conditioning.controls):
+            raise NodeError("T2I-Adapters do not work with AnimateDiff models yet: use a "
+                            "ControlNet, or remove Apply AnimateDiff from the model")
         control.check_controlnets(model, conditioning)  # before the first step, not inside it
 
     def denoiser(self, request: DenoiseRequest) -> UNetDenoiser:
@@ -209,6 +213,7 @@ class UNetFamily(ModelFamily):
             request.positive, request.negative, batch=batch, height=geometry.height,
             width=geometry.width, do_cfg=do_cfg,
             cross_attention_dim=unet.config.cross_attention_dim, device=device,
+            frames=geometry.frames,  # AnimateDiff: per-frame residuals
         )
         extra_kwargs: dict[str, Any] = {}
         extra_kwargs.update(unclip.class_labels(request))  # unCLIP UNets: the image prompts

@@ -31,11 +31,12 @@ class EmptyCanvasHint(QLabel):
         view.installEventFilter(self)
         editor.undo_stack.indexChanged.connect(self.refresh)
         editor.graph_replaced.connect(self.refresh)
+        editor.level_changed.connect(self.refresh)
         self.refresh()
 
     def refresh(self, *_args: object) -> None:
         """Show the hint on an empty graph only, centred in the viewport."""
-        empty = len(self._editor.graph) == 0
+        empty = len(self._editor.level) == 0
         if empty:
             self.adjustSize()
             viewport = self._view.viewport().geometry()

@@ -58,7 +58,7 @@ class NodeItem(QGraphicsItem):
         super().__init__()
         self._scene = scene
         self.node = node
-        self.node_type = scene.editor.registry.get(node.type)
+        self.node_type = scene.editor.type_of(node)
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
         self.setAcceptHoverEvents(True)
         # Panning and dragging then blit a pixmap instead of calling paint() from Python for
@@ -117,8 +117,8 @@ class NodeItem(QGraphicsItem):
 
     def relayout(self) -> None:
         """Recompute the geometry after the node, its links or its layout changed."""
-        graph = self._scene.editor.graph
-        self.node_type = self._scene.editor.registry.get(self.node.type)
+        graph = self._scene.editor.level
+        self.node_type = self._scene.editor.type_of(self.node)
         layout = graph.layout.nodes.get(self.node.id) or geo.NodeLayout()
         linked_in = [link.input for link in graph.links_into(self.node.id)]
         linked_out = list(dict.fromkeys(link.output for link in graph.links_from(self.node.id)))
@@ -153,7 +153,7 @@ class NodeItem(QGraphicsItem):
         if spec is None or not spec.advanced or self.geometry.collapsed:
             self.update()
             return False
-        graph = self._scene.editor.graph
+        graph = self._scene.editor.level
         layout = graph.layout.nodes.get(self.node.id) or geo.NodeLayout()
         linked_in = {link.input for link in graph.links_into(self.node.id)}
         foldable = geo.foldable_inputs(self.node, self.node_type, layout, linked_in)
@@ -192,7 +192,7 @@ class NodeItem(QGraphicsItem):
         self.update()
 
     def _compute_header_color(self) -> QColor:
-        layout = self._scene.editor.graph.layout.nodes.get(self.node.id)
+        layout = self._scene.editor.level.layout.nodes.get(self.node.id)
         if layout is not None and layout.color:
             return QColor(layout.color)
         if self.node_type is None:
@@ -341,7 +341,7 @@ class NodeItem(QGraphicsItem):
         g = self.geometry
         scene = self._scene
         sockets = scene.editor.registry.sockets
-        graph = scene.editor.graph
+        graph = scene.editor.level
         connected_in = {link.input for link in graph.links_into(self.node.id)}
         connected_out = {link.output for link in graph.links_from(self.node.id)}
         painter.setFont(geo.label_font())
@@ -547,6 +547,15 @@ class NodeItem(QGraphicsItem):
         if event.button() == Qt.MouseButton.LeftButton and g.header_rect.contains(event.pos()) \
                 and not g.toggle_rect.contains(event.pos()):
             self.edit_title()
+            event.accept()
+            return
+        if event.button() == Qt.MouseButton.LeftButton and self.node.type == "subgraph" \
+                and self.node_type is not None and self.widget_at(event.pos()) is None:
+            self._scene.subgraph_open_requested.emit(self.node.id)
+            event.accept()
+            return
+        if event.button() == Qt.MouseButton.LeftButton and self.node.type == "image.paint":
+            self._scene.paint_edit_requested.emit(self.node.id)
             event.accept()
             return
         self.mousePressEvent(event)

@@ -70,6 +70,10 @@ class NodeScene(QGraphicsScene):
     link_dropped = Signal(object, QPointF)
     #: Right click: (item under the mouse or None, screen position, scene position).
     context_menu_requested = Signal(object, QPoint, QPointF)
+    #: A subgraph instance was double-clicked: open it (node id).
+    subgraph_open_requested = Signal(str)
+    #: A Paint node was double-clicked: open its mask / sketch editor (node id).
+    paint_edit_requested = Signal(str)
 
     def __init__(self, editor: GraphEditor, theme: Theme = DARK) -> None:
         super().__init__()
@@ -92,11 +96,12 @@ class NodeScene(QGraphicsScene):
         # of large ones at high zoom.
         QPixmapCache.setCacheLimit(max(QPixmapCache.cacheLimit(), PIXMAP_CACHE_KIB))
         editor.graph_replaced.connect(self.rebuild)
-        self.rebuild(editor.graph)
+        editor.level_changed.connect(self.rebuild)
+        self.rebuild(editor.level)
 
     @property
     def graph(self) -> Graph:
-        return self.editor.graph
+        return self.editor.level
 
     def active_view(self) -> QGraphicsView | None:
         views = self.views()
@@ -122,7 +127,7 @@ class NodeScene(QGraphicsScene):
         self.node_items.clear()
         self.link_items.clear()
         self.group_items.clear()
-        graph = self.editor.graph
+        graph = self.editor.level
         for node in graph:
             self._add_node_item(node.id)
         for link in graph.links:

@@ -256,6 +256,12 @@ class NodeView(QGraphicsView):
         super().mouseReleaseEvent(event)
 
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton and self._empty_at(event.position()) \
+                and self.node_scene.editor.path:
+            # Inside a subgraph, a double-click on the empty canvas goes back up (Tab adds).
+            self.node_scene.editor.set_path(self.node_scene.editor.path[:-1])
+            event.accept()
+            return
         if event.button() == Qt.MouseButton.LeftButton and self._empty_at(event.position()):
             position = event.position().toPoint()
             self.palette_requested.emit(position, self.mapToScene(position))
@@ -302,6 +308,10 @@ class NodeView(QGraphicsView):
             return
         if key == Qt.Key.Key_Escape and self.node_scene.link_drag is not None:
             self.node_scene.cancel_link_drag()
+            event.accept()
+            return
+        if key == Qt.Key.Key_Escape and self.node_scene.editor.path:
+            self.node_scene.editor.set_path(self.node_scene.editor.path[:-1])
             event.accept()
             return
         super().keyPressEvent(event)

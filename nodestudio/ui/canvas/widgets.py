@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from nodestudio.api.schema import SEED_CONTROLS, InputSpec, check_value, coerce_value
 from nodestudio.api.sockets import FLOAT, INT
+from nodestudio.app.choices import INPUT_IMAGES_SOURCE
 from nodestudio.ui.canvas.geometry import WidgetSlot, label_font, text_width
 from nodestudio.ui.theme import NO_PEN, Theme
 
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 ARROW_ZONE = 16.0
 #: The Browse… button at the right end of a picture input's dropdown (Load Image).
 BROWSE_WIDTH = 26.0
-FILE_SOURCE = "files:input"
+FILE_SOURCE = INPUT_IMAGES_SOURCE
 #: Screen pixels of mouse travel per step while dragging a number.
 PIXELS_PER_STEP = 6.0
 

@@ -19,6 +19,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from nodestudio.engine.context import RunEnvironment
 from nodestudio.engine.status import cache_states
 from nodestudio.graph.model import Graph, GraphEvent, LayoutChanged
+from nodestudio.graph.subgraph_flatten import flatten
 from nodestudio.ui.editor import GraphEditor
 
 logger = logging.getLogger("nodestudio.ui.run")
@@ -82,6 +83,8 @@ class CacheStateWatcher(QObject):
         self.computations += 1
         graph = self.editor.graph
         try:
+            # Instances run as their inner nodes: hash those (ids ``instance/inner``).
+            graph = flatten(graph, self.session.registry).graph
             states = dict(cache_states(graph, self.session.registry, self.session.cache,
                                        preview_environment(self.session)))
         except Exception:  # a plugin's fingerprint may fail oddly; marks are not worth a crash

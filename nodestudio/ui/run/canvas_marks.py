@@ -13,6 +13,7 @@ from nodestudio.ui.canvas.node_item import NodeItem
 from nodestudio.ui.canvas.scene import NodeScene
 from nodestudio.ui.run.badges import FAILED, QUEUED, RUNNING, RunBoard
 from nodestudio.ui.run.overlay import OverlayState, RunOverlay, overlay_of
+from nodestudio.ui.subgraph_levels import map_event_id
 
 
 class CanvasMarks(QObject):
@@ -30,6 +31,8 @@ class CanvasMarks(QObject):
         self._resync.timeout.connect(self._sync_overlays)
         self._unsubscribe: Callable[[], None] | None = None
         scene.editor.graph_replaced.connect(self._graph_replaced)
+        # Inside an opened subgraph the items are inner nodes: show their own marks.
+        scene.editor.level_changed.connect(lambda _graph: self.refresh())
         self._watch(scene.editor.graph)
 
     # -- following the graph --------------------------------------------------------------------
@@ -89,12 +92,28 @@ class CanvasMarks(QObject):
     def refresh(self, node_ids: Iterable[str] | None = None) -> None:
         """Bring the headers and overlays of these nodes (default: all) up to date."""
         items = self.scene.node_items
-        ids = list(items) if node_ids is None else [n for n in node_ids if n in items]
+        path = self.scene.editor.path
+        # Run events name inner nodes by path (``instance/inner``): map them to the open level.
+        mapped = None if node_ids is None else [map_event_id(path, n) for n in node_ids]
+        ids = list(items) if mapped is None else [n for n in dict.fromkeys(mapped) if n in items]
         for node_id in ids:
             self._refresh_item(node_id, items[node_id])
 
+    def _board_key(self, node_id: str) -> str:
+        """The id the run board knows this item by: its path at the open level, or for an
+        instance, the inner node running (else failed) inside it."""
+        key = "".join(f"{i}/" for i, _d in self.scene.editor.path) + node_id
+        if key in self.board.live or key in self.board.records:
+            return key
+        inner = [k for k in (*self.board.live, *self.board.records) if k.startswith(key + "/")]
+        running = [k for k in inner if self.board.live.get(k) == RUNNING]
+        failed = [k for k in inner if (r := self.board.records.get(k)) is not None
+                  and r.kind == FAILED]
+        return (running or failed or inner or [key])[0]
+
     def _refresh_item(self, node_id: str, item: NodeItem) -> None:
         board = self.board
+        node_id = self._board_key(node_id)
         record = board.records.get(node_id)
         failure = record.message if record is not None and record.kind == FAILED else None
         state = OverlayState(board.badge(node_id), list(self.problems.get(node_id, ())),

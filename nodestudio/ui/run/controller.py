@@ -38,6 +38,7 @@ from nodestudio.ui.run.badges import RAN, REUSED, SKIPPED, RunBoard, RunRecord, 
 from nodestudio.ui.run.bridge import RunBridge, connect_queued
 from nodestudio.ui.run.cache_watch import CacheStateWatcher
 from nodestudio.ui.run.canvas_marks import CanvasMarks
+from nodestudio.ui.run.farm_panel import install_farm_panel
 from nodestudio.ui.run.gallery import OutputGallery
 from nodestudio.ui.run.images import batch_images, thumbnail, to_qimage
 from nodestudio.ui.run.path_consent import PathConsent
@@ -74,6 +75,8 @@ class RunController(QObject):
                              busy=lambda: any(not job.done for job in self.queue.jobs()))
         self.status = RunStatusWidget(window)
         self.queue_dock = QueueDock(self.queue, window)
+        #: "Run on": this machine or the render farm, and the farm's workers (farm_panel.py).
+        self.farm_panel = install_farm_panel(window, session, self.queue)
         self.gallery = OutputGallery(window.outputs_dock)
         #: Asks before a graph reads files outside the input folder (app/path_rules.py).
         self.consent = PathConsent(window, session, lambda node_id: self._title(None, node_id))
@@ -86,6 +89,10 @@ class RunController(QObject):
         self._closed = False
         self._build_ui()
         self._connect()
+        from nodestudio.ui.run.live import install_live_mode
+
+        #: Live mode (Run › Live): a run after every edit, the newest state winning.
+        self.live = install_live_mode(self)
 
     # -- building -------------------------------------------------------------------------------
 
@@ -202,16 +209,29 @@ class RunController(QObject):
         self.consent.check(graph)  # refused files stay problems, shown by validate
         if self.validate(quiet_when_ok=True, outputs=outputs):
             return []
+        for warning in self.session.warnings(graph):
+            # Runs anyway (a warning is not a refusal), but the artist hears why it may be
+            # slow or why a file will be missing before waiting for it.
+            self.window.log_dock.log(f"  • {self._describe(warning)}", "warning")
         count = batch if batch is not None else self.batch_spin.value()
         label = Path(self.window.document.display_name).stem or "graph"
         if outputs:
             label = f"{label} › {', '.join(self._title(None, node_id) for node_id in outputs)}"
+        if self.farm_panel.on_farm:  # results come back into the output folder and the log
+            self.farm_panel.submit(graph, self.session.registry, count, label,
+                                   tuple(outputs) if outputs else None)
+            return []
         jobs = self.queue.submit(graph, batch=count, label=label,
                                  outputs=tuple(outputs) if outputs else None)
         for job in jobs:
             self._origins[job.id] = graph
         self.cancel_action.setEnabled(True)
         return jobs
+
+    def track_job(self, job: Job, graph: Graph) -> None:
+        """Show a job queued outside :meth:`run` (live mode) on the canvas as run's own."""
+        self._origins[job.id] = graph
+        self.cancel_action.setEnabled(True)
 
     def run_branch(self, node_ids: list[str] | None = None,
                    batch: int | None = None) -> list[Job]:
@@ -283,6 +303,7 @@ class RunController(QObject):
         self.marks.stop()
         self.queue.cancel_all()
         self.queue.shutdown(timeout=10.0)
+        self.farm_panel.shutdown()
 
     # -- helpers --------------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from nodestudio.ui.media.panel import MediaPreview, media_thumbnail
 from nodestudio.ui.run.images import read_thumbnail, thumbnail, to_qimage
 from nodestudio.ui.run.viewer import ImageViewer
 
@@ -165,6 +166,8 @@ class OutputGallery(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(6)
         self.preview = LargePreview(self)
+        # Videos, sounds and meshes play here instead of the still preview.
+        self.media = MediaPreview(self)
         self.caption = QLabel(self)
         self.caption.setObjectName("dim")
         self.caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -172,6 +175,7 @@ class OutputGallery(QWidget):
         self.list = ThumbnailList(self)
         self.list.setMinimumHeight(ICON_SIZE + 20)
         layout.addWidget(self.preview)
+        layout.addWidget(self.media)
         layout.addWidget(self.caption)
         layout.addWidget(self.list, 1)
         self.list.currentRowChanged.connect(self._show_current)
@@ -189,7 +193,8 @@ class OutputGallery(QWidget):
         if any(entry.path == path for entry in self.entries):
             return None  # a cached output node reports its files again
         image = to_qimage(pixels) if pixels is not None else None
-        thumb = thumbnail(image) if image is not None else read_thumbnail(path)
+        thumb = (thumbnail(image) if image is not None
+                 else read_thumbnail(path) or media_thumbnail(path))
         return self._add(OutputImage(title, node_id, job_id, path=path, thumb=thumb))
 
     def add_image(self, pixels: Any, title: str, node_id: str, job_id: int | None
@@ -227,7 +232,10 @@ class OutputGallery(QWidget):
 
     def _show_current(self, row: int) -> None:
         entry = self.entries[row] if 0 <= row < len(self.entries) else None
-        self.preview.set_image(entry.full_image() if entry is not None else None)
+        media = entry is not None and self.media.show_file(entry.path)
+        self.media.setVisible(media)
+        self.preview.setVisible(not media)
+        self.preview.set_image(entry.full_image() if entry is not None and not media else None)
         if entry is None:
             self.caption.clear()
         else:

@@ -1,9 +1,10 @@
 """Measure how well the exported demo model follows prompts and control images.
 
-    python -m nodestudio.demo.evaluate [--models resources/models] [--count 48] [--steps 20]
+    python -m tools.demo_model.evaluate [--models resources/models] [--count 48] [--steps 20]
+    python -m tools.demo_model.evaluate --what outlines --count 24   # per outline style
 
 Generates with diffusers' own StableDiffusionPipeline / StableDiffusionControlNetPipeline on
-the exported folders (offline), then reads every image back with nodestudio.demo.metrics.
+the exported folders (offline), then reads every image back with tools.demo_model.metrics.
 Prompts name the held-out colour+shape and colour+position pairs that no training caption
 named together. Only generates and measures; never trains.
 """
@@ -21,8 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from nodestudio.demo import metrics, world
-from nodestudio.demo.export import CHECKPOINT_NAME, CONTROLNET_NAME, make_scheduler
+from nodestudio.demo import world
+from tools.demo_model import metrics
+from tools.demo_model.export import CHECKPOINT_NAME, CONTROLNET_NAME, make_scheduler
 
 IMAGE_SIZE = world.IMAGE_SIZE
 
@@ -134,6 +136,68 @@ def control_adherence(pipeline: Any, count: int, settings: Settings, seed: int =
     return adherence, images, prompts, edges
 
 
+def outline_scenes(count: int, seed: int = 0) -> list[world.Scene]:
+    """Held-out outlines: scenes at continuous places and sizes anywhere in the frame, from a
+    random stream no training batch draws from."""
+    from tools.demo_model import outlines
+
+    return [outlines.sample_free_scene(random.Random(f"evaluate-outlines:{seed}:{index}"))
+            for index in range(count)]
+
+
+def outline_prompt(scene: world.Scene) -> str:
+    """What a user types beside an outline: colour, shape and background, never the place or
+    the size (those must come from the control)."""
+    return world.caption({"colour": scene.colour, "shape": scene.shape,
+                          "background": scene.background})
+
+
+def outline_adherence(pipeline: Any, count: int, settings: Settings, seed: int = 0,
+                      styles: tuple[str, ...] | None = None,
+                      ) -> tuple[dict[str, metrics.Adherence], dict[str, np.ndarray],
+                                 dict[str, list[np.ndarray]]]:
+    """The same `count` held-out scenes drawn in every outline style; per style, the IoU of
+    each generated object's mask with the region the outline encloses, and whether colour,
+    background (as prompted) and position (the third holding that region) come out right."""
+    from tools.demo_model import outlines
+
+    scenes = outline_scenes(count, seed)
+    prompts = [outline_prompt(scene) for scene in scenes]
+    results: dict[str, metrics.Adherence] = {}
+    images: dict[str, np.ndarray] = {}
+    controls: dict[str, list[np.ndarray]] = {}
+    for style in styles or outlines.STYLES:
+        drawn = [outlines.draw(scene, style, random.Random(f"{style}:{seed}:{index}"))
+                 for index, scene in enumerate(scenes)]
+        controls[style] = [control.edges for control in drawn]
+        images[style] = generate(pipeline, prompts, [seed * 100_000 + index
+                                                     for index in range(count)],
+                                 settings, control=controls[style])
+        adherence = metrics.Adherence()
+        for image, scene, control in zip(images[style], scenes, drawn, strict=True):
+            reading = metrics.read_image(image)
+            adherence.add(reading, {"colour": scene.colour, "background": scene.background,
+                                    "shape": scene.shape,
+                                    "position": metrics.classify_position(control.region)})
+            adherence.ious.append(metrics.iou(reading.mask, control.region))
+        results[style] = adherence
+    return results, images, controls
+
+
+def outline_report(results: dict[str, metrics.Adherence]) -> dict[str, Any]:
+    """Per style: mean and worst IoU, colour/position/background/shape rates; and overall."""
+    report: dict[str, Any] = {}
+    for style, adherence in results.items():
+        report[style] = adherence.summary() | {
+            "worst_iou": round(float(np.min(adherence.ious)), 4),
+            "per_shape": adherence.shape_rates()}
+    every = [value for adherence in results.values() for value in adherence.ious]
+    report["all"] = {"mean_iou": round(float(np.mean(every)), 4),
+                     "worst_style_mean_iou": round(min(r.mean_iou() for r in results.values()), 4),
+                     "worst_iou": round(float(np.min(every)), 4)}
+    return report
+
+
 def contact_sheet(images: np.ndarray, columns: int = 8, scale: int = 2) -> np.ndarray:
     rows = -(-len(images) // columns)
     height, width = images.shape[1:3]
@@ -145,7 +209,7 @@ def contact_sheet(images: np.ndarray, columns: int = 8, scale: int = 2) -> np.nd
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m nodestudio.demo.evaluate",
+    parser = argparse.ArgumentParser(prog="python -m tools.demo_model.evaluate",
                                      description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", type=Path, default=None)
@@ -155,7 +219,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scheduler", default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--what", default="heldout,controlnet",
-                        help="comma list of heldout, seen, controlnet")
+                        help="comma list of heldout, seen, controlnet, outlines (held-out "
+                        "outlines anywhere, per style: --count images per style)")
     parser.add_argument("--sheets", type=Path, default=None, help="folder for contact sheets")
     args = parser.parse_args(argv)
     import torch
@@ -181,6 +246,19 @@ def main(argv: list[str] | None = None) -> None:
         if args.sheets:
             args.sheets.mkdir(parents=True, exist_ok=True)
             Image.fromarray(contact_sheet(images)).save(args.sheets / f"{kind}.png")
+    if "outlines" in what and (args.models / CONTROLNET_NAME).exists():
+        started = time.perf_counter()
+        pipeline = load_controlnet_pipeline(args.models, args.scheduler)
+        results, style_images, controls = outline_adherence(pipeline, args.count, settings,
+                                                            args.seed)
+        report["outlines"] = outline_report(results) | {
+            "seconds": round(time.perf_counter() - started, 1)}
+        if args.sheets:
+            args.sheets.mkdir(parents=True, exist_ok=True)
+            for style, generated in style_images.items():
+                edges = np.stack([np.repeat(e[..., None], 3, axis=-1) for e in controls[style]])
+                Image.fromarray(contact_sheet(np.concatenate([edges[:8], generated[:8]]))).save(
+                    args.sheets / f"outlines_{style}.png")
     if "controlnet" in what and (args.models / CONTROLNET_NAME).exists():
         started = time.perf_counter()
         pipeline = load_controlnet_pipeline(args.models, args.scheduler)

@@ -18,8 +18,8 @@ from typing import Any
 
 import torch
 
-from nodestudio.demo import models
-from nodestudio.demo.tokenizer import make_tokenizer, save_tokenizer
+from tools.demo_model import models
+from tools.demo_model.tokenizer import make_tokenizer, save_tokenizer
 
 CHECKPOINT_NAME = "nodestudio-shapes"
 CONTROLNET_NAME = "nodestudio-shapes-canny"

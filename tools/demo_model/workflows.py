@@ -1,6 +1,6 @@
 """The example workflows that run the demo model, built with the graph API.
 
-    python -m nodestudio.demo.workflows   # (re)writes resources/workflows/*.json and the picture
+    python -m tools.demo_model.workflows   # (re)writes resources/workflows/*.json and the picture
 
 text_to_image.json  Load Checkpoint (nodestudio-shapes) → Text Encode ×2 → Empty Latent 64×64 →
                     Sampler → VAE Decode → Save Image, and a note of the words the demo model
@@ -60,7 +60,7 @@ def text_to_image_graph(prompt: str = DEFAULT_PROMPT, negative: str = "",
 def _add_words_note(graph: Graph) -> None:
     """A note under the checkpoint listing the demo model's words: the first graph a new user
     sees says what to type (issue 13)."""
-    from nodestudio.demo.vocabulary import vocabulary_text
+    from tools.demo_model.vocabulary import vocabulary_text
 
     graph.add_node("utils.note", {"text": vocabulary_text()}, id=WORDS_NOTE,
                    title="Words the demo model knows",
@@ -78,16 +78,22 @@ def controlnet_graph(prompt: str = CONTROL_PROMPT, picture: str = CONTROL_PICTUR
 
 
 def write_control_picture(path: Path) -> None:
-    """A large yellow triangle on gray: the source whose outline the ControlNet follows."""
+    """A drawn outline (white, 1 px, on black) of a large triangle at the top right: the
+    example's prompt names neither place nor size, so the picture shows the control carrying
+    them (issue 19). Canny Edges in the workflow turns the stroke into the edges it trains on."""
     import random
+    from dataclasses import replace
 
     from PIL import Image
 
     from nodestudio.demo import world
+    from tools.demo_model import outlines
 
-    scene = world.sample_scene(random.Random(3), shape="triangle", colour="yellow", size="large",
-                               position="center", background="gray")
-    Image.fromarray(world.render(scene)).save(path)
+    scene = replace(world.sample_scene(random.Random(3), shape="triangle"),
+                    centre_x=0.70, centre_y=0.34, radius=9.5 / 64)
+    edges = outlines.draw(replace(scene, position=outlines.position_of(0.70, 0.34)), "thin",
+                          random.Random(0)).edges
+    Image.fromarray(edges).convert("RGB").save(path)
 
 
 def write_workflows(folder: Path) -> list[Path]:

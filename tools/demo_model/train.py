@@ -1,21 +1,24 @@
 """Train the demo model on the CPU, stage by stage.
 
-    python -m nodestudio.demo.train --stage vae --steps 3000 --lr 2e-3
-    python -m nodestudio.demo.train --stage latents --count 40000
-    python -m nodestudio.demo.train --stage unet --steps 6500 --batch 64 --lr 1e-3 \
+    python -m tools.demo_model.train --stage vae --steps 3000 --lr 2e-3
+    python -m tools.demo_model.train --stage latents --count 40000
+    python -m tools.demo_model.train --stage unet --steps 6500 --batch 64 --lr 1e-3 \
         --ema 0.998 --high-noise-fraction 0.25
-    python -m nodestudio.demo.train --stage unet --state-dir train_state/probe \
+    python -m tools.demo_model.train --stage unet --state-dir train_state/probe \
         --grow-from train_state/unet.pt --steps 3100 --batch 64 --lr 3e-4 --ema 0.995 \
         --high-noise-fraction 0.15 --shape-focus 0.4 --word-probe 0.1
-    python -m nodestudio.demo.train --stage unet --state-dir train_state/shapes \
+    python -m tools.demo_model.train --stage unet --state-dir train_state/shapes \
         --grow-from train_state/probe/unet.pt --steps 4000 --batch 64 --lr 3e-4 --ema 0.995 \
         --high-noise-fraction 0.4 --shape-focus 0.4 --word-probe 0.1
-    python -m nodestudio.demo.train --stage controlnet --steps 3000 --batch 32 --lr 5e-4 \
+    python -m tools.demo_model.train --stage controlnet --steps 3000 --batch 32 --lr 5e-4 \
         --ema 0.995 --high-noise-fraction 0.25            # on the 6,500-step UNet, then:
-    python -m nodestudio.demo.train --stage controlnet --state-dir train_state/shapes \
+    python -m tools.demo_model.train --stage controlnet --state-dir train_state/shapes \
         --resume --steps 4000 --batch 32 --lr 5e-4 --ema 0.995 --high-noise-fraction 0.25
-    python -m nodestudio.demo.train --stage export --state-dir train_state/shapes
-    python -m nodestudio.demo.train --stage import   # the shipped folders back into state
+    python -m tools.demo_model.train --stage export --state-dir train_state/shapes
+    python -m tools.demo_model.train --stage import   # the shipped folders back into state
+    python -m tools.demo_model.train --stage controlnet --resume --free-layout 0.75 \
+        --steps 2000 --batch 16 --lr 2e-4 --ema 0.99 --high-noise-fraction 0.4
+        # issue 19: outlines anywhere, in five styles, on the shipped UNet and ControlNet
 
 (A new --state-dir holds a phase's own checkpoint: link `latents/` and `vae.pt` into it, and
 `controlnet.pt` before resuming the ControlNet there; docs/DEMO_MODEL.md has the details.)
@@ -43,8 +46,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from nodestudio.demo import data, models, world
-from nodestudio.demo.tokenizer import make_tokenizer
+from nodestudio.demo import world
+from tools.demo_model import data, models
+from tools.demo_model.tokenizer import make_tokenizer
 
 DEFAULT_STATE_DIR = Path("train_state")
 # The shapes --shape-focus draws (indices into world.SHAPES, as the latent cache stores them).
@@ -444,64 +448,11 @@ def train_unet(args: argparse.Namespace) -> None:
 
 
 def train_controlnet(args: argparse.Namespace) -> None:
-    base = load_stage(args.state_dir, "unet")
-    sizes = base["sizes"]
-    cache = data.LatentCache.load(args.state_dir / "latents")
-    tokenizer = make_tokenizer()
-    tokens = data.CaptionTokens(tokenizer)
-    text_encoder = models.make_text_encoder(tokenizer, sizes)
-    text_encoder.load_state_dict(base["ema_text_encoder"])
-    unet = models.make_unet(sizes)
-    unet.load_state_dict(base["ema_unet"])
-    for frozen in (text_encoder, unet):
-        frozen.eval().requires_grad_(False)
-    torch.manual_seed(args.seed)
-    controlnet = models.make_controlnet(unet, sizes)
-    optimizer = torch.optim.AdamW(controlnet.parameters(), lr=args.lr, weight_decay=0.0)
-    ema = ExponentialAverage(controlnet, args.ema)
-    checkpoints = Checkpoints(args.state_dir, "controlnet", args.save_minutes)
-    start = 0
-    if args.resume and checkpoints.path.exists():
-        state = checkpoints.load()
-        controlnet.load_state_dict(state["controlnet"])
-        ema.average.load_state_dict(state["ema_controlnet"])
-        if "optimizer" in state:  # absent in state imported from the shipped folders
-            optimizer.load_state_dict(state["optimizer"])
-        start = state["step"]
-    print(f"ControlNet {models.parameter_count(controlnet):,} parameters, from step {start}",
-          flush=True)
-    target = DiffusionTarget(high_noise_fraction=args.high_noise_fraction)
-    schedule = Schedule(args.lr, args.steps, warmup=100)
-    log = Log("controlnet", args.log_every, start)
-    controlnet.train()
-    for step in range(start, last_step(args)):
-        # Many empty prompts: the edges alone must be enough to place and shape the object.
-        indices, latents, captions = latent_batch(cache, args, step, empty_probability=0.3)
-        control = data.edges_to_control(np.asarray(cache.edges[indices]))
-        generator = torch.Generator().manual_seed(args.seed * 1_000_003 + step)
-        noisy, timesteps, velocity, weight = target.sample(latents, generator)
-        lr = schedule(step)
-        set_lr(optimizer, lr)
-        with torch.no_grad():
-            encoded = text_encoder(tokens(captions))[0]
-        down, middle = controlnet(
-            noisy, timesteps, encoder_hidden_states=encoded, controlnet_cond=control,
-            return_dict=False,
-        )
-        prediction = unet(
-            noisy, timesteps, encoded,
-            down_block_additional_residuals=down, mid_block_additional_residual=middle,
-        ).sample
-        loss = target.loss(prediction, velocity, weight)
-        optimizer_step(loss, optimizer, list(controlnet.parameters()))
-        ema.update(controlnet, step)
-        log.add(step, loss.item(), lr)
-        checkpoints.save(step + 1, args, lambda: {
-            "sizes": sizes,
-            "controlnet": controlnet.state_dict(),
-            "ema_controlnet": ema.average.state_dict(),
-            "optimizer": optimizer.state_dict(),
-        })
+    """The ControlNet stage lives in tools.demo_model.control_training (it imports this
+    module's training helpers, so it is imported only when the stage runs)."""
+    from tools.demo_model.control_training import train_controlnet as run
+
+    run(args)
 
 
 # --- command line -----------------------------------------------------------------------------
@@ -516,7 +467,7 @@ def sizes_from_args(args: argparse.Namespace) -> models.Sizes:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m nodestudio.demo.train", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m tools.demo_model.train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stage", required=True,
                         choices=["vae", "latents", "unet", "controlnet", "export", "import"])
@@ -538,6 +489,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--word-probe", type=float, default=0.0,
                         help="unet: weight of a loss that reads the shape word back from the "
                              "text states (keeps circle and square apart)")
+    parser.add_argument("--free-layout", type=float, default=0.0,
+                        help="controlnet: render batches on the fly, this share of them at "
+                             "continuous places and sizes, with outline styles as augmentation "
+                             "and captions that omit or contradict the position")
+    parser.add_argument("--device", default="cpu",
+                        help="controlnet: where to train (cuda on a GPU machine)")
     parser.add_argument("--grow-from", type=Path, default=None,
                         help="unet: start from this unet checkpoint's averaged weights (a "
                              "larger --sizes adds no-op attention blocks)")
@@ -564,12 +521,12 @@ def main(argv: list[str] | None = None) -> None:
         "controlnet": train_controlnet,
     }
     if args.stage == "export":
-        from nodestudio.demo.export import export_from_state
+        from tools.demo_model.export import export_from_state
 
         export_from_state(args.state_dir, args.output, args.scheduler)
         return
     if args.stage == "import":
-        from nodestudio.demo.export import import_to_state
+        from tools.demo_model.export import import_to_state
 
         for written in import_to_state(args.output, args.state_dir):
             print(f"wrote {written}", flush=True)

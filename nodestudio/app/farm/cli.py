@@ -1,0 +1,119 @@
+"""`nodestudio farm start` and `nodestudio run GRAPH --farm ADDRESS --sweep …`.
+
+Kept out of nodestudio/cli.py so the plain `run` path never imports any of this; Ray itself is
+imported only when a farm is started or used.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from nodestudio.app.backends import open_backend
+from nodestudio.app.farm.sweep import Sweep, expand, parse_sweep
+from nodestudio.graph.problems import GraphError, Problem
+
+EXIT_OK, EXIT_NODE_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def parse_sweeps(texts: list[str]) -> list[Sweep]:
+    """Every ``--sweep``; GraphError listing every bad one."""
+    sweeps, problems = [], []
+    for text in texts:
+        try:
+            sweeps.append(parse_sweep(text))
+        except ValueError as error:
+            problems.append(Problem(str(error), kind="usage"))
+    if problems:
+        raise GraphError("invalid --sweep", problems)
+    return sweeps
+
+
+def run_jobs(session: Any, graph: Any, sweeps: list[str], address: str | None,
+             outputs: tuple[str, ...] | None, as_json: bool) -> int:
+    """Run ``graph`` once per sweep combination on the chosen backend; print files and errors."""
+    from nodestudio.app.farm.ray_backend import FarmError
+
+    try:
+        runs = expand(graph, session.registry, parse_sweeps(sweeps))
+    except GraphError as error:
+        _say(as_json, "invalid_graph", error.summary, [str(p) for p in error.problems])
+        return EXIT_INVALID
+    try:
+        backend = open_backend(session, address)
+    except (FarmError, ImportError) as error:
+        message = (str(error) if isinstance(error, FarmError) else
+                   'the farm needs Ray: pip install "nodestudio[farm]"')
+        _say(as_json, "invalid_options", message, [])
+        return EXIT_INVALID
+    try:
+        handles = [backend.submit(copy, outputs=outputs, metadata={"values": values})
+                   for copy, values in runs]
+        failed = 0
+        for handle, result in zip(handles, backend.wait_all(handles), strict=True):
+            failed += _report(handle, result, as_json)
+    except KeyboardInterrupt:
+        for handle in handles:
+            backend.cancel(handle)
+        return EXIT_INTERRUPTED
+    finally:
+        backend.shutdown()
+    return EXIT_NODE_FAILED if failed else EXIT_OK
+
+
+def _report(handle: Any, result: Any, as_json: bool) -> int:
+    values = result.metadata.get("values", {}) if result else {}
+    if as_json:
+        print(json.dumps({"event": "job", "job": handle.id, "status": handle.status,
+                          "values": values, "worker": result.metadata.get("worker")
+                          if result else None, "error": result.error if result else None,
+                          "files": [str(p) for p in result.files] if result else []}),
+              flush=True)
+    elif result is not None and result.ok:
+        for path in result.files:
+            print(f"wrote {path}" + (f"  ({_values(values)})" if values else ""), flush=True)
+    else:
+        error = result.error if result is not None else "no result"
+        print(f"error: job {handle.id} ({_values(values)}): {error}", file=sys.stderr)
+    return 0 if result is not None and result.ok else 1
+
+
+def _values(values: dict[str, Any]) -> str:
+    return ", ".join(f"{key}={value}" for key, value in values.items())
+
+
+def _say(as_json: bool, event: str, message: str, details: list[str]) -> None:
+    if as_json:
+        print(json.dumps({"event": event, "message": message, "problems": details}))
+    else:
+        print(f"nodestudio run: {message}", file=sys.stderr)
+        for detail in details:
+            print(f"  - {detail}", file=sys.stderr)
+
+
+def farm_start(port: int, num_cpus: int | None, num_gpus: int | None) -> int:
+    """Start a local Ray head (`ray start --head`) and print the address to give NodeStudio."""
+    ray_command = shutil.which("ray") or str(Path(sys.executable).with_name("ray"))
+    if not Path(ray_command).exists():
+        print('nodestudio farm start: Ray is not installed: pip install "nodestudio[farm]"',
+              file=sys.stderr)
+        return EXIT_INVALID
+    command = [ray_command, "start", "--head", f"--port={port}", "--include-dashboard=false"]
+    if num_cpus is not None:
+        command.append(f"--num-cpus={num_cpus}")
+    if num_gpus is not None:
+        command.append(f"--num-gpus={num_gpus}")
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        print(f"nodestudio farm start: Ray could not start a head node on port {port} "
+              f"({last}); is one already running? (`ray stop` ends it)", file=sys.stderr)
+        return EXIT_INVALID
+    print(f"farm started: run graphs on it with  nodestudio run GRAPH --farm auto\n"
+          f"other machines join with  ray start --address=<this machine's IP>:{port}\n"
+          f"stop it with  ray stop")
+    return EXIT_OK

@@ -1,0 +1,182 @@
+"""A farm worker: one NodeStudio Session (engine, model cache) per GPU or CPU slot.
+
+RayBackend runs this class as a threaded Ray actor (max_concurrency ≥ 2), so ``cancel`` and
+``events`` are answered while ``run`` renders: the cancel flag is the run's CancelToken, which
+the Sampler checks every step. The class itself imports nothing of Ray: it runs (and is
+tested) as a plain object too.
+
+A worker writes into a private scratch folder and sends the files' bytes back; the submitter
+writes them into its own output folder (app/backends.OutputWriter).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from nodestudio.app.backends import run_event_to_backend
+from nodestudio.app.farm.routing import loader_nodes
+
+#: Progress events kept per job between two polls of the submitter (the newest win).
+_MAX_EVENTS = 500
+
+
+class FarmWorker:
+    def __init__(self, name: str, models_dirs: list[str] | None = None,
+                 device: str = "cpu") -> None:
+        from nodestudio.app.session import Session
+        from nodestudio.app.settings import Settings
+
+        self.name = name
+        self._scratch = Path(tempfile.mkdtemp(prefix=f"nodestudio-{name}-"))
+        settings = Settings()  # the cluster's settings come from the submitter, not a file
+        roots = [Path(root) for root in models_dirs] if models_dirs else None
+        self.session = Session(device=device, models_dir=roots, settings=settings,
+                               output_dir=self._scratch / "output",
+                               input_dir=self._scratch / "input")
+        self._lock = threading.Lock()
+        self._cancels: dict[str, Any] = {}
+        self._cancelled: set[str] = set()
+        self._events: dict[str, list[dict[str, Any]]] = {}
+        self._current: str | None = None
+        self._models: dict[str, str] = {}  # loader signature → model name
+        self.loader_runs = 0
+        self.jobs_done = 0
+
+    # -- asked by the submitter ---------------------------------------------------------------
+
+    def ready(self) -> dict[str, Any]:
+        return {"name": self.name, "pid": os.getpid(),
+                "models_dirs": [str(root) for root in self.session.settings.models_dirs]}
+
+    def status(self) -> dict[str, Any]:
+        with self._lock:
+            return {"name": self.name, "state": "busy" if self._current else "idle",
+                    "current_job": self._current, "models": sorted(set(self._models.values())),
+                    "jobs_done": self.jobs_done, "loader_runs": self.loader_runs}
+
+    def cancel(self, job_id: str) -> bool:
+        """Stop ``job_id`` at its next step (or before it starts)."""
+        with self._lock:
+            self._cancelled.add(job_id)
+            token = self._cancels.get(job_id)
+        if token is not None:
+            token.cancel()
+        return token is not None
+
+    def events(self, job_id: str) -> list[dict[str, Any]]:
+        """The job's events since the last call (progress, previews, node status)."""
+        with self._lock:
+            return self._events.pop(job_id, [])
+
+    def run(self, job: dict[str, Any]) -> dict[str, Any]:
+        """Run one job: {"id", "document", "outputs"} → status, error, files (name, bytes)."""
+        from nodestudio.engine.cancel import CancelToken
+
+        job_id = job["id"]
+        token = CancelToken()
+        with self._lock:
+            self._cancels[job_id] = token
+            self._current = job_id
+            self._events = {}  # a job before this one is over: its last events are moot
+            if job_id in self._cancelled:
+                token.cancel()
+        started = time.perf_counter()
+        try:
+            reply = self._run(job, token)
+        finally:
+            with self._lock:
+                self._cancels.pop(job_id, None)
+                self._cancelled.discard(job_id)
+                self._current = None
+                self.jobs_done += 1
+        reply.update(worker=self.name, pid=os.getpid(),
+                     worker_seconds=time.perf_counter() - started)
+        return reply
+
+    # -- inside --------------------------------------------------------------------------------
+
+    def _run(self, job: dict[str, Any], token: Any) -> dict[str, Any]:
+        from nodestudio.app.formats import graph_from_data
+        from nodestudio.engine.executor import failure_message
+        from nodestudio.graph.problems import GraphError
+
+        session = self.session
+        try:
+            graph = graph_from_data(job["document"], session.registry)
+        except GraphError as error:
+            return {"status": "failed", "error": f"worker {self.name}: {error.summary}"}
+        unknown = sorted({node.type for node in graph if session.registry.get(node.type) is None})
+        if unknown:  # packs differ between the submitter and this machine
+            return {"status": "failed", "error": (
+                f"worker {self.name} does not know the node type(s) {', '.join(unknown)}: "
+                "install the same node packs on the farm's machines")}
+        missing = self.missing_models(graph)
+        if missing:
+            return {"status": "failed", "error": missing}
+        folder = Path(tempfile.mkdtemp(dir=self._scratch, prefix="job-"))
+        session.settings.output_dir = folder  # a fresh folder: only this job's files in it
+        try:
+            result = session.run(graph, outputs=job.get("outputs"), cancel=token,
+                                 on_event=lambda event: self._record(job["id"], event),
+                                 check=False)
+            return self._reply(graph, result, folder)
+        except GraphError as error:
+            details = "; ".join(problem.message for problem in error.problems[:3])
+            return {"status": "failed", "error": f"worker {self.name}: {details or error}"}
+        except Exception as error:  # the worker must outlive any job
+            return {"status": "failed",
+                    "error": f"worker {self.name}: {failure_message(error, 'the run')}"}
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _reply(self, graph: Any, result: Any, folder: Path) -> dict[str, Any]:
+        loaders = loader_nodes(graph, self.session.registry)
+        loads = [node_id for node_id in result.executed if node_id in loaders]
+        with self._lock:
+            self.loader_runs += len(loads)
+            for node_id in loaders:
+                self._models[node_id + ":" + loaders[node_id]] = loaders[node_id]
+        files = [(path.name, path.read_bytes()) for path in result.files
+                 if Path(path).is_file()]
+        error = "; ".join(f"node {node_id}: {message}"
+                          for node_id, message in result.failed.items()) or None
+        return {"status": result.status, "error": error, "files": files,
+                "executed": list(result.executed), "cached": list(result.cached),
+                "loads": loads, "seconds": result.seconds}
+
+    def missing_models(self, graph: Any) -> str | None:
+        """One sentence naming the first model this worker lacks, where it looked, and where
+        to put it; None when it has them all."""
+        registry, session = self.session.registry, self.session
+        for node in graph:
+            node_type = registry.get(node.type)
+            for spec in node_type.inputs if node_type else ():
+                source = spec.choices_source or ""
+                value = node.values.get(spec.name, spec.default)
+                if not source.startswith("models:") or not isinstance(value, str):
+                    continue
+                available = session.choices(source) or []
+                if value not in available:
+                    kind = source.split(":", 1)[1]
+                    roots = session.settings.models_dirs
+                    return (f"worker {self.name} lacks model {value!r} (node {node.id}): put it "
+                            f"in {Path(roots[0]) / kind} on that machine, the folder this "
+                            "worker reads models from")
+        return None
+
+    def _record(self, job_id: str, event: Any) -> None:
+        if event.kind == "plan":
+            return
+        item = run_event_to_backend(job_id, event)
+        with self._lock:
+            events = self._events.setdefault(job_id, [])
+            if item.kind == "preview":  # only the newest preview matters to a viewer
+                events[:] = [e for e in events if e["kind"] != "preview"]
+            events.append({"kind": item.kind, "data": item.data})
+            del events[:-_MAX_EVENTS]

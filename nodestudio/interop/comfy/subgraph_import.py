@@ -1,0 +1,510 @@
+"""ComfyUI subgraphs on import: a UI workflow's ``definitions.subgraphs`` (schema 0.4 and
+version 1) become NodeStudio subgraph definitions, and nodes whose type is a definition's
+UUID become instances of them.
+
+A ComfyUI definition is a version-1 graph whose boundary links start at a virtual input node
+(id -10, slot = the definition's input) or end at a virtual output node (id -20). Its nodes go
+through the same reader and mapping rules as top-level ones, with the two virtual nodes read
+as placeholders: the rules (renamed inputs, nodes folded into others) then decide which
+NodeStudio sockets the boundary links reach, and the placeholders' links become the
+definition's inputs and outputs before they are removed.
+
+Promoted widgets come three ways: a definition input linked to an inner widget (the instance
+shows it as a widget; its value is positional in the instance's ``widgets_values``),
+``properties.proxyWidgets`` of an instance (``[[inner node id, widget name], …]``, possibly a
+JSON string; ``widgets_values[i]`` is the value of entry ``i``, inner id ``-1`` names a
+definition input), and the definition's own ``widgets`` list.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import traceback
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from nodestudio.engine.unrun import unrunnable_outputs
+from nodestudio.graph.files import MAX_VALUE_DEPTH, json_fault, sanitized
+from nodestudio.graph.model import Graph
+from nodestudio.graph.problems import GraphFileError, Problem
+from nodestudio.graph.subgraph_flatten import OUTER_KEY, PATH_SEPARATOR, flatten, with_paths
+from nodestudio.graph.subgraphs import (
+    ANY_TYPE,
+    REF_KEY,
+    SUBGRAPH_TYPE,
+    PromotedWidget,
+    SubgraphDefinition,
+    SubgraphInput,
+    SubgraphOutput,
+    containment_cycle,
+)
+from nodestudio.interop.comfy.catalog import SEED_CONTROLS
+from nodestudio.interop.comfy.diffusion import SAMPLER, latent_consumers
+from nodestudio.interop.comfy.group_nodes import group_definitions, group_values, is_group_type
+from nodestudio.interop.comfy.ir import ComfyGraph, ComfyNode, node_id_text
+from nodestudio.interop.comfy.rules import Placement, Rule
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from nodestudio.api.registry import NodeRegistry
+    from nodestudio.interop.comfy.build import GraphBuilder
+
+_logger = logging.getLogger("nodestudio.interop.comfy")
+#: ComfyUI's ids of a definition's virtual input and output nodes.
+INPUT_NODE, OUTPUT_NODE = -10, -20
+#: proxyWidgets' node id for "the definition input of this name".
+PROXY_INPUT = "-1"
+#: Type given to the virtual nodes while the inner graph is built (never kept).
+_BOUNDARY_TYPE = "NodeStudio subgraph boundary"
+
+
+def raw_subgraphs(data: Any) -> dict[str, Any]:
+    """The definitions of a workflow by id, nested ones too (a definition may carry its own
+    ``definitions``); entries without a text id cannot be referred to and are skipped."""
+    found: dict[str, Any] = dict(group_definitions(data))
+    stack = [data]
+    while stack:
+        holder = stack.pop()
+        definitions = holder.get("definitions") if isinstance(holder, dict) else None
+        entries = definitions.get("subgraphs") if isinstance(definitions, dict) else None
+        for entry in entries if isinstance(entries, list) else []:
+            ident = entry.get("id") if isinstance(entry, dict) else None
+            if isinstance(ident, str) and ident and ident not in found:
+                found[ident] = entry
+                stack.append(entry)
+    return found
+
+
+def proxy_widgets(entry: Any) -> list[tuple[str, str]]:
+    """An instance's ``properties.proxyWidgets`` as (inner node id, widget name) pairs; older
+    front ends wrote the list as a JSON string. Malformed items are skipped."""
+    properties = entry.get("properties") if isinstance(entry, dict) else None
+    value = properties.get("proxyWidgets") if isinstance(properties, dict) else None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return []
+    pairs = []
+    for item in value if isinstance(value, list) else []:
+        if isinstance(item, list) and len(item) >= 2 and isinstance(item[1], str):
+            node_id = node_id_text(item[0])
+            if node_id is not None:
+                pairs.append((node_id, item[1]))
+    return pairs
+
+
+def _names(items: Any) -> list[str]:
+    """Slot names of a definition's ``inputs``/``outputs`` (unnamed ones by their index)."""
+    names: list[str] = []
+    for index, item in enumerate(items if isinstance(items, list) else []):
+        name = item.get("name") if isinstance(item, dict) else None
+        name = name if isinstance(name, str) and name else str(index)
+        while name in names:  # a NodeStudio socket name is unique on its node
+            name += "_"
+        names.append(name)
+    return names
+
+
+def _slot_name(item: Any) -> str | None:
+    """An instance input's name as the workflow reader names it (a widget's, where given)."""
+    if not isinstance(item, dict):
+        return None
+    widget = item.get("widget")
+    name = widget.get("name") if isinstance(widget, dict) else item.get("name")
+    return name if isinstance(name, str) and name else None
+
+
+def _slot_type(items: Any, index: int) -> str:
+    item = items[index] if isinstance(items, list) and index < len(items) else None
+    kind = item.get("type") if isinstance(item, dict) else None
+    return kind if isinstance(kind, str) and kind and kind != "*" else ANY_TYPE
+
+
+@dataclass
+class _Built:
+    """A definition and how ComfyUI's names for its widgets map onto it."""
+
+    definition: SubgraphDefinition
+    #: The ComfyUI graph it was built from (values of instances are converted by its rules).
+    comfy: ComfyGraph | None = None
+    #: Definition inputs that feed inner widgets (the instance shows them as widgets): the
+    #: inner (ComfyUI node id, widget name)s each feeds.
+    widget_inputs: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    #: (inner ComfyUI node id, widget name) -> promoted widget names.
+    proxies: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+
+
+class SubgraphImport:
+    """Builds the definitions of one workflow (once each) and its instances."""
+
+    def __init__(self, comfy: ComfyGraph, registry: NodeRegistry,
+                 rules: Mapping[str, Rule]) -> None:
+        self.raw = comfy.subgraphs
+        self.registry = registry
+        self.rules = rules
+        self.built: dict[str, _Built] = {}
+        self.building: list[str] = []
+        self.warnings: list[Problem] = []
+        # Proxy widgets are set per instance in ComfyUI, promoted widgets per definition in
+        # NodeStudio: a definition promotes what any of its instances shows.
+        self.proxied: dict[str, list[tuple[str, str]]] = {}
+        entries = [node.entry for node in comfy.nodes.values()]
+        for raw in self.raw.values():
+            nodes = raw.get("nodes") if isinstance(raw, dict) else None
+            entries += nodes if isinstance(nodes, list) else []
+        for entry in entries:
+            kind = entry.get("type") if isinstance(entry, dict) else None
+            if isinstance(kind, str) and kind in self.raw:
+                known = self.proxied.setdefault(kind, [])
+                known += [pair for pair in proxy_widgets(entry) if pair not in known]
+
+    def is_instance(self, node: ComfyNode) -> bool:
+        return node.class_type in self.raw
+
+    # -- instances -----------------------------------------------------------------------------
+
+    def instance(self, node: ComfyNode, builder: GraphBuilder) -> Placement:
+        """Add ``node`` as an instance; where its ComfyUI inputs and outputs went."""
+        built = self.definition(node.class_type)
+        raw = self.raw[node.class_type]
+        values: dict[str, Any] = {}
+        controls: dict[str, str] = {}
+        if built is not None and is_group_type(node.class_type):
+            found = group_values(raw, node.entry.get("widgets_values"))
+            values, controls = self._named(built, {key: value for key, value, _ in found},
+                                           {key: mode for key, _, mode in found if mode})
+        elif built is not None:
+            values, controls = self._named(built, *_instance_values(node, built))
+        ident = node.class_type
+        version = built.definition.version if built is not None else 1
+        added = builder.graph.add_node(
+            SUBGRAPH_TYPE, values, id=node.id, mode=node.mode,  # type: ignore[arg-type]
+            title=node.title, controls=controls, layout=node.layout,
+            extra={REF_KEY: {"id": ident, "version": version}})
+        inputs = _names(raw.get("inputs")) if isinstance(raw, dict) else []
+        outputs = _names(raw.get("outputs")) if isinstance(raw, dict) else []
+        if not outputs:
+            outputs = list(node.output_names)
+        kept = {item.name for item in built.definition.outputs} \
+            if built is not None and built.definition.resolved else set(outputs)
+        widgets = [w.name for w in built.definition.widgets] if built is not None else []
+        targets = {name: [(added.id, name)] for name in [*inputs, *widgets]}
+        # The instance's own slots by position, where a label renamed one.
+        own = node.entry.get("inputs")
+        own = own if isinstance(own, list) else []
+        for slot, item in enumerate(own[:len(inputs)]):
+            label = _slot_name(item)
+            if label is not None and label not in targets:
+                targets[label] = [(added.id, inputs[slot])]
+        return Placement(added.id, inputs=targets,
+                         outputs={slot: (added.id, name) for slot, name in enumerate(outputs)
+                                  if name in kept})
+
+    def _named(self, built: _Built, wanted: dict[tuple[str, str], Any],
+               modes: dict[tuple[str, str], str]) -> tuple[dict[str, Any], dict[str, str]]:
+        """Values ComfyUI gives inner widgets (by inner node id and widget name) as the
+        instance's promoted values: converted by the inner node's rule, as that node's own
+        values are (sampler names, whole numbers for decimals …)."""
+        values: dict[str, Any] = {}
+        controls: dict[str, str] = {}
+        by_node: dict[str, dict[str, Any]] = {}
+        for (node_id, widget), value in wanted.items():
+            by_node.setdefault(node_id, {})[widget] = value
+        for node_id, given in by_node.items():
+            for (target, widget), value in self._converted(built, node_id, given).items():
+                names = [w.name for w in built.definition.widgets
+                         if (w.node, w.input) == target]
+                for name in names:
+                    values[name] = value
+                    if (node_id, widget) in modes:
+                        controls[name] = modes[(node_id, widget)]
+        return values, controls
+
+    def _converted(self, built: _Built, node_id: str,
+                   given: dict[str, Any]) -> dict[tuple[tuple[str, str], str], Any]:
+        """((NodeStudio node, input), ComfyUI widget) -> value, through a trial build of
+        the inner node with ``given`` as its values."""
+        from nodestudio.interop.comfy.build import GraphBuilder  # imports this module
+
+        source = built.comfy.nodes.get(node_id) if built.comfy is not None else None
+        rule = self.rules.get(source.class_type) if source is not None else None
+        if source is None or built.comfy is None:
+            return {}
+        if rule is None or self.is_instance(source) or rule.missing(self.registry) \
+                or rule.refuse(source, built.comfy) is not None:
+            # A placeholder or an instance keeps ComfyUI's names and values.
+            return {((node_id, widget), widget): value for widget, value in given.items()}
+        trial = dataclasses.replace(source, values={**source.values, **given})
+        scratch = GraphBuilder(self.registry, built.comfy)
+        placement = rule.build(trial, scratch)
+        found = {}
+        for widget in given:
+            for target, input_name in placement.inputs.get(widget, []):
+                values = scratch.graph.node(target).values if target in scratch.graph else {}
+                if input_name in values:
+                    found[((target, input_name), widget)] = values[input_name]
+        return found
+
+    # -- definitions ---------------------------------------------------------------------------
+
+    def definition(self, ident: str) -> _Built | None:
+        """The definition ``ident``, built on first use; None while it is being built (an
+        instance of itself inside: refused later, in :meth:`finish`)."""
+        if ident in self.built:
+            return self.built[ident]
+        if ident in self.building:
+            return None
+        self.building.append(ident)
+        raw = self.raw[ident]
+        try:
+            built = self._build(ident, raw)
+        except GraphFileError as error:
+            reasons = "; ".join(problem.message for problem in error.problems[:3])
+            built = _Built(_broken(ident, raw, f"its ComfyUI definition cannot be read "
+                                   f"({error.summary}: {reasons}); kept as it was"))
+        except Exception as error:  # a bug on unusual input must not lose the whole file
+            _logger.error("building ComfyUI subgraph %s failed:\n%s", ident,
+                          traceback.format_exc())
+            built = _Built(_broken(ident, raw, f"NodeStudio failed to read its ComfyUI "
+                                   f"definition ({type(error).__name__}: {error}); kept as it "
+                                   "was, please report it with the file"))
+        finally:
+            self.building.remove(ident)
+        self.built[ident] = built
+        return built
+
+    def _build(self, ident: str, raw: Any) -> _Built:
+        # Imported here: workflow.py and build.py import this module.
+        from nodestudio.interop.comfy.build import build_parts
+        from nodestudio.interop.comfy.workflow import read_workflow
+
+        workflow = _as_workflow(raw)
+        name = raw["name"] if isinstance(raw.get("name"), str) and raw["name"] else ident
+        comfy = read_workflow(workflow)
+        builder, placements = build_parts(comfy, self.registry, self.rules, self)
+        graph = builder.graph
+        definition = SubgraphDefinition(ident, name, graph)
+        built = _Built(definition, comfy)
+        self._boundary(built, raw, graph)
+        self._promote(built, raw, placements)
+        for problem in [*comfy.warnings, *builder.warnings]:
+            if problem.node_id in (str(INPUT_NODE), str(OUTPUT_NODE)):
+                continue
+            where = f"node {problem.node_id}: " if problem.node_id else ""
+            self.warnings.append(Problem(f"subgraph {name!r}, {where}{problem.message}",
+                                         input=problem.input, kind=problem.kind))
+        return built
+
+    def _boundary(self, built: _Built, raw: dict[str, Any], graph: Graph) -> None:
+        """The definition's inputs and outputs from the virtual nodes' links."""
+        definition = built.definition
+        inputs, outputs = raw.get("inputs"), raw.get("outputs")
+        start, end = str(INPUT_NODE), str(OUTPUT_NODE)
+        for index, name in enumerate(_names(inputs)):
+            targets = [(link.target, link.input) for link in graph.links_from(start)
+                       if link.output == name and link.target != end]
+            definition.inputs.append(SubgraphInput(name, _slot_type(inputs, index), targets))
+            widgets = _boundary_widgets(raw, index)
+            if widgets:
+                built.widget_inputs[name] = widgets
+                definition.widgets += [PromotedWidget(name, node, input_name)
+                                       for node, input_name in targets]
+        for index, name in enumerate(_names(outputs)):
+            link = graph.link_into(end, name)
+            if link is None or link.source == start:
+                # An output must name the inner node it reads (graph files check it).
+                why = "is linked to nothing inside" if link is None else \
+                    "passes an input straight through, which NodeStudio subgraphs cannot"
+                self.warnings.append(Problem(
+                    f"subgraph {definition.name!r}: output {name!r} {why}; left out, with the "
+                    "links reading it", kind="dropped_link"))
+                continue
+            definition.outputs.append(SubgraphOutput(name, _slot_type(outputs, index),
+                                                     (link.source, link.output)))
+        graph.remove_node(start)
+        graph.remove_node(end)
+
+    def _promote(self, built: _Built, raw: dict[str, Any],
+                 placements: dict[str, Placement]) -> None:
+        """Widgets the definition lists and those its instances proxy, by NodeStudio name."""
+        definition = built.definition
+        listed = raw.get("widgets")
+        pairs = [(node_id, item["name"]) for item in listed if isinstance(item, dict)
+                 and (node_id := node_id_text(item.get("id"))) is not None
+                 and isinstance(item.get("name"), str)] if isinstance(listed, list) else []
+        pairs += [pair for pair in self.proxied.get(definition.id, []) if pair not in pairs]
+        taken = {widget.name for widget in definition.widgets}
+        for node_id, widget in pairs:
+            if node_id == PROXY_INPUT:
+                continue  # a definition input: promoted in _boundary when it feeds a widget
+            placement = placements.get(node_id)
+            targets = [] if placement is None else _widget_targets(placement, widget)
+            if not targets:
+                self.warnings.append(Problem(
+                    f"subgraph {definition.name!r}: its promoted widget {widget!r} of node "
+                    f"{node_id} has no NodeStudio counterpart; the inner value is used",
+                    kind="approximated"))
+                continue
+            name = widget
+            number = 2
+            while name in taken:
+                name, number = f"{widget}_{number}", number + 1
+            taken.add(name)
+            built.proxies[(node_id, widget)] = [name]
+            definition.widgets += [PromotedWidget(name, node, input_name)
+                                   for node, input_name in targets]
+
+    # -- the end ---------------------------------------------------------------------------------
+
+    def finish(self, graph: Graph, warnings: list[Problem]) -> list[Problem]:
+        """Put the definitions into ``graph`` (a self-containing one kept as it was, with the
+        reason); returns ``warnings`` of the top level, less what could be resolved across
+        instances, with what the definitions could not carry over."""
+        definitions = {ident: built.definition for ident, built in self.built.items()}
+        for ident, definition in definitions.items():
+            if definition.resolved and (cycle := containment_cycle(definitions, ident)):
+                definitions[ident] = _broken(ident, self.raw[ident], (
+                    f"contains itself ({' › '.join(cycle)}); a subgraph cannot hold an "
+                    "instance of itself, remove the inner instance in ComfyUI"))
+        graph.definitions.update(definitions)
+        unusable = [Problem(f"subgraph {definition.name!r}: {definition.problem}",
+                            kind="broken_subgraph")
+                    for definition in definitions.values() if not definition.resolved]
+        return [*self._reach_models(graph, warnings), *self.warnings, *unusable]
+
+    def _reach_models(self, graph: Graph, warnings: list[Problem]) -> list[Problem]:
+        """An Empty Latent takes its shape from the model of the Sampler its latent goes to
+        (diffusion.EmptyLatentRule); a Sampler inside an instance is out of that rule's
+        sight, so it is looked for in the flattened graph, where the boundary is gone."""
+        pending = [problem for problem in warnings if problem.kind == "needs_link"
+                   and problem.input == "model" and problem.node_id in graph]
+        if not pending:
+            return warnings
+        flat = flatten(graph, self.registry).graph
+        solved: set[int] = set()
+        for problem in pending:
+            latent = problem.node_id or ""
+            for consumer, input_name in latent_consumers(flat, latent):
+                model = flat.link_into(consumer.id, "model")
+                # Only a model at the top level can be linked there.
+                if consumer.type == SAMPLER and input_name == "latent" and model is not None \
+                        and PATH_SEPARATOR not in model.source:
+                    graph.connect(model.source, model.output, latent, "model")
+                    solved.add(id(problem))
+                    break
+        return [problem for problem in warnings if id(problem) not in solved]
+
+    def unrunnable(self, graph: Graph) -> list[Problem]:
+        """engine.unrun's outputs that cannot run, found inside instances too: an instance
+        itself is no unknown type, and a missing saver inside one is said with its path."""
+        flat = flatten(graph, self.registry).graph
+        problems = []
+        for problem in with_paths(unrunnable_outputs(flat, self.registry), flat):
+            node = flat.nodes.get(problem.node_id or "")
+            outer = node.extra.get(OUTER_KEY) if node is not None else None
+            problems.append(Problem(problem.message, outer or problem.node_id, problem.input,
+                                    problem.kind))
+        return problems
+
+
+def _broken(ident: str, raw: Any, problem: str) -> SubgraphDefinition:
+    """A definition NodeStudio cannot use: kept as the file had it, with the reason."""
+    name = raw.get("name") if isinstance(raw, dict) else None
+    kept = raw if isinstance(raw, dict) else {"id": ident, "comfyui": raw}
+    if json_fault(kept) is not None:
+        kept = sanitized(kept, limit=MAX_VALUE_DEPTH)
+    return SubgraphDefinition(ident, name if isinstance(name, str) and name else ident,
+                              raw=kept, problem=problem)
+
+
+def _as_workflow(raw: Any) -> dict[str, Any]:
+    """The definition as a workflow the reader takes, with its virtual input and output
+    nodes as ordinary nodes (so links to and from them are named like any other)."""
+    if not isinstance(raw, dict):
+        raise GraphFileError("not an object", [Problem("a subgraph definition must be an "
+                                                       "object", kind="structure")])
+    for key in ("nodes", "links", "inputs", "outputs"):
+        if key in raw and not isinstance(raw[key], list):
+            raise GraphFileError(f"its {key!r} is not a list", [Problem(
+                f"{key!r} must be a list", kind="structure")])
+    if not isinstance(raw.get("nodes"), list):
+        raise GraphFileError("it has no 'nodes'", [Problem("'nodes' must be a list",
+                                                            kind="structure")])
+    start = {"id": INPUT_NODE, "type": _BOUNDARY_TYPE,
+             "outputs": [{"name": name} for name in _names(raw.get("inputs"))]}
+    end = {"id": OUTPUT_NODE, "type": _BOUNDARY_TYPE,
+           "inputs": [{"name": name} for name in _names(raw.get("outputs"))]}
+    workflow = {key: raw[key] for key in ("groups", "reroutes", "extra") if key in raw}
+    workflow.update(nodes=[*raw["nodes"], start, end], links=raw.get("links") or [],
+                    version=1)
+    return workflow
+
+
+def _boundary_widgets(raw: dict[str, Any], index: int) -> list[tuple[str, str]]:
+    """The inner (ComfyUI node id, widget name)s definition input ``index`` is linked to:
+    the instance then shows the input as a widget and keeps its value."""
+    items = raw.get("inputs")
+    item = items[index] if isinstance(items, list) and index < len(items) else None
+    link_ids = item.get("linkIds") if isinstance(item, dict) else None
+    wanted = {link for link in link_ids if isinstance(link, int)} \
+        if isinstance(link_ids, list) else set()
+    for link in raw.get("links") or []:
+        if isinstance(link, list) and len(link) >= 5:  # a schema 0.4 array
+            link = {"id": link[0], "origin_id": link[1], "origin_slot": link[2]}
+        if isinstance(link, dict) and link.get("origin_id") == INPUT_NODE \
+                and link.get("origin_slot") == index and isinstance(link.get("id"), int):
+            wanted.add(link["id"])
+    found: list[tuple[str, str]] = []
+    for node in raw.get("nodes") or []:
+        slots = node.get("inputs") if isinstance(node, dict) else None
+        node_id = node_id_text(node.get("id")) if isinstance(node, dict) else None
+        for slot in slots if isinstance(slots, list) and node_id is not None else []:
+            link = slot.get("link") if isinstance(slot, dict) else None
+            name = _slot_name(slot)
+            if isinstance(link, int) and link in wanted and isinstance(slot.get("widget"), dict) \
+                    and name is not None and node_id is not None:
+                found.append((node_id, name))
+    return found
+
+
+def _widget_targets(placement: Placement, widget: str) -> list[tuple[str, str]]:
+    if widget in placement.inputs:
+        return list(placement.inputs[widget])
+    return [] if placement.main is None or placement.inputs else [(placement.main, widget)]
+
+
+def _instance_values(node: ComfyNode, built: _Built) -> tuple[
+        dict[tuple[str, str], Any], dict[tuple[str, str], str]]:
+    """An instance's own values for inner widgets (by inner node id and widget name), from
+    its ``widgets_values``, and the control after generate of promoted seeds."""
+    widgets = node.entry.get("widgets_values")
+    if not isinstance(widgets, list):
+        return {}, {}
+    proxies = proxy_widgets(node.entry)
+    values: dict[tuple[str, str], Any] = {}
+    controls: dict[tuple[str, str], str] = {}
+    if proxies:
+        for (node_id, widget), value in zip(proxies, widgets, strict=False):
+            if node_id == PROXY_INPUT:
+                keys = built.widget_inputs.get(widget, [])
+            else:
+                keys = [(node_id, widget)]
+            values.update({key: value for key in keys})
+        return values, controls
+    position = 0
+    for keys in built.widget_inputs.values():
+        if position >= len(widgets):
+            break
+        value = widgets[position]
+        values.update({key: value for key in keys})
+        position += 1
+        # A promoted seed keeps its control after generate beside it, as on the inner node.
+        if isinstance(value, int) and position < len(widgets) \
+                and isinstance(widgets[position], str) and widgets[position] in SEED_CONTROLS:
+            controls.update({key: widgets[position] for key in keys})
+            position += 1
+    return values, controls

@@ -1,0 +1,117 @@
+"""Wan 2.1 / 2.2 text to video: ``WanTransformer3DModel`` (flow matching, 2 × 2 spatial
+patches), the causal 3-D ``AutoencoderKLWan`` (8× spatial, 4× temporal: 4k + 1 frames),
+one UMT5 encoder.
+
+Prompts are encoded as ``WanPipeline._get_t5_prompt_embeds``: the prompt cleaned
+(``prompt_clean``), padded to ``max_sequence_length`` (512) with the attention mask given to
+UMT5, and the states past the prompt's own tokens set to zero. The transformer gets ``t`` as is
+(0–1000), one per video, or one per token for Wan 2.2's ``expand_timesteps`` (TI2V 5B).
+Classifier-free guidance combines the prompt and the negative one (the pipeline's default
+negative prompt is empty) as the pipeline does. The releases' UniPC scheduler with
+``flow_shift`` is sampled with the Sampler's flow samplers at the same shift.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+
+from nodestudio.api.errors import NodeError
+from nodestudio.runtime.devices import ensure_on
+from nodestudio.runtime.families.base import DenoiseRequest, FamilyId, LatentFormat, PromptOptions
+from nodestudio.runtime.families.video import VideoFamily, batched, encoder_of
+from nodestudio.runtime.types import Conditioning, TextEncoders
+
+#: Wan 2.1's latent space: 16 channels normalised per channel by the VAE's statistics.
+WAN_LATENT = LatentFormat(name="wan21", channels=16, scaling_factor=1.0)
+
+
+@dataclass
+class WanDenoiser:
+    transformer: torch.nn.Module
+    embeds: torch.Tensor  # [halves × B, tokens, width]
+    #: Wan 2.2 TI2V: one timestep per token ([B, tokens]) instead of one per video.
+    expand_timesteps: bool
+
+    def __call__(self, latents: torch.Tensor, timestep: torch.Tensor, step: int, total: int,
+                 unscaled: torch.Tensor) -> torch.Tensor:
+        FAMILY.check_video(latents)
+        if self.expand_timesteps:
+            _, patch_h, patch_w = self.transformer.config.patch_size
+            frames, rows, columns = latents.shape[2:]
+            tokens = frames * -(-rows // patch_h) * -(-columns // patch_w)
+            timesteps = timestep.reshape(1, 1).expand(latents.shape[0], tokens)
+        else:
+            timesteps = timestep.expand(latents.shape[0])
+        return self.transformer(
+            hidden_states=latents.to(self.embeds.dtype), timestep=timesteps,
+            encoder_hidden_states=self.embeds, return_dict=False,
+        )[0]
+
+
+class Wan(VideoFamily):
+    id = FamilyId.WAN
+    label = "Wan"
+    latent = WAN_LATENT
+    patch_size = 2
+    text_encoder_slots = ("umt5",)
+    encoder_slot = "umt5"
+    t5_max_length = 512
+    pipeline_classes = ("WanPipeline",)
+    transformer_class = "WanTransformer3DModel"
+    vae_class = "AutoencoderKLWan"
+    encoder_class = "UMT5EncoderModel"
+    #: model_index.json settings of the folder that the denoiser needs, by source path.
+    _expand: ClassVar[dict[str, bool]] = {}
+
+    def check_folder(self, path: Any, index: Any) -> None:
+        if (index.get("transformer_2") or [None])[0]:
+            raise NodeError(f"{path.name} is a two-expert Wan 2.2 model (transformer_2), which "
+                            "NodeStudio cannot run yet: use Wan 2.1 or Wan 2.2 TI2V 5B")
+        self._expand[str(path)] = bool(index.get("expand_timesteps", False))
+
+    @torch.inference_mode()
+    def encode_prompt(self, clip: TextEncoders, text: str, options: PromptOptions) -> Conditioning:
+        from diffusers.pipelines.wan.pipeline_wan import prompt_clean
+
+        from nodestudio.runtime import lora
+
+        encoder = encoder_of(clip, self)
+        length = options.t5_max_length or self.t5_max_length
+        tokens = encoder.tokenizer([prompt_clean(text)], padding="max_length",
+                                   max_length=length, truncation=True,
+                                   add_special_tokens=True, return_attention_mask=True,
+                                   return_tensors="pt")
+        model = ensure_on(encoder.model, clip.device)
+        mask = tokens.attention_mask.to(clip.device)
+        with lora.applied(model, clip.loras):
+            states = model(tokens.input_ids.to(clip.device), mask).last_hidden_state
+        # Past the prompt's own tokens the pipeline hands the transformer zeros.
+        kept = int(mask.gt(0).sum())
+        states = states.clone()
+        states[:, kept:] = 0
+        return Conditioning(embeds=states, family=self)
+
+    def denoiser(self, request: DenoiseRequest) -> WanDenoiser:
+        transformer = ensure_on(request.model.denoiser, request.device)
+        halves = [request.positive] if request.negative is None else [request.negative,
+                                                                       request.positive]
+        width = transformer.config.text_dim
+        for name, conditioning in zip(("negative", "positive")[-len(halves):], halves,
+                                      strict=True):
+            if conditioning.embeds.shape[-1] != width:
+                raise NodeError(f"the {name} prompt's embeddings are "
+                                f"{conditioning.embeds.shape[-1]} wide, this Wan model reads "
+                                f"{width}: encode it with this model's text encoder")
+        longest = max(c.embeds.shape[1] for c in halves)
+        embeds = [torch.nn.functional.pad(c.embeds, (0, 0, 0, longest - c.embeds.shape[1]))
+                  for c in halves]
+        dtype = next(transformer.parameters()).dtype
+        embeds = batched(embeds, request.geometry.batch).to(request.device, dtype)
+        expand = self._expand.get(request.model.source, False)
+        return WanDenoiser(transformer, embeds, expand)
+
+
+FAMILY = Wan()

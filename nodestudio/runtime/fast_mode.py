@@ -1,0 +1,147 @@
+"""Fast mode (the ``fast`` setting, ``--fast``): the denoiser and the VAE's decoder compiled
+with ``torch.compile``.
+
+Compiling costs time once (tens of seconds on a GPU); afterwards every step runs fused
+kernels, and on CUDA with static shapes ("reduce-overhead") as one CUDA graph. The compiled
+module is the model itself (``nn.Module.compile`` swaps its call in place), so it lives as long
+as the cached model: a run that changes only the seed or the prompt reuses it without
+recompiling (dynamo's guards check shapes and dtypes, not values). Inductor's FX graph cache is
+kept on disk under the app's cache folder, so a new process compiles from cached artefacts.
+
+Also here: the layout choice of the default mode — channels_last for UNets on CUDA (their
+convolutions run faster in NHWC with cuDNN), contiguous elsewhere (transformers gain nothing,
+the CPU loses). Like the memory policy this is process-wide and imports torch lazily.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+
+CHANNELS_LAST_CHOICES = ("auto", "on", "off")
+_COMPILED_ATTRIBUTE = "_nodestudio_compiled"
+_LAYOUT_ATTRIBUTE = "_nodestudio_channels_last"
+
+
+@dataclass(frozen=True)
+class FastPolicy:
+    enabled: bool = False
+    #: Where inductor keeps compiled artefacts between runs (None: torch's default).
+    cache_dir: Path | None = None
+    channels_last: str = "auto"
+    #: torch.compile's backend: inductor (fused kernels); tests use "eager" to check dynamo's
+    #: graph reuse without minutes of C++ compilation on a slow CPU.
+    backend: str = "inductor"
+
+
+_policy = FastPolicy()
+
+
+def configure(enabled: bool = False, cache_dir: Path | None = None,
+              channels_last: str = "auto", backend: str = "inductor") -> None:
+    global _policy
+    if channels_last not in CHANNELS_LAST_CHOICES:
+        raise ValueError(f"channels_last must be one of {', '.join(CHANNELS_LAST_CHOICES)}")
+    _policy = FastPolicy(enabled, cache_dir, channels_last, backend)
+
+
+def current_policy() -> FastPolicy:
+    return _policy
+
+
+@contextlib.contextmanager
+def policy(**changes: Any) -> Iterator[FastPolicy]:
+    global _policy
+    previous = _policy
+    _policy = replace(previous, **changes)
+    try:
+        yield _policy
+    finally:
+        _policy = previous
+
+
+def wants_channels_last(device: torch.device, module: torch.nn.Module,
+                        setting: str = "auto") -> bool:
+    """Whether ``module`` should run in channels_last: "on"/"off" as set; "auto" for
+    convolutional UNets on CUDA only."""
+    if setting != "auto":
+        return setting == "on"
+    return device.type == "cuda" and hasattr(module, "conv_in") and hasattr(module, "up_blocks")
+
+
+def compile_mode(device: torch.device) -> str | None:
+    """torch.compile's mode: CUDA graphs on CUDA (the Sampler's shapes are static within a
+    run), inductor's default elsewhere."""
+    return "reduce-overhead" if device.type == "cuda" else None
+
+
+def use_disk_cache(cache_dir: Path | None) -> None:
+    """Keep inductor's compiled artefacts under ``cache_dir`` (FX graph cache on)."""
+    if cache_dir is None:
+        return
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_dir))
+    import torch._inductor.config as inductor_config
+
+    inductor_config.fx_graph_cache = True
+
+
+def prepare(module: torch.nn.Module, device: torch.device, memory_mode: str = "keep") -> bool:
+    """Apply the layout and, in fast mode, compile ``module`` once; True when it is compiled.
+
+    Offloading hooks move weights inside the forward pass, which dynamo cannot trace
+    into one graph: a model under "sequential" or "fp8" runs uncompiled.
+    """
+    import torch
+
+    active = _policy
+    if not getattr(module, _LAYOUT_ATTRIBUTE, False) and wants_channels_last(
+            device, module, active.channels_last):
+        module.to(memory_format=torch.channels_last)
+        setattr(module, _LAYOUT_ATTRIBUTE, True)
+    if getattr(module, _COMPILED_ATTRIBUTE, False):
+        return True
+    if not active.enabled or memory_mode in ("sequential", "fp8"):
+        return False
+    use_disk_cache(active.cache_dir)
+    # Modes are inductor's options; other backends take none.
+    mode = compile_mode(device) if active.backend == "inductor" else None
+    module.compile(backend=active.backend, mode=mode, fullgraph=False, dynamic=False)
+    setattr(module, _COMPILED_ATTRIBUTE, True)
+    return True
+
+
+def prepare_vae(vae_model: torch.nn.Module, device: torch.device, memory_mode: str = "keep",
+                tiled: bool = False) -> bool:
+    """In fast mode, compile the VAE's decoder once (VAE Decode); True when it is compiled.
+
+    Only the decoder (the convolution stack ``AutoencoderKL.decode`` calls): the latent
+    scaling around it is elementwise and cheap. Tiled decoding runs the decoder on tiles of
+    several sizes, each a recompile with static shapes, so it stays eager; so does a VAE whose
+    layers are streamed by offloading hooks. The layout is left as loaded: the decoded pixels
+    of the default mode must not change.
+    """
+    decoder = getattr(vae_model, "decoder", None)
+    if decoder is None or tiled:
+        return False
+    if getattr(decoder, _COMPILED_ATTRIBUTE, False):
+        return True
+    active = _policy
+    if not active.enabled or memory_mode in ("sequential", "fp8"):
+        return False
+    use_disk_cache(active.cache_dir)
+    mode = compile_mode(device) if active.backend == "inductor" else None
+    decoder.compile(backend=active.backend, mode=mode, fullgraph=False, dynamic=False)
+    setattr(decoder, _COMPILED_ATTRIBUTE, True)
+    return True
+
+
+def is_compiled(module: torch.nn.Module) -> bool:
+    return bool(getattr(module, _COMPILED_ATTRIBUTE, False))

@@ -1,0 +1,341 @@
+"""How diffusion models are held in accelerator memory: ComfyUI's memory modes, chosen by size.
+
+Modes (the ``memory_mode`` setting, ``--memory-mode``):
+
+* ``keep`` — every model stays resident on the device (fastest; needs the room).
+* ``offload`` — a denoiser moves to the device for its Sampler run and back to system memory
+  after it, so models that do not fit together take turns.
+* ``sequential`` — diffusers' group offloading: the denoiser's weights stay in system memory
+  and each block is copied to the device just before it runs (cards too small for the model).
+* ``fp8`` — diffusers' layerwise casting: weights stored in float8 (e4m3), each layer cast to
+  the compute precision when it runs (half the memory of bf16, a small change in the picture).
+* ``auto`` — picks ``keep``, ``offload`` or ``sequential`` from the model's size and the free
+  memory (CUDA's ``mem_get_info``; elsewhere the configured budget, so it is testable on the
+  CPU). fp8 changes pixels, so auto never picks it: the user asks for it.
+
+Text encoders and VAEs are held by the same policy (``models_in_use``, around Text Encode and
+VAE Encode / Decode), as ComfyUI does: under ``offload`` a node's encoders come to the device
+for it and go back to system memory after, so T5-XXL (≈ 9.5 GB in bf16) and a 12 B Flux
+transformer take turns on a 12 GB card. ``sequential`` streams an encoder layer by layer only
+when it does not fit alone; ``fp8`` places them as ``offload`` does (their weights keep their
+precision: fp8 is the denoiser's storage). ``auto`` sizes a node's models together.
+
+The policy is process-wide (one GPU per process, set from the settings by the Session and the
+CLI). This module imports torch only inside functions: the Session configures it without
+paying for torch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import weakref
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+
+MODES = ("auto", "keep", "offload", "sequential", "fp8")
+#: A model runs with its weights plus activations and workspace; this much room on top of the
+#: weights keeps "keep" from running out in the middle of a run (measured on SDXL 1024²:
+#: activations are about a fifth of the UNet's weights).
+HEADROOM = 1.25
+#: Text encoders need little beyond their weights (a few hundred tokens of activations): a
+#: smaller margin lets T5-XXL in bf16 (≈ 9.5 GB) count as fitting a 12 GB card.
+ENCODER_HEADROOM = 1.05
+#: Marks a module whose placement hooks own its device (ensure_on/offload_to_cpu leave it).
+HOOKED_ATTRIBUTE = "_nodestudio_offload_hooks"
+_APPLIED_ATTRIBUTE = "_nodestudio_memory_mode"
+
+
+@dataclass(frozen=True)
+class MemoryPolicy:
+    mode: str = "auto"
+    #: Bytes models may use on the device; None: CUDA's free memory (unlimited elsewhere).
+    budget_bytes: int | None = None
+
+
+_policy = MemoryPolicy()
+_lock = threading.Lock()
+#: Denoisers this process has prepared (weakly: the cache owns them), so "auto" knows what
+#: else holds the device and "offload" can make room.
+_prepared: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def check_mode(mode: str) -> str:
+    if mode not in MODES:
+        raise ValueError(f"unknown memory mode {mode!r}: use one of {', '.join(MODES)}")
+    return mode
+
+
+def configure(mode: str = "auto", budget_bytes: int | None = None) -> None:
+    """Set the process's memory policy (the Session does, from the settings)."""
+    global _policy
+    with _lock:
+        _policy = MemoryPolicy(check_mode(mode), budget_bytes)
+
+
+def current_policy() -> MemoryPolicy:
+    return _policy
+
+
+@contextlib.contextmanager
+def policy(mode: str | None = None, budget_bytes: int | None = None) -> Iterator[MemoryPolicy]:
+    """A policy for the duration of a block (benchmarks and tests)."""
+    global _policy
+    previous = _policy
+    changes: dict[str, Any] = {"budget_bytes": budget_bytes}
+    if mode is not None:
+        changes["mode"] = check_mode(mode)
+    _policy = replace(previous, **changes)
+    try:
+        yield _policy
+    finally:
+        _policy = previous
+
+
+def parameter_bytes(module: torch.nn.Module) -> int:
+    """Bytes of a module's parameters and buffers (what keeping it resident costs)."""
+    tensors = [*module.parameters(), *module.buffers()]
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def free_bytes(device: torch.device, budget: int | None = None) -> int | None:
+    """Room for models on ``device``: the budget when set, else CUDA's free memory, else None
+    (the CPU and MPS report no useful limit: no offloading is chosen there)."""
+    import torch
+
+    if budget is not None:
+        return budget
+    if device.type == "cuda" and torch.cuda.is_available():
+        free, _total = torch.cuda.mem_get_info(device)
+        return int(free)
+    return None
+
+
+def choose_mode(model_bytes: int, free: int | None, resident_elsewhere: int = 0,
+                headroom: float = HEADROOM) -> str:
+    """``auto``'s choice for a model of ``model_bytes`` with ``free`` bytes of room, of which
+    ``resident_elsewhere`` bytes are held by other models that could be offloaded first."""
+    if free is None or model_bytes * headroom <= free:
+        return "keep"
+    if model_bytes * headroom <= free + resident_elsewhere:
+        return "offload"
+    return "sequential"
+
+
+def resolve_mode(module: torch.nn.Module, device: torch.device,
+                 active: MemoryPolicy | None = None) -> str:
+    return _resolve_group([module], device, active)
+
+
+def _resolve_group(group: list[torch.nn.Module], device: torch.device,
+                   active: MemoryPolicy | None = None, headroom: float = HEADROOM) -> str:
+    """The mode for models that run together (a denoiser; a Text Encode's encoders): auto
+    sizes them as one, since none of them can leave the device while the others run."""
+    active = active or _policy
+    if active.mode != "auto":
+        return active.mode
+    size = sum(parameter_bytes(module) for module in group)
+    elsewhere = _resident_except(group, device)
+    room = free_bytes(device, active.budget_bytes)
+    if room is not None and active.budget_bytes is not None:
+        room = max(room - elsewhere, 0)  # a budget is shared with the other resident models
+    elif room is not None:
+        # CUDA's free memory excludes the group's own resident bytes.
+        room += sum(parameter_bytes(module) for module in group if _on(module, device))
+    return choose_mode(size, room, elsewhere, headroom)
+
+
+def resident_elsewhere(module: torch.nn.Module, device: torch.device) -> int:
+    """Bytes of the other prepared models resident on ``device`` (offloadable)."""
+    return _resident_except([module], device)
+
+
+def _resident_except(group: list[torch.nn.Module], device: torch.device) -> int:
+    return sum(parameter_bytes(other) for other in list(_prepared)
+               if not any(other is member for member in group)
+               and not getattr(other, HOOKED_ATTRIBUTE, False) and _on(other, device))
+
+
+def _on(module: torch.nn.Module, device: torch.device) -> bool:
+    from nodestudio.runtime.devices import module_device
+
+    return module_device(module) == device
+
+
+def applied_mode(module: torch.nn.Module) -> str | None:
+    return getattr(module, _APPLIED_ATTRIBUTE, None)
+
+
+def prepare(module: torch.nn.Module, device: torch.device, mode: str) -> str:
+    """Put ``module`` in ``mode`` for a run on ``device``; returns the mode it is in.
+
+    Hooks (sequential, fp8) stay on the module for its life in the cache: a model prepared
+    under one of them keeps it until it is loaded again (it is not undone mid-session).
+    """
+    import torch
+
+    from nodestudio.runtime.devices import ensure_on
+
+    applied = applied_mode(module)
+    if applied in ("sequential", "fp8"):
+        mode = applied
+        if applied == "fp8":
+            ensure_on(module, device)  # an encoder's offload mode may have moved it out
+    elif mode == "sequential":
+        _group_offload(module, device)
+    elif mode == "fp8":
+        compute = next(module.parameters()).dtype
+        module.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn,
+                                        compute_dtype=compute)
+        ensure_on(module, device)
+    else:
+        if mode == "offload":
+            _make_room(module, device)
+        ensure_on(module, device)
+    setattr(module, _APPLIED_ATTRIBUTE, mode)
+    _prepared.add(module)
+    return mode
+
+
+def load_device(device: torch.device) -> torch.device:
+    """Where a loader should put a new model's weights: the device under ``keep`` (and
+    ``auto`` without a budget, as before), system memory when the policy places models itself
+    at first use (offload, sequential, fp8, auto under a budget), so a model larger than the
+    card (Flux-dev's 24 GB transformer on a 12 GB card) loads at all."""
+    import torch
+
+    mode = _policy.mode
+    if mode == "keep" or (mode == "auto" and _policy.budget_bytes is None):
+        return device
+    return torch.device("cpu")
+
+
+def prepared_modes() -> list[tuple[str, str, int]]:
+    """(class, mode, bytes) of each model placed so far: which mode ``auto`` chose for what
+    (benchmarks report it beside the figures)."""
+    return sorted((type(module).__name__, applied_mode(module) or "?", parameter_bytes(module))
+                  for module in list(_prepared))
+
+
+def forget_prepared() -> None:
+    """Stop counting the denoisers prepared so far (benchmarks and tests that start over)."""
+    _prepared.clear()
+
+
+def _make_room(module: torch.nn.Module, device: torch.device,
+               group: list[torch.nn.Module] | None = None) -> None:
+    """Offload mode: the other models (denoisers, encoders, VAEs) leave the device before this
+    one (and the ``group`` it runs with) comes. On the CPU this moves nothing."""
+    from nodestudio.runtime.devices import offload_to_cpu
+
+    staying = group or [module]
+    for other in list(_prepared):
+        if not any(other is member for member in staying) and _on(other, device):
+            offload_to_cpu(other)
+
+
+def _group_offload(module: torch.nn.Module, device: torch.device) -> None:
+    import torch
+
+    from nodestudio.runtime.devices import offload_to_cpu
+
+    offload_to_cpu(module)
+    # One block at a time on the device: the smallest footprint diffusers' hooks offer.
+    module.enable_group_offload(onload_device=device, offload_device=torch.device("cpu"),
+                                offload_type="block_level", num_blocks_per_group=1)
+    setattr(module, HOOKED_ATTRIBUTE, True)
+
+
+def after_use(module: torch.nn.Module, mode: str) -> None:
+    """What a mode does once a run no longer needs ``module`` (offload: back to the CPU)."""
+    if mode == "offload":
+        from nodestudio.runtime.devices import offload_to_cpu
+
+        offload_to_cpu(module)
+
+
+@contextlib.contextmanager
+def released_after(module: torch.nn.Module, mode: str) -> Iterator[None]:
+    """Run the block, then release ``module`` as ``mode`` says (also when the block fails)."""
+    try:
+        yield
+    finally:
+        after_use(module, mode)
+
+
+@contextlib.contextmanager
+def in_use(module: torch.nn.Module, device: torch.device) -> Iterator[str]:
+    """Hold ``module`` as the policy says for the block (a Sampler run); yields the mode."""
+    mode = prepare(module, device, resolve_mode(module, device))
+    try:
+        yield mode
+    finally:
+        after_use(module, mode)
+
+
+@contextlib.contextmanager
+def models_in_use(modules: Iterable[torch.nn.Module | None], device: torch.device,
+                  headroom: float = ENCODER_HEADROOM) -> Iterator[list[str]]:
+    """Hold a node's text encoders or its VAE as the policy says for the block; yields their
+    modes. keep: on the device, left there; offload: the other models leave, these come for
+    the node and go back to system memory after (also when the node fails)."""
+    group = [module for module in modules if module is not None]
+    mode = _resolve_group(group, device, headroom=headroom)
+    modes = [_prepare_auxiliary(module, device, mode, group) for module in group]
+    try:
+        yield modes
+    finally:
+        for module, used in zip(group, modes, strict=True):
+            after_use(module, used)
+
+
+def _prepare_auxiliary(module: torch.nn.Module, device: torch.device, mode: str,
+                       group: list[torch.nn.Module]) -> str:
+    from nodestudio.runtime.devices import ensure_on
+
+    if applied_mode(module) == "sequential":
+        return "sequential"  # its hooks stay for its life in the cache
+    if mode == "fp8":
+        mode = "offload"  # fp8 is the denoiser's storage; encoders keep their precision
+    if mode == "sequential" and _fits_alone(module, device):
+        mode = "offload"  # whole for its node is much faster than layer by layer
+    if mode == "sequential":
+        _leaf_offload(module, device)
+    else:
+        if mode == "offload":
+            _make_room(module, device, group)
+        ensure_on(module, device)
+    setattr(module, _APPLIED_ATTRIBUTE, mode)
+    _prepared.add(module)
+    return mode
+
+
+def _fits_alone(module: torch.nn.Module, device: torch.device) -> bool:
+    room = free_bytes(device, _policy.budget_bytes)
+    if room is not None and _policy.budget_bytes is None:
+        room += _resident_except([], device)  # what offloading the others frees on CUDA
+    return room is None or parameter_bytes(module) * ENCODER_HEADROOM <= room
+
+
+def _leaf_offload(module: torch.nn.Module, device: torch.device) -> None:
+    """Layer-by-layer streaming for any module (transformers' encoders have no diffusers
+    ``enable_group_offload``): each leaf layer comes to the device when it runs."""
+    import torch
+    from diffusers.hooks import apply_group_offloading
+
+    from nodestudio.runtime.devices import offload_to_cpu
+
+    offload_to_cpu(module)
+    apply_group_offloading(module, onload_device=device, offload_device=torch.device("cpu"),
+                           offload_type="leaf_level")
+    setattr(module, HOOKED_ATTRIBUTE, True)
+
+
+def has_offload_hooks(module: torch.nn.Module) -> bool:
+    """Whether diffusers' group-offloading hooks are attached to ``module``."""
+    registry = getattr(module, "_diffusers_hook", None)
+    return registry is not None and registry.get_hook("group_offloading") is not None

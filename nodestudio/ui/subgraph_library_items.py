@@ -1,0 +1,70 @@
+"""Subgraphs the Nodes panel offers: the templates shipped in ``resources/templates/`` and the
+definitions in the user's library folder. Their panel ids are ``subgraph:<file path>``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QPointF
+
+from nodestudio.graph.subgraph_files import definition_from_json
+from nodestudio.graph.subgraphs import SubgraphDefinition
+from nodestudio.paths import resources_dir
+
+if TYPE_CHECKING:
+    from nodestudio.ui.main_window import MainWindow
+
+PREFIX = "subgraph:"
+
+
+def templates_dir() -> Path:
+    return resources_dir() / "templates"
+
+
+@dataclass(frozen=True)
+class PanelEntry:
+    name: str
+    path: Path
+    shipped: bool
+
+    @property
+    def panel_id(self) -> str:
+        return PREFIX + str(self.path)
+
+
+def panel_entries(library_folder: Path | None = None) -> list[PanelEntry]:
+    """Shipped templates first, then the user's library, each by name."""
+    from nodestudio.app.subgraph_library import SubgraphLibrary
+
+    shipped = []
+    for path in sorted(templates_dir().glob("*.json")):
+        definition = read_definition(path)
+        if definition is not None:
+            shipped.append(PanelEntry(definition.name, path, True))
+    library = SubgraphLibrary(library_folder) if library_folder else SubgraphLibrary()
+    own = [PanelEntry(entry.name, entry.path, False) for entry in library.entries()]
+    return sorted(shipped, key=lambda e: e.name.lower()) + own
+
+
+def read_definition(path: Path) -> SubgraphDefinition | None:
+    """The definition in a template or library file; None when it cannot be used."""
+    try:
+        definition = definition_from_json(json.loads(path.read_text(encoding="utf-8")), 0)
+    except Exception:  # a damaged file is left out of the panel, not fatal
+        return None
+    return definition if definition.resolved else None
+
+
+def add_library_entry(window: MainWindow, panel_id: str, scene_pos: QPointF) -> str | None:
+    from nodestudio.ui.subgraph_window import add_definition_instance
+
+    path = Path(panel_id[len(PREFIX):])
+    definition = read_definition(path)
+    if definition is None:
+        window.report(f"The subgraph file {path.name} cannot be read; save the template "
+                      "again or remove the file", "warning")
+        return None
+    return add_definition_instance(window, definition, (scene_pos.x(), scene_pos.y()))

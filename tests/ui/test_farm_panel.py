@@ -1,0 +1,122 @@
+"""The queue's "Run on" target and the per-worker list, with a test double of the backend
+interface (the farm itself is tested for real in tests/app/test_farm.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from nodestudio.app.backends import (
+    ExecutionBackend,
+    JobHandle,
+    JobResult,
+    WorkerStatus,
+)
+from nodestudio.ui.run.farm_panel import FarmPanel
+
+
+class FakeBackend:
+    """Implements ExecutionBackend with worker states the test sets."""
+
+    def __init__(self, name: str, workers: list[WorkerStatus]) -> None:
+        self.name, self.status, self.submitted = name, workers, []
+        self.closed = False
+
+    def submit(self, graph: Any, *, label: str | None = None,
+               outputs: tuple[str, ...] | None = None,
+               metadata: dict[str, Any] | None = None) -> JobHandle:
+        self.submitted.append(graph)
+        return JobHandle(f"{self.name}-{len(self.submitted)}", label or "graph")
+
+    def cancel(self, handle: JobHandle) -> None:
+        pass
+
+    def subscribe(self, listener: Callable[[Any], None]) -> Callable[[], None]:
+        return lambda: None
+
+    def workers(self) -> list[WorkerStatus]:
+        return list(self.status)
+
+    def wait_all(self, handles: Iterable[JobHandle],
+                 timeout: float | None = None) -> list[JobResult | None]:
+        return [None for _ in handles]
+
+    def shutdown(self) -> None:
+        self.closed = True
+
+
+def _panel(qtbot, factory) -> tuple[FarmPanel, FakeBackend]:
+    local = FakeBackend("local", [WorkerStatus("this machine", "idle")])
+    panel = FarmPanel(local, factory, address="ray://farm:10001", refresh_ms=50)
+    qtbot.addWidget(panel)
+    return panel, local
+
+
+def test_choosing_the_farm_lists_its_workers_and_follows_their_state(qtbot):
+    farm = FakeBackend("farm", [WorkerStatus("worker-1", "busy", "ab-0001",
+                                             ("nodestudio-shapes",)),
+                                WorkerStatus("worker-2", "starting")])
+    assert isinstance(farm, ExecutionBackend)
+    asked: list[str] = []
+    panel, local = _panel(qtbot, lambda address: asked.append(address) or farm)
+    assert panel.rows() == [["this machine", "idle", "", ""]]
+    assert panel.target.itemText(1) == "Farm (ray://farm:10001)"
+    with qtbot.waitSignal(panel.targetChanged) as signal:
+        panel.target.setCurrentIndex(1)
+    assert signal.args == ["farm"] and asked == ["ray://farm:10001"]
+    assert panel.backend is farm
+    assert panel.rows() == [["worker-1", "busy", "ab-0001", "nodestudio-shapes"],
+                            ["worker-2", "starting", "", ""]]
+    farm.status = [WorkerStatus("worker-1", "idle", None, ("nodestudio-shapes",)),
+                   WorkerStatus("worker-2", "dead")]
+    qtbot.waitUntil(lambda: panel.rows()[1][1] == "dead", timeout=2000)
+    panel.target.setCurrentIndex(0)
+    assert panel.backend is local
+    panel.shutdown()
+    assert farm.closed
+
+
+def test_an_unreachable_farm_says_why_and_stays_local(qtbot):
+    def refuse(address: str) -> Any:
+        raise RuntimeError(f"no Ray cluster answers at {address!r}\nraw detail")
+    panel, local = _panel(qtbot, refuse)
+    panel.target.setCurrentIndex(1)
+    assert panel.target.currentIndex() == 0 and panel.backend is local
+    assert panel.message.text() == ("The farm at ray://farm:10001 is not available: "
+                                    "no Ray cluster answers at 'ray://farm:10001'")
+
+
+def test_the_window_sends_runs_to_the_farm_target_and_logs_its_results(window, registry, qtbot,
+                                                                        tmp_path):
+    from nodestudio.app.backends import BackendEvent
+    from nodestudio.app.session import Session
+    from nodestudio.app.settings import Settings
+    from nodestudio.ui.run import install_run_support
+
+    settings = Settings(models_dirs=[tmp_path / "models"], output_dir=tmp_path / "output",
+                        input_dir=tmp_path / "input", user_packs_dir=tmp_path / "packs",
+                        device="cpu", farm_address="ray://render:10001")
+    controller = install_run_support(window, Session(registry=registry,
+                                                     settings=settings))
+    listeners: list = []
+    farm = FakeBackend("farm", [WorkerStatus("worker-1", "idle")])
+    farm.subscribe = lambda listener: listeners.append(listener) or (lambda: None)
+    panel = controller.farm_panel
+    panel._factory = lambda address: farm
+    assert panel.target.itemText(1) == "Farm (ray://render:10001)"
+    assert panel.dock.widget() is panel and panel.dock.parent() is window
+    editor = window.editor
+    source = editor.add_node("test.source", (0, 0))
+    sink = editor.add_node("test.sink", (300, 0))
+    editor.connect(source, "image", sink, "images")
+    panel.target.setCurrentIndex(1)
+    assert controller.run(batch=3) == []
+    assert len(farm.submitted) == 3 and controller.queue.jobs() == []
+    assert all(graph is not editor.graph for graph in farm.submitted)
+    for listener in listeners:  # a backend thread reports a finished job
+        listener(BackendEvent("ab-0001", "finished", {"status": "finished",
+                                                      "files": ["/out/x.png"]}))
+    qtbot.waitUntil(lambda: any("ab-0001" in message
+                                for _level, message in window.log_dock.entries), timeout=2000)
+    controller.shutdown()
+    assert farm.closed
