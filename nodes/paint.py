@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import io
 from typing import Any
 
@@ -24,6 +25,15 @@ from ._imaging import MAX_SIDE, as_image_batch, parse_color
 PAINT_TYPE = "image.paint"
 MASK_VALUE = "mask_png"
 SKETCH_VALUE = "sketch_png"
+#: Shown as a summary with an Edit… button, never as text (nodestudio/ui/paint/summary.py).
+DRAWING_DISPLAY = "drawing"
+
+
+def _drawing(name: str, description: str) -> Any:
+    """A stored layer: a string value the window shows as a drawing, not as typed text."""
+    return dataclasses.replace(String(name, "", advanced=True, description=description),
+                               display=DRAWING_DISPLAY)
+
 
 
 def encode_png(picture: Image.Image) -> str:
@@ -99,10 +109,8 @@ def composite(background: np.ndarray, mask_png: str, sketch_png: str
         Int("width", 512, min=8, max=MAX_SIDE, step=8, description="Blank canvas width"),
         Int("height", 512, min=8, max=MAX_SIDE, step=8, description="Blank canvas height"),
         String("color", "#ffffff", description="Blank canvas colour (#rrggbb)"),
-        String(MASK_VALUE, "", advanced=True,
-               description="The drawn mask (PNG data; edit it in the paint editor)"),
-        String(SKETCH_VALUE, "", advanced=True,
-               description="The drawn sketch (PNG data; edit it in the paint editor)"),
+        _drawing(MASK_VALUE, "The drawn mask (PNG data; edit it in the paint editor)"),
+        _drawing(SKETCH_VALUE, "The drawn sketch (PNG data; edit it in the paint editor)"),
     ],
     outputs=[Output("image", IMAGE), Output("mask", MASK)],
 )

@@ -23,17 +23,13 @@ from nodestudio.api import (
     node,
 )
 
-from ._common import require
+# The names are declared once, torch-free, in runtime.sampler_names (the runtime's tables and
+# the ComfyUI mapping import the same tuples), so showing the node does not import torch.
+from nodestudio.runtime.sampler_names import COMPATIBILITY_MODES as COMPATIBILITY
+from nodestudio.runtime.sampler_names import SAMPLER_NAMES as SAMPLERS
+from nodestudio.runtime.sampler_names import SCHEDULE_NAMES as SCHEDULES
 
-# Kept in sync with nodestudio.runtime.schedulers (a test checks); listed here so that showing
-# the node does not import torch.
-SAMPLERS = (
-    "euler", "euler_ancestral", "heun", "dpm_2", "dpm_2_ancestral", "lms", "dpmpp_2m",
-    "dpmpp_2m_sde", "dpmpp_3m_sde", "dpmpp_sde", "deis", "uni_pc", "uni_pc_bh2", "ddim", "ddpm",
-    "pndm", "lcm", "res_multistep",
-)
-COMPATIBILITY = ("diffusers", "comfyui")
-SCHEDULES = ("normal", "karras", "exponential", "beta", "trailing", "linspace")
+from ._common import require
 
 
 @lru_cache(maxsize=2)

@@ -19,6 +19,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from nodestudio.runtime.families.base import Scheduling
+from nodestudio.runtime.sampler_names import (
+    COMPATIBILITY_MODES,
+    SAMPLER_NAMES,
+    SCHEDULE_NAMES,
+)
+from nodestudio.runtime.sampler_names import (
+    FLOW_SAMPLER_NAMES as FLOW_SAMPLER_NAMES,  # re-exported: tests and docs read it here
+)
 
 # torchsde (dpmpp_sde's Brownian tree) compares float32 step times with float64 ends and
 # warns about the rounding; the samples are right, and an artist can do nothing with it.
@@ -74,7 +82,6 @@ COMFY_SAMPLERS: dict[str, SamplerSpec] = {
     "dpmpp_2m_sde": SamplerSpec("ComfyDPMpp2MSDEScheduler", {}, "DPM++ 2M SDE (ComfyUI's)"),
     "dpmpp_3m_sde": SamplerSpec("ComfyDPMpp3MSDEScheduler", {}, "DPM++ 3M SDE (ComfyUI's)"),
 }
-COMPATIBILITY_MODES = ("diffusers", "comfyui")
 
 #: Flow-matching samplers: diffusers' flow schedulers, and the multistep solvers on flow sigmas.
 _FLOW_SOLVER = {"use_flow_sigmas": True, "prediction_type": "flow_prediction"}
@@ -108,9 +115,9 @@ SCHEDULES: dict[str, dict[str, Any]] = {
     "linspace": {"timestep_spacing": "linspace"},
 }
 
-SAMPLER_NAMES = tuple(SAMPLERS)
-FLOW_SAMPLER_NAMES = tuple(FLOW_SAMPLERS)
-SCHEDULE_NAMES = tuple(SCHEDULES)
+# The tables above are keyed by the names declared in runtime.sampler_names (the Sampler node
+# and the ComfyUI mapping import them from there); tests/runtime/test_sampler_names.py checks
+# that each table holds exactly its declared names, in their order.
 
 
 class UnsupportedSchedule(ValueError):

@@ -33,6 +33,7 @@ LTXV_SCHEDULER_CONFIG: dict[str, Any] = {
     "max_image_seq_len": 4096,
 }
 _UMT5, _WAN_VAE, _WAN, _LTX_VAE, _LTX, _T5 = 31, 32, 33, 34, 35, 36
+_WAN_I2V, _WAN_CLIP_VISION = 37, 38
 
 
 def tiny_umt5(seed: int, vocab_size: int) -> torch.nn.Module:
@@ -106,6 +107,9 @@ def tiny_ltxv_components(seed: int = 0) -> dict[str, Any]:
 class TinyVideoModels:
     root: Path
     wan_folder: str = "tiny-wan"
+    wan_i2v_folder: str = "tiny-wan-i2v"
+    #: The I2V folder's image encoder with a projection, as a models/clip_vision file.
+    wan_clip_vision: str = "tiny-wan-clip-vision.safetensors"
     ltxv_folder: str = "tiny-ltxv"
 
     def checkpoint(self, name: str) -> Path:
@@ -122,7 +126,49 @@ def build_tiny_video_models(root: Path, seed: int = 0,
     if "wan" in which:
         diffusers.WanPipeline(**tiny_wan_components(seed)).save_pretrained(
             models.checkpoint(models.wan_folder))
+    if "wan_i2v" in which:
+        build_tiny_wan_i2v(models, seed)
     if "ltxv" in which:
         diffusers.LTXPipeline(**tiny_ltxv_components(seed)).save_pretrained(
             models.checkpoint(models.ltxv_folder))
     return models
+
+
+def tiny_wan_i2v_components(seed: int = 0) -> tuple[dict[str, Any], Any]:
+    """A ``WanImageToVideoPipeline``'s parts (Wan 2.1 I2V: 16 + 4 mask + 16 image-latent input
+    channels, image cross-attention over CLIP vision states) and the image encoder with its
+    projection, as models/clip_vision holds it (clip_vision_h is the folder's encoder)."""
+    from diffusers import WanTransformer3DModel
+    from transformers import CLIPImageProcessor, CLIPVisionModel
+
+    from nodestudio.runtime.tiny_unclip import tiny_clip_vision
+
+    parts = tiny_wan_components(seed)
+    with_projection = tiny_clip_vision(seed + _WAN_CLIP_VISION)
+    encoder = CLIPVisionModel(with_projection.config)
+    # The same tower: the folder's encoder is the clip_vision file without its projection.
+    encoder.load_state_dict(with_projection.vision_model.state_dict())
+    with _seeded(seed + _WAN_I2V):
+        parts["transformer"] = WanTransformer3DModel(
+            patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=36,
+            out_channels=16, text_dim=T5_WIDTH, freq_dim=256, ffn_dim=32, num_layers=2,
+            cross_attn_norm=True, qk_norm="rms_norm_across_heads", rope_max_seq_len=32,
+            image_dim=with_projection.config.hidden_size, added_kv_proj_dim=24,
+        ).eval()
+    size = with_projection.config.image_size
+    parts["image_encoder"] = encoder.eval()
+    parts["image_processor"] = CLIPImageProcessor(
+        size={"shortest_edge": size}, crop_size={"height": size, "width": size})
+    return parts, with_projection
+
+
+def build_tiny_wan_i2v(models: TinyVideoModels, seed: int = 0) -> None:
+    """Write the tiny I2V folder and its models/clip_vision file."""
+    import diffusers
+
+    from nodestudio.runtime.tiny_unclip import save_clip_vision
+
+    parts, with_projection = tiny_wan_i2v_components(seed)
+    diffusers.WanImageToVideoPipeline(**parts).save_pretrained(
+        models.checkpoint(models.wan_i2v_folder))
+    save_clip_vision(with_projection, models.root / "clip_vision" / models.wan_clip_vision)

@@ -71,6 +71,9 @@ class DiffusionModel:
     #: Video Linear CFG Guidance: the first frame's cfg, rising to the Sampler's on the last
     #: (SVD's min_guidance_scale); None = the same cfg for every frame.
     video_min_cfg: float | None = None
+    #: A Wan image-to-video folder's own CLIP vision encoder (runtime.wan_i2v
+    #: FolderImageEncoder), used when WanImageToVideo gets no CLIP Vision Encode output.
+    image_encoder: Any = None
 
     @property
     def dtype(self) -> torch.dtype:

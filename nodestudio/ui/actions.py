@@ -1,13 +1,18 @@
-"""The window's actions, menus, toolbar and context menus, with the standard shortcuts."""
+"""The window's actions, menus, toolbar and context menus, with the standard shortcuts.
+
+They see the window only through :class:`WindowCommands`, the typed surface of the parts and
+commands they use; the window reads back what they build from the return values (no
+attribute is set on the window from here).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import QMenu, QToolBar, QToolButton
+from PySide6.QtWidgets import QMenu, QMenuBar, QToolBar, QToolButton, QWidget
 
 from nodestudio.ui.canvas.group_item import GroupItem
 from nodestudio.ui.canvas.link_item import LinkItem
@@ -15,7 +20,59 @@ from nodestudio.ui.canvas.node_item import NodeItem
 from nodestudio.ui.icons import icon
 
 if TYPE_CHECKING:
-    from nodestudio.ui.main_window import MainWindow
+    from nodestudio.ui.canvas.scene import NodeScene
+    from nodestudio.ui.canvas.view import NodeView
+    from nodestudio.ui.editor import GraphEditor
+    from nodestudio.ui.theme import Theme
+
+
+class WindowCommands(Protocol):
+    """What the actions and menus use of the window (MainWindow satisfies it structurally).
+
+    Commands return what they like (``object``): a menu entry ignores the result."""
+
+    editor: GraphEditor
+    scene: NodeScene
+    view: NodeView
+    theme: Theme
+    named_actions: dict[str, QAction]
+    toolbar: QToolBar
+
+    # Qt's own: the top-level widget parents the actions and owns their window shortcuts.
+    def window(self) -> QWidget: ...
+    def menuBar(self) -> QMenuBar: ...
+
+    def new_graph(self) -> object: ...
+    def open_dialog(self) -> object: ...
+    def save(self) -> object: ...
+    def save_as(self) -> object: ...
+    def close(self) -> object: ...
+    def cut(self) -> object: ...
+    def copy(self) -> object: ...
+    def paste(self) -> object: ...
+    def duplicate(self) -> object: ...
+    def delete_selection(self) -> object: ...
+    def select_all(self) -> object: ...
+    def open_palette(self, scene_pos: QPointF | None = None) -> object: ...
+    def group_selection(self) -> object: ...
+    def toggle_mode(self, mode: str) -> object: ...
+    def toggle_collapse(self) -> object: ...
+    def rename_selection(self) -> object: ...
+    def fill_recent_menu(self) -> object: ...
+    def set_theme(self, name: str) -> object: ...
+    def show_about(self) -> object: ...
+    def set_color(self, color: str | None, group_id: str | None = None) -> object: ...
+    def extend_node_menu(self, item: NodeItem, menu: QMenu) -> object:
+        """Add the extensions' entries (paint, run, subgraphs) to a node's context menu."""
+
+
+class Menus(NamedTuple):
+    """What :func:`build_menus` made: the menu bar's menus by name, and the two submenus the
+    window fills itself (recent files; the docks' toggles)."""
+
+    menus: dict[str, QMenu]
+    recent: QMenu
+    panels: QMenu
 
 NODE_COLORS = (("Red", "#a33b3b"), ("Orange", "#b8652a"), ("Yellow", "#a68a22"),
                ("Green", "#3f8a4a"), ("Teal", "#24857a"), ("Blue", "#3a66b0"),
@@ -53,7 +110,7 @@ _ACTIONS: dict[str, tuple[str, tuple, bool, str | None]] = {
 }
 
 
-def create_actions(window: MainWindow) -> dict[str, QAction]:
+def create_actions(window: WindowCommands) -> dict[str, QAction]:
     handlers: dict[str, Callable[[], object]] = {
         "new": window.new_graph, "open": window.open_dialog, "save": window.save,
         "save_as": window.save_as, "quit": window.close, "cut": window.cut,
@@ -71,8 +128,9 @@ def create_actions(window: MainWindow) -> dict[str, QAction]:
         "zoom_reset": lambda: window.view.set_zoom(1.0),
     }
     actions: dict[str, QAction] = {}
+    host = window.window()
     for name, (text, shortcuts, canvas_only, icon_name) in _ACTIONS.items():
-        action = QAction(text, window)
+        action = QAction(text, host)
         action.setObjectName(f"action_{name}")
         keys: list[QKeySequence] = []
         for shortcut in shortcuts:
@@ -87,7 +145,7 @@ def create_actions(window: MainWindow) -> dict[str, QAction]:
             action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             window.view.addAction(action)
         else:
-            window.addAction(action)
+            host.addAction(action)
         if icon_name:
             action.setIcon(icon(icon_name, window.theme))
         handler = handlers[name]
@@ -101,13 +159,13 @@ def create_actions(window: MainWindow) -> dict[str, QAction]:
     return actions
 
 
-def _undo_action(window: MainWindow, name: str, keys: list[QKeySequence]) -> QAction:
+def _undo_action(window: WindowCommands, name: str, keys: list[QKeySequence]) -> QAction:
     """Undo or Redo with a fixed label: QUndoStack's own actions put the command's name in
     the label, so the toolbar buttons after them (Run, Cancel) moved with every edit. The
     name goes into the tooltip and status tip instead."""
     stack = window.editor.undo_stack
     label = name.title()
-    action = QAction(f"&{label}", window)
+    action = QAction(f"&{label}", window.window())
     action.setObjectName(f"action_{name}")
     action.setShortcuts(keys)
     action.setIcon(icon(name, window.theme))
@@ -125,18 +183,27 @@ def _undo_action(window: MainWindow, name: str, keys: list[QKeySequence]) -> QAc
     action.triggered.connect(stack.undo if undo else stack.redo)
     action.setEnabled(stack.canUndo() if undo else stack.canRedo())
     set_tip(stack.undoText() if undo else stack.redoText())
-    window.addAction(action)
+    window.window().addAction(action)
     return action
 
 
-def build_menus(window: MainWindow) -> dict[str, QMenu]:
+def apply_action_icons(actions: dict[str, QAction], theme: Theme) -> None:
+    """Redraw the built-in actions' icons in ``theme``'s colours."""
+    for name, (_text, _keys, _canvas_only, icon_name) in _ACTIONS.items():
+        if icon_name:
+            actions[name].setIcon(icon(icon_name, theme))
+    for name in ("undo", "redo"):
+        actions[name].setIcon(icon(name, theme))
+
+
+def build_menus(window: WindowCommands) -> Menus:
     a = window.named_actions
     bar = window.menuBar()
     menus: dict[str, QMenu] = {}
     file_menu = menus["file"] = bar.addMenu("&File")
     file_menu.addActions([a["new"], a["open"]])
-    window.recent_menu = file_menu.addMenu("Open &Recent")
-    window.recent_menu.aboutToShow.connect(window.fill_recent_menu)
+    recent = file_menu.addMenu("Open &Recent")
+    recent.aboutToShow.connect(window.fill_recent_menu)
     file_menu.addSeparator()
     file_menu.addActions([a["save"], a["save_as"]])
     file_menu.addSeparator()
@@ -158,7 +225,7 @@ def build_menus(window: MainWindow) -> dict[str, QMenu]:
     view.addActions([a["zoom_in"], a["zoom_out"], a["zoom_reset"]])
     view.addSeparator()
     themes = view.addMenu("&Theme")
-    group = QActionGroup(window)
+    group = QActionGroup(window.window())
     for name in ("dark", "light"):
         action = themes.addAction(name.title())
         action.setCheckable(True)
@@ -166,15 +233,15 @@ def build_menus(window: MainWindow) -> dict[str, QMenu]:
         action.triggered.connect(lambda _c=False, n=name: window.set_theme(n))
         group.addAction(action)
         a[f"theme_{name}"] = action
-    window.panels_menu = view.addMenu("&Panels")
+    panels = view.addMenu("&Panels")
     menus["help"] = bar.addMenu("&Help")
     about = menus["help"].addAction("&About NodeStudio")
     about.triggered.connect(window.show_about)
-    return menus
+    return Menus(menus, recent, panels)
 
 
-def build_toolbar(window: MainWindow) -> QToolBar:
-    toolbar = QToolBar("Main", window)
+def build_toolbar(window: WindowCommands) -> QToolBar:
+    toolbar = QToolBar("Main", window.window())
     toolbar.setObjectName("mainToolbar")
     toolbar.setMovable(False)
     toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
@@ -188,7 +255,7 @@ def build_toolbar(window: MainWindow) -> QToolBar:
     return toolbar
 
 
-def theme_toolbar(window: MainWindow) -> None:
+def theme_toolbar(window: WindowCommands) -> None:
     """Draw the toolbar's overflow button (») in the theme's colours: the style's own arrow
     is a fixed dark grey, invisible on the dark toolbar, so what did not fit seemed gone."""
     overflow = window.toolbar.findChild(QToolButton, "qt_toolbar_ext_button")
@@ -197,7 +264,7 @@ def theme_toolbar(window: MainWindow) -> None:
         overflow.setToolTip("More tools")
 
 
-def context_menu(window: MainWindow, item: object, scene_pos: QPointF) -> QMenu:
+def context_menu(window: WindowCommands, item: object, scene_pos: QPointF) -> QMenu:
     """The right-click menu for a node, a group, a link, or the empty canvas."""
     a = window.named_actions
     menu = QMenu(window.view)
@@ -208,16 +275,7 @@ def context_menu(window: MainWindow, item: object, scene_pos: QPointF) -> QMenu:
         _socket_menu(window, item, menu)
         menu.addSeparator()
         menu.addActions([a["copy"], a["duplicate"], a["group"], a["delete"]])
-        from nodestudio.ui.paint.editing import add_context_entries as add_paint_entries
-
-        add_paint_entries(window, item.node.type, item.node.id, menu)
-        if "run_branch" in a:  # added by the run support, when the window can run graphs
-            menu.addSeparator()
-            menu.addAction(a["run_branch"])
-        if "make_subgraph" in a:
-            from nodestudio.ui.subgraph_window import add_context_entries
-
-            add_context_entries(window, item, menu)
+        window.extend_node_menu(item, menu)
     elif isinstance(item, GroupItem):
         rename = menu.addAction("Rename Group…")
         rename.triggered.connect(item.edit_title)
@@ -242,7 +300,7 @@ def context_menu(window: MainWindow, item: object, scene_pos: QPointF) -> QMenu:
     return menu
 
 
-def open_selection_menu(window: MainWindow) -> QMenu:
+def open_selection_menu(window: WindowCommands) -> QMenu:
     """The context menu from the keyboard (Menu, Shift+F10): the one of the selected node
     (else group or link), shown beside it; the canvas's menu when nothing is selected."""
     scene, view = window.scene, window.view
@@ -261,7 +319,7 @@ def open_selection_menu(window: MainWindow) -> QMenu:
     return menu
 
 
-def sync_advanced_action(window: MainWindow) -> None:
+def sync_advanced_action(window: WindowCommands) -> None:
     """Check "Show Advanced Inputs" when every selected node shows them; enable it when a
     selected node has advanced inputs at all."""
     action = window.named_actions["advanced"]
@@ -275,13 +333,13 @@ def sync_advanced_action(window: MainWindow) -> None:
         node_id in layout.nodes and layout.nodes[node_id].show_advanced for node_id in node_ids))
 
 
-def _color_menu(window: MainWindow, menu: QMenu, group_id: str | None = None) -> None:
+def _color_menu(window: WindowCommands, menu: QMenu, group_id: str | None = None) -> None:
     for name, color in (*NODE_COLORS, ("Default", None)):
         action = menu.addAction(name)
         action.triggered.connect(lambda _c=False, value=color: window.set_color(value, group_id))
 
 
-def _socket_menu(window: MainWindow, item: NodeItem, menu: QMenu) -> None:
+def _socket_menu(window: WindowCommands, item: NodeItem, menu: QMenu) -> None:
     """Turn widget inputs into sockets and back."""
     node_type = item.node_type
     if node_type is None:

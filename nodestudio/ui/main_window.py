@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QByteArray, QPoint, QPointF, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
@@ -46,6 +46,9 @@ from nodestudio.ui.palette import SearchPalette
 from nodestudio.ui.properties_dock import PropertiesDock
 from nodestudio.ui.theme import DARK, THEMES, Theme, apply_theme
 
+if TYPE_CHECKING:
+    from nodestudio.ui.run.controller import RunController
+
 GRAPH_FILTER = ("Graphs (*.json *.png *.webp);;NodeStudio graphs (*.json);;"
                 "Images with a graph (*.png *.webp)")
 #: ask_save_changes returns one of these.
@@ -80,6 +83,9 @@ class RecoveryBanner(QFrame):
 class MainWindow(QMainWindow):
     #: The window accepted a close (the run work stops its worker on it).
     closed = Signal()
+    #: The node search (Tab). It shadows QWidget.palette() (the colour palette), which the
+    #: window never calls; tests and embedders know it by this name.
+    palette: SearchPalette  # type: ignore[assignment]
 
     def __init__(
         self,
@@ -105,7 +111,7 @@ class MainWindow(QMainWindow):
         self.error_dialog: QMessageBox | None = None
         self.recoveries: list[Recovery] = []
         #: Set by nodestudio.ui.run.install_run_support (Run, queue, badges, outputs).
-        self.run_controller: Any = None
+        self.run_controller: RunController | None = None
 
         self.scene = NodeScene(self.editor, self.theme)
         self.view = NodeView(self.scene)
@@ -136,9 +142,10 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.log_dock], [80], Qt.Orientation.Vertical)
 
         self.named_actions: dict[str, QAction] = window_actions.create_actions(self)
-        self.recent_menu: QMenu
-        self.panels_menu: QMenu
-        self.menus = window_actions.build_menus(self)
+        built = window_actions.build_menus(self)
+        self.menus: dict[str, QMenu] = built.menus
+        self.recent_menu: QMenu = built.recent
+        self.panels_menu: QMenu = built.panels
         self.toolbar = window_actions.build_toolbar(self)
         from nodestudio.ui.subgraph_window import install_subgraph_support, open_instance
 
@@ -403,7 +410,12 @@ class MainWindow(QMainWindow):
             scene_pos = self.view.cursor_scene_pos() or self.view.scene_center()
         if at is None:
             at = self.view.mapFromScene(scene_pos)
-        self.palette.open(at, lambda type_id: self.add_node_at(type_id, scene_pos))
+        where: QPointF = scene_pos
+
+        def pick(type_id: str) -> None:  # the palette wants no result back
+            self.add_node_at(type_id, where)
+
+        self.palette.open(at, pick)
 
     def _link_dropped(self, start: Endpoint, scene_pos: QPointF) -> None:
         def accepts(node_type: NodeType) -> bool:
@@ -420,6 +432,20 @@ class MainWindow(QMainWindow):
         heading = (f"Nodes that take {start.type}" if start.is_output
                    else f"Nodes that give {start.type}")
         self.palette.open(self.view.mapFromScene(scene_pos), pick, accepts, heading)
+
+    def extend_node_menu(self, item: NodeItem, menu: QMenu) -> None:
+        """The extensions' entries in a node's context menu: painting, Run This Branch (when
+        the window can run graphs), subgraphs."""
+        from nodestudio.ui.paint.editing import add_context_entries as add_paint_entries
+
+        add_paint_entries(self, item.node.type, item.node.id, menu)
+        if "run_branch" in self.named_actions:
+            menu.addSeparator()
+            menu.addAction(self.named_actions["run_branch"])
+        if "make_subgraph" in self.named_actions:
+            from nodestudio.ui.subgraph_window import add_context_entries
+
+            add_context_entries(self, item, menu)
 
     def _context_menu(self, item: object, screen_pos: QPoint, scene_pos: QPointF) -> None:
         menu = window_actions.context_menu(self, item, scene_pos)
@@ -521,11 +547,7 @@ class MainWindow(QMainWindow):
         self.library_dock.apply_filter(self.library_dock.filter.text())
         self.log_dock.theme_colors = {"warning": self.theme.warning, "error": self.theme.error,
                                       "success": self.theme.success}
-        for name, spec in window_actions._ACTIONS.items():
-            if spec[3]:
-                self.named_actions[name].setIcon(icon(spec[3], self.theme))
-        for name in ("undo", "redo"):
-            self.named_actions[name].setIcon(icon(name, self.theme))
+        window_actions.apply_action_icons(self.named_actions, self.theme)
         window_actions.theme_toolbar(self)
         for action in self.findChildren(QAction):  # extensions' icons (Run, Cancel)
             name = action.property(THEMED_ICON)

@@ -281,6 +281,10 @@ class PropertiesDock(QDockWidget):
                       ) -> tuple[QWidget, Callable[[Any], None]]:
         kind = widget_kind(spec)
         name = spec.name
+        if spec.display == "drawing":  # PNG data: a summary and Edit…, never a text field
+            from nodestudio.ui.paint.summary import drawing_field
+
+            return drawing_field(name, lambda: self.scene.paint_edit_requested.emit(node_id))
         if kind == "combo":
             box = QComboBox()
             box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)

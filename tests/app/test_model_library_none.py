@@ -33,9 +33,10 @@ def test_a_chosen_name_is_still_found(library, tmp_path):
 
 def test_an_unset_load_lora_does_not_fingerprint_the_loras_folder(library, tmp_path):
     """Adding a file to the loras folder must not make an unset Load LoRA stale."""
-    from nodes.diffusion._common import fingerprint_for
+    from nodestudio.app.packs import create_registry
 
-    fingerprint = fingerprint_for("loras", "lora")
+    # The built-in pack as the app loads it (never a top-level ``nodes`` package).
+    fingerprint = create_registry(entry_points=False).get("diffusion.load_lora").fingerprint
     ctx = types.SimpleNamespace(models=library, device="cpu")
     before = fingerprint(ctx, lora="")
     (tmp_path / "loras" / "new.safetensors").write_bytes(b"y" * 8)

@@ -20,9 +20,11 @@ def vaes():
 
 
 def _empty(**values):
-    from nodes.diffusion.video_latents import empty_video_latent
+    from nodestudio.app.packs import create_registry
 
-    return empty_video_latent.function(**values)
+    # The built-in pack as the app loads it (never a top-level ``nodes`` package).
+    node_type = create_registry(entry_points=False).get("diffusion.empty_video_latent")
+    return node_type.function(**values)
 
 
 def test_wan_latents_have_a_frame_per_four_frames(vaes):

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nodestudio.interop.comfy.rules import Names, Note, Unexportable
+from nodestudio.runtime.sampler_names import FLOW_SAMPLER_NAMES, SAMPLER_NAMES
 
 #: ImageScale / ImageScaleBy ``upscale_method`` -> image.resize / image.scale_by ``method``.
 #: ComfyUI resizes with torch's interpolate (no antialiasing when shrinking), NodeStudio with
@@ -20,19 +21,22 @@ IMAGE_RESIZE_METHODS = Names(
 _NO_GPU_NOISE = "the same sampler; ComfyUI draws its noise on the GPU, NodeStudio like the CPU " \
     "variant, so the image differs"
 
-#: KSampler ``sampler_name`` -> diffusion.sampler ``sampler``.
+#: NodeStudio samplers ComfyUI has no sampler for (exported, they are refused).
+NOT_IN_COMFY = frozenset({"pndm"})
+_SAMPLERS_NEAR = {
+    "dpmpp_sde_gpu": ("dpmpp_sde", _NO_GPU_NOISE),
+    "dpmpp_2m_sde_gpu": ("dpmpp_2m_sde", _NO_GPU_NOISE),
+    "dpmpp_3m_sde_gpu": ("dpmpp_3m_sde", _NO_GPU_NOISE),
+    "deis": ("deis", "DEIS of order 2 here, ComfyUI's is of order 3"),
+}
+
+#: KSampler ``sampler_name`` -> diffusion.sampler ``sampler``: ComfyUI names NodeStudio's
+#: samplers (runtime.sampler_names) alike, but for those it lacks or runs differently.
 SAMPLERS = Names(
     "sampler",
-    exact={name: name for name in (
-        "euler", "euler_ancestral", "heun", "dpm_2", "dpm_2_ancestral", "lms", "dpmpp_2m",
-        "dpmpp_2m_sde", "dpmpp_3m_sde", "dpmpp_sde", "uni_pc", "uni_pc_bh2", "ddim", "ddpm",
-        "lcm", "res_multistep")},
-    near={
-        "dpmpp_sde_gpu": ("dpmpp_sde", _NO_GPU_NOISE),
-        "dpmpp_2m_sde_gpu": ("dpmpp_2m_sde", _NO_GPU_NOISE),
-        "dpmpp_3m_sde_gpu": ("dpmpp_3m_sde", _NO_GPU_NOISE),
-        "deis": ("deis", "DEIS of order 2 here, ComfyUI's is of order 3"),
-    },
+    exact={name: name for name in SAMPLER_NAMES
+           if name not in NOT_IN_COMFY and name not in _SAMPLERS_NEAR},
+    near=_SAMPLERS_NEAR,
     back={"deis": "deis"},
 )
 
@@ -58,8 +62,7 @@ SCHEDULERS = Names(
 # the same algorithm on the same flow sigmas.
 FLOW_SAMPLERS = Names(
     "sampler (for SD3/Flux)",
-    exact={name: name for name in (
-        "euler", "euler_ancestral", "heun", "dpmpp_2m", "uni_pc", "uni_pc_bh2", "lcm")},
+    exact={name: name for name in FLOW_SAMPLER_NAMES},
 )
 
 # Schedulers on a flow model. ComfyUI's flow models tabulate sigma = shift(t) for t = k / N

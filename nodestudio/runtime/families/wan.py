@@ -9,10 +9,15 @@ UMT5, and the states past the prompt's own tokens set to zero. The transformer g
 Classifier-free guidance combines the prompt and the negative one (the pipeline's default
 negative prompt is empty) as the pipeline does. The releases' UniPC scheduler with
 ``flow_shift`` is sampled with the Sampler's flow samplers at the same shift.
+
+Wan 2.1 image to video (``WanImageToVideoPipeline`` folders, image encoder included) is the same
+family: WanImageToVideo's condition (mask + image latents, CLIP vision states) goes into the
+denoiser as ``runtime/wan_i2v.py`` describes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -20,9 +25,16 @@ import torch
 
 from nodestudio.api.errors import NodeError
 from nodestudio.runtime.devices import ensure_on
-from nodestudio.runtime.families.base import DenoiseRequest, FamilyId, LatentFormat, PromptOptions
+from nodestudio.runtime.families.base import (
+    DenoiseRequest,
+    FamilyId,
+    LatentFormat,
+    LoadedParts,
+    PromptOptions,
+)
 from nodestudio.runtime.families.video import VideoFamily, batched, encoder_of
 from nodestudio.runtime.types import Conditioning, TextEncoders
+from nodestudio.runtime.wan_i2v import condition_inputs
 
 #: Wan 2.1's latent space: 16 channels normalised per channel by the VAE's statistics.
 WAN_LATENT = LatentFormat(name="wan21", channels=16, scaling_factor=1.0)
@@ -34,6 +46,10 @@ class WanDenoiser:
     embeds: torch.Tensor  # [halves × B, tokens, width]
     #: Wan 2.2 TI2V: one timestep per token ([B, tokens]) instead of one per video.
     expand_timesteps: bool
+    #: Wan 2.1 I2V (runtime.wan_i2v): mask + image latents concatenated to the latents, and
+    #: the start image's CLIP vision states for the image cross-attention.
+    concat: torch.Tensor | None = None
+    image_states: torch.Tensor | None = None
 
     def __call__(self, latents: torch.Tensor, timestep: torch.Tensor, step: int, total: int,
                  unscaled: torch.Tensor) -> torch.Tensor:
@@ -45,9 +61,12 @@ class WanDenoiser:
             timesteps = timestep.reshape(1, 1).expand(latents.shape[0], tokens)
         else:
             timesteps = timestep.expand(latents.shape[0])
+        hidden = latents.to(self.embeds.dtype)
+        if self.concat is not None:
+            hidden = torch.cat([hidden, self.concat], dim=1)
         return self.transformer(
-            hidden_states=latents.to(self.embeds.dtype), timestep=timesteps,
-            encoder_hidden_states=self.embeds, return_dict=False,
+            hidden_states=hidden, timestep=timesteps, encoder_hidden_states=self.embeds,
+            encoder_hidden_states_image=self.image_states, return_dict=False,
         )[0]
 
 
@@ -59,7 +78,7 @@ class Wan(VideoFamily):
     text_encoder_slots = ("umt5",)
     encoder_slot = "umt5"
     t5_max_length = 512
-    pipeline_classes = ("WanPipeline",)
+    pipeline_classes = ("WanPipeline", "WanImageToVideoPipeline")
     transformer_class = "WanTransformer3DModel"
     vae_class = "AutoencoderKLWan"
     encoder_class = "UMT5EncoderModel"
@@ -71,6 +90,20 @@ class Wan(VideoFamily):
             raise NodeError(f"{path.name} is a two-expert Wan 2.2 model (transformer_2), which "
                             "NodeStudio cannot run yet: use Wan 2.1 or Wan 2.2 TI2V 5B")
         self._expand[str(path)] = bool(index.get("expand_timesteps", False))
+
+    def load_folder(self, path: Any, index: Any, device: torch.device,
+                    progress: Callable[[], None]) -> LoadedParts:
+        from dataclasses import replace
+
+        from nodestudio.runtime.wan_i2v import load_folder_image_encoder
+
+        parts = super().load_folder(path, index, device, progress)
+        if parts.model is None or (index.get("image_encoder") or [None])[0] is None:
+            return parts
+        # Image to video: the folder's encoder makes the CLIP states when no CLIP Vision
+        # Encode output is connected (the pipeline's own encode_image).
+        encoder = load_folder_image_encoder(path, device)
+        return replace(parts, model=replace(parts.model, image_encoder=encoder))
 
     @torch.inference_mode()
     def encode_prompt(self, clip: TextEncoders, text: str, options: PromptOptions) -> Conditioning:
@@ -111,7 +144,13 @@ class Wan(VideoFamily):
         dtype = next(transformer.parameters()).dtype
         embeds = batched(embeds, request.geometry.batch).to(request.device, dtype)
         expand = self._expand.get(request.model.source, False)
-        return WanDenoiser(transformer, embeds, expand)
+        names = ("negative", "positive")[-len(halves):]
+        geometry = request.geometry
+        concat, states = condition_inputs(
+            transformer, halves, names, request.model.image_encoder,
+            (geometry.batch, self.latent.channels, geometry.frames, geometry.latent_height,
+             geometry.latent_width), geometry.batch, request.device, dtype)
+        return WanDenoiser(transformer, embeds, expand, concat, states)
 
 
 FAMILY = Wan()

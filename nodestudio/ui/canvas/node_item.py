@@ -372,6 +372,10 @@ class NodeItem(QGraphicsItem):
         from nodestudio.ui.canvas.widgets import elide_value, format_value
 
         spec = self.node_type.input(name) if self.node_type else None
+        if spec is not None and spec.display == "drawing":  # PNG data: its summary instead
+            from nodestudio.ui.paint.summary import summary
+
+            return summary(name, self.value(name))
         text = format_value(spec, self.value(name)).replace("\n", " ")
         return elide_value(text, 18, len)  # file names keep their extension
 

@@ -40,6 +40,7 @@ from nodestudio.ui.run.cache_watch import CacheStateWatcher
 from nodestudio.ui.run.canvas_marks import CanvasMarks
 from nodestudio.ui.run.farm_panel import install_farm_panel
 from nodestudio.ui.run.gallery import OutputGallery
+from nodestudio.ui.run.host import RunHost, host_of
 from nodestudio.ui.run.images import batch_images, thumbnail, to_qimage
 from nodestudio.ui.run.path_consent import PathConsent
 from nodestudio.ui.run.progress import RunStatusWidget, StepRate
@@ -60,15 +61,18 @@ SMALL_PREVIEW = 256
 
 
 class RunController(QObject):
-    def __init__(self, window: MainWindow, session: Any) -> None:
+    def __init__(self, host: RunHost, session: Any) -> None:
+        window = host.window
         super().__init__(window)
+        #: The window's parts the run uses (ui/run/host.py), and the Qt window they live in.
+        self.host = host
         self.window = window
         self.session = session
-        self.editor = window.editor
+        self.editor = host.editor
         self.bridge = RunBridge(self)
         self.queue = RunQueue(session, listener=self.bridge)
         self.board = RunBoard()
-        self.marks = CanvasMarks(window.scene, self.board, self)
+        self.marks = CanvasMarks(host.scene, self.board, self)
         self.watcher = CacheStateWatcher(self.editor, session, self)
         self.warmup = Warmup(window, session,
                              enabled=bool(getattr(session.settings, "warm_start", False)),
@@ -77,7 +81,7 @@ class RunController(QObject):
         self.queue_dock = QueueDock(self.queue, window)
         #: "Run on": this machine or the render farm, and the farm's workers (farm_panel.py).
         self.farm_panel = install_farm_panel(window, session, self.queue)
-        self.gallery = OutputGallery(window.outputs_dock)
+        self.gallery = OutputGallery(host.outputs_dock)
         #: Asks before a graph reads files outside the input folder (app/path_rules.py).
         self.consent = PathConsent(window, session, lambda node_id: self._title(None, node_id))
         self.editor.graph_replaced.connect(self.consent.forget)
@@ -97,20 +101,20 @@ class RunController(QObject):
     # -- building -------------------------------------------------------------------------------
 
     def _build_ui(self) -> None:
-        window = self.window
+        host, window = self.host, self.window
         window.statusBar().insertPermanentWidget(0, self.status)
-        layout = window.outputs_dock.content_layout()
+        layout = host.outputs_dock.content_layout()
         layout.addWidget(self.gallery, 1)
-        self.gallery.open_graph_file = window.open_file
+        self.gallery.open_graph_file = host.open_file
         window.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.queue_dock)
-        window.splitDockWidget(window.library_dock, self.queue_dock, Qt.Orientation.Vertical)
-        window.resizeDocks([window.library_dock, self.queue_dock], [560, 220],
+        window.splitDockWidget(host.library_dock, self.queue_dock, Qt.Orientation.Vertical)
+        window.resizeDocks([host.library_dock, self.queue_dock], [560, 220],
                            Qt.Orientation.Vertical)
-        window.panels_menu.addAction(self.queue_dock.toggleViewAction())
+        host.panels_menu.addAction(self.queue_dock.toggleViewAction())
 
         self.run_action = self._action("&Run", self.run, ["Ctrl+Return", "Ctrl+Enter"], "run",
                                        "Queue a run of the graph (Ctrl+Enter)")
-        window.add_action(self.run_action, menu="run")
+        host.add_action(self.run_action, "run")
         self.batch_spin = QSpinBox(window)
         self.batch_spin.setObjectName("batchCount")
         self.batch_spin.setRange(1, MAX_BATCH)
@@ -121,44 +125,45 @@ class RunController(QObject):
         self.cancel_action = self._action("&Cancel Run", self.cancel, ["Ctrl+."], "stop",
                                           "Stop the running job (within one sampler step)")
         self.cancel_action.setEnabled(False)
-        window.add_action(self.cancel_action, menu="run")
+        host.add_action(self.cancel_action, "run")
         # Run, its batch count and Cancel open the toolbar: a fixed place that an overflow
         # on a narrow window never hides (the toolbar hides from its end).
-        toolbar = window.toolbar
+        toolbar = host.toolbar
         first = toolbar.actions()[0] if toolbar.actions() else None
-        toolbar.insertAction(first, self.run_action)
-        toolbar.insertWidget(first, self.batch_spin)
-        toolbar.insertAction(first, self.cancel_action)
+        # Qt appends when ``first`` is None (an empty toolbar); the stubs do not say so.
+        toolbar.insertAction(first, self.run_action)  # type: ignore[arg-type]
+        toolbar.insertWidget(first, self.batch_spin)  # type: ignore[arg-type]
+        toolbar.insertAction(first, self.cancel_action)  # type: ignore[arg-type]
         if first is not None:
             toolbar.insertSeparator(first)
         self.branch_action = self._action(
             "Run This &Branch", self.run_branch, ["Ctrl+Shift+Return", "Ctrl+Shift+Enter"],
             None, "Run only the selected node(s) and what they need (Ctrl+Shift+Enter)")
         self.branch_action.setObjectName("action_run_branch")
-        window.add_action(self.branch_action, menu="run")
+        host.add_action(self.branch_action, "run")
         # The node's right-click menu offers it too (nodestudio.ui.actions.context_menu).
-        window.named_actions["run_branch"] = self.branch_action
+        host.named_actions["run_branch"] = self.branch_action
         self.clear_action = self._action("Cancel &All", self.cancel_all, [], None,
                                          "Cancel the running job and drop the waiting ones")
-        window.add_action(self.clear_action, menu="run")
-        window.menus["run"].addSeparator()
+        host.add_action(self.clear_action, "run")
+        host.menus["run"].addSeparator()
         self.validate_action = self._action("&Validate", self.validate, ["F7"], None,
                                             "Check the graph without running it")
-        window.add_action(self.validate_action, menu="run")
+        host.add_action(self.validate_action, "run")
 
         self.badges_action = QAction("Show Run &Badges", window)
         self.badges_action.setObjectName("action_run_badges")
         self.badges_action.setCheckable(True)
-        self.badges_action.setChecked(_as_bool(window.settings.value(BADGES_SETTING, True)))
+        self.badges_action.setChecked(_as_bool(host.settings.value(BADGES_SETTING, True)))
         self.badges_action.toggled.connect(self.set_badges_visible)
-        view_menu = window.menus["view"]
-        view_menu.insertAction(window.panels_menu.menuAction(), self.badges_action)
+        view_menu = host.menus["view"]
+        view_menu.insertAction(host.panels_menu.menuAction(), self.badges_action)
         self.marks.set_badges_visible(self.badges_action.isChecked())
-        run_button = window.toolbar.widgetForAction(self.run_action)
+        run_button = host.toolbar.widgetForAction(self.run_action)
         if run_button is not None:
             run_button.setObjectName("runButton")
             run_button.setStyleSheet(
-                f"QToolButton#runButton {{ background: {window.theme.accent}; color: #ffffff;"
+                f"QToolButton#runButton {{ background: {host.theme().accent}; color: #ffffff;"
                 " font-weight: 600; padding: 4px 14px; }")
 
     def _action(self, text: str, handler: Any, keys: list[str], icon_name: str | None,
@@ -169,7 +174,7 @@ class RunController(QObject):
         action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
         action.setToolTip(tip)
         if icon_name:
-            action.setIcon(icon(icon_name, self.window.theme))
+            action.setIcon(icon(icon_name, self.host.theme()))
             action.setProperty(THEMED_ICON, icon_name)  # redrawn when the theme changes
         action.triggered.connect(lambda _checked=False: handler())
         return action
@@ -195,7 +200,7 @@ class RunController(QObject):
         self.warmup.finished.connect(self._warmed)
         self.bridge.before_job = self.warmup.wait_for
         self.editor.graph_replaced.connect(self._graph_replaced)
-        self.window.closed.connect(self.shutdown)
+        self.host.closed.connect(self.shutdown)
         app = QApplication.instance()
         if app is not None:
             app.aboutToQuit.connect(self.shutdown)
@@ -212,9 +217,9 @@ class RunController(QObject):
         for warning in self.session.warnings(graph):
             # Runs anyway (a warning is not a refusal), but the artist hears why it may be
             # slow or why a file will be missing before waiting for it.
-            self.window.log_dock.log(f"  • {self._describe(warning)}", "warning")
+            self.host.log_dock.log(f"  • {self._describe(warning)}", "warning")
         count = batch if batch is not None else self.batch_spin.value()
-        label = Path(self.window.document.display_name).stem or "graph"
+        label = Path(self.host.document.display_name).stem or "graph"
         if outputs:
             label = f"{label} › {', '.join(self._title(None, node_id) for node_id in outputs)}"
         if self.farm_panel.on_farm:  # results come back into the output folder and the log
@@ -238,10 +243,10 @@ class RunController(QObject):
         """Run only the given (default: the selected) nodes and what they need, as
         ComfyUI's partial execution does: artists try one branch without the others' cost.
         A selected node that is not an output node runs too, with what feeds it."""
-        wanted = node_ids if node_ids is not None else self.window.scene.selected_node_ids()
+        wanted = node_ids if node_ids is not None else self.host.scene.selected_node_ids()
         targets = [node_id for node_id in wanted if node_id in self.editor.graph]
         if not targets:
-            self.window.report("Run This Branch: select the node(s) to run first", "warning")
+            self.host.report("Run This Branch: select the node(s) to run first", "warning")
             return []
         return self.run(batch, outputs=targets)
 
@@ -262,11 +267,11 @@ class RunController(QObject):
         self.marks.set_problems(problems)
         self._showing_problems = bool(problems)
         if problems:
-            self.window.report(f"The graph cannot run: {len(problems)} problem(s)", "error")
+            self.host.report(f"The graph cannot run: {len(problems)} problem(s)", "error")
             for problem in problems:
-                self.window.log_dock.log(f"  • {self._describe(problem)}", "error")
+                self.host.log_dock.log(f"  • {self._describe(problem)}", "error")
         elif not quiet_when_ok:
-            self.window.report("The graph is ready to run", "success")
+            self.host.report("The graph is ready to run", "success")
         return problems
 
     def problems(self, outputs: list[str] | None = None) -> list[Problem]:
@@ -288,7 +293,7 @@ class RunController(QObject):
             self._showing_problems = bool(problems)
 
     def set_badges_visible(self, visible: bool) -> None:
-        self.window.settings.setValue(BADGES_SETTING, bool(visible))
+        self.host.settings.setValue(BADGES_SETTING, bool(visible))
         self.marks.set_badges_visible(visible)
         if self.badges_action.isChecked() != visible:
             self.badges_action.setChecked(visible)
@@ -335,16 +340,16 @@ class RunController(QObject):
     def _warmed(self, seconds: float, what: str) -> None:
         """The warm start is over: the loaders it ran are cached now, say so on the canvas."""
         if what != "nothing":
-            self.window.log_dock.log(f"Warm start: {what} ready in {seconds:.1f} s", "info")
+            self.host.log_dock.log(f"Warm start: {what} ready in {seconds:.1f} s", "info")
         self.watcher.schedule()
 
     def _output_added(self, _entry: object) -> None:
-        self.window.outputs_dock.placeholder.hide()
-        if not self.window.scene.selected_node_ids():
-            self.window.outputs_dock.raise_()
+        self.host.outputs_dock.placeholder.hide()
+        if not self.host.scene.selected_node_ids():
+            self.host.outputs_dock.raise_()
 
     def _set_node_preview(self, node_id: str, pixels: Any, live: bool = False) -> None:
-        item = self.window.node_item(node_id)
+        item = self.host.node_item(node_id)
         image = to_qimage(pixels)
         if item is None or image is None:
             return
@@ -372,13 +377,13 @@ class RunController(QObject):
             if self._on_canvas(job):
                 self.marks.set_problems(job.problems)
                 self._showing_problems = True
-            self.window.report(f"{job.label}: the graph cannot run "
+            self.host.report(f"{job.label}: the graph cannot run "
                                f"({len(job.problems)} problem(s))", "error")
             for problem in job.problems:
-                self.window.log_dock.log(f"  • {self._describe(problem)}", "error")
+                self.host.log_dock.log(f"  • {self._describe(problem)}", "error")
             self.status.idle()
         elif job.status == FAILED and job.result is None:
-            self.window.report(f"{job.label}: the run stopped: {job.error}", "error")
+            self.host.report(f"{job.label}: the run stopped: {job.error}", "error")
             self.status.idle()
         if job.done and job.status in (INVALID, FAILED, CANCELLED) and self._on_canvas(job):
             self.board.end_run()
@@ -458,9 +463,9 @@ class RunController(QObject):
     def _node_failed(self, event: NodeFailed, job: Job) -> None:
         self._rates.pop(event.node_id, None)
         title = self._title(job, event.node_id)
-        self.window.report(f"{title} ({event.node_id}) failed: {event.message}", "error")
+        self.host.report(f"{title} ({event.node_id}) failed: {event.message}", "error")
         if event.traceback:
-            self.window.log_dock.log(event.traceback.rstrip(), "error")
+            self.host.log_dock.log(event.traceback.rstrip(), "error")
         if self._on_canvas(job):
             self.board.node_finished(event.node_id,
                                      RunRecord(RECORD_FAILED, message=event.message))
@@ -480,11 +485,11 @@ class RunController(QObject):
         summary = (f"{len(event.executed)} ran, {len(event.cached)} cached, "
                    f"{format_seconds(event.seconds)}")
         if event.status == "finished":
-            self.window.report(f"{job.label}: done ({summary})", "success")
+            self.host.report(f"{job.label}: done ({summary})", "success")
         elif event.status == "cancelled":
-            self.window.report(f"{job.label}: cancelled ({summary})", "warning")
+            self.host.report(f"{job.label}: cancelled ({summary})", "warning")
         else:
-            self.window.report(f"{job.label}: failed ({summary})", "error")
+            self.host.report(f"{job.label}: failed ({summary})", "error")
         self.status.idle()
 
 
@@ -497,6 +502,6 @@ def _as_bool(value: object) -> bool:
 def install_run_support(window: MainWindow, session: Any) -> RunController:
     """Give ``window`` Run/Cancel/Validate, the queue panel, badges and the outputs gallery,
     running on ``session`` (one per window)."""
-    controller = RunController(window, session)
+    controller = RunController(host_of(window), session)
     window.run_controller = controller
     return controller

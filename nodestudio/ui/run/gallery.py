@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from nodestudio.ui.media.decode import media_kind
 from nodestudio.ui.media.panel import MediaPreview, media_thumbnail
 from nodestudio.ui.run.images import read_thumbnail, thumbnail, to_qimage
 from nodestudio.ui.run.viewer import ImageViewer
@@ -35,6 +36,7 @@ from nodestudio.ui.run.viewer import ImageViewer
 MAX_OUTPUTS = 300
 ICON_SIZE = 92
 MAX_PREVIEW_HEIGHT = 640
+EDIT_DRAWING_TEXT = "Edit Mask / Sketch…"
 
 
 @dataclass
@@ -105,6 +107,7 @@ class LargePreview(QLabel):
         policy = QSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         policy.setHeightForWidth(True)
         self.setSizePolicy(policy)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.image: QImage | None = None
 
     def set_image(self, image: QImage | None) -> None:
@@ -161,6 +164,11 @@ class OutputGallery(QWidget):
         #: Replaceable (tests, embedders): how folders are shown and graphs opened.
         self.open_url: Callable[[QUrl], object] = QDesktopServices.openUrl
         self.open_graph_file: Callable[[Path], object] = lambda path: None
+        #: "Edit Mask / Sketch…": draw over an output (default: Load Image → Paint in the
+        #: window that holds the panel, nodestudio/ui/paint/outputs.py).
+        self.edit_drawing: Callable[[OutputImage], object] = self._edit_drawing
+        #: The last context menu shown (tests trigger its actions).
+        self.last_menu: QMenu | None = None
         self.viewers: list[ImageViewer] = []
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -182,6 +190,7 @@ class OutputGallery(QWidget):
         self.list.itemDoubleClicked.connect(lambda _item: self.open_viewer())
         self.preview.double_clicked.connect(lambda: self.open_viewer())
         self.list.customContextMenuRequested.connect(self._context_menu)
+        self.preview.customContextMenuRequested.connect(self._preview_menu)
         self.setVisible(False)
 
     # -- adding ---------------------------------------------------------------------------------
@@ -290,14 +299,25 @@ class OutputGallery(QWidget):
             return False
         return bool(self.open_graph_file(entry.path))
 
-    def _context_menu(self, pos: QPoint) -> None:
-        item = self.list.itemAt(pos)
-        if item is None:
-            return
-        self.list.setCurrentItem(item)
-        entry = self.current()
-        if entry is None:
-            return
+    def _window(self) -> QWidget | None:
+        """The main window holding the panel (a floating dock is a window of its own)."""
+        widget = self.parentWidget()
+        while widget is not None and not hasattr(widget, "run_controller"):
+            widget = widget.parentWidget()
+        return widget
+
+    def _edit_drawing(self, entry: OutputImage) -> object:
+        from nodestudio.ui.paint.outputs import paint_from_output
+
+        window = self._window()
+        return None if window is None else paint_from_output(window, entry.path)  # type: ignore[arg-type]
+
+    def can_edit_drawing(self, entry: OutputImage) -> bool:
+        """A still picture saved to a file (videos, sounds and meshes have no canvas)."""
+        return entry.path is not None and media_kind(entry.path) is None
+
+    def build_menu(self, entry: OutputImage) -> QMenu:
+        """The right-click menu of one output, shared by the thumbnails and the large view."""
         menu = QMenu(self)
         menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         menu.addAction("Open Full Size", lambda: self.open_viewer(entry))
@@ -306,4 +326,26 @@ class OutputGallery(QWidget):
         graph = menu.addAction("Open Its Graph", lambda: self.open_graph(entry))
         reveal.setEnabled(entry.path is not None)
         graph.setEnabled(entry.path is not None)
-        menu.popup(self.list.viewport().mapToGlobal(pos))
+        menu.addSeparator()
+        edit = menu.addAction(EDIT_DRAWING_TEXT, lambda: self.edit_drawing(entry))
+        edit.setEnabled(self.can_edit_drawing(entry))
+        if entry.path is None:
+            edit.setToolTip("Only saved pictures can be drawn over")
+        self.last_menu = menu
+        return menu
+
+    def _context_menu(self, pos: QPoint) -> None:
+        item = self.list.itemAt(pos)
+        if item is None:
+            return
+        self.list.setCurrentItem(item)
+        entry = self.current()
+        if entry is None:
+            return
+        self.build_menu(entry).popup(self.list.viewport().mapToGlobal(pos))
+
+    def _preview_menu(self, pos: QPoint) -> None:
+        entry = self.current()
+        if entry is None or self.preview.image is None:
+            return
+        self.build_menu(entry).popup(self.preview.mapToGlobal(pos))

@@ -71,5 +71,12 @@ class PathConsent:
             self.refused.update(item.path for item in outside)
         self._apply()
 
+    def allow(self, paths: Sequence[Path]) -> None:
+        """Allow ``paths`` (files or folders) for this graph without asking: the user's own
+        action was the consent (e.g. "Edit Mask / Sketch…" on an output picture)."""
+        self.allowed.update(Path(path) for path in paths)
+        self.refused.difference_update(Path(path) for path in paths)
+        self._apply()
+
     def _apply(self) -> None:
         self.session.allowed_paths = [*self._given, *sorted(self.allowed)]
