@@ -140,7 +140,7 @@ def test_controlnet_workflow_follows_the_picture_outline(
         region = metrics.control_region(world.canny_edges(picture))
         adherence.ious.append(metrics.iou(reading.mask, region))
     summary = adherence.summary()
-    assert summary["controlnet_iou"] >= 0.78, summary
+    assert summary["controlnet_iou"] >= 0.82, summary
     assert summary["colour"] >= 0.9, summary
     assert summary["shape"] >= 0.72, summary
     assert summary["position"] >= 0.9, summary

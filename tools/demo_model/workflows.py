@@ -5,9 +5,10 @@
 text_to_image.json  Load Checkpoint (nodestudio-shapes) → Text Encode ×2 → Empty Latent 64×64 →
                     Sampler → VAE Decode → Save Image, and a note of the words the demo model
                     knows. The app opens it on a fresh install.
-controlnet.json     the same, plus Load Image (controlnet_shape.png, shipped beside it) →
-                    Canny Edges → Apply ControlNet (nodestudio-shapes-canny): the picture's
-                    outline, the prompt's colours.
+controlnet.json     the same, plus Load Image (controlnet_shape.png, shipped beside it: a
+                    drawn outline at a place the prompt does not name) → Canny Edges →
+                    Apply ControlNet (nodestudio-shapes-canny): the picture's outline, place
+                    and size, the prompt's colours.
 
 Both are app.recipes graphs (node ids are the recipes' role names) with the demo settings.
 """
