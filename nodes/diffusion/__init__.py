@@ -27,10 +27,11 @@ from . import (
     shap_e,
     svd,
     video_latents,
+    wan22,
     wan_i2v,
 )
 
 NODES = collect_nodes(loaders, parts, conditioning, conditioning_areas, conditioning_math,
                       controlnets, refiner, flow, latents, latent_tools, model_tools, sampling,
                       clip_vision, gligen, hypernetwork, audio_latents, video_latents,
-                      shap_e, animatediff, svd, wan_i2v)
+                      shap_e, animatediff, svd, wan_i2v, wan22)

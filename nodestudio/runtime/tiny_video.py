@@ -34,6 +34,9 @@ LTXV_SCHEDULER_CONFIG: dict[str, Any] = {
 }
 _UMT5, _WAN_VAE, _WAN, _LTX_VAE, _LTX, _T5 = 31, 32, 33, 34, 35, 36
 _WAN_I2V, _WAN_CLIP_VISION = 37, 38
+_WAN22_LOW_NOISE = 39
+#: Wan 2.2 T2V A14B's released boundary_ratio (the high-noise expert runs t ≥ 875).
+WAN22_BOUNDARY_RATIO = 0.875
 
 
 def tiny_umt5(seed: int, vocab_size: int) -> torch.nn.Module:
@@ -111,6 +114,8 @@ class TinyVideoModels:
     #: The I2V folder's image encoder with a projection, as a models/clip_vision file.
     wan_clip_vision: str = "tiny-wan-clip-vision.safetensors"
     ltxv_folder: str = "tiny-ltxv"
+    #: Wan 2.2 A14B: two experts (transformer, transformer_2) and boundary_ratio.
+    wan22_a14b_folder: str = "tiny-wan22-a14b"
 
     def checkpoint(self, name: str) -> Path:
         return self.root / "checkpoints" / name
@@ -128,6 +133,9 @@ def build_tiny_video_models(root: Path, seed: int = 0,
             models.checkpoint(models.wan_folder))
     if "wan_i2v" in which:
         build_tiny_wan_i2v(models, seed)
+    if "wan22_a14b" in which:
+        diffusers.WanPipeline(**tiny_wan22_a14b_components(seed)).save_pretrained(
+            models.checkpoint(models.wan22_a14b_folder))
     if "ltxv" in which:
         diffusers.LTXPipeline(**tiny_ltxv_components(seed)).save_pretrained(
             models.checkpoint(models.ltxv_folder))
@@ -172,3 +180,16 @@ def build_tiny_wan_i2v(models: TinyVideoModels, seed: int = 0) -> None:
     diffusers.WanImageToVideoPipeline(**parts).save_pretrained(
         models.checkpoint(models.wan_i2v_folder))
     save_clip_vision(with_projection, models.root / "clip_vision" / models.wan_clip_vision)
+
+
+def tiny_wan22_a14b_components(seed: int = 0) -> dict[str, Any]:
+    """A two-expert ``WanPipeline`` (Wan 2.2 A14B's layout): the tiny Wan's transformer as the
+    high-noise expert, a differently seeded one of the same shape as ``transformer_2``."""
+    from diffusers import WanTransformer3DModel
+
+    parts = tiny_wan_components(seed)
+    with _seeded(seed + _WAN22_LOW_NOISE):
+        parts["transformer_2"] = WanTransformer3DModel.from_config(
+            parts["transformer"].config).eval()
+    parts["boundary_ratio"] = WAN22_BOUNDARY_RATIO
+    return parts

@@ -74,6 +74,13 @@ class DiffusionModel:
     #: A Wan image-to-video folder's own CLIP vision encoder (runtime.wan_i2v
     #: FolderImageEncoder), used when WanImageToVideo gets no CLIP Vision Encode output.
     image_encoder: Any = None
+    #: Wan 2.2 A14B's low-noise expert (the folder's transformer_2): it denoises the steps whose
+    #: timestep is below ``expert_boundary``; ``denoiser`` is the high-noise expert.
+    low_noise_denoiser: torch.nn.Module | None = None
+    #: boundary_ratio × num_train_timesteps (WanPipeline's boundary_timestep), or None.
+    expert_boundary: float | None = None
+    #: The low-noise expert's cfg (WanPipeline's guidance_scale_2); None = the Sampler's cfg.
+    low_noise_cfg: float | None = None
 
     @property
     def dtype(self) -> torch.dtype:
@@ -96,6 +103,8 @@ class DiffusionModel:
 
     def offload_to_cpu(self) -> None:
         devices.offload_to_cpu(self.denoiser)
+        if self.low_noise_denoiser is not None:
+            devices.offload_to_cpu(self.low_noise_denoiser)
 
     on_cache_evict = offload_to_cpu
 

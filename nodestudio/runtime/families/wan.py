@@ -13,6 +13,12 @@ negative prompt is empty) as the pipeline does. The releases' UniPC scheduler wi
 Wan 2.1 image to video (``WanImageToVideoPipeline`` folders, image encoder included) is the same
 family: WanImageToVideo's condition (mask + image latents, CLIP vision states) goes into the
 denoiser as ``runtime/wan_i2v.py`` describes.
+
+Wan 2.2 A14B folders hold two experts (``transformer`` for high noise, ``transformer_2`` for
+low noise) and ``boundary_ratio``: as in ``WanPipeline``, a step whose timestep is at or above
+``boundary_ratio × num_train_timesteps`` runs the first, any later one the second, with the
+low-noise expert's own cfg (``guidance_scale_2``: Wan 2.2 Expert Guidance sets it, otherwise
+the Sampler's cfg, the pipeline's default).
 """
 
 from __future__ import annotations
@@ -26,18 +32,34 @@ import torch
 from nodestudio.api.errors import NodeError
 from nodestudio.runtime.devices import ensure_on
 from nodestudio.runtime.families.base import (
+    ClassifierFreeGuidance,
     DenoiseRequest,
     FamilyId,
     LatentFormat,
     LoadedParts,
     PromptOptions,
+    RescaledGuidance,
 )
 from nodestudio.runtime.families.video import VideoFamily, batched, encoder_of
-from nodestudio.runtime.types import Conditioning, TextEncoders
+from nodestudio.runtime.types import Conditioning, DiffusionModel, TextEncoders
 from nodestudio.runtime.wan_i2v import condition_inputs
 
 #: Wan 2.1's latent space: 16 channels normalised per channel by the VAE's statistics.
 WAN_LATENT = LatentFormat(name="wan21", channels=16, scaling_factor=1.0)
+
+
+@dataclass
+class ExpertGuidance:
+    """Wan 2.2 A14B's guidance: the high-noise expert's cfg or the low-noise one's, whichever
+    expert ran the step (the denoiser sets ``low_noise`` before the Sampler combines)."""
+
+    high: Any
+    low: Any
+    low_noise: bool = False
+    halves: int = 2
+
+    def combine(self, prediction: torch.Tensor) -> torch.Tensor:
+        return (self.low if self.low_noise else self.high).combine(prediction)
 
 
 @dataclass
@@ -50,6 +72,19 @@ class WanDenoiser:
     #: the start image's CLIP vision states for the image cross-attention.
     concat: torch.Tensor | None = None
     image_states: torch.Tensor | None = None
+    #: Wan 2.2 A14B: the low-noise expert, the timestep below which it runs, and the guidance
+    #: told which expert ran.
+    low_noise: torch.nn.Module | None = None
+    boundary: float | None = None
+    guidance: Any = None
+
+    def expert(self, timestep: torch.Tensor) -> torch.nn.Module:
+        """The transformer for this step, picked as WanPipeline picks it."""
+        low = self.low_noise is not None and self.boundary is not None \
+            and float(timestep) < self.boundary
+        if isinstance(self.guidance, ExpertGuidance):
+            self.guidance.low_noise = low
+        return self.low_noise if low and self.low_noise is not None else self.transformer
 
     def __call__(self, latents: torch.Tensor, timestep: torch.Tensor, step: int, total: int,
                  unscaled: torch.Tensor) -> torch.Tensor:
@@ -64,7 +99,7 @@ class WanDenoiser:
         hidden = latents.to(self.embeds.dtype)
         if self.concat is not None:
             hidden = torch.cat([hidden, self.concat], dim=1)
-        return self.transformer(
+        return self.expert(timestep)(
             hidden_states=hidden, timestep=timesteps, encoder_hidden_states=self.embeds,
             encoder_hidden_states_image=self.image_states, return_dict=False,
         )[0]
@@ -86,10 +121,25 @@ class Wan(VideoFamily):
     _expand: ClassVar[dict[str, bool]] = {}
 
     def check_folder(self, path: Any, index: Any) -> None:
-        if (index.get("transformer_2") or [None])[0]:
-            raise NodeError(f"{path.name} is a two-expert Wan 2.2 model (transformer_2), which "
-                            "NodeStudio cannot run yet: use Wan 2.1 or Wan 2.2 TI2V 5B")
+        if index.get("boundary_ratio") is not None and not (
+                (index.get("transformer_2") or [None])[0] and (path / "transformer_2").is_dir()):
+            raise NodeError(f"{path.name} sets boundary_ratio but lacks its transformer_2 "
+                            "folder (the low-noise expert): copy the whole Wan 2.2 folder into "
+                            f"{path.parent}")
         self._expand[str(path)] = bool(index.get("expand_timesteps", False))
+
+    def guidance(self, model: DiffusionModel, cfg: float) -> Any:
+        if model.low_noise_denoiser is None or cfg <= 1.0:
+            # The pipeline guides (both experts) only when guidance_scale > 1.
+            return super().guidance(model, cfg)
+
+        def scaled(scale: float) -> Any:
+            rescale = model.guidance_rescale
+            return RescaledGuidance(scale, rescale) if rescale > 0 else \
+                ClassifierFreeGuidance(scale)
+
+        low = cfg if model.low_noise_cfg is None else model.low_noise_cfg
+        return ExpertGuidance(scaled(cfg), scaled(low))
 
     def load_folder(self, path: Any, index: Any, device: torch.device,
                     progress: Callable[[], None]) -> LoadedParts:
@@ -98,12 +148,35 @@ class Wan(VideoFamily):
         from nodestudio.runtime.wan_i2v import load_folder_image_encoder
 
         parts = super().load_folder(path, index, device, progress)
+        if parts.model is not None and index.get("boundary_ratio") is not None:
+            parts = replace(parts, model=self._with_low_noise_expert(parts.model, path, index,
+                                                                     device))
         if parts.model is None or (index.get("image_encoder") or [None])[0] is None:
             return parts
         # Image to video: the folder's encoder makes the CLIP states when no CLIP Vision
         # Encode output is connected (the pipeline's own encode_image).
         encoder = load_folder_image_encoder(path, device)
         return replace(parts, model=replace(parts.model, image_encoder=encoder))
+
+    def _with_low_noise_expert(self, model: DiffusionModel, path: Any, index: Any,
+                               device: torch.device) -> DiffusionModel:
+        """Wan 2.2 A14B: the folder's transformer_2 and the boundary timestep beside the
+        high-noise transformer (a folder without boundary_ratio runs its first expert alone,
+        as WanPipeline does, so its transformer_2 is not loaded)."""
+        from dataclasses import replace
+
+        import diffusers
+
+        from nodestudio.runtime.checkpoints import variant_of
+
+        folder = path / "transformer_2"
+        expert = diffusers.WanTransformer3DModel.from_pretrained(
+            path, subfolder="transformer_2", torch_dtype=model.dtype, local_files_only=True,
+            variant=variant_of(folder))
+        trained = int(model.scheduler_config.get("num_train_timesteps", 1000))
+        boundary = float(index["boundary_ratio"]) * trained
+        return replace(model, low_noise_denoiser=expert.to(device).eval(),
+                       expert_boundary=boundary)
 
     @torch.inference_mode()
     def encode_prompt(self, clip: TextEncoders, text: str, options: PromptOptions) -> Conditioning:
@@ -150,7 +223,11 @@ class Wan(VideoFamily):
             transformer, halves, names, request.model.image_encoder,
             (geometry.batch, self.latent.channels, geometry.frames, geometry.latent_height,
              geometry.latent_width), geometry.batch, request.device, dtype)
-        return WanDenoiser(transformer, embeds, expand, concat, states)
+        low_noise = request.model.low_noise_denoiser
+        if low_noise is not None:
+            low_noise = ensure_on(low_noise, request.device)
+        return WanDenoiser(transformer, embeds, expand, concat, states, low_noise,
+                           request.model.expert_boundary, request.guidance)
 
 
 FAMILY = Wan()

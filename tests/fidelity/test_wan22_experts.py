@@ -1,0 +1,147 @@
+"""Wan 2.2 A14B (two experts) equals ``WanPipeline`` (≤ 2/255 per frame) on a tiny model.
+
+The tiny folder has two differently seeded transformers and the release's boundary_ratio
+(0.875): with 4 UniPC steps at shift 3 the timesteps are 999, 900 (high-noise expert) and
+750, 500 (low-noise expert), so a wrong pick or a wrong low-noise cfg changes the pixels.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+from typing import Any
+
+import pytest
+import torch
+
+import nodestudio
+from nodestudio.app.packs import create_registry
+from nodestudio.app.settings import Settings
+from tests.fidelity.test_wan import NEGATIVE, PROMPT, SEED, assert_same_frames, video_graph
+
+STEPS, CFG = 4, 5.0
+
+
+@pytest.fixture(scope="module")
+def experts_models(tmp_path_factory):
+    from nodestudio.runtime.tiny_video import build_tiny_video_models
+
+    return build_tiny_video_models(tmp_path_factory.mktemp("tiny-wan22"), which=("wan22_a14b",))
+
+
+@pytest.fixture(scope="module")
+def session(experts_models, tmp_path_factory) -> nodestudio.Session:
+    folder = tmp_path_factory.mktemp("wan22-fidelity")
+    return nodestudio.Session(device="cpu", models_dir=experts_models.root,
+                              output_dir=folder / "output", input_dir=folder / "input",
+                              registry=create_registry(entry_points=False), settings=Settings())
+
+
+@pytest.fixture(scope="module")
+def pipeline(experts_models) -> Any:
+    from diffusers import WanPipeline
+
+    pipe = WanPipeline.from_pretrained(
+        experts_models.checkpoint(experts_models.wan22_a14b_folder), local_files_only=True)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def _pipeline_frames(pipeline: Any, output_type: str = "np", **guidance: Any) -> Any:
+    return pipeline(prompt=PROMPT, negative_prompt=NEGATIVE, height=32, width=32, num_frames=5,
+                    num_inference_steps=STEPS, guidance_scale=CFG,
+                    generator=torch.Generator("cpu").manual_seed(SEED), output_type=output_type,
+                    **guidance).frames
+
+
+@pytest.mark.parametrize("low_noise_cfg", [None, 1.5], ids=["sampler-cfg", "expert-guidance"])
+def test_two_expert_graph_equals_the_pipeline(session, experts_models, pipeline,
+                                              low_noise_cfg: float | None):
+    graph = video_graph(experts_models.wan22_a14b_folder, 32, 32, 5, steps=STEPS, cfg=CFG,
+                        sampler="uni_pc_bh2")
+    if low_noise_cfg is not None:
+        # checkpoint → Wan 2.2 Expert Guidance → Sampler (guidance_scale_2 in the pipeline).
+        graph.add_node("diffusion.wan22_expert_guidance", {"low_noise_cfg": low_noise_cfg},
+                       id="experts")
+        graph.connect("checkpoint", "model", "experts", "model")
+        graph.connect("experts", "model", "sampler", "model")
+    outputs = session.run(graph, outputs=["decode", "sampler"]).outputs
+    frames = outputs["decode"]["image"]
+    assert frames.shape == (5, 32, 32, 3)
+    extra = {} if low_noise_cfg is None else {"guidance_scale_2": low_noise_cfg}
+    assert_same_frames(frames, _pipeline_frames(pipeline, **extra)[0])
+    # The tiny decoder hides most of the low-noise cfg's effect (≈ 0.2/255 between cfg 5 and
+    # 1.5), while the latents differ by ≈ 1e-2: compare them too, as the pipeline returns them.
+    latents = outputs["sampler"]["latent"].samples
+    expected = _pipeline_frames(pipeline, "latent", **extra)
+    assert torch.allclose(latents, expected, atol=1e-4), (latents - expected).abs().max()
+
+
+@pytest.fixture(scope="module")
+def loaded(experts_models):
+    from nodestudio.runtime.checkpoints import load_checkpoint
+
+    return load_checkpoint(experts_models.checkpoint(experts_models.wan22_a14b_folder), "cpu")
+
+
+def _sample(model: Any, clip: Any) -> Any:
+    from nodestudio.runtime.families.base import PromptOptions
+    from nodestudio.runtime.sampling import SamplerSettings, sample
+    from nodestudio.runtime.types import Latent
+
+    family = model.family
+    positive = family.encode_prompt(clip, PROMPT, PromptOptions())
+    negative = family.encode_prompt(clip, NEGATIVE, PromptOptions())
+    return sample(model, positive, negative,
+                  Latent(torch.zeros(1, 16, 2, 4, 4), scale_factor=8, is_empty=True),
+                  SamplerSettings(seed=SEED, steps=STEPS, cfg=CFG, sampler="uni_pc_bh2"))
+
+
+def test_each_expert_runs_on_its_side_of_the_boundary(loaded):
+    model = loaded.model
+    assert model.expert_boundary == pytest.approx(875.0)
+    assert model.low_noise_denoiser is not None
+    assert model.low_noise_denoiser is not model.denoiser
+    seen: dict[str, list[float]] = {"high": [], "low": []}
+    hooks = [
+        module.register_forward_pre_hook(
+            lambda _, args, kwargs, name=name: seen[name].append(float(kwargs["timestep"][0])),
+            with_kwargs=True)
+        for name, module in (("high", model.denoiser), ("low", model.low_noise_denoiser))
+    ]
+    try:
+        _sample(model, loaded.clip)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    # One batched [negative, positive] call per step: 999 and 900 high, 750 and 500 low.
+    assert seen["high"] == [999.0, 900.0]
+    assert seen["low"] == [750.0, 500.0]
+
+
+def test_the_low_noise_expert_changes_the_result(loaded):
+    both = _sample(loaded.model, loaded.clip).samples
+    high_only = _sample(replace(loaded.model, low_noise_denoiser=None, expert_boundary=None),
+                        loaded.clip).samples
+    assert (both - high_only).abs().max() > 1e-3
+
+
+def test_expert_guidance_on_a_one_expert_model_names_the_fix(loaded):
+    from nodes.diffusion.wan22 import wan22_expert_guidance
+    from nodestudio.api.errors import NodeError
+
+    one_expert = replace(loaded.model, low_noise_denoiser=None, expert_boundary=None)
+    with pytest.raises(NodeError, match=r"needs a two-expert Wan 2\.2 model"):
+        wan22_expert_guidance.function(one_expert, 3.0)
+    assert wan22_expert_guidance.function(loaded.model, 3.0).low_noise_cfg == 3.0
+
+
+def test_a_missing_low_noise_expert_names_the_folder(experts_models, tmp_path):
+    from nodestudio.api.errors import NodeError
+    from nodestudio.runtime.checkpoints import load_checkpoint
+
+    copy = tmp_path / "wan22-copy"
+    shutil.copytree(experts_models.checkpoint(experts_models.wan22_a14b_folder), copy)
+    shutil.rmtree(copy / "transformer_2")
+    with pytest.raises(NodeError, match="lacks its transformer_2 folder"):
+        load_checkpoint(copy, "cpu")
