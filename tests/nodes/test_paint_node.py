@@ -170,3 +170,41 @@ def test_the_shipped_draw_to_control_workflow_carries_an_outline_and_renders(ses
     assert result.status == "finished", result.failed
     drawn = result.outputs[paint.id]["image"][0]
     assert drawn.min() < 0.2 and drawn.max() > 0.9  # a dark outline on a white canvas
+
+
+@pytest.fixture(scope="module")
+def tiny_session(registry, tiny_models, tmp_path_factory):
+    root = tmp_path_factory.mktemp("paint-tiny")
+    return nodestudio.Session(device="cpu", registry=registry, models_dir=tiny_models.root,
+                              output_dir=root / "output", input_dir=root / "input",
+                              settings=Settings())
+
+
+def test_the_mask_and_the_sketch_drive_a_tiny_inpainting_model_and_controlnet(tiny_session,
+                                                                             tiny_models):
+    """The same outputs work on a real SD 1.5-shaped model: the mask inpaints with the
+    inpainting UNet, and the sketch is a ControlNet hint whose change changes the image."""
+    size = 64
+    graph, ids = recipes.controlnet_text_to_image(
+        tiny_models.sd_inpaint_folder, "a red square", tiny_models.controlnet_folder,
+        "unused.png", width=size, height=size, steps=2, cfg=3.0, sampler="ddim")
+    graph.remove_node(ids["control_image"])
+    paint = graph.add_node("image.paint", {"width": size, "height": size, "color": "#ffffff",
+                                           "mask_png": _mask_png((16, 16, 48, 48), size),
+                                           "sketch_png": _sketch_png((8, 8, 30, 56),
+                                                                     (0, 0, 0, 255), size)})
+    graph.connect(paint.id, "image", ids["control"], "image")
+    encode = graph.add_node("diffusion.vae_encode", {})
+    graph.remove_node(ids["latent"])
+    graph.connect(ids["checkpoint"], "vae", encode.id, "vae")
+    graph.connect(paint.id, "image", encode.id, "image")
+    graph.connect(paint.id, "mask", encode.id, "mask")
+    graph.connect(encode.id, "latent", ids["sampler"], "latent")
+    first = tiny_session.run(graph, outputs=[ids["decode"]])
+    assert first.status == "finished", first.failed
+    graph.set_value(paint.id, "sketch_png", _sketch_png((34, 20, 58, 44), (0, 0, 0, 255), size))
+    second = tiny_session.run(graph, outputs=[ids["decode"]])
+    assert ids["checkpoint"] not in second.executed and paint.id in second.executed
+    a = first.outputs[ids["decode"]]["image"][0]
+    b = second.outputs[ids["decode"]]["image"][0]
+    assert a.shape == (size, size, 3) and np.abs(a - b).max() > 1e-3
