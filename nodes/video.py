@@ -6,6 +6,7 @@ a video frame by frame: Get Video Components → image nodes → Create Video.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -166,17 +167,24 @@ def save_video(video: Any, filename_prefix: str, format: str, crf: int,
         raise NodeError(f"unknown video format {format!r}; use one of {', '.join(VIDEO_FORMATS)}")
     if format == "mp4" and crf > 51:
         raise NodeError(f"crf {crf} is beyond H.264's 0–51; lower it, or save as webm")
-    folder, stem = resolve_output_prefix(Path(ctx.output_dir), filename_prefix)
-    texts = metadata_chunks(ctx)
     if format == "webp":
-        def write(path: Path) -> None:
+        def write(path: Path, texts: Any) -> None:
             write_animation(path, clip.frames, clip.fps, "webp", texts, quality=90)
     else:
-        def write(path: Path) -> None:
+        def write(path: Path, texts: Any) -> None:
             write_video(path, clip, format, crf, texts)
-    path = _save(folder, stem, f".{format}", write)
-    _report(ctx, path, clip.frames)
+    _save_frames(ctx, filename_prefix, f".{format}", clip.frames, write)
     return ()
+
+
+def _save_frames(ctx: NodeContext, filename_prefix: str, suffix: str, frames: Any,
+                 write: Callable[[Path, Any], None]) -> None:
+    """The save nodes' common path: the numbered file under the output prefix, written with
+    the graph's metadata, reported to the window with its first frame."""
+    folder, stem = resolve_output_prefix(Path(ctx.output_dir), filename_prefix)
+    texts = metadata_chunks(ctx)
+    path = _save(folder, stem, suffix, lambda target: write(target, texts))
+    _report(ctx, path, frames)
 
 
 def _save(folder: Path, stem: str, suffix: str, write: Any) -> Path:
@@ -210,12 +218,9 @@ def _save(folder: Path, stem: str, suffix: str, write: Any) -> Path:
 def save_animated_webp(images: Any, filename_prefix: str, fps: float, lossless: bool,
                        quality: int, method: str, ctx: NodeContext) -> tuple[()]:
     frames = as_image_batch(images, "images")
-    folder, stem = resolve_output_prefix(Path(ctx.output_dir), filename_prefix)
-    texts = metadata_chunks(ctx)
     level = _WEBP_METHOD_LEVELS.get(method, 4)
-    path = _save(folder, stem, ".webp", lambda target: write_animation(
+    _save_frames(ctx, filename_prefix, ".webp", frames, lambda target, texts: write_animation(
         target, frames, fps, "webp", texts, lossless=lossless, quality=quality, method=level))
-    _report(ctx, path, frames)
     return ()
 
 
@@ -237,11 +242,8 @@ def save_animated_webp(images: Any, filename_prefix: str, fps: float, lossless: 
 def save_animated_png(images: Any, filename_prefix: str, fps: float, compress_level: int,
                       ctx: NodeContext) -> tuple[()]:
     frames = as_image_batch(images, "images")
-    folder, stem = resolve_output_prefix(Path(ctx.output_dir), filename_prefix)
-    texts = metadata_chunks(ctx)
-    path = _save(folder, stem, ".png", lambda target: write_animation(
+    _save_frames(ctx, filename_prefix, ".png", frames, lambda target, texts: write_animation(
         target, frames, fps, "png", texts, compress_level=compress_level))
-    _report(ctx, path, frames)
     return ()
 
 
@@ -264,9 +266,6 @@ def save_animated_png(images: Any, filename_prefix: str, fps: float, compress_le
 def save_webm(images: Any, filename_prefix: str, fps: float, crf: float,
               ctx: NodeContext) -> tuple[()]:
     clip = Video(as_image_batch(images, "images"), fps)
-    folder, stem = resolve_output_prefix(Path(ctx.output_dir), filename_prefix)
-    texts = metadata_chunks(ctx)
-    path = _save(folder, stem, ".webm", lambda target: write_video(target, clip, "webm", crf,
-                                                                   texts))
-    _report(ctx, path, clip.frames)
+    _save_frames(ctx, filename_prefix, ".webm", clip.frames,
+                 lambda target, texts: write_video(target, clip, "webm", crf, texts))
     return ()

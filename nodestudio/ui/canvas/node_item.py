@@ -25,6 +25,7 @@ from nodestudio.api.schema import InputSpec
 from nodestudio.graph.model import Node
 from nodestudio.ui.canvas import geometry as geo
 from nodestudio.ui.canvas.geometry import NodeGeometry, WidgetSlot
+from nodestudio.ui.canvas.node_overlays import STATUS_COLORS, paint_preview, paint_run_state
 from nodestudio.ui.canvas.socket_item import HIT_RADIUS, SocketState, paint_socket, socket_at
 from nodestudio.ui.canvas.widgets import (
     InlineEditor,
@@ -44,8 +45,6 @@ DETAIL_ZOOM = 0.42
 #: pixels (as far as the header holds it), down to this zoom.
 TITLE_ZOOM = 0.15
 OVERVIEW_TITLE_PIXELS = 11.0
-STATUS_COLORS = {"queued": "text_dim", "running": "accent", "cached": "success",
-                 "done": "success", "error": "error"}
 PLACEHOLDER_COLOR = "#8a3b3b"
 #: Nodes that never run (notes: no outputs, no output node) look like sticky notes.
 NOTE_COLOR = "#8a7330"
@@ -280,8 +279,9 @@ class NodeItem(QGraphicsItem):
         if not g.collapsed:
             self._paint_widgets(painter, theme)
             self._paint_advanced_toggle(painter, theme)
-            self._paint_preview(painter, theme)
-        self._paint_run_state(painter, theme)
+            paint_preview(painter, self.geometry.preview_rect, self.preview)
+        paint_run_state(painter, theme, self.geometry.width, self.status, self.status_text,
+                        self.progress)
         outline = self._outline_pen(theme, selected)
         painter.setPen(outline)
         painter.setBrush(NO_BRUSH)
@@ -403,43 +403,8 @@ class NodeItem(QGraphicsItem):
             paint_advanced_toggle(painter, g.advanced_rect, g.advanced_label, g.show_advanced,
                                   self._hovered == ADVANCED_HOVER, theme)
 
-    def _paint_preview(self, painter: QPainter, theme: Any) -> None:
-        rect = self.geometry.preview_rect
-        if rect is None or self.preview is None:
-            return
-        image = self.preview
-        scale = min(rect.width() / max(image.width(), 1), rect.height() / max(image.height(), 1))
-        size = QRectF(0, 0, image.width() * scale, image.height() * scale)
-        size.moveCenter(rect.center())
-        # Smooth only when shrinking: magnified, a small image's pixels stay sharp blocks.
-        on_screen = scale * painter.worldTransform().m11()
-        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, on_screen <= 1.0)
-        painter.drawImage(size, image)
-
     def _badge_width(self) -> float:
         return 0.0 if not self.status else 64.0
-
-    def _paint_run_state(self, painter: QPainter, theme: Any) -> None:
-        g = self.geometry
-        if self.progress is not None:
-            bar = QRectF(0.0, geo.HEADER_HEIGHT - 3.0, g.width, 3.0)
-            painter.fillRect(bar, theme.color("widget_fill"))
-            painter.fillRect(QRectF(bar.left(), bar.top(), bar.width() * self.progress, 3.0),
-                             theme.color("accent"))
-        if not self.status:
-            return
-        text = self.status_text or self.status
-        if self.status == "running" and self.progress is not None and not self.status_text:
-            text = f"{self.progress * 100:.0f}%"
-        badge = QRectF(g.width - geo.PAD_X - 58.0, 7.0, 58.0, 16.0)
-        painter.setPen(NO_PEN)
-        painter.setBrush(theme.color(STATUS_COLORS.get(self.status, "text_dim")))
-        painter.drawRoundedRect(badge, 8.0, 8.0)
-        painter.setPen(QColor("#ffffff"))
-        painter.setFont(geo.canvas_font(10))
-        painter.drawText(badge, Qt.AlignmentFlag.AlignCenter,
-                         painter.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight,
-                                                          int(badge.width() - 6)))
 
     # -- events ---------------------------------------------------------------------------------
 

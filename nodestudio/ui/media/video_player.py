@@ -4,31 +4,27 @@ are short; see :mod:`nodestudio.ui.media.decode`), so stepping and scrubbing are
 
 from __future__ import annotations
 
-from PySide6.QtCore import QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QImage, QKeyEvent, QPainter, QPaintEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
-    QSizePolicy,
     QSlider,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-MAX_HEIGHT = 640
+from nodestudio.ui.image_aspect import PictureAspect
 
 
-class FrameView(QWidget):
+class FrameView(PictureAspect, QWidget):
     """The current frame, as wide as the panel and as tall as its shape says."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.image: QImage | None = None
-        policy = QSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        policy.setHeightForWidth(True)
-        self.setSizePolicy(policy)
-        self.setMinimumSize(80, 80)
+        self.use_picture_aspect()
 
     def set_image(self, image: QImage | None) -> None:
         resized = (image is None or self.image is None or image.size() != self.image.size())
@@ -36,18 +32,6 @@ class FrameView(QWidget):
         if resized:
             self.updateGeometry()
         self.update()
-
-    def hasHeightForWidth(self) -> bool:
-        return True
-
-    def heightForWidth(self, width: int) -> int:
-        if self.image is None or self.image.isNull():
-            return 80
-        aspect = self.image.height() / max(self.image.width(), 1)
-        return max(80, min(round(width * aspect), MAX_HEIGHT))
-
-    def sizeHint(self) -> QSize:
-        return QSize(240, self.heightForWidth(240))
 
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)

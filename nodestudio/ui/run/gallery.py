@@ -23,11 +23,11 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMenu,
-    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
 
+from nodestudio.ui.image_aspect import PictureAspect
 from nodestudio.ui.media.decode import media_kind
 from nodestudio.ui.media.panel import MediaPreview, media_thumbnail
 from nodestudio.ui.run.images import read_thumbnail, thumbnail, to_qimage
@@ -35,7 +35,6 @@ from nodestudio.ui.run.viewer import ImageViewer
 
 MAX_OUTPUTS = 300
 ICON_SIZE = 92
-MAX_PREVIEW_HEIGHT = 640
 EDIT_DRAWING_TEXT = "Edit Mask / Sketch…"
 
 
@@ -93,7 +92,7 @@ class ThumbnailList(QListWidget):
         drag.exec(Qt.DropAction.CopyAction)
 
 
-class LargePreview(QLabel):
+class LargePreview(PictureAspect, QLabel):
     """The selected (or newest) image, as wide as the dock, as tall as its shape says;
     a double-click opens it full size."""
 
@@ -103,10 +102,7 @@ class LargePreview(QLabel):
         super().__init__(parent)
         self.setToolTip("Double-click to open full size")
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.setMinimumSize(80, 80)
-        policy = QSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        policy.setHeightForWidth(True)
-        self.setSizePolicy(policy)
+        self.use_picture_aspect()
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.image: QImage | None = None
 
@@ -114,18 +110,6 @@ class LargePreview(QLabel):
         self.image = image
         self.updateGeometry()
         self._rescale()
-
-    def hasHeightForWidth(self) -> bool:
-        return True
-
-    def heightForWidth(self, width: int) -> int:
-        if self.image is None or self.image.isNull():
-            return 80
-        aspect = self.image.height() / max(self.image.width(), 1)
-        return max(80, min(round(width * aspect), MAX_PREVIEW_HEIGHT))
-
-    def sizeHint(self) -> QSize:
-        return QSize(240, self.heightForWidth(240))
 
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
         if event.button() == Qt.MouseButton.LeftButton and self.image is not None:
