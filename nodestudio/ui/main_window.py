@@ -180,6 +180,7 @@ class MainWindow(QMainWindow):
         self.document.changed.connect(self._update_title)
         self.editor.undo_stack.indexChanged.connect(self._update_counts)
         self.editor.graph_replaced.connect(lambda _g: self._update_counts())
+        self.editor.level_changed.connect(self._update_counts)
         self.view.palette_requested.connect(lambda at, pos: self.open_palette(pos, at))
         self.view.files_dropped.connect(self._files_dropped)
         self.view.node_type_dropped.connect(self.add_node_at)
@@ -225,7 +226,7 @@ class MainWindow(QMainWindow):
         self.setWindowModified(self.document.dirty)
 
     def _update_counts(self, *_args: Any) -> None:
-        graph = self.editor.graph
+        graph = self.editor.level  # inside a subgraph: what the canvas shows
         self.count_label.setText(f"{len(graph)} nodes · {len(graph.links)} links")
 
     def show_about(self) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QInputDialog, QMenu
 
@@ -15,6 +15,7 @@ from nodestudio.graph import subgraphs
 from nodestudio.graph.subgraphs import SubgraphDefinition
 from nodestudio.ui import subgraph_editing as editing
 from nodestudio.ui.canvas.node_item import NodeItem
+from nodestudio.ui.subgraph_boundary import BoundaryOverlay
 from nodestudio.ui.subgraph_breadcrumb import Breadcrumb
 from nodestudio.ui.subgraph_commands import LevelStateCommand, with_root_definitions
 
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 def install_subgraph_support(window: MainWindow) -> None:
     """Add the subgraph actions to the window's menus and the breadcrumb above the canvas."""
     window.breadcrumb = Breadcrumb(window.editor, window.centralWidget())
+    # The open subgraph's inputs and outputs, drawn left and right of its inner nodes.
+    window.subgraph_boundary = BoundaryOverlay(window.scene, window.editor)
     column = window.centralWidget().layout()
     column.insertWidget(column.indexOf(window.view), window.breadcrumb)
     specs = {
@@ -81,8 +84,24 @@ def open_selection(window: MainWindow) -> bool:
 def open_instance(window: MainWindow, instance_id: str) -> bool:
     if not editing.open_instance(window.editor, instance_id):
         return False
-    window.view.frame_all()
+    frame_level(window)
     return True
+
+
+def frame_level(window: MainWindow) -> None:
+    """Frame the open level's nodes together with its boundary items."""
+    view = window.view
+    boundary = [item.sceneBoundingRect() for item in window.subgraph_boundary.items.values()]
+    if not view.isVisible() or not boundary:
+        view.frame_all()
+        return
+    nodes = [item.sceneBoundingRect() for item in window.scene.node_items.values()]
+    rect = QRectF()
+    for part in [*nodes, *boundary]:
+        rect = rect.united(part)
+    # A little below the readable floor, so the Outputs item on the right of a compact
+    # subgraph (Hires fix: two nodes) still fits in a typical window.
+    view.frame(rect, min_zoom=0.8 * view.readable_floor(nodes, rect))
 
 
 def add_context_entries(window: MainWindow, item: NodeItem, menu: QMenu) -> None:

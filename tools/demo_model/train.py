@@ -51,8 +51,21 @@ from tools.demo_model import data, models
 from tools.demo_model.tokenizer import make_tokenizer
 
 DEFAULT_STATE_DIR = Path("train_state")
-# The shapes --shape-focus draws (indices into world.SHAPES, as the latent cache stores them).
-SHAPE_FOCUS = (world.SHAPES.index("circle"), world.SHAPES.index("square"))
+# The shapes --shape-focus draws by default, with their weights (--focus-shapes overrides).
+DEFAULT_FOCUS_SHAPES = "circle:1,square:1"
+
+
+def parse_focus_shapes(text: str) -> dict[int, float]:
+    """"square:2,circle:1" → {index in world.SHAPES (as the latent cache stores it): weight}."""
+    weights: dict[int, float] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, weight = item.partition(":")
+        if name not in world.SHAPES:
+            raise SystemExit(f"--focus-shapes: unknown shape {name!r} (one of {world.SHAPES})")
+        weights[world.SHAPES.index(name)] = float(weight or 1)
+    if not weights or min(weights.values()) <= 0:
+        raise SystemExit("--focus-shapes needs at least one shape, each with a positive weight")
+    return weights
 
 
 class Schedule:
@@ -330,10 +343,13 @@ def latent_batch(
     rng = data.step_rng(args.seed, step, "batch")
     focused = round(args.batch * args.shape_focus)
     if focused:
-        # Circle-vs-square scenes whose captions always name the shape: the one distinction
-        # uniform batches left unlearnt (docs/DEMO_MODEL.md, "the shape phase").
-        pool = np.flatnonzero(np.isin(cache.attributes["shape"], SHAPE_FOCUS))
-        chosen = set(rng.sample(list(pool), focused))
+        # Scenes of the focus shapes whose captions always name the shape: the distinctions
+        # uniform batches left unlearnt (docs/DEMO_MODEL.md, "the shape phase"). Each shape's
+        # share of the focused part follows its weight.
+        chosen = set()
+        for shape, count in focus_counts(parse_focus_shapes(args.focus_shapes), focused).items():
+            pool = np.flatnonzero(cache.attributes["shape"] == shape)
+            chosen.update(rng.sample(list(pool), count))
         rest = [i for i in rng.sample(range(len(cache)), args.batch) if i not in chosen]
         indices = np.sort(np.array(list(chosen) + rest[:args.batch - focused]))
     else:
@@ -344,6 +360,17 @@ def latent_batch(
     captions = data.training_captions(cache.attributes_at(indices), rng, empty_probability,
                                       always)
     return indices, latents, captions
+
+
+def focus_counts(weights: dict[int, float], focused: int) -> dict[int, int]:
+    """Split `focused` batch places between the shapes by weight (largest remainders)."""
+    total = sum(weights.values())
+    exact = {shape: focused * weight / total for shape, weight in weights.items()}
+    counts = {shape: int(value) for shape, value in exact.items()}
+    by_remainder = sorted(exact, key=lambda shape: exact[shape] - counts[shape], reverse=True)
+    for shape in by_remainder[:focused - sum(counts.values())]:
+        counts[shape] += 1
+    return counts
 
 
 def probe_loss(probe: torch.nn.Module, encoded: torch.Tensor, captions: list[str]) -> torch.Tensor:
@@ -484,8 +511,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--high-noise-fraction", type=float, default=0.0,
                         help="unet/controlnet: share of timesteps drawn from t >= 900")
     parser.add_argument("--shape-focus", type=float, default=0.0,
-                        help="unet: share of each batch drawn from circle and square scenes "
+                        help="unet: share of each batch drawn from --focus-shapes scenes "
                              "whose captions always name the shape")
+    parser.add_argument("--focus-shapes", default=DEFAULT_FOCUS_SHAPES,
+                        help="unet: the shapes --shape-focus draws, with weights, e.g. "
+                             "'square:2,circle:1' (default: circle and square alike)")
     parser.add_argument("--word-probe", type=float, default=0.0,
                         help="unet: weight of a loss that reads the shape word back from the "
                              "text states (keeps circle and square apart)")

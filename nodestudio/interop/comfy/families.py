@@ -55,7 +55,7 @@ def _comfy_clue(node: ComfyNode) -> str | None:
 def comfy_family(comfy: ComfyGraph, node_id: str) -> str | None:
     """The kind of model ComfyUI node ``node_id`` works with, from the nodes upstream."""
     return combine(clue for node in _walk(node_id, _comfy_feeders(comfy), _COMFY_BOUNDARY)
-                   if (clue := _comfy_clue(node)) is not None)
+                   if (clue := comfy.outer_clues.get(node.id) or _comfy_clue(node)) is not None)
 
 
 def _comfy_feeders(comfy: ComfyGraph) -> Callable[[str], tuple[str, list[tuple[str, Any]]]]:

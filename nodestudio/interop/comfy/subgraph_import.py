@@ -42,6 +42,7 @@ from nodestudio.graph.subgraphs import (
 )
 from nodestudio.interop.comfy.catalog import SEED_CONTROLS
 from nodestudio.interop.comfy.diffusion import SAMPLER, latent_consumers
+from nodestudio.interop.comfy.families import combine, comfy_family
 from nodestudio.interop.comfy.group_nodes import group_definitions, group_values, is_group_type
 from nodestudio.interop.comfy.ir import ComfyGraph, ComfyNode, node_id_text
 from nodestudio.interop.comfy.rules import Placement, Rule
@@ -57,6 +58,8 @@ _logger = logging.getLogger("nodestudio.interop.comfy")
 INPUT_NODE, OUTPUT_NODE = -10, -20
 #: proxyWidgets' node id for "the definition input of this name".
 PROXY_INPUT = "-1"
+#: How the import names the model families (families.py) in its messages.
+_FAMILY_NAMES = {None: "SD (discrete)", "flux": "Flux", "sd3": "SD3", "flow": "flow-matching"}
 #: Type given to the virtual nodes while the inner graph is built (never kept).
 _BOUNDARY_TYPE = "NodeStudio subgraph boundary"
 
@@ -161,6 +164,18 @@ class SubgraphImport:
             if isinstance(kind, str) and kind in self.raw:
                 known = self.proxied.setdefault(kind, [])
                 known += [pair for pair in proxy_widgets(entry) if pair not in known]
+        # The model family each definition is used with, from what feeds its instances
+        # (families.py): a sampler inside whose loader is outside cannot see it. Top-level
+        # instances are known now; nested ones add theirs when their level is built.
+        self.families: dict[str, set[str | None]] = {}
+        for node in comfy.nodes.values():
+            self._note_family(comfy, node)
+
+    def _note_family(self, comfy: ComfyGraph, node: ComfyNode) -> None:
+        """Remember the family what feeds instance ``node`` implies (an instance with nothing
+        linked into it says nothing)."""
+        if self.is_instance(node) and node.links:
+            self.families.setdefault(node.class_type, set()).add(comfy_family(comfy, node.id))
 
     def is_instance(self, node: ComfyNode) -> bool:
         return node.class_type in self.raw
@@ -169,6 +184,7 @@ class SubgraphImport:
 
     def instance(self, node: ComfyNode, builder: GraphBuilder) -> Placement:
         """Add ``node`` as an instance; where its ComfyUI inputs and outputs went."""
+        self._note_family(builder.comfy, node)
         built = self.definition(node.class_type)
         raw = self.raw[node.class_type]
         values: dict[str, Any] = {}
@@ -285,6 +301,10 @@ class SubgraphImport:
         workflow = _as_workflow(raw)
         name = raw["name"] if isinstance(raw.get("name"), str) and raw["name"] else ident
         comfy = read_workflow(workflow)
+        family = combine(kind for kind in self.families.get(ident, ()) if kind is not None)
+        if family is not None:
+            # What feeds the instance stands behind the virtual input node.
+            comfy.outer_clues[str(INPUT_NODE)] = family
         builder, placements = build_parts(comfy, self.registry, self.rules, self)
         graph = builder.graph
         definition = SubgraphDefinition(ident, name, graph)
@@ -374,7 +394,24 @@ class SubgraphImport:
         unusable = [Problem(f"subgraph {definition.name!r}: {definition.problem}",
                             kind="broken_subgraph")
                     for definition in definitions.values() if not definition.resolved]
-        return [*self._reach_models(graph, warnings), *self.warnings, *unusable]
+        return [*self._reach_models(graph, warnings), *self.warnings, *unusable,
+                *self._mixed_families()]
+
+    def _mixed_families(self) -> list[Problem]:
+        """One definition is mapped for one model family: say so where its instances are
+        fed by models of different kinds."""
+        problems = []
+        for ident, kinds in self.families.items():
+            built = self.built.get(ident)
+            if len(kinds) < 2 or built is None or not built.definition.resolved:
+                continue
+            labels = sorted(_FAMILY_NAMES.get(kind, str(kind)) for kind in kinds)
+            mapped = combine(kind for kind in kinds if kind is not None)
+            problems.append(Problem(
+                f"subgraph {built.definition.name!r} is used with {' and '.join(labels)} "
+                f"models; its inner nodes were mapped for {_FAMILY_NAMES[mapped]}, so check "
+                "the sampler settings where it runs another model", kind="approximated"))
+        return problems
 
     def _reach_models(self, graph: Graph, warnings: list[Problem]) -> list[Problem]:
         """An Empty Latent takes its shape from the model of the Sampler its latent goes to

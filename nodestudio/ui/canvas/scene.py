@@ -74,6 +74,10 @@ class NodeScene(QGraphicsScene):
     subgraph_open_requested = Signal(str)
     #: A Paint node was double-clicked: open its mask / sketch editor (node id).
     paint_edit_requested = Signal(str)
+    #: Every item was built again (new level, new graph): overlays re-add theirs.
+    rebuilt = Signal()
+    #: Links of these node ids were re-routed (the nodes moved or changed shape).
+    links_refreshed = Signal(list)
 
     def __init__(self, editor: GraphEditor, theme: Theme = DARK) -> None:
         super().__init__()
@@ -91,6 +95,9 @@ class NodeScene(QGraphicsScene):
         #: while the input folder is empty (None when it is not).
         self.browse_image: Callable[[str, str], bool] | None = None
         self.image_menu_hint: Callable[[], str | None] | None = None
+        #: Set by an overlay (a subgraph's boundary): offered a link dropped off every socket
+        #: with (start endpoint, scene position); True when it took the drop.
+        self.link_drop_target: Callable[[Endpoint, QPointF], bool] | None = None
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
         # Nodes keep a pixmap of themselves (DeviceCoordinateCache); leave room for a screenful
         # of large ones at high zoom.
@@ -134,6 +141,7 @@ class NodeScene(QGraphicsScene):
             self._add_link_item(link)
         self._sync_groups()
         self._unsubscribe = graph.subscribe(self._on_event)
+        self.rebuilt.emit()
 
     def _add_node_item(self, node_id: str) -> NodeItem:
         node = self.graph.node(node_id)
@@ -171,6 +179,8 @@ class NodeScene(QGraphicsScene):
 
     def refresh_links(self, node_ids: Iterable[str]) -> None:
         """Re-route the links of these nodes (after they moved or changed shape)."""
+        node_ids = list(node_ids)
+        self.links_refreshed.emit(node_ids)
         seen: set[tuple[str, str]] = set()
         for node_id in node_ids:
             if node_id not in self.graph:
@@ -434,6 +444,8 @@ class NodeScene(QGraphicsScene):
             self.editor.connect(source.node_id, source.name, target.node_id, target.name)
             if detached is not None:
                 self.editor.undo_stack.endMacro()
+            return
+        if self.link_drop_target is not None and self.link_drop_target(start, scene_pos):
             return
         if detached is not None:
             self.editor.disconnect(*detached.key)
