@@ -260,7 +260,14 @@ class LocalBackend:
             metadata.update(executed=list(result.executed), cached=list(result.cached),
                             seconds=result.seconds)
         files = list(result.files) if result is not None else []
-        return JobResult(handle.id, status, files, metadata, job.error)
+        # A node that failed is the job's error, named as the farm's workers name it.
+        error = job.error or ("; ".join(f"node {node_id}: {message}" for node_id, message
+                                        in result.failed.items()) if result else None) or None
+        if job.problems:  # a graph that cannot run: say what is wrong, not only how much
+            error = f"{error}: " + "; ".join(
+                f"node {p.node_id} › {p.input}: {p.message}" if p.input else p.message
+                for p in job.problems[:3])
+        return JobResult(handle.id, status, files, metadata, error)
 
     def _finish(self, handle: JobHandle, result: JobResult) -> None:
         handle.result, handle.status = result, result.status

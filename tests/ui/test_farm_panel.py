@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from PySide6.QtWidgets import QApplication
+
 from nodestudio.app.backends import (
     ExecutionBackend,
     JobHandle,
@@ -86,9 +88,7 @@ def test_an_unreachable_farm_says_why_and_stays_local(qtbot):
                                     "no Ray cluster answers at 'ray://farm:10001'")
 
 
-def test_the_window_sends_runs_to_the_farm_target_and_logs_its_results(window, registry, qtbot,
-                                                                        tmp_path):
-    from nodestudio.app.backends import BackendEvent
+def _install(window, registry, tmp_path):
     from nodestudio.app.session import Session
     from nodestudio.app.settings import Settings
     from nodestudio.ui.run import install_run_support
@@ -96,8 +96,16 @@ def test_the_window_sends_runs_to_the_farm_target_and_logs_its_results(window, r
     settings = Settings(models_dirs=[tmp_path / "models"], output_dir=tmp_path / "output",
                         input_dir=tmp_path / "input", user_packs_dir=tmp_path / "packs",
                         device="cpu", farm_address="ray://render:10001")
-    controller = install_run_support(window, Session(registry=registry,
-                                                     settings=settings))
+    return install_run_support(window, Session(registry=registry, settings=settings))
+
+
+def test_the_window_sends_runs_to_the_farm_target_and_queues_them_there(window, registry,
+                                                                        qtbot, tmp_path):
+    """Routing only (a stand-in backend); the farm's jobs running for real in the queue panel
+    and the gallery: tests/ui/run/test_farm_jobs.py."""
+    from nodestudio.app.backends import BackendEvent
+
+    controller = _install(window, registry, tmp_path)
     listeners: list = []
     farm = FakeBackend("farm", [WorkerStatus("worker-1", "idle")])
     farm.subscribe = lambda listener: listeners.append(listener) or (lambda: None)
@@ -113,10 +121,49 @@ def test_the_window_sends_runs_to_the_farm_target_and_logs_its_results(window, r
     assert controller.run(batch=3) == []
     assert len(farm.submitted) == 3 and controller.queue.jobs() == []
     assert all(graph is not editor.graph for graph in farm.submitted)
-    for listener in listeners:  # a backend thread reports a finished job
-        listener(BackendEvent("ab-0001", "finished", {"status": "finished",
-                                                      "files": ["/out/x.png"]}))
-    qtbot.waitUntil(lambda: any("ab-0001" in message
-                                for _level, message in window.log_dock.entries), timeout=2000)
+    assert len(listeners) == 1  # one subscription however many jobs
+    qtbot.waitUntil(lambda: len(controller.queue_dock.rows()) == 3, timeout=2000)
+    rows = controller.queue_dock.rows()
+    assert rows[0].startswith("#farm-1  ") and rows[0].endswith("waiting for a farm worker")
+    listeners[0](BackendEvent("farm-2", "started", {"worker": "worker-7"}))
+    qtbot.waitUntil(lambda: controller.queue_dock.rows()[1].endswith("running on worker-7"),
+                    timeout=2000)
     controller.shutdown()
     assert farm.closed
+
+
+def test_the_farm_dock_starts_hidden_and_the_window_state_keeps_it_shown(
+        make_window, registry, qtbot, tmp_path):
+    first = make_window()
+    panel = _install(first, registry, tmp_path).farm_panel
+    toggle = panel.dock.toggleViewAction()
+    assert panel.dock.isHidden() and not toggle.isChecked()
+    assert toggle in first.panels_menu.actions()  # View › Panels › Farm
+    toggle.trigger()
+    assert panel.dock.isVisible()
+    assert first.close()
+
+    second = make_window()
+    panel = _install(second, registry, tmp_path).farm_panel
+    assert panel.dock.isVisible() and panel.dock.toggleViewAction().isChecked()
+    panel.dock.toggleViewAction().trigger()
+    assert second.close()
+
+    third = make_window()
+    assert _install(third, registry, tmp_path).farm_panel.dock.isHidden()
+
+
+def test_the_queue_dock_keeps_the_users_choice_through_the_window_state(
+        make_window, registry, qtbot, tmp_path):
+    first = make_window()
+    dock = _install(first, registry, tmp_path).queue_dock
+    qtbot.waitUntil(dock.isVisible, timeout=2000)  # shown by default, under the Nodes panel
+    assert dock.toggleViewAction() in first.panels_menu.actions()
+    dock.toggleViewAction().trigger()
+    assert dock.isHidden()
+    assert first.close()
+
+    second = make_window()
+    dock = _install(second, registry, tmp_path).queue_dock
+    QApplication.processEvents()
+    assert dock.isHidden() and not dock.toggleViewAction().isChecked()

@@ -336,7 +336,7 @@ class RayBackend:
                  for index, (name, data) in enumerate(reply.get("files", []))]
         metadata = dict(job.metadata)
         for key in ("worker", "pid", "executed", "cached", "loads", "seconds",
-                    "worker_seconds"):
+                    "worker_seconds", "file_nodes"):
             if key in reply:
                 metadata[key] = reply[key]
         metadata["attempts"] = job.handle.attempts

@@ -45,6 +45,9 @@ class FarmWorker:
         self._events: dict[str, list[dict[str, Any]]] = {}
         self._current: str | None = None
         self._models: dict[str, str] = {}  # loader signature → model name
+        #: The running job's files → the node that wrote each (the submitter's gallery
+        #: shows a farm image under its node, as a local one).
+        self._file_nodes: dict[str, str] = {}
         self.loader_runs = 0
         self.jobs_done = 0
 
@@ -84,6 +87,7 @@ class FarmWorker:
             self._cancels[job_id] = token
             self._current = job_id
             self._events = {}  # a job before this one is over: its last events are moot
+            self._file_nodes = {}
             if job_id in self._cancelled:
                 token.cancel()
         started = time.perf_counter()
@@ -133,7 +137,19 @@ class FarmWorker:
             return {"status": "failed",
                     "error": f"worker {self.name}: {failure_message(error, 'the run')}"}
         finally:
+            self._forget_files_in(folder)
             shutil.rmtree(folder, ignore_errors=True)
+
+    def _forget_files_in(self, folder: Path) -> None:
+        """Drop cached results whose files live in this job's scratch folder, which is about to
+        go: otherwise the same graph sent again finds its Save node cached, with files that no
+        longer exist, and the submitter gets no pictures back."""
+        cache = self.session.cache
+        for signature in list(cache):
+            entry = cache.get(signature)
+            if entry is not None and any(Path(path).is_relative_to(folder)
+                                         for path in entry.files):
+                cache.discard(signature)
 
     def _reply(self, graph: Any, result: Any, folder: Path) -> dict[str, Any]:
         loaders = loader_nodes(graph, self.session.registry)
@@ -142,13 +158,15 @@ class FarmWorker:
             self.loader_runs += len(loads)
             for node_id in loaders:
                 self._models[node_id + ":" + loaders[node_id]] = loaders[node_id]
-        files = [(path.name, path.read_bytes()) for path in result.files
-                 if Path(path).is_file()]
+        written = [Path(path) for path in result.files if Path(path).is_file()]
+        files = [(path.name, path.read_bytes()) for path in written]
+        with self._lock:
+            file_nodes = [self._file_nodes.get(str(path), "") for path in written]
         error = "; ".join(f"node {node_id}: {message}"
                           for node_id, message in result.failed.items()) or None
         return {"status": result.status, "error": error, "files": files,
                 "executed": list(result.executed), "cached": list(result.cached),
-                "loads": loads, "seconds": result.seconds}
+                "loads": loads, "seconds": result.seconds, "file_nodes": file_nodes}
 
     def missing_models(self, graph: Any) -> str | None:
         """One sentence naming the first model this worker lacks, where it looked, and where
@@ -173,6 +191,9 @@ class FarmWorker:
     def _record(self, job_id: str, event: Any) -> None:
         if event.kind == "plan":
             return
+        if event.kind == "node_finished":
+            with self._lock:
+                self._file_nodes.update({str(path): event.node_id for path in event.files})
         item = run_event_to_backend(job_id, event)
         with self._lock:
             events = self._events.setdefault(job_id, [])

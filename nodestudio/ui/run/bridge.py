@@ -15,6 +15,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal, SignalInstance
 
+from nodestudio.app.farm.feed import FarmJob
 from nodestudio.app.queue import Job, QueueChanged
 from nodestudio.engine.events import (
     NodeFailed,
@@ -74,7 +75,8 @@ class RunBridge(QObject):
             signal.emit(event, job)
         # The queue tells its listener a job started on the worker thread, right before it
         # runs the job there.
-        if (self.before_job is not None and job is not None
+        # A farm job runs on a worker elsewhere: nothing here to wait for (app/farm/feed.py).
+        if (self.before_job is not None and job is not None and not isinstance(job, FarmJob)
                 and isinstance(event, QueueChanged) and event.what == "started"):
             self.before_job(job)
 

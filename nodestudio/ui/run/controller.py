@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QApplication, QSpinBox
 
+from nodestudio.app.farm.feed import FarmFeed
 from nodestudio.app.queue import CANCELLED, FAILED, INVALID, RUNNING, Job, QueueChanged, RunQueue
 from nodestudio.engine.events import (
     NodeFailed,
@@ -74,13 +75,16 @@ class RunController(QObject):
         self.board = RunBoard()
         self.marks = CanvasMarks(host.scene, self.board, self)
         self.watcher = CacheStateWatcher(self.editor, session, self)
-        self.warmup = Warmup(window, session,
+        self.warmup = Warmup(host, session,
                              enabled=bool(getattr(session.settings, "warm_start", False)),
                              busy=lambda: any(not job.done for job in self.queue.jobs()))
         self.status = RunStatusWidget(window)
-        self.queue_dock = QueueDock(self.queue, window)
+        #: Jobs sent to the farm, reported through the bridge as the queue's own jobs are: the
+        #: queue panel, the log and the gallery show them by the same path (app/farm/feed.py).
+        self.farm_jobs = FarmFeed(self.bridge)
+        self.queue_dock = QueueDock(self.queue, window, farm=self.farm_jobs)
         #: "Run on": this machine or the render farm, and the farm's workers (farm_panel.py).
-        self.farm_panel = install_farm_panel(window, session, self.queue)
+        self.farm_panel = install_farm_panel(host, session, self.queue, self.farm_jobs)
         self.gallery = OutputGallery(host.outputs_dock)
         #: Asks before a graph reads files outside the input folder (app/path_rules.py).
         self.consent = PathConsent(window, session, lambda node_id: self._title(None, node_id))
@@ -106,11 +110,11 @@ class RunController(QObject):
         layout = host.outputs_dock.content_layout()
         layout.addWidget(self.gallery, 1)
         self.gallery.open_graph_file = host.open_file
-        window.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.queue_dock)
-        window.splitDockWidget(host.library_dock, self.queue_dock, Qt.Orientation.Vertical)
-        window.resizeDocks([host.library_dock, self.queue_dock], [560, 220],
-                           Qt.Orientation.Vertical)
-        host.panels_menu.addAction(self.queue_dock.toggleViewAction())
+        # Where the saved window state had the Queue (shown or hidden), else under the Nodes.
+        if not host.add_dock(self.queue_dock, Qt.DockWidgetArea.LeftDockWidgetArea):
+            window.splitDockWidget(host.library_dock, self.queue_dock, Qt.Orientation.Vertical)
+            window.resizeDocks([host.library_dock, self.queue_dock], [560, 220],
+                               Qt.Orientation.Vertical)
 
         self.run_action = self._action("&Run", self.run, ["Ctrl+Return", "Ctrl+Enter"], "run",
                                        "Queue a run of the graph (Ctrl+Enter)")
@@ -222,7 +226,7 @@ class RunController(QObject):
         label = Path(self.host.document.display_name).stem or "graph"
         if outputs:
             label = f"{label} › {', '.join(self._title(None, node_id) for node_id in outputs)}"
-        if self.farm_panel.on_farm:  # results come back into the output folder and the log
+        if self.farm_panel.on_farm:  # its jobs come back through the bridge (farm_jobs)
             self.farm_panel.submit(graph, self.session.registry, count, label,
                                    tuple(outputs) if outputs else None)
             return []
@@ -258,6 +262,7 @@ class RunController(QObject):
 
     def cancel_all(self) -> None:
         self.queue.cancel_all()
+        self.farm_jobs.cancel_all()
 
     def validate(self, quiet_when_ok: bool = False,
                  outputs: list[str] | None = None) -> list[Problem]:

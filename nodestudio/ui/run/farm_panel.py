@@ -4,16 +4,23 @@ The panel knows only the ExecutionBackend interface (app/backends.py): whatever 
 backend is, it lists ``workers()`` (name, state, current job, models held) and refreshes them
 on a timer. Choosing "Farm" asks ``backend_factory`` for the farm's backend; when it cannot
 connect the panel says why in one line and falls back to Local, so no work is lost.
+
+Jobs sent to the farm go through a :class:`~nodestudio.app.farm.feed.FarmFeed`: the window's
+own run listener hears them as run-queue jobs, so they show in the Queue panel (waiting,
+running on a worker, done, failed, cancelled; cancel from there) and their pictures in the
+Outputs gallery like local results. Most artists have one GPU: the dock starts hidden
+(View › Panels › Farm), and the window's saved state keeps it shown once shown.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
+    QDockWidget,
     QHBoxLayout,
     QLabel,
     QTreeWidget,
@@ -21,6 +28,11 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from nodestudio.app.farm.feed import FarmFeed, FarmJob
+
+if TYPE_CHECKING:
+    from nodestudio.ui.run.host import RunHost
 
 LOCAL, FARM = "local", "farm"
 COLUMNS = ("Worker", "State", "Current job", "Models")
@@ -32,11 +44,14 @@ class FarmPanel(QWidget):
 
     def __init__(self, local_backend: Any, backend_factory: Callable[[str], Any],
                  address: str = "auto", parent: QWidget | None = None,
-                 refresh_ms: int = 1000) -> None:
+                 refresh_ms: int = 1000, feed: FarmFeed | None = None) -> None:
         super().__init__(parent)
         self._local, self._factory, self.address = local_backend, backend_factory, address
         self._farm: Any = None
-        self.events = FarmEvents(self)
+        #: Whether the panel made the farm backend (and so shuts it down with the window).
+        self._owns_farm = True
+        #: Where farm jobs are reported: the window's run listener (install_farm_panel).
+        self.feed = feed if feed is not None else FarmFeed(lambda _event, _job: None)
         self.backend = local_backend
         self.target = QComboBox()
         self.target.addItem("Local", LOCAL)
@@ -44,7 +59,6 @@ class FarmPanel(QWidget):
         self.target.currentIndexChanged.connect(self._target_chosen)
         self.message = QLabel()
         self.message.setWordWrap(True)
-        self.events.finished.connect(lambda _job, _status, line: self.message.setText(line))
         #: The dock holding the panel in the window (install_farm_panel), if any.
         self.dock: QWidget | None = None
         self.workers = QTreeWidget()
@@ -63,10 +77,20 @@ class FarmPanel(QWidget):
         self._timer.start(refresh_ms)
         self.refresh()
 
+    def use_farm(self, backend: Any, *, owned: bool = False) -> None:
+        """Send farm jobs to ``backend``, a farm an embedder or a script already holds; the
+        panel shuts it down with the window only when ``owned``."""
+        self._farm, self._owns_farm = backend, owned
+        if self.target.currentData() == FARM:
+            self._target_chosen()  # already the target: the new farm replaces the old
+        else:
+            self.target.setCurrentIndex(self.target.findData(FARM))
+
     def _target_chosen(self) -> None:
         if self.target.currentData() == FARM:
             try:
-                self._farm = self._farm or self._factory(self.address)
+                if self._farm is None:
+                    self._farm, self._owns_farm = self._factory(self.address), True
             except Exception as error:  # the farm is optional: say why, stay local
                 self.message.setText(f"The farm at {self.address} is not available: "
                                      f"{str(error).splitlines()[0] if str(error) else error}")
@@ -74,8 +98,6 @@ class FarmPanel(QWidget):
                 self.target.setCurrentIndex(0)
                 self.target.blockSignals(False)
                 return
-            if self.backend is not self._farm:
-                self._farm.subscribe(self.events.listen)
             self.backend = self._farm
         else:
             self.backend = self._local
@@ -106,54 +128,33 @@ class FarmPanel(QWidget):
         return self.target.currentData() == FARM and self._farm is not None
 
     def submit(self, graph: Any, registry: Any, count: int, label: str,
-               outputs: tuple[str, ...] | None = None) -> list[Any]:
-        handles = submit_batch(self.backend, graph, registry, count, label, outputs)
+               outputs: tuple[str, ...] | None = None) -> list[FarmJob]:
+        """Send ``count`` runs of ``graph`` to the chosen backend, the seeds moving on after
+        each one as their control-after-generate says (what the local queue does)."""
+        import random
+
+        from nodestudio.app.queue import advance_seeds
+
+        jobs = []
+        for index in range(max(1, count)):
+            name = f"{label} ({index + 1}/{count})" if count > 1 else label
+            # A snapshot: the artist keeps editing, and the seeds move on below.
+            jobs.append(self.feed.submit(self.backend, graph.copy(), label=name,
+                                         outputs=outputs))
+            advance_seeds(graph, registry, random.Random())
         self.refresh()
-        return handles
+        return jobs
 
     def shutdown(self) -> None:
         self._timer.stop()
-        if self._farm is not None:
+        self.feed.detach()
+        if self._farm is not None and self._owns_farm:
             self._farm.shutdown()
 
 
-class FarmEvents(QObject):
-    """Backend events (from the backend's threads) as a Qt signal, delivered on the GUI thread."""
-
-    finished = Signal(str, str, str)  # job id, status, one line for the log
-
-    def listen(self, event: Any) -> None:
-        if event.kind == "finished":
-            files = event.data.get("files") or []
-            line = (f"farm job {event.job_id}: {event.data.get('error')}"
-                    if event.data.get("error") else
-                    f"farm job {event.job_id}: {event.data.get('status')}, "
-                    f"{len(files)} file(s)" + (f" ({files[0]})" if files else ""))
-            self.finished.emit(event.job_id, event.data.get("status", ""), line)
-
-
-def submit_batch(backend: Any, graph: Any, registry: Any, count: int, label: str,
-                 outputs: tuple[str, ...] | None = None) -> list[Any]:
-    """Send ``count`` runs of ``graph`` to ``backend``, the seeds moving on after each one as
-    their control-after-generate says (what the local queue does)."""
-    import random
-
-    from nodestudio.app.queue import advance_seeds
-
-    handles = []
-    for index in range(max(1, count)):
-        name = f"{label} ({index + 1}/{count})" if count > 1 else label
-        handles.append(backend.submit(graph.copy(), label=name, outputs=outputs))
-        advance_seeds(graph, registry, random.Random())
-    return handles
-
-
-def install_farm_panel(window: Any, session: Any, queue: Any) -> FarmPanel:
-    """The "Farm" dock of the window: the Run target and the workers. Ray is imported only when
-    the artist picks the farm."""
-    from PySide6.QtCore import Qt
-    from PySide6.QtWidgets import QDockWidget
-
+def install_farm_panel(host: RunHost, session: Any, queue: Any, feed: FarmFeed) -> FarmPanel:
+    """The "Farm" dock of the window: the Run target and the workers, hidden until the artist
+    shows it (View › Panels). Ray is imported only when the artist picks the farm."""
     from nodestudio.app.backends import LocalBackend
 
     def connect(address: str) -> Any:
@@ -162,12 +163,11 @@ def install_farm_panel(window: Any, session: Any, queue: Any) -> FarmPanel:
         return open_backend(session, address)
 
     address = getattr(session.settings, "farm_address", "auto") or "auto"
-    panel = FarmPanel(LocalBackend(session, queue), connect, address)
-    dock = QDockWidget("Farm", window)
+    panel = FarmPanel(LocalBackend(session, queue), connect, address, feed=feed)
+    dock = QDockWidget("Farm", host.window)
     dock.setObjectName("farm_dock")
     dock.setWidget(panel)
-    window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+    if not host.add_dock(dock, Qt.DockWidgetArea.RightDockWidgetArea):
+        dock.hide()  # one GPU is the common case: the farm is opt-in
     panel.dock = dock
-    panel.events.finished.connect(lambda _job, status, line: window.log_dock.log(
-        line, "info" if status == "finished" else "error"))
     return panel

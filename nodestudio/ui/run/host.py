@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import SignalInstance
+from PySide6.QtCore import Qt, SignalInstance
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QMainWindow, QMenu, QToolBar
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QToolBar
 
 if TYPE_CHECKING:
     from PySide6.QtCore import QSettings
@@ -32,8 +32,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class RunHost:
-    #: The Qt parent of the run's actions, docks and status widget. The run's extension
-    #: modules (live mode, warm start, farm panel) still take it whole: next to move here.
+    #: The Qt parent of the run's actions, docks and status widget, and what the warm start
+    #: watches for the first Show: only its QMainWindow side is used.
     window: QMainWindow
     editor: GraphEditor
     scene: NodeScene
@@ -54,6 +54,10 @@ class RunHost:
     add_action: Callable[[QAction, str], object]
     node_item: Callable[[str], NodeItem | None]
     open_file: Callable[[Path], object]
+    #: Docks a panel on the given side, listed in View › Panels, where the saved window state
+    #: had it; False when that state does not know the dock (first start, or a dock new in
+    #: this version): the caller then picks its default visibility.
+    add_dock: Callable[[QDockWidget, Qt.DockWidgetArea], bool]
 
 
 def host_of(window: MainWindow) -> RunHost:
@@ -69,4 +73,16 @@ def host_of(window: MainWindow) -> RunHost:
         report=lambda message, level: window.report(message, level),
         add_action=lambda action, menu: window.add_action(action, menu=menu),
         node_item=window.node_item, open_file=window.open_file,
+        add_dock=lambda dock, area: _add_dock(window, dock, area),
     )
+
+
+def _add_dock(window: MainWindow, dock: QDockWidget, area: Qt.DockWidgetArea) -> bool:
+    window.panels_menu.addAction(dock.toggleViewAction())
+    # The window restored its saved state before the run support existed; Qt kept the
+    # places of docks it did not know yet and puts this one back in its own (before it is
+    # added anywhere else: an added dock has no place left to restore).
+    if window.restoreDockWidget(dock):
+        return True
+    window.addDockWidget(area, dock)
+    return False

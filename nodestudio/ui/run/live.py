@@ -47,12 +47,13 @@ class LiveMode(QObject):
         self._timer.setInterval(debounce_ms)
         self._timer.timeout.connect(self.submit)
         self._unsubscribe: Callable[[], None] | None = None
-        self.action = QAction("&Live", controller.window)
+        host = controller.host
+        self.action = QAction("&Live", host.window)
         self.action.setObjectName("action_run_live")
         self.action.setCheckable(True)
         self.action.setShortcut(QKeySequence("Ctrl+Shift+L"))
         self.action.setToolTip("Live: run the graph again after every edit (Ctrl+Shift+L)")
-        self.action.setIcon(icon("run", controller.window.theme))
+        self.action.setIcon(icon("run", host.theme()))
         self.action.setProperty(THEMED_ICON, "run")
         self.action.toggled.connect(self.set_enabled)
         self.editor.graph_replaced.connect(self._watch)
@@ -127,9 +128,9 @@ class LiveMode(QObject):
 def install_live_mode(controller: RunController) -> LiveMode:
     """Add the toggle to the Run menu and the toolbar (after Cancel)."""
     live = LiveMode(controller)
-    window = controller.window
-    window.add_action(live.action, menu="run")
-    toolbar = window.toolbar
+    host = controller.host
+    host.add_action(live.action, "run")
+    toolbar = host.toolbar
     actions = toolbar.actions()
     index = (actions.index(controller.cancel_action)
              if controller.cancel_action in actions else len(actions))

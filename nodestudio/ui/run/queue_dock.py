@@ -1,4 +1,10 @@
-"""The queue panel: finished, running and pending runs; reorder, remove, cancel."""
+"""The queue panel: finished, running and pending runs; reorder, remove, cancel.
+
+Local jobs come from the run queue, farm jobs from the window's
+:class:`~nodestudio.app.farm.feed.FarmFeed` (the same Job objects, negative ids); a farm job's
+row says which worker runs it and is cancelled on that worker. The farm orders its own work,
+so only local jobs can be moved.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from nodestudio.app.farm.feed import FarmFeed, FarmJob
 from nodestudio.app.queue import (
     CANCELLED,
     FAILED,
@@ -43,6 +50,11 @@ STATUS_COLORS = {PENDING: "#8b8f98", RUNNING: "#4c8dff", FINISHED: "#66bb6a",
 
 def status_line(job: Job, detail: str = "") -> str:
     """The second line of a job's row: what it is doing or what became of it."""
+    if isinstance(job, FarmJob) and job.status in (PENDING, RUNNING):
+        if job.status == PENDING:
+            return job.note or "waiting for a farm worker"
+        where = f"running on {job.worker}" if job.worker else "running on the farm"
+        return f"{where} · {detail}" if detail else where
     if job.status == PENDING:
         return "waiting"
     if job.status == RUNNING:
@@ -142,10 +154,13 @@ class JobList(QListWidget):
 
 
 class QueueDock(QDockWidget):
-    def __init__(self, queue: RunQueue, parent: QWidget | None = None) -> None:
+    def __init__(self, queue: RunQueue, parent: QWidget | None = None,
+                 farm: FarmFeed | None = None) -> None:
         super().__init__("Queue", parent)
         self.setObjectName("queueDock")
         self.queue = queue
+        #: Jobs sent to the render farm, shown after the local ones.
+        self.farm = farm
         self.details: dict[int, str] = {}
         body = QWidget(self)
         column = QVBoxLayout(body)
@@ -170,7 +185,7 @@ class QueueDock(QDockWidget):
         self.up_button.clicked.connect(lambda: self.move_selected(-1))
         self.down_button.clicked.connect(lambda: self.move_selected(1))
         self.remove_button.clicked.connect(self.remove_selected)
-        self.clear_button.clicked.connect(queue.clear_done)
+        self.clear_button.clicked.connect(self.clear_done)
         self.list.job_dropped.connect(self.drop_job)
         self.list.currentRowChanged.connect(lambda _row: self._update_buttons())
         self.refresh()
@@ -180,7 +195,7 @@ class QueueDock(QDockWidget):
     def refresh(self) -> None:
         """Rebuild the rows from the queue (which is the truth), keeping the selection."""
         selected = self.selected_job_id()
-        jobs = self.queue.jobs()
+        jobs: list[Job] = [*self.queue.jobs(), *(self.farm.jobs() if self.farm else [])]
         self.list.clear()
         for job in jobs:
             item = QListWidgetItem(_dot(STATUS_COLORS.get(job.status, "#8b8f98")),
@@ -188,7 +203,7 @@ class QueueDock(QDockWidget):
             item.setData(JOB_ID_ROLE, job.id)
             item.setToolTip(job.error or "")
             flags = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
-            if job.status == PENDING:
+            if job.status == PENDING and not isinstance(job, FarmJob):
                 flags |= Qt.ItemFlag.ItemIsDragEnabled
             item.setFlags(flags)
             self.list.addItem(item)
@@ -197,7 +212,12 @@ class QueueDock(QDockWidget):
         self._update_buttons()
 
     def _row_text(self, job: Job) -> str:
-        return f"#{job.id}  {job.label}\n{status_line(job, self.details.get(job.id, ''))}"
+        number = job.display_id if isinstance(job, FarmJob) else job.id
+        return f"#{number}  {job.label}\n{status_line(job, self.details.get(job.id, ''))}"
+
+    def rows(self) -> list[str]:
+        """The rows' text, top to bottom (for tests and accessibility)."""
+        return [self.list.item(row).text() for row in range(self.list.count())]
 
     def set_detail(self, job: Job, text: str) -> None:
         """What the running job is doing (shown on its row)."""
@@ -212,19 +232,22 @@ class QueueDock(QDockWidget):
 
     def _update_buttons(self) -> None:
         job = self._selected_job()
-        pending = job is not None and job.status == PENDING
+        pending = (job is not None and job.status == PENDING
+                   and not isinstance(job, FarmJob))
         self.up_button.setEnabled(pending)
         self.down_button.setEnabled(pending)
         self.remove_button.setEnabled(job is not None)
-        self.remove_button.setText("Cancel" if job is not None and job.status == RUNNING
-                                   else "Remove")
+        # A farm job is cancelled on its worker whether it waits or runs; its row then says so.
+        cancels = job is not None and (job.status == RUNNING
+                                       or (isinstance(job, FarmJob) and not job.done))
+        self.remove_button.setText("Cancel" if cancels else "Remove")
 
     def _selected_job(self) -> Job | None:
         job_id = self.selected_job_id()
         if job_id is None:
             return None
         try:
-            return self.queue.job(job_id)
+            return self.farm.job(job_id) if job_id < 0 and self.farm else self.queue.job(job_id)
         except KeyError:
             return None
 
@@ -254,7 +277,15 @@ class QueueDock(QDockWidget):
         job = self._selected_job()
         if job is None:
             return
-        if job.status == RUNNING:
+        if isinstance(job, FarmJob) and self.farm is not None:
+            self.farm.remove(job.id)  # cancels it first when it is not done
+        elif job.status == RUNNING:
             self.queue.cancel_current()
         else:
             self.queue.remove(job.id)
+
+    def clear_done(self) -> None:
+        """Drop finished, failed and cancelled rows, local and farm."""
+        self.queue.clear_done()
+        if self.farm is not None:
+            self.farm.clear_done()

@@ -22,7 +22,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, QObject, QTimer, Signal
 
@@ -30,6 +30,9 @@ from nodestudio.api.registry import NodeRegistry
 from nodestudio.engine.cancel import CancelToken
 from nodestudio.engine.validate import needed_nodes, output_nodes
 from nodestudio.graph.model import Graph
+
+if TYPE_CHECKING:
+    from nodestudio.ui.run.host import RunHost
 
 #: What a diffusion run imports first, heaviest first (the nodes import them lazily).
 HEAVY_MODULES = (
@@ -66,10 +69,10 @@ class Warmup(QObject):
     #: (seconds it took, what it did) once the background work is over.
     finished = Signal(float, str)
 
-    def __init__(self, window: Any, session: Any, enabled: bool,
+    def __init__(self, host: RunHost, session: Any, enabled: bool,
                  busy: Callable[[], bool] = lambda: False) -> None:
-        super().__init__(window)
-        self.window = window
+        super().__init__(host.window)
+        self.editor = host.editor
         self.session = session
         self.enabled = enabled
         #: Whether the run queue has work: then the warm start must not begin, as loading
@@ -79,8 +82,8 @@ class Warmup(QObject):
         self.cancel_token = CancelToken()
         self._armed = False
         if enabled:
-            window.installEventFilter(self)
-            window.editor.graph_replaced.connect(lambda _graph: self._maybe_start())
+            host.window.installEventFilter(self)  # armed by the window's first Show
+            self.editor.graph_replaced.connect(lambda _graph: self._maybe_start())
 
     @property
     def running(self) -> bool:
@@ -98,11 +101,11 @@ class Warmup(QObject):
         if (not self.enabled or self.thread is not None or self.cancel_token.cancelled
                 or self.busy()):
             return False
-        loaders = loaders_to_warm(self.window.editor.graph, self.session.registry)
+        loaders = loaders_to_warm(self.editor.graph, self.session.registry)
         if loaders is None:
             return False
         # A snapshot: the user keeps editing while the loaders run.
-        graph = self.window.editor.graph.copy()
+        graph = self.editor.graph.copy()
         self.thread = threading.Thread(target=self._work, args=(graph, loaders),
                                        name="nodestudio-warmup", daemon=True)
         self.thread.start()
