@@ -1,8 +1,9 @@
 """The render farm against a real local Ray cluster (2 CPU workers) and the demo model.
 
-One cluster and one backend for the module (starting workers imports torch in each); the
-tests run in file order: throughput and fidelity, affinity, missing model, cancel, a worker
-killed mid-job, and last, jobs queued while no worker can start.
+One cluster (tests/app/conftest.py: ray_cluster, shared by the farm modules) and one backend for
+the module (starting workers imports torch in each); the tests run in file order: throughput
+and fidelity, affinity, missing model, cancel, a worker killed mid-job, and last, a seed sweep
+from the command line queued while no worker can start.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from nodestudio.app.backends import (  # noqa: E402
     CANCELLED,
     FAILED,
     FINISHED,
-    PENDING,
     ExecutionBackend,
 )
 from nodestudio.app.farm.ray_backend import RayBackend  # noqa: E402
@@ -56,21 +56,13 @@ def models_root(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             configure_logging=False)
-    yield
-    ray.shutdown()
-
-
-@pytest.fixture(scope="module")
 def local(models_root, tmp_path_factory) -> Session:
     return Session(device="cpu", models_dir=models_root,
                    output_dir=tmp_path_factory.mktemp("local-output"))
 
 
 @pytest.fixture(scope="module")
-def farm(cluster, local, models_root, tmp_path_factory):
+def farm(ray_cluster, local, models_root, tmp_path_factory):
     # No stealing: affinity is then exact (each checkpoint is loaded on one worker only).
     backend = RayBackend(output_dir=tmp_path_factory.mktemp("farm-output"), session=local,
                          workers=2, models_dirs=[models_root], steal_backlog=10**6)
@@ -186,37 +178,55 @@ def test_a_worker_killed_mid_job_hands_the_job_to_another(farm, local):
     assert not list(output.glob(".*.tmp"))
 
 
-def test_jobs_submitted_while_no_worker_can_start_wait_for_one(farm, local, tmp_path):
-    # The farm above holds both CPUs: this backend's worker cannot be placed yet.
-    waiting = RayBackend(output_dir=tmp_path, session=local, workers=1)
-    try:
-        handle = waiting.submit(_graph(local, seed=5))
-        time.sleep(2)
-        assert handle.status == PENDING and not handle.done
-        assert [w.state for w in waiting.workers()] == ["starting"]
-        farm.shutdown()  # frees the CPUs
-        result = handle.wait(300)
-        assert result is not None and result.status == FINISHED, result and result.error
-        assert [p.parent for p in result.files] == [tmp_path]
-    finally:
-        waiting.shutdown()
+def test_a_sweep_queued_while_no_worker_can_start_waits_then_matches_local_runs(
+        farm, local, tmp_path, capsys, monkeypatch):
+    """`nodestudio run --farm auto --sweep` while the farm above holds both CPUs: its workers
+    cannot be placed and its jobs wait; once the CPUs are free they run, one file per seed.
 
-
-@pytest.mark.slow
-def test_nodestudio_run_sweeps_seeds_on_the_farm(farm, local, tmp_path, capsys):
+    (Formerly two tests, each starting workers of its own: jobs submitted while no worker can
+    start wait for one, and the command line's seed sweep on the farm.)"""
+    from nodestudio.app.farm import cli as farm_cli
     from nodestudio.cli import main
 
-    farm.shutdown()  # the command starts its own workers, one per CPU of the cluster
+    opened: list = []
+    real_open = farm_cli.open_backend
 
-    code = main(["run", str(WORKFLOW), "--farm", "auto", "--device", "cpu",
-                 "--output", str(tmp_path), "--set", f"sampler.steps={STEPS}",
-                 "--sweep", "seed=200..203"])  # seeds no other test ran here
+    def open_and_watch(*args, **kwargs):
+        backend = real_open(*args, **kwargs)  # the command's own backend, unchanged
+        events: list = []
+        backend.subscribe(events.append)
+        opened.append((backend, events))
+        return backend
+
+    monkeypatch.setattr(farm_cli, "open_backend", open_and_watch)
+    codes: list[int] = []
+    command = threading.Thread(target=lambda: codes.append(main([
+        "run", str(WORKFLOW), "--farm", "auto", "--device", "cpu", "--output", str(tmp_path),
+        "--set", f"sampler.steps={STEPS}", "--sweep", "seed=200..203"])))  # seeds no other
+    command.start()                                                      # test ran here
+    deadline = time.monotonic() + 60
+    while not (opened and len(opened[0][1]) >= 4) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    waited_from = time.monotonic()
+    # The reference images, on this process, while the jobs wait.
+    expected = {seed: _pixels(local.run(_graph(local, seed=seed)).files[0])
+                for seed in range(200, 204)}
+    # Time enough for a worker that could start to take a job.
+    time.sleep(max(0.0, 2 - (time.monotonic() - waited_from)))
+    assert command.is_alive() and len(opened) == 1
+    backend, events = opened[0]
+    # One worker per CPU of the cluster, none placed yet; the four jobs queued, none started.
+    assert [w.state for w in backend.workers()] == ["starting", "starting"]
+    assert [e.kind for e in events] == ["queued"] * 4
+    assert not list(tmp_path.glob("*.png"))
+    farm.shutdown()  # frees the CPUs
+    command.join(300)
     out = capsys.readouterr().out
-    assert code == 0, out
-    written = sorted(tmp_path.glob("*.png"))
+    assert codes == [0], out
+    written = sorted(tmp_path.glob("*.png"))  # the command's output folder, nowhere else
     assert len(written) == 4 and out.count("wrote ") == 4
     for seed in range(200, 204):
         line = next(line for line in out.splitlines() if line.endswith(f"(seed={seed})"))
         path = Path(line.split()[1])
-        expected = local.run(_graph(local, seed=seed)).files[0]
-        np.testing.assert_array_equal(_pixels(path), _pixels(expected))
+        assert path.parent == tmp_path
+        np.testing.assert_array_equal(_pixels(path), expected[seed])

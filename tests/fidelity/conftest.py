@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,33 +15,82 @@ import nodestudio
 from nodestudio.app.packs import create_registry
 from nodestudio.app.settings import Settings
 from nodestudio.graph.model import Graph
+from tests.fidelity.pipelines import shared_pipeline
 
 #: The acceptance bound: the graph's image equals the pipeline's to 2/255 per channel.
 MAX_PIXEL_DIFFERENCE = 2 / 255
 
 
 @pytest.fixture(scope="session")
-def session(tiny_models, tmp_path_factory) -> nodestudio.Session:
-    folder = tmp_path_factory.mktemp("fidelity")
-    (folder / "input").mkdir()
+def fidelity_registry() -> Any:
+    """The built-in nodes, read once for every Session of the fidelity tests (a registry is
+    read-only once built; each Session keeps its own model cache)."""
     registry = create_registry(entry_points=False)
     assert not registry.failures, registry.failures[0].traceback
-    # Tests build further models in their own temporary folders and name them by path: allowed
-    # as a user would with --allow-path.
-    return nodestudio.Session(device="cpu", models_dir=tiny_models.root,
-                              output_dir=folder / "output", input_dir=folder / "input",
-                              registry=registry, settings=Settings(),
-                              allowed_paths=[tmp_path_factory.getbasetemp()])
+    return registry
 
 
 @pytest.fixture(scope="session")
-def flow_session(tiny_dit_models, tmp_path_factory) -> nodestudio.Session:
+def new_session(fidelity_registry, tmp_path_factory) -> Callable[..., nodestudio.Session]:
+    """``new_session(models_root, name, pictures={file: PIL image})``: a CPU Session on
+    ``models_root`` with fresh output and input folders (the pictures saved in the input)."""
+
+    def make(models_root: Path, name: str, pictures: dict[str, Any] | None = None,
+             **options: Any) -> nodestudio.Session:
+        folder = tmp_path_factory.mktemp(name)
+        (folder / "input").mkdir()
+        for file_name, picture in (pictures or {}).items():
+            picture.save(folder / "input" / file_name)
+        return nodestudio.Session(device="cpu", models_dir=models_root,
+                                  output_dir=folder / "output", input_dir=folder / "input",
+                                  registry=fidelity_registry, settings=Settings(), **options)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def session(tiny_models, new_session, tmp_path_factory) -> nodestudio.Session:
+    # Tests build further models in their own temporary folders and name them by path: allowed
+    # as a user would with --allow-path.
+    return new_session(tiny_models.root, "fidelity",
+                       allowed_paths=[tmp_path_factory.getbasetemp()])
+
+
+@pytest.fixture(scope="session")
+def flow_session(tiny_dit_models, new_session) -> nodestudio.Session:
     """A Session on the tiny SD3/Flux models (tests/conftest.py: tiny_dit_models)."""
-    folder = tmp_path_factory.mktemp("flow-fidelity")
-    registry = create_registry(entry_points=False)
-    return nodestudio.Session(device="cpu", models_dir=tiny_dit_models.root,
-                              output_dir=folder / "output", input_dir=folder / "input",
-                              registry=registry, settings=Settings())
+    return new_session(tiny_dit_models.root, "flow-fidelity")
+
+
+def _built_once(tmp_path_factory, build: Callable[..., Any], prefix: str
+                ) -> Callable[[str], Any]:
+    """``get(kind)``: the models root ``build(root, which=(kind,))`` fills, built on the first
+    call only, so modules that run the same tiny model share one copy."""
+    built: dict[str, Any] = {}
+
+    def get(kind: str) -> Any:
+        if kind not in built:
+            built[kind] = build(tmp_path_factory.mktemp(f"{prefix}-{kind}"), which=(kind,))
+        return built[kind]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def tiny_motion(tmp_path_factory) -> Callable[[str], Any]:
+    """``tiny_motion("animatediff" | "svd")``: a ``TinyMotionModels`` root, one per session."""
+    from nodestudio.runtime.tiny_motion import build_tiny_motion_models
+
+    return _built_once(tmp_path_factory, build_tiny_motion_models, "tiny-motion")
+
+
+@pytest.fixture(scope="session")
+def tiny_video(tmp_path_factory) -> Callable[[str], Any]:
+    """``tiny_video("wan" | "wan_i2v" | "wan22_a14b" | "ltxv")``: a ``TinyVideoModels`` root,
+    one per session."""
+    from nodestudio.runtime.tiny_video import build_tiny_video_models
+
+    return _built_once(tmp_path_factory, build_tiny_video_models, "tiny-video")
 
 
 @pytest.fixture(scope="session")
@@ -138,17 +188,24 @@ def run_pipeline():
 
 @pytest.fixture(scope="session")
 def pipeline_parts(tiny_models):
-    """Pipelines loaded from the tiny folders, with the scheduler the Sampler node builds."""
+    """Pipelines over the tiny folders' modules (read once: ``shared_pipeline``), with the
+    scheduler the Sampler node builds; ``fresh=True`` reads the folder again, for a test that
+    changes the modules (a LoRA)."""
     from nodestudio.runtime.schedulers import build_scheduler
 
+    loaded: dict[Any, Any] = {}
+
     def parts(folder_name: str, pipeline_class: Any, sampler: str, seed: int,
-              schedule: str = "normal", **extra: Any) -> Any:
+              schedule: str = "normal", fresh: bool = False, **extra: Any) -> Any:
         options = {"safety_checker": None, "requires_safety_checker": False}
         if "XL" in pipeline_class.__name__:
             options = {"add_watermarker": False}
-        pipeline = pipeline_class.from_pretrained(
-            tiny_models.checkpoint(folder_name), local_files_only=True, **options, **extra
-        )
+        folder = tiny_models.checkpoint(folder_name)
+        if fresh:
+            pipeline = pipeline_class.from_pretrained(folder, local_files_only=True, **options,
+                                                      **extra)
+        else:
+            pipeline = shared_pipeline(loaded, folder, pipeline_class, **options, **extra)
         pipeline.scheduler = build_scheduler(sampler, schedule, pipeline.scheduler.config, seed)
         return pipeline
 

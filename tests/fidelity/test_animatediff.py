@@ -13,8 +13,6 @@ import pytest
 import torch
 
 import nodestudio
-from nodestudio.app.packs import create_registry
-from nodestudio.app.settings import Settings
 from nodestudio.engine.executor import NodeExecutionError
 from nodestudio.graph.model import Graph
 
@@ -25,19 +23,13 @@ MAX_DIFFERENCE = 2 / 255
 
 
 @pytest.fixture(scope="module")
-def motion_models(tmp_path_factory):
-    from nodestudio.runtime.tiny_motion import build_tiny_motion_models
-
-    return build_tiny_motion_models(tmp_path_factory.mktemp("tiny-motion"),
-                                    which=("animatediff",))
+def motion_models(tiny_motion):
+    return tiny_motion("animatediff")
 
 
 @pytest.fixture(scope="module")
-def session(motion_models, tmp_path_factory) -> nodestudio.Session:
-    folder = tmp_path_factory.mktemp("animatediff-fidelity")
-    return nodestudio.Session(device="cpu", models_dir=motion_models.root,
-                              output_dir=folder / "output", input_dir=folder / "input",
-                              registry=create_registry(entry_points=False), settings=Settings())
+def session(motion_models, new_session) -> nodestudio.Session:
+    return new_session(motion_models.root, "animatediff-fidelity")
 
 
 def animatediff_graph(models, motion: str, lora: str | None = None) -> Graph:

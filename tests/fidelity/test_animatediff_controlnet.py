@@ -14,8 +14,6 @@ import torch
 from PIL import Image
 
 import nodestudio
-from nodestudio.app.packs import create_registry
-from nodestudio.app.settings import Settings
 from nodestudio.engine.executor import NodeExecutionError
 from nodestudio.graph.model import Graph
 
@@ -28,14 +26,13 @@ CONTROLNET = "tiny-motion-controlnet"
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
+def models(tiny_motion):
     from diffusers import UNet2DConditionModel
 
     from nodestudio.runtime.tiny import tiny_controlnet
-    from nodestudio.runtime.tiny_motion import build_tiny_motion_models
 
-    built = build_tiny_motion_models(tmp_path_factory.mktemp("tiny-motion-cn"),
-                                     which=("animatediff",))
+    # The AnimateDiff models test_animatediff.py runs, plus a ControlNet of their UNet.
+    built = tiny_motion("animatediff")
     unet = UNet2DConditionModel.from_pretrained(built.root / "checkpoints" / built.sd_folder,
                                                 subfolder="unet")
     hint_sensitive(tiny_controlnet(unet, 7)).save_pretrained(built.root / "controlnet" /
@@ -67,16 +64,13 @@ def hint_frames(count: int) -> list[Image.Image]:
 
 
 @pytest.fixture(scope="module")
-def session(models, tmp_path_factory) -> nodestudio.Session:
-    folder = tmp_path_factory.mktemp("animatediff-controlnet")
-    (folder / "input").mkdir()
+def session(models, new_session) -> nodestudio.Session:
+    made = new_session(models.root, "animatediff-controlnet")
     first, *rest = hint_frames(FRAMES)
-    first.save(folder / "input" / "hints.apng", format="PNG", save_all=True,
+    first.save(made.settings.input_dir / "hints.apng", format="PNG", save_all=True,
                append_images=rest, duration=125, loop=0)
-    first.save(folder / "input" / "hint.png")
-    return nodestudio.Session(device="cpu", models_dir=models.root,
-                              output_dir=folder / "output", input_dir=folder / "input",
-                              registry=create_registry(entry_points=False), settings=Settings())
+    first.save(made.settings.input_dir / "hint.png")
+    return made
 
 
 def controlled_graph(models, per_frame: bool) -> Graph:

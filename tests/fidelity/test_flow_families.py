@@ -15,6 +15,7 @@ import torch
 
 import nodestudio
 from nodestudio.graph.model import Graph
+from tests.fidelity.pipelines import shared_pipeline
 
 pytestmark = pytest.mark.slow
 SEED = 4321
@@ -83,11 +84,27 @@ class FlowGraph:
         return session.run(g, outputs=["decode"]).outputs["decode"]["image"]
 
 
-def pipeline(models, pipeline_class: Any, folder: str, sampler: str = "euler") -> Any:
+#: The folders' pipelines, read once for this module (conftest.shared_pipeline).
+_LOADED: dict[Any, Any] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _forget_pipelines():
+    yield
+    _LOADED.clear()
+
+
+def pipeline(models, pipeline_class: Any, folder: str, sampler: str = "euler",
+             fresh: bool = False) -> Any:
+    """The pipeline over ``folder``'s modules with the Sampler's scheduler; ``fresh``: read
+    from disk for this test alone (it changes the modules: a LoRA)."""
     from nodestudio.runtime import families
     from nodestudio.runtime.schedulers import build_scheduler
 
-    loaded = pipeline_class.from_pretrained(models.checkpoint(folder), local_files_only=True)
+    if fresh:
+        loaded = pipeline_class.from_pretrained(models.checkpoint(folder), local_files_only=True)
+    else:
+        loaded = shared_pipeline(_LOADED, models.checkpoint(folder), pipeline_class)
     family = families.SD3 if "3" in pipeline_class.__name__ else families.FLUX
     loaded.scheduler = build_scheduler(sampler, "normal", loaded.scheduler.config, SEED, family)
     loaded.set_progress_bar_config(disable=True)
@@ -237,9 +254,8 @@ def test_sd3_controlnet_graph_equals_the_pipeline(session, tiny_dit_models, hint
     image = _controlled(session, m.sd3_folder, m.sd3_controlnet_folder, hint[0], steps=4,
                         cfg=4.0, sampler="euler")
     controlnet = SD3ControlNetModel.from_pretrained(m.controlnet(m.sd3_controlnet_folder))
-    reference = StableDiffusion3ControlNetPipeline.from_pretrained(
-        m.checkpoint(m.sd3_folder), controlnet=controlnet, local_files_only=True)
-    reference.set_progress_bar_config(disable=True)
+    reference = shared_pipeline(_LOADED, m.checkpoint(m.sd3_folder),
+                                StableDiffusion3ControlNetPipeline, controlnet=controlnet)
     expected = reference(prompt=PROMPT, negative_prompt=NEGATIVE, control_image=Image.fromarray(
         hint[1]), controlnet_conditioning_scale=0.8, control_guidance_end=0.75, width=48,
         height=32, num_inference_steps=4, guidance_scale=4.0, generator=generator(),
@@ -260,9 +276,8 @@ def test_flux_controlnet_graph_equals_the_pipeline(session, tiny_dit_models, hin
     image = _controlled(session, m.flux_folder, m.flux_controlnet_folder, hint[0], steps=3,
                         cfg=1.0, sampler="euler")
     controlnet = FluxControlNetModel.from_pretrained(m.controlnet(m.flux_controlnet_folder))
-    reference = FluxControlNetPipeline.from_pretrained(
-        m.checkpoint(m.flux_folder), controlnet=controlnet, local_files_only=True)
-    reference.set_progress_bar_config(disable=True)
+    reference = shared_pipeline(_LOADED, m.checkpoint(m.flux_folder), FluxControlNetPipeline,
+                                controlnet=controlnet)
     # The pipeline draws the hint's posterior sample from the generator before the noise;
     # hand it the noise the Sampler draws (its VAE's posterior is narrow: sample = mode).
     noise = pack(randn_tensor((1, 16, 4, 6), generator=generator()))
@@ -285,7 +300,7 @@ def test_flux_lora_graph_equals_the_pipeline(session, tiny_dit_models, same_imag
     flow.model, flow.clip = "lora", "lora"
     image = flow.run(session, 32, 32, steps=3, cfg=1.0, sampler="euler")
 
-    reference = pipeline(m, FluxPipeline, m.flux_folder)
+    reference = pipeline(m, FluxPipeline, m.flux_folder, fresh=True)  # the LoRA goes in
     reference.load_lora_weights(str(m.lora(m.flux_lora_file)), adapter_name="reference")
     reference.set_adapters(["reference"], adapter_weights=[0.7])
     expected = reference(prompt=PROMPT, width=32, height=32, num_inference_steps=3,

@@ -223,7 +223,8 @@ def test_lora_on_the_unet_matches_diffusers_adapters(session, chain, tiny_models
     build.sample(build.empty_latent(32, 32), model=("lora", "model"), seed=SEED, steps=3, cfg=5.0)
     image = session.run(build.graph).outputs["decode"]["image"]
 
-    pipeline = pipeline_parts("tiny-sd", StableDiffusionPipeline, "euler", SEED)
+    # Its own pipeline: the adapter goes into the UNet, which the shared pipelines keep.
+    pipeline = pipeline_parts("tiny-sd", StableDiffusionPipeline, "euler", SEED, fresh=True)
     state_dict, alphas = StableDiffusionLoraLoaderMixin.lora_state_dict(
         str(tiny_models.lora(tiny_models.lora_file)))
     pipeline.unet.load_lora_adapter(state_dict, prefix="unet", network_alphas=alphas,

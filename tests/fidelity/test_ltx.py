@@ -9,26 +9,18 @@ import pytest
 import torch
 
 import nodestudio
-from nodestudio.app.packs import create_registry
-from nodestudio.app.settings import Settings
 
 from .test_wan import NEGATIVE, PROMPT, SEED, assert_same_frames, video_graph
 
 
 @pytest.fixture(scope="module")
-def video_models(tmp_path_factory):
-    from nodestudio.runtime.tiny_video import build_tiny_video_models
-
-    return build_tiny_video_models(tmp_path_factory.mktemp("tiny-video-models"),
-                                   which=("ltxv",))
+def video_models(tiny_video):
+    return tiny_video("ltxv")
 
 
 @pytest.fixture(scope="module")
-def video_session(video_models, tmp_path_factory) -> nodestudio.Session:
-    folder = tmp_path_factory.mktemp("ltx-fidelity")
-    return nodestudio.Session(device="cpu", models_dir=video_models.root,
-                              output_dir=folder / "output", input_dir=folder / "input",
-                              registry=create_registry(entry_points=False), settings=Settings())
+def video_session(video_models, new_session) -> nodestudio.Session:
+    return new_session(video_models.root, "ltx-fidelity")
 
 
 def test_ltx_graph_equals_the_pipeline(video_session, video_models):

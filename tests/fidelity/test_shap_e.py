@@ -11,8 +11,6 @@ import pytest
 import torch
 
 import nodestudio
-from nodestudio.app.packs import create_registry
-from nodestudio.app.settings import Settings
 from nodestudio.graph.model import Graph
 from nodestudio.runtime.tiny_audio_3d import save_shap_e_folder
 
@@ -25,11 +23,8 @@ def folder(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def session(folder, tmp_path_factory) -> nodestudio.Session:
-    out = tmp_path_factory.mktemp("shap-e-session")
-    return nodestudio.Session(device="cpu", models_dir=folder.parent.parent,
-                              output_dir=out / "output", input_dir=out / "input",
-                              registry=create_registry(entry_points=False), settings=Settings())
+def session(folder, new_session) -> nodestudio.Session:
+    return new_session(folder.parent.parent, "shap-e-session")
 
 
 def shap_e_graph(steps: int, guidance: float, grid: int = GRID) -> Graph:

@@ -10,8 +10,6 @@ import pytest
 import torch
 
 import nodestudio
-from nodestudio.app.packs import create_registry
-from nodestudio.app.settings import Settings
 from nodestudio.graph.model import Graph
 from nodestudio.runtime.tiny_audio_3d import (
     AUDIO_HOP,
@@ -34,11 +32,8 @@ def audio_models(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def session(audio_models, tmp_path_factory) -> nodestudio.Session:
-    folder = tmp_path_factory.mktemp("audio-session")
-    return nodestudio.Session(device="cpu", models_dir=audio_models,
-                              output_dir=folder / "output", input_dir=folder / "input",
-                              registry=create_registry(entry_points=False), settings=Settings())
+def session(audio_models, new_session) -> nodestudio.Session:
+    return new_session(audio_models, "audio-session")
 
 
 def audio_graph(steps: int, cfg: float, seconds_total: float, seconds_start: float = 0.0,

@@ -11,8 +11,6 @@ import torch
 from PIL import Image
 
 import nodestudio
-from nodestudio.app.packs import create_registry
-from nodestudio.app.settings import Settings
 from nodestudio.graph.model import Graph
 
 SEED = 4321
@@ -21,10 +19,8 @@ MAX_DIFFERENCE = 2 / 255
 
 
 @pytest.fixture(scope="module")
-def svd_models(tmp_path_factory):
-    from nodestudio.runtime.tiny_motion import build_tiny_motion_models
-
-    return build_tiny_motion_models(tmp_path_factory.mktemp("tiny-svd"), which=("svd",))
+def svd_models(tiny_motion):
+    return tiny_motion("svd")
 
 
 @pytest.fixture(scope="module")
@@ -36,13 +32,8 @@ def start_image() -> Image.Image:
 
 
 @pytest.fixture(scope="module")
-def session(svd_models, start_image, tmp_path_factory) -> nodestudio.Session:
-    folder = tmp_path_factory.mktemp("svd-fidelity")
-    (folder / "input").mkdir()
-    start_image.save(folder / "input" / "start.png")
-    return nodestudio.Session(device="cpu", models_dir=svd_models.root,
-                              output_dir=folder / "output", input_dir=folder / "input",
-                              registry=create_registry(entry_points=False), settings=Settings())
+def session(svd_models, start_image, new_session) -> nodestudio.Session:
+    return new_session(svd_models.root, "svd-fidelity", {"start.png": start_image})
 
 
 def svd_graph(models, min_cfg: float | None, cfg: float, augmentation: float) -> Graph:

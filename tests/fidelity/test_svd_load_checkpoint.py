@@ -11,8 +11,6 @@ import pytest
 from PIL import Image
 
 import nodestudio
-from nodestudio.app.packs import create_registry
-from nodestudio.app.settings import Settings
 from nodestudio.engine.executor import NodeExecutionError
 from nodestudio.graph.model import Graph
 
@@ -21,22 +19,16 @@ FRAMES, SIZE, STEPS = 3, 32, 2
 
 
 @pytest.fixture(scope="module")
-def svd_models(tmp_path_factory):
-    from nodestudio.runtime.tiny_motion import build_tiny_motion_models
-
-    return build_tiny_motion_models(tmp_path_factory.mktemp("tiny-svd-ckpt"), which=("svd",))
+def svd_models(tiny_motion):
+    return tiny_motion("svd")  # the model test_svd.py runs
 
 
 @pytest.fixture(scope="module")
-def session(svd_models, tmp_path_factory) -> nodestudio.Session:
-    folder = tmp_path_factory.mktemp("svd-load-checkpoint")
-    (folder / "input").mkdir()
+def session(svd_models, new_session) -> nodestudio.Session:
     rows, columns = np.mgrid[0:SIZE, 0:SIZE]
     pixels = np.stack([rows * 7, columns * 5, (rows + columns) * 3], axis=-1) % 256
-    Image.fromarray(pixels.astype(np.uint8)).save(folder / "input" / "start.png")
-    return nodestudio.Session(device="cpu", models_dir=svd_models.root,
-                              output_dir=folder / "output", input_dir=folder / "input",
-                              registry=create_registry(entry_points=False), settings=Settings())
+    return new_session(svd_models.root, "svd-load-checkpoint",
+                       {"start.png": Image.fromarray(pixels.astype(np.uint8))})
 
 
 def svd_graph(models, loader: str) -> Graph:

@@ -14,8 +14,6 @@ import pytest
 import torch
 
 import nodestudio
-from nodestudio.app.packs import create_registry
-from nodestudio.app.settings import Settings
 from nodestudio.graph.model import Graph
 
 SEED = 1234
@@ -24,19 +22,13 @@ MAX_DIFFERENCE = 2 / 255
 
 
 @pytest.fixture(scope="module")
-def video_models(tmp_path_factory):
-    from nodestudio.runtime.tiny_video import build_tiny_video_models
-
-    return build_tiny_video_models(tmp_path_factory.mktemp("tiny-video-models"),
-                                   which=("wan",))
+def video_models(tiny_video):
+    return tiny_video("wan")
 
 
 @pytest.fixture(scope="module")
-def video_session(video_models, tmp_path_factory) -> nodestudio.Session:
-    folder = tmp_path_factory.mktemp("video-fidelity")
-    return nodestudio.Session(device="cpu", models_dir=video_models.root,
-                              output_dir=folder / "output", input_dir=folder / "input",
-                              registry=create_registry(entry_points=False), settings=Settings())
+def video_session(video_models, new_session) -> nodestudio.Session:
+    return new_session(video_models.root, "video-fidelity")
 
 
 def video_graph(checkpoint: str, width: int, height: int, length: int,

@@ -15,26 +15,19 @@ import pytest
 import torch
 
 import nodestudio
-from nodestudio.app.packs import create_registry
-from nodestudio.app.settings import Settings
 from tests.fidelity.test_wan import NEGATIVE, PROMPT, SEED, assert_same_frames, video_graph
 
 STEPS, CFG = 4, 5.0
 
 
 @pytest.fixture(scope="module")
-def experts_models(tmp_path_factory):
-    from nodestudio.runtime.tiny_video import build_tiny_video_models
-
-    return build_tiny_video_models(tmp_path_factory.mktemp("tiny-wan22"), which=("wan22_a14b",))
+def experts_models(tiny_video):
+    return tiny_video("wan22_a14b")
 
 
 @pytest.fixture(scope="module")
-def session(experts_models, tmp_path_factory) -> nodestudio.Session:
-    folder = tmp_path_factory.mktemp("wan22-fidelity")
-    return nodestudio.Session(device="cpu", models_dir=experts_models.root,
-                              output_dir=folder / "output", input_dir=folder / "input",
-                              registry=create_registry(entry_points=False), settings=Settings())
+def session(experts_models, new_session) -> nodestudio.Session:
+    return new_session(experts_models.root, "wan22-fidelity")
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,6 @@ import torch
 from PIL import Image
 
 import nodestudio
-from nodestudio.app.packs import create_registry
-from nodestudio.app.settings import Settings
 from nodestudio.graph.model import Graph
 
 SEED, PROMPT, NEGATIVE = 77, "a red fox running in the snow", "blurry"
@@ -20,10 +18,8 @@ MAX_DIFFERENCE = 2 / 255
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    from nodestudio.runtime.tiny_video import build_tiny_video_models
-
-    return build_tiny_video_models(tmp_path_factory.mktemp("tiny-wan-i2v"), which=("wan_i2v",))
+def models(tiny_video):
+    return tiny_video("wan_i2v")
 
 
 @pytest.fixture(scope="module")
@@ -36,13 +32,8 @@ def start_picture() -> Image.Image:
 
 
 @pytest.fixture(scope="module")
-def session(models, start_picture, tmp_path_factory) -> nodestudio.Session:
-    folder = tmp_path_factory.mktemp("wan-i2v-fidelity")
-    (folder / "input").mkdir()
-    start_picture.save(folder / "input" / "start.png")
-    return nodestudio.Session(device="cpu", models_dir=models.root,
-                              output_dir=folder / "output", input_dir=folder / "input",
-                              registry=create_registry(entry_points=False), settings=Settings())
+def session(models, start_picture, new_session) -> nodestudio.Session:
+    return new_session(models.root, "wan-i2v-fidelity", {"start.png": start_picture})
 
 
 @pytest.fixture(scope="module")
