@@ -167,3 +167,28 @@ def test_the_queue_dock_keeps_the_users_choice_through_the_window_state(
     dock = _install(second, registry, tmp_path).queue_dock
     QApplication.processEvents()
     assert dock.isHidden() and not dock.toggleViewAction().isChecked()
+
+
+def test_a_farm_job_leaves_the_status_line_to_the_local_run(window, registry, tmp_path,
+                                                            monkeypatch):
+    """While this machine runs, a farm job's progress shows on its queue row, not in the
+    status line; with nothing running locally it shows there too."""
+    from nodestudio.app.farm.feed import FarmJob
+    from nodestudio.app.queue import RUNNING, Job
+    from nodestudio.engine.events import NodeProgress, NodeStarted
+    from nodestudio.graph.model import Graph
+
+    controller = _install(window, registry, tmp_path)
+    local = Job(id=3, graph=Graph(), label="#3", status=RUNNING)
+    farm_job = FarmJob(id=-1, graph=Graph(), label="#farm-1", status=RUNNING)
+    monkeypatch.setattr(controller.queue, "jobs", lambda: [local])
+    controller._node_started(NodeStarted("r1", node_id="s", type_id="x"), local)
+    controller._node_progress(NodeProgress("r1", node_id="s", done=2, total=10), local)
+    shown = controller.status.label.text()
+    assert shown  # the local run's line
+    controller._node_started(NodeStarted("r2", node_id="f", type_id="x"), farm_job)
+    controller._node_progress(NodeProgress("r2", node_id="f", done=7, total=9), farm_job)
+    assert controller.status.label.text() == shown
+    monkeypatch.setattr(controller.queue, "jobs", lambda: [])  # the local run ended
+    controller._node_progress(NodeProgress("r2", node_id="f", done=8, total=9), farm_job)
+    assert controller.status.label.text() != shown

@@ -403,8 +403,14 @@ class RunController(QObject):
         for old in done[:max(0, len(done) - MAX_HISTORY)]:
             self.queue.remove(old.id)
 
+    def _drives_status(self, job: Job) -> bool:
+        """The status line follows this machine's run; a farm job (negative id) shows there
+        only while nothing runs locally, so two runs at once do not mix in one line."""
+        return job.id >= 0 or not any(j.status == RUNNING for j in self.queue.jobs())
+
     def _run_started(self, event: RunStarted, job: Job) -> None:
-        self.status.busy(f"{job.label}: preparing…")
+        if self._drives_status(job):
+            self.status.busy(f"{job.label}: preparing…")
 
     def _validation_failed(self, event: ValidationFailed, job: Job) -> None:
         if self._on_canvas(job):
@@ -417,13 +423,14 @@ class RunController(QObject):
             self._showing_problems = False
             self.board.begin_run(event.to_run, event.cached)
             self.marks.refresh()
-        if not event.to_run:
+        if not event.to_run and self._drives_status(job):
             self.status.busy(f"{job.label}: nothing to run, all {len(event.cached)} cached")
 
     def _node_started(self, event: NodeStarted, job: Job) -> None:
         title = self._title(job, event.node_id)
         rate = self._rates[event.node_id] = StepRate()
-        self.status.node_started(title, rate)
+        if self._drives_status(job):
+            self.status.node_started(title, rate)
         self.queue_dock.set_detail(job, title)
         if self._on_canvas(job):
             self.board.node_started(event.node_id)
@@ -434,7 +441,8 @@ class RunController(QObject):
         if rate is None:
             rate = self._rates[event.node_id] = StepRate()
         rate.report(event.done, event.total)
-        self.status.node_progress(rate)
+        if self._drives_status(job):
+            self.status.node_progress(rate)
         self.queue_dock.set_detail(job, f"{self._title(job, event.node_id)} "
                                         f"{event.done}/{event.total}")
         if not self._on_canvas(job):
@@ -495,7 +503,8 @@ class RunController(QObject):
             self.host.report(f"{job.label}: cancelled ({summary})", "warning")
         else:
             self.host.report(f"{job.label}: failed ({summary})", "error")
-        self.status.idle()
+        if self._drives_status(job):
+            self.status.idle()
 
 
 def _as_bool(value: object) -> bool:
