@@ -377,7 +377,8 @@ def probe_loss(probe: torch.nn.Module, encoded: torch.Tensor, captions: list[str
     """Cross-entropy of the shape each caption names, read from its mean text state (what the
     UNet's cross-attention sees at large); captions naming no shape do not count."""
     named = [world.parse_caption(text).get("shape") if text else None for text in captions]
-    labels = torch.tensor([world.SHAPES.index(shape) if shape else -100 for shape in named])
+    labels = torch.tensor([world.SHAPES.index(shape) if shape else -100 for shape in named],
+                          device=encoded.device)
     if not (labels >= 0).any():
         return encoded.sum() * 0
     return F.cross_entropy(probe(encoded.mean(dim=1)), labels, ignore_index=-100)
@@ -404,6 +405,25 @@ def grow(unet: torch.nn.Module, text_encoder: torch.nn.Module, source: Path) -> 
     print(f"grew from {source}: {len(added)} attention blocks added", flush=True)
 
 
+def cpu_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Checkpoints hold CPU tensors, so a run resumes (and exports) on any machine."""
+    return {name: value.detach().cpu() for name, value in state.items()}
+
+
+def resume_unet(state: dict[str, Any], unet: torch.nn.Module, text_encoder: torch.nn.Module,
+                probe: torch.nn.Module | None, optimizer: torch.optim.Optimizer,
+                ema_unet: ExponentialAverage, ema_text: ExponentialAverage) -> int:
+    """Load a UNet-stage checkpoint into the training objects; returns its step."""
+    unet.load_state_dict(state["unet"])
+    text_encoder.load_state_dict(state["text_encoder"])
+    ema_unet.average.load_state_dict(state["ema_unet"])
+    ema_text.average.load_state_dict(state["ema_text_encoder"])
+    optimizer.load_state_dict(state["optimizer"])
+    if probe is not None:
+        probe.load_state_dict(state["word_probe"])
+    return int(state["step"])
+
+
 def train_unet(args: argparse.Namespace) -> None:
     sizes = sizes_from_args(args)
     cache = data.LatentCache.load(args.state_dir / "latents")
@@ -417,28 +437,24 @@ def train_unet(args: argparse.Namespace) -> None:
     # --word-probe: a linear read-out of the shape word from the text states, trained with
     # them and thrown away on export, so the encoder cannot merge two shape words.
     probe = torch.nn.Linear(sizes.text_hidden, len(world.SHAPES)) if args.word_probe else None
-    parameters = list(text_encoder.parameters()) + list(unet.parameters())
-    if probe is not None:
-        parameters += list(probe.parameters())
+    # --device cuda: batches and noise are still drawn on the CPU from the same keyed streams,
+    # so a run moved between machines sees the same data (as the ControlNet stage does).
+    device = torch.device(args.device)
+    trained = [module.to(device) for module in (text_encoder, unet, probe) if module is not None]
+    parameters = [parameter for module in trained for parameter in module.parameters()]
     optimizer = torch.optim.AdamW(parameters, lr=args.lr, weight_decay=0.01)
     ema_unet = ExponentialAverage(unet, args.ema)
     ema_text = ExponentialAverage(text_encoder, args.ema)
     checkpoints = Checkpoints(args.state_dir, "unet", args.save_minutes)
     start = 0
     if args.resume and checkpoints.path.exists():
-        state = checkpoints.load()
-        unet.load_state_dict(state["unet"])
-        text_encoder.load_state_dict(state["text_encoder"])
-        ema_unet.average.load_state_dict(state["ema_unet"])
-        ema_text.average.load_state_dict(state["ema_text_encoder"])
-        optimizer.load_state_dict(state["optimizer"])
-        if probe is not None:
-            probe.load_state_dict(state["word_probe"])
-        start = state["step"]
+        # On the CPU; load_state_dict copies onto the device.
+        start = resume_unet(checkpoints.load(), unet, text_encoder, probe, optimizer,
+                            ema_unet, ema_text)
     print(
         f"UNet {models.parameter_count(unet):,} + text encoder "
         f"{models.parameter_count(text_encoder):,} parameters, {len(cache)} latents, "
-        f"from step {start}",
+        f"from step {start} on {device}",
         flush=True,
     )
     target = DiffusionTarget(high_noise_fraction=args.high_noise_fraction)
@@ -449,10 +465,11 @@ def train_unet(args: argparse.Namespace) -> None:
     for step in range(start, last_step(args)):
         _, latents, captions = latent_batch(cache, args, step, empty_probability=0.1)
         generator = torch.Generator().manual_seed(args.seed * 1_000_003 + step)
-        noisy, timesteps, velocity, weight = target.sample(latents, generator)
+        noisy, timesteps, velocity, weight = (
+            tensor.to(device) for tensor in target.sample(latents, generator))
         lr = schedule(step)
         set_lr(optimizer, lr)
-        encoded = text_encoder(tokens(captions))[0]
+        encoded = text_encoder(tokens(captions).to(device))[0]
         prediction = unet(noisy, timesteps, encoded).sample
         loss = target.loss(prediction, velocity, weight)
         if probe is not None:
@@ -463,12 +480,12 @@ def train_unet(args: argparse.Namespace) -> None:
         log.add(step, loss.item(), lr)
         checkpoints.save(step + 1, args, lambda: {
             "sizes": sizes,
-            "unet": unet.state_dict(),
-            "text_encoder": text_encoder.state_dict(),
-            "ema_unet": ema_unet.average.state_dict(),
-            "ema_text_encoder": ema_text.average.state_dict(),
+            "unet": cpu_state(unet.state_dict()),
+            "text_encoder": cpu_state(text_encoder.state_dict()),
+            "ema_unet": cpu_state(ema_unet.average.state_dict()),
+            "ema_text_encoder": cpu_state(ema_text.average.state_dict()),
             "optimizer": optimizer.state_dict(),
-        } | ({"word_probe": probe.state_dict()} if probe is not None else {}))
+        } | ({"word_probe": cpu_state(probe.state_dict())} if probe is not None else {}))
 
 
 # --- ControlNet ---------------------------------------------------------------------------------
@@ -524,7 +541,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "continuous places and sizes, with outline styles as augmentation "
                              "and captions that omit or contradict the position")
     parser.add_argument("--device", default="cpu",
-                        help="controlnet: where to train (cuda on a GPU machine)")
+                        help="unet/controlnet: where to train (cuda on a GPU machine)")
     parser.add_argument("--grow-from", type=Path, default=None,
                         help="unet: start from this unet checkpoint's averaged weights (a "
                              "larger --sizes adds no-op attention blocks)")
