@@ -7,7 +7,9 @@ The two items are not nodes: they are no NodeItem, so selection, delete, copy, r
 properties dock never see them. They can be moved; where they sit is kept for the session
 only (the file format has no place for it), and otherwise they follow the inner nodes'
 bounding box each time the level is opened. Dropping a link dragged from an inner socket on
-them promotes that socket (a new input or output of the definition, one undo step).
+them promotes that socket (a new input or output of the definition, one undo step); a
+right-click on a port row offers to remove it (an input or output, with the links to it on
+every instance) or to unpromote it (a promoted widget), one undo step too.
 """
 
 from __future__ import annotations
@@ -17,23 +19,31 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import shiboken6
-from PySide6.QtCore import QObject, QPointF, QRectF, Qt
+from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import (
     QGraphicsItem,
     QGraphicsPathItem,
+    QGraphicsSceneContextMenuEvent,
+    QMenu,
     QStyleOptionGraphicsItem,
     QWidget,
 )
 
 from nodestudio.api.sockets import ANY
-from nodestudio.graph.subgraphs import SubgraphDefinition, SubgraphInput, SubgraphOutput
+from nodestudio.graph.model import Graph
+from nodestudio.graph.subgraphs import (
+    SubgraphDefinition,
+    SubgraphInput,
+    SubgraphOutput,
+    instances_of,
+)
 from nodestudio.ui.canvas import geometry as geo
 from nodestudio.ui.canvas.link_item import LINK_WIDTH, Z_LINK, link_path
 from nodestudio.ui.canvas.node_item import NodeItem
 from nodestudio.ui.canvas.socket_item import HIT_RADIUS, SocketState, paint_socket
 from nodestudio.ui.subgraph_commands import DefinitionCommand
-from nodestudio.ui.subgraph_editing import open_definition
+from nodestudio.ui.subgraph_editing import LevelStatesCommand, open_definition, set_promoted
 from nodestudio.ui.subgraph_types import promoted_spec
 from nodestudio.ui.theme import NO_BRUSH, NO_PEN
 
@@ -200,6 +210,9 @@ class BoundaryOverlay(QObject):
         scene.links_refreshed.connect(lambda _ids: self.place_links())
         editor.undo_stack.indexChanged.connect(lambda _index: self.sync())
         scene.link_drop_target = self.drop_link
+        # The scene turns every right-click into the window's canvas menu; one on a port row
+        # is taken here first.
+        scene.installEventFilter(self)
         self.sync(fresh=True)
 
     # -- building ---------------------------------------------------------------------------
@@ -288,6 +301,42 @@ class BoundaryOverlay(QObject):
         return next((item for item in self.items.values()
                      if item.row_at(scene_pos) is not None
                      or item.sceneBoundingRect().contains(scene_pos)), None)
+
+    # -- the port menu ----------------------------------------------------------------------
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.GraphicsSceneContextMenu \
+                and isinstance(event, QGraphicsSceneContextMenuEvent):
+            views = self.scene.views()
+            # A parent keeps the menu alive (and deletes it on close) once this returns.
+            menu = self.port_menu(event.scenePos(), views[0] if views else None)
+            if menu is not None:
+                menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+                menu.popup(event.screenPos())
+                event.accept()
+                return True
+        return super().eventFilter(watched, event)
+
+    def port_menu(self, scene_pos: QPointF, parent: QWidget | None = None) -> QMenu | None:
+        """The menu for the port row under ``scene_pos`` (None off a port row: the header
+        and the add row get the canvas menu)."""
+        item = self.item_at(scene_pos)
+        row = item.row_at(scene_pos) if item is not None else None
+        definition = open_definition(self.editor)
+        if item is None or row is None or row >= len(item.ports) or definition is None:
+            return None
+        port = item.ports[row]
+        menu = QMenu(parent)
+        if port.widget:
+            node_id, input_name = port.inner[0]
+            action = menu.addAction(f"Unpromote {port.name}")
+            action.triggered.connect(lambda: set_promoted(self.editor, node_id, input_name,
+                                                          False))
+        else:
+            action = menu.addAction(f"Remove {item.side[:-1]} {port.name}")
+            action.triggered.connect(lambda: remove_port(self.editor, definition, port.name,
+                                                         output=item.side == OUTPUTS))
+        return menu
 
     # -- promoting by drag ------------------------------------------------------------------
 
@@ -380,3 +429,48 @@ def promote_output(editor: GraphEditor, definition: SubgraphDefinition, node_id:
     editor.push(DefinitionCommand(editor.graph, definition, after, {},
                                   f"Promote output {name}"))
     return True
+
+
+def remove_port(editor: GraphEditor, definition: SubgraphDefinition, name: str,
+                output: bool = False) -> bool:
+    """Remove input (with ``output``: output) ``name`` of ``definition``, the links to it
+    on every instance and the instances' values for it; one undo step."""
+    after = _interface_copy(definition)
+    if output:
+        after.outputs = [item for item in after.outputs if item.name != name]
+    else:
+        after.inputs = [item for item in after.inputs if item.name != name]
+    if (after.outputs, after.inputs) == (definition.outputs, definition.inputs):
+        return False
+    values: dict[tuple[str | None, str], dict] = {}
+    places: dict[int, tuple[Graph, list[str]]] = {}
+    for where, node_id in instances_of(editor.graph, definition.id):
+        graph = editor.graph if where is None else editor.graph.definitions[where].graph
+        places.setdefault(id(graph), (graph, []))[1].append(node_id)
+        kept = graph.node(node_id).values
+        if not output and name in kept:
+            values[(where, node_id)] = {k: copy.deepcopy(v) for k, v in kept.items()
+                                        if k != name}
+    unlinked = LevelStatesCommand([(graph, _unlinked(graph, ids, name, output))
+                                   for graph, ids in places.values()])
+    text = f"Remove {'output' if output else 'input'} {name}"
+    editor.undo_stack.beginMacro(text)
+    try:
+        # Links first: none is left pointing at a port that is gone (undo runs in reverse,
+        # so the port is back before its links are).
+        editor.push(unlinked)
+        editor.push(DefinitionCommand(editor.graph, definition, after, values, text))
+    finally:
+        editor.undo_stack.endMacro()
+    return True
+
+
+def _unlinked(graph: Graph, ids: list[str], name: str, output: bool) -> tuple[Graph, Graph]:
+    """``graph`` before and after the links into (out of) port ``name`` of instances
+    ``ids`` are gone."""
+    before, after = graph.copy(), graph.copy()
+    for link in list(after.links):
+        if (output and link.source in ids and link.output == name) \
+                or (not output and link.target in ids and link.input == name):
+            after.disconnect(link.target, link.input)
+    return before, after

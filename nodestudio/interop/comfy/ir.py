@@ -65,8 +65,9 @@ class ComfyGraph:
     #: ComfyUI subgraph definitions (``definitions.subgraphs``, nested ones too) by id, as the
     #: file has them; built by subgraph_import.py.
     subgraphs: dict[str, Any] = field(default_factory=dict)
-    #: For a subgraph definition's graph: node id -> the model-family clue the nodes outside
-    #: stand for (its virtual input node carries what feeds the instance; families.py).
+    #: Node id -> the model-family clue of nodes it stands for (families.py): in a subgraph
+    #: definition's graph its virtual input node carries what feeds the instance; in any
+    #: graph a subgraph instance carries the family of the loaders inside it.
     outer_clues: dict[str, str] = field(default_factory=dict)
 
 

@@ -168,6 +168,10 @@ class SubgraphImport:
         # (families.py): a sampler inside whose loader is outside cannot see it. Top-level
         # instances are known now; nested ones add theirs when their level is built.
         self.families: dict[str, set[str | None]] = {}
+        # The reverse: the family the loaders inside a definition give what it outputs, so
+        # that a sampler outside reads an instance as it would read the loaders themselves.
+        self.inner_families: dict[str, str | None] = {}
+        self._clue_instances(comfy)
         for node in comfy.nodes.values():
             self._note_family(comfy, node)
 
@@ -179,6 +183,30 @@ class SubgraphImport:
 
     def is_instance(self, node: ComfyNode) -> bool:
         return node.class_type in self.raw
+
+    def _clue_instances(self, comfy: ComfyGraph) -> None:
+        """Mark each instance in ``comfy`` with the family of the loaders inside it
+        (families.py reads the mark as it reads a loader's own class)."""
+        for node in comfy.nodes.values():
+            if self.is_instance(node) and (family := self.inner_family(node.class_type)):
+                comfy.outer_clues[node.id] = family
+
+    def inner_family(self, ident: str) -> str | None:
+        """The model family of what definition ``ident`` outputs, from the nodes upstream of
+        its virtual output node (nested instances' loaders too). Read apart from the build:
+        building a definition needs the families of its instances' feeders, which this is
+        one of."""
+        if ident in self.inner_families:
+            return self.inner_families[ident]
+        self.inner_families[ident] = None  # a definition inside itself says nothing more
+        try:
+            comfy = _read_definition(self.raw[ident])
+        except Exception:  # said (and logged) where the definition is built
+            return None
+        self._clue_instances(comfy)
+        family = comfy_family(comfy, str(OUTPUT_NODE))
+        self.inner_families[ident] = family
+        return family
 
     # -- instances -----------------------------------------------------------------------------
 
@@ -301,6 +329,7 @@ class SubgraphImport:
         workflow = _as_workflow(raw)
         name = raw["name"] if isinstance(raw.get("name"), str) and raw["name"] else ident
         comfy = read_workflow(workflow)
+        self._clue_instances(comfy)  # a sampler here fed by a loader in a nested instance
         family = combine(kind for kind in self.families.get(ident, ()) if kind is not None)
         if family is not None:
             # What feeds the instance stands behind the virtual input node.
@@ -456,6 +485,12 @@ def _broken(ident: str, raw: Any, problem: str) -> SubgraphDefinition:
         kept = sanitized(kept, limit=MAX_VALUE_DEPTH)
     return SubgraphDefinition(ident, name if isinstance(name, str) and name else ident,
                               raw=kept, problem=problem)
+
+
+def _read_definition(raw: Any) -> ComfyGraph:
+    from nodestudio.interop.comfy.workflow import read_workflow  # workflow.py imports this
+
+    return read_workflow(_as_workflow(raw))
 
 
 def _as_workflow(raw: Any) -> dict[str, Any]:
