@@ -25,9 +25,8 @@ from nodestudio.ui import application  # noqa: E402  (after the environment is s
 
 
 def main(output: Path) -> int:
-    from nodestudio.ui import subgraph_editing
     from nodestudio.ui.subgraph_library_items import read_definition, templates_dir
-    from nodestudio.ui.subgraph_window import add_definition_instance
+    from nodestudio.ui.subgraph_window import add_definition_instance, open_instance
 
     app = QApplication.instance() or QApplication(sys.argv)
     window = application.create_main_window(
@@ -48,7 +47,8 @@ def main(output: Path) -> int:
         link = graph.link_into(sampler, name)
         editor.connect(link.source, link.output, instance, name)
     editor.connect(instance, "latent", decode, "latent")
-    subgraph_editing.open_instance(editor, instance)
+    app.processEvents()  # the canvas gets its size before the level is framed
+    open_instance(window, instance)  # as a double-click does: framed with its boundary
     window.scene.clearSelection()
     app.processEvents()
     ok = application.take_screenshot(window, output)

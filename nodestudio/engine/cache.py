@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -89,6 +89,13 @@ class OutputCache:
         with self._lock:
             if signature in self._entries:
                 self._drop(signature)
+
+    def discard_where(self, drop: Callable[[CacheEntry], bool]) -> None:
+        """Drop every entry ``drop`` picks, leaving the others' recency (LRU order) alone."""
+        with self._lock:
+            for signature, entry in list(self._entries.items()):
+                if drop(entry):
+                    self._drop(signature)
 
     def free_accelerator_memory(self) -> None:
         """After an out-of-memory error: every model offloads to the CPU, and entries still

@@ -210,6 +210,8 @@ class BoundaryOverlay(QObject):
         scene.links_refreshed.connect(lambda _ids: self.place_links())
         editor.undo_stack.indexChanged.connect(lambda _index: self.sync())
         scene.link_drop_target = self.drop_link
+        scene.frame_extras = lambda: [item.sceneBoundingRect() for item in self.items.values()
+                                      if shiboken6.isValid(item)]
         # The scene turns every right-click into the window's canvas menu; one on a port row
         # is taken here first.
         scene.installEventFilter(self)

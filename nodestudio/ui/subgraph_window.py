@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QRectF, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QInputDialog, QMenu
 
@@ -84,24 +84,8 @@ def open_selection(window: MainWindow) -> bool:
 def open_instance(window: MainWindow, instance_id: str) -> bool:
     if not editing.open_instance(window.editor, instance_id):
         return False
-    frame_level(window)
+    window.view.frame_all()  # the nodes and the boundary items (scene.frame_extras)
     return True
-
-
-def frame_level(window: MainWindow) -> None:
-    """Frame the open level's nodes together with its boundary items."""
-    view = window.view
-    boundary = [item.sceneBoundingRect() for item in window.subgraph_boundary.items.values()]
-    if not view.isVisible() or not boundary:
-        view.frame_all()
-        return
-    nodes = [item.sceneBoundingRect() for item in window.scene.node_items.values()]
-    rect = QRectF()
-    for part in [*nodes, *boundary]:
-        rect = rect.united(part)
-    # A little below the readable floor, so the Outputs item on the right of a compact
-    # subgraph (Hires fix: two nodes) still fits in a typical window.
-    view.frame(rect, min_zoom=0.8 * view.readable_floor(nodes, rect))
 
 
 def add_context_entries(window: MainWindow, item: NodeItem, menu: QMenu) -> None:

@@ -73,3 +73,17 @@ def test_the_runtime_handles_satisfy_the_protocols():
     assert issubclass(DiffusionModel, EvictionAware)
     assert not isinstance(GpuLatent(), Offloadable)
     assert isinstance(FakeGpuModel(), Offloadable)
+
+
+def test_discard_where_drops_the_picked_entries_and_keeps_the_others_order(tmp_path):
+    cache = OutputCache()
+    for name in ("a", "b", "c"):
+        files = [tmp_path / "job" / f"{name}.png"] if name != "b" else []
+        cache.put(name, CacheEntry((name,), footprint((name,)), files))
+    cache.discard_where(lambda entry: any(path.parent.name == "job" for path in entry.files))
+    assert list(cache) == ["b"]
+    cache.put("d", CacheEntry(("d",), footprint(("d",))))
+    cache.put("e", CacheEntry(("e",), footprint(("e",))))
+    cache.get("b")  # used last: the least recently used is now d
+    cache.discard_where(lambda entry: entry.outputs == ("e",))
+    assert list(cache) == ["d", "b"]  # looking at entries did not make them recent

@@ -9,6 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+#: Graph against pipeline: two 8-bit levels per pixel (the rounding of float16 paths).
+MAX_FRAME_DIFFERENCE = 2 / 255
+
 
 def shared_pipeline(loaded: dict[Any, Any], folder: Path, pipeline_class: Any,
                     **extra: Any) -> Any:
@@ -32,3 +37,16 @@ def shared_pipeline(loaded: dict[Any, Any], folder: Path, pipeline_class: Any,
     pipeline.scheduler = type(base.scheduler).from_config(base.scheduler.config)
     pipeline.set_progress_bar_config(disable=True)
     return pipeline
+
+
+def assert_same_frames(ours: np.ndarray, theirs: np.ndarray,
+                       shape: tuple[int, ...] | None = None) -> None:
+    """The graph's frames equal the pipeline's within MAX_FRAME_DIFFERENCE, frame by frame (and
+    have ``shape`` when given); blank frames would prove nothing."""
+    assert ours.shape == theirs.shape, (ours.shape, theirs.shape)
+    if shape is not None:
+        assert ours.shape == shape, ours.shape
+    assert ours.std() > 0.01, "blank frames prove nothing"
+    for index, (mine, expected) in enumerate(zip(ours, theirs, strict=True)):
+        difference = float(np.abs(mine - expected).max())
+        assert difference <= MAX_FRAME_DIFFERENCE, f"frame {index}: {difference * 255:.2f}/255"

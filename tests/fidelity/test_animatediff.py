@@ -15,11 +15,11 @@ import torch
 import nodestudio
 from nodestudio.engine.executor import NodeExecutionError
 from nodestudio.graph.model import Graph
+from tests.fidelity.pipelines import assert_same_frames
 
 SEED = 77
 PROMPT, NEGATIVE = "a paper boat drifting on a pond", "blurry"
 FRAMES, SIZE, STEPS, CFG = 4, 32, 3, 5.0
-MAX_DIFFERENCE = 2 / 255
 
 
 @pytest.fixture(scope="module")
@@ -83,14 +83,6 @@ def pipeline_frames(models, lora: str | None = None) -> np.ndarray:
                     output_type="np").frames[0]
 
 
-def assert_same_frames(ours: np.ndarray, theirs: np.ndarray) -> None:
-    assert ours.shape == theirs.shape == (FRAMES, SIZE, SIZE, 3)
-    assert ours.std() > 0.01, "blank frames prove nothing"
-    for index, (mine, expected) in enumerate(zip(ours, theirs, strict=True)):
-        difference = float(np.abs(mine - expected).max())
-        assert difference <= MAX_DIFFERENCE, f"frame {index}: {difference * 255:.2f}/255"
-
-
 @pytest.fixture(scope="module")
 def plain_frames(motion_models) -> np.ndarray:
     return pipeline_frames(motion_models)
@@ -99,7 +91,7 @@ def plain_frames(motion_models) -> np.ndarray:
 def test_animatediff_graph_equals_the_pipeline(session, motion_models, plain_frames):
     graph = animatediff_graph(motion_models, motion_models.motion_folder)
     frames = session.run(graph, outputs=["decode"]).outputs["decode"]["image"]
-    assert_same_frames(frames, plain_frames)
+    assert_same_frames(frames, plain_frames, (FRAMES, SIZE, SIZE, 3))
     # The motion layers mix the frames: they differ from one another, as the pipeline's do.
     assert float(np.abs(frames[0] - frames[-1]).max()) > 0.01
 
@@ -107,7 +99,7 @@ def test_animatediff_graph_equals_the_pipeline(session, motion_models, plain_fra
 def test_released_single_file_gives_the_same_frames(session, motion_models, plain_frames):
     graph = animatediff_graph(motion_models, motion_models.motion_file)
     frames = session.run(graph, outputs=["decode"]).outputs["decode"]["image"]
-    assert_same_frames(frames, plain_frames)
+    assert_same_frames(frames, plain_frames, (FRAMES, SIZE, SIZE, 3))
 
 
 def test_a_lora_applies_as_with_the_pipeline(session, motion_models, plain_frames):
@@ -115,7 +107,8 @@ def test_a_lora_applies_as_with_the_pipeline(session, motion_models, plain_frame
                               lora=motion_models.lora_file)
     frames = session.run(graph, outputs=["decode"]).outputs["decode"]["image"]
     assert float(np.abs(frames - plain_frames).max()) > 4 / 255, "the LoRA changed nothing"
-    assert_same_frames(frames, pipeline_frames(motion_models, lora=motion_models.lora_file))
+    assert_same_frames(frames, pipeline_frames(motion_models, lora=motion_models.lora_file),
+                       (FRAMES, SIZE, SIZE, 3))
 
 
 def test_image_latent_and_plain_model_are_refused_clearly(session, motion_models):

@@ -16,12 +16,12 @@ from PIL import Image
 import nodestudio
 from nodestudio.engine.executor import NodeExecutionError
 from nodestudio.graph.model import Graph
+from tests.fidelity.pipelines import assert_same_frames
 
 SEED = 91
 PROMPT, NEGATIVE = "a kite over the dunes", "dark"
 FRAMES, SIZE, STEPS, CFG = 3, 32, 2, 4.0
 STRENGTH = 0.9
-MAX_DIFFERENCE = 2 / 255
 CONTROLNET = "tiny-motion-controlnet"
 
 
@@ -134,14 +134,6 @@ def pipeline_frames(models, hints: list[Image.Image]) -> np.ndarray:
                     output_type="np").frames[0]
 
 
-def assert_same_frames(ours: np.ndarray, theirs: np.ndarray) -> None:
-    assert ours.shape == theirs.shape == (FRAMES, SIZE, SIZE, 3)
-    assert ours.std() > 0.01, "blank frames prove nothing"
-    for index, (mine, expected) in enumerate(zip(ours, theirs, strict=True)):
-        difference = float(np.abs(mine - expected).max())
-        assert difference <= MAX_DIFFERENCE, f"frame {index}: {difference * 255:.2f}/255"
-
-
 @pytest.fixture(scope="module")
 def same_hint_frames(models) -> np.ndarray:
     # The pipeline takes one hint per frame: "one hint for all frames" is that hint repeated.
@@ -154,7 +146,8 @@ def test_one_hint_per_frame_equals_the_pipeline(session, models, same_hint_frame
     hints = result.outputs["hints"]["images"]
     assert hints.shape == (FRAMES, SIZE, SIZE, 3)  # the video's frames, one hint per frame
     frames = result.outputs["decode"]["image"]
-    assert_same_frames(frames, pipeline_frames(models, hint_frames(FRAMES)))
+    assert_same_frames(frames, pipeline_frames(models, hint_frames(FRAMES)),
+                       (FRAMES, SIZE, SIZE, 3))
 
     # The hints act frame by frame: the same run with one hint for all frames differs.
     assert float(np.abs(frames - same_hint_frames).max()) > 4 / 255
@@ -163,7 +156,7 @@ def test_one_hint_per_frame_equals_the_pipeline(session, models, same_hint_frame
 def test_one_hint_for_all_frames_equals_the_pipeline(session, models, same_hint_frames):
     graph = controlled_graph(models, per_frame=False)
     frames = session.run(graph, outputs=["decode"]).outputs["decode"]["image"]
-    assert_same_frames(frames, same_hint_frames)
+    assert_same_frames(frames, same_hint_frames, (FRAMES, SIZE, SIZE, 3))
 
 
 def test_a_hint_count_that_fits_no_frame_count_is_refused(session, models):

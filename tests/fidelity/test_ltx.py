@@ -9,8 +9,9 @@ import pytest
 import torch
 
 import nodestudio
+from tests.fidelity.pipelines import assert_same_frames
 
-from .test_wan import NEGATIVE, PROMPT, SEED, assert_same_frames, video_graph
+from .test_wan import NEGATIVE, PROMPT, SEED, video_graph
 
 
 @pytest.fixture(scope="module")

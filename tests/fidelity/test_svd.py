@@ -12,10 +12,10 @@ from PIL import Image
 
 import nodestudio
 from nodestudio.graph.model import Graph
+from tests.fidelity.pipelines import assert_same_frames
 
 SEED = 4321
 FRAMES, SIZE, STEPS = 3, 32, 3
-MAX_DIFFERENCE = 2 / 255
 
 
 @pytest.fixture(scope="module")
@@ -83,22 +83,16 @@ def pipeline_frames(pipeline, image, min_cfg: float, cfg: float,
                     output_type="np").frames[0]
 
 
-def assert_same_frames(ours: np.ndarray, theirs: np.ndarray) -> None:
-    assert ours.shape == theirs.shape == (FRAMES, SIZE, SIZE, 3)
-    assert ours.std() > 0.01, "blank frames prove nothing"
-    for index, (mine, expected) in enumerate(zip(ours, theirs, strict=True)):
-        difference = float(np.abs(mine - expected).max())
-        assert difference <= MAX_DIFFERENCE, f"frame {index}: {difference * 255:.2f}/255"
-
-
 def test_svd_graph_equals_the_pipeline(session, svd_models, pipeline, start_image):
     graph = svd_graph(svd_models, min_cfg=1.0, cfg=3.0, augmentation=0.02)
     frames = session.run(graph, outputs=["decode"]).outputs["decode"]["image"]
-    assert_same_frames(frames, pipeline_frames(pipeline, start_image, 1.0, 3.0, 0.02))
+    assert_same_frames(frames, pipeline_frames(pipeline, start_image, 1.0, 3.0, 0.02),
+                       (FRAMES, SIZE, SIZE, 3))
 
 
 def test_constant_guidance_without_the_linear_node(session, svd_models, pipeline,
                                                    start_image):
     graph = svd_graph(svd_models, min_cfg=None, cfg=2.5, augmentation=0.1)
     frames = session.run(graph, outputs=["decode"]).outputs["decode"]["image"]
-    assert_same_frames(frames, pipeline_frames(pipeline, start_image, 2.5, 2.5, 0.1))
+    assert_same_frames(frames, pipeline_frames(pipeline, start_image, 2.5, 2.5, 0.1),
+                       (FRAMES, SIZE, SIZE, 3))

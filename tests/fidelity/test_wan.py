@@ -15,10 +15,10 @@ import torch
 
 import nodestudio
 from nodestudio.graph.model import Graph
+from tests.fidelity.pipelines import assert_same_frames
 
 SEED = 1234
 PROMPT, NEGATIVE = "a red fox running in the snow", "blurry"
-MAX_DIFFERENCE = 2 / 255
 
 
 @pytest.fixture(scope="module")
@@ -52,14 +52,6 @@ def video_graph(checkpoint: str, width: int, height: int, length: int,
     g.connect("checkpoint", "vae", "decode", "vae")
     g.connect("sampler", "latent", "decode", "latent")
     return g
-
-
-def assert_same_frames(graph_frames: np.ndarray, pipeline_frames: np.ndarray) -> None:
-    assert graph_frames.shape == pipeline_frames.shape
-    assert graph_frames.std() > 0.01, "blank frames prove nothing"
-    for index, (ours, theirs) in enumerate(zip(graph_frames, pipeline_frames, strict=True)):
-        difference = float(np.abs(ours - theirs).max())
-        assert difference <= MAX_DIFFERENCE, f"frame {index}: {difference * 255:.2f}/255"
 
 
 def test_wan_graph_equals_the_pipeline(video_session, video_models):

@@ -15,7 +15,8 @@ import pytest
 import torch
 
 import nodestudio
-from tests.fidelity.test_wan import NEGATIVE, PROMPT, SEED, assert_same_frames, video_graph
+from tests.fidelity.pipelines import assert_same_frames
+from tests.fidelity.test_wan import NEGATIVE, PROMPT, SEED, video_graph
 
 STEPS, CFG = 4, 5.0
 

@@ -11,10 +11,10 @@ from PIL import Image
 
 import nodestudio
 from nodestudio.graph.model import Graph
+from tests.fidelity.pipelines import assert_same_frames
 
 SEED, PROMPT, NEGATIVE = 77, "a red fox running in the snow", "blurry"
 SIZE, LENGTH = 32, 9
-MAX_DIFFERENCE = 2 / 255
 
 
 @pytest.fixture(scope="module")
@@ -91,11 +91,7 @@ def i2v_graph(models, clip_vision: bool) -> Graph:
 def test_wan_i2v_graph_equals_the_pipeline(session, models, expected, clip_vision):
     result = session.run(i2v_graph(models, clip_vision), outputs=["decode"])
     frames = result.outputs["decode"]["image"]
-    assert frames.shape == (LENGTH, SIZE, SIZE, 3) == expected.shape
-    assert frames.std() > 0.01, "blank frames prove nothing"
-    for index, (ours, theirs) in enumerate(zip(frames, expected, strict=True)):
-        difference = float(np.abs(ours - theirs).max())
-        assert difference <= MAX_DIFFERENCE, f"frame {index}: {difference * 255:.2f}/255"
+    assert_same_frames(frames, expected, (LENGTH, SIZE, SIZE, 3))
 
 
 def test_the_condition_is_the_pipelines_mask_and_image_latents(session, models, pipeline,

@@ -163,6 +163,11 @@ def test_boundary_of_a_shipped_template(make_window):
     expected |= {(w.name, (w.node, w.input)) for w in opened.widgets}
     assert link_pairs(window, INPUTS) == expected
     assert link_pairs(window, OUTPUTS) == {(o.name, tuple(o.source)) for o in opened.outputs}
+    # Frame All (Home) inside shows the boundary items too, not only the nodes.
+    window.view.frame_all()
+    visible = window.view.mapToScene(window.view.viewport().rect()).boundingRect()
+    for item in overlay.items.values():
+        assert visible.contains(item.sceneBoundingRect()), item.side
     # The status bar counts what the canvas shows: the inner level, then the outer graph.
     inner = opened.graph
     assert window.count_label.text() == f"{len(inner)} nodes · {len(inner.links)} links"

@@ -144,12 +144,8 @@ class FarmWorker:
         """Drop cached results whose files live in this job's scratch folder, which is about to
         go: otherwise the same graph sent again finds its Save node cached, with files that no
         longer exist, and the submitter gets no pictures back."""
-        cache = self.session.cache
-        for signature in list(cache):
-            entry = cache.get(signature)
-            if entry is not None and any(Path(path).is_relative_to(folder)
-                                         for path in entry.files):
-                cache.discard(signature)
+        self.session.cache.discard_where(
+            lambda entry: any(Path(path).is_relative_to(folder) for path in entry.files))
 
     def _reply(self, graph: Any, result: Any, folder: Path) -> dict[str, Any]:
         loaders = loader_nodes(graph, self.session.registry)

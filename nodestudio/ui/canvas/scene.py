@@ -98,6 +98,9 @@ class NodeScene(QGraphicsScene):
         #: Set by an overlay (a subgraph's boundary): offered a link dropped off every socket
         #: with (start endpoint, scene position); True when it took the drop.
         self.link_drop_target: Callable[[Endpoint, QPointF], bool] | None = None
+        #: Set by the same overlay: what Frame All shows besides the nodes and groups (the
+        #: boundary items), as scene rectangles.
+        self.frame_extras: Callable[[], list[QRectF]] = list
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
         # Nodes keep a pixmap of themselves (DeviceCoordinateCache); leave room for a screenful
         # of large ones at high zoom.

@@ -146,12 +146,18 @@ class NodeView(QGraphicsView):
             rect = rect.united(node_rect)
         for group in self.node_scene.group_items.values():
             rect = rect.united(group.sceneBoundingRect())
+        extras = self.node_scene.frame_extras()
+        for extra in extras:
+            rect = rect.united(extra)
         if rect.isNull():
             self.resetTransform()
             self.centerOn(0.0, 0.0)
             self.zoom_changed.emit(1.0)
             return
-        self.frame(rect, min_zoom=self.readable_floor(nodes, rect))
+        floor = self.readable_floor(nodes, rect)
+        # A little below the readable floor with a subgraph's boundary items beside the nodes,
+        # so the Outputs item of a compact subgraph (Hires fix: two nodes) still fits.
+        self.frame(rect, min_zoom=0.8 * floor if extras else floor)
 
     def frame_selection(self) -> None:
         items = self.node_scene.selectedItems()
