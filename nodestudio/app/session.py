@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -111,6 +112,7 @@ class Session:
             input_dir=self.settings.input_dir,
             readable_roots=readable_roots(self.settings.input_dir, self.allowed_paths),
             logger=logging.getLogger("nodestudio.run"),
+            node_scope=_memory_node_scope,
         )
 
     def load_graph(self, path: str | os.PathLike[str]) -> Graph:
@@ -206,6 +208,13 @@ class Session:
         if check and result.status == "cancelled":
             raise RunCancelledError(result)
         return result
+
+
+def _memory_node_scope() -> contextlib.AbstractContextManager[None]:
+    """What the memory mode does around each node (runtime/memory_manager.py; no torch)."""
+    from nodestudio.runtime import memory_manager
+
+    return memory_manager.node_scope()
 
 
 def _apply_performance_settings(settings: Settings) -> None:

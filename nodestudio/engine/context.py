@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,9 @@ class RunEnvironment:
     #: folders the user allowed); empty: the node's own default (input folder and examples).
     readable_roots: tuple[Path, ...] = ()
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("nodestudio.run"))
+    #: Entered around each node's code, on the thread that runs it (the Session's: the memory
+    #: mode sends back what a node brought to the device by itself); None: nothing.
+    node_scope: Callable[[], AbstractContextManager[Any]] | None = None
 
     def resolved_device(self) -> str:
         if callable(self.device):

@@ -11,6 +11,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -209,7 +210,9 @@ class _Run:
             kwargs = self._inputs(node_id, node_type)
             if node_type.wants_context:
                 kwargs["ctx"] = context
-            returned = self.node_thread.call(node_type.function, kwargs, self.cancel)
+            returned = self.node_thread.call(_scoped(node_type.function,
+                                                     self.environment.node_scope),
+                                             kwargs, self.cancel)
             outputs = _normalise(node_type, returned)
             check_outputs(node_type, outputs)
         except Cancelled:
@@ -323,3 +326,16 @@ def _normalise(node_type: NodeType, returned: Any) -> tuple[Any, ...]:
         got = f"{len(returned)} values" if isinstance(returned, tuple | list) else "one value"
         raise TypeError(f"{node_type.id} returned {got}, but declares {count} outputs")
     return tuple(returned)
+
+
+def _scoped(function: Callable[..., Any],
+            scope: Callable[[], AbstractContextManager[Any]] | None) -> Callable[..., Any]:
+    """``function`` run inside the environment's node scope (on the node's own thread)."""
+    if scope is None:
+        return function
+
+    def run(**kwargs: Any) -> Any:
+        with scope():
+            return function(**kwargs)
+
+    return run

@@ -32,6 +32,7 @@ from nodestudio.runtime.detection import (
 )
 from nodestudio.runtime.devices import compute_dtype, torch_device
 from nodestudio.runtime.families.base import ModelFamily
+from nodestudio.runtime.memory_manager import loaded_to
 from nodestudio.runtime.model_files import ModelLoadError, describe_load_error, open_weights
 from nodestudio.runtime.tokenizers import END_TOKEN, OPEN_CLIP_PAD_TOKEN, clip_tokenizer
 from nodestudio.runtime.types import ControlNet, DiffusionModel, TextEncoder, TextEncoders, Vae
@@ -124,7 +125,7 @@ def _finish(
     family = family or families.for_unet(unet.config, len(encoders))
     slots = tuple(
         TextEncoder(
-            model=model.to(device).eval(),
+            model=loaded_to(model, device),
             tokenizer=tokenizer,
             penultimate=family.penultimate,
             pooled=slot == family.pooled_slot,
@@ -133,9 +134,9 @@ def _finish(
         for (model, tokenizer), slot in zip(encoders, _slots(family, len(encoders)),
                                             strict=True)
     )
-    vae = Vae(vae_model.to(device).eval(), device, source)
+    vae = Vae(loaded_to(vae_model, device), device, source)
     model = DiffusionModel(
-        denoiser=unet.to(device).eval(),
+        denoiser=loaded_to(unet, device),
         scheduler_config=dict(scheduler_config),
         family=family,
         latent_channels=vae.latent_channels,
@@ -362,7 +363,7 @@ def load_vae(path: Path, device: str | torch.device,
         raise
     except Exception as error:  # library text (diffusers, torch) becomes one sentence
         raise ModelLoadError(describe_load_error(path, error, "VAE")) from None
-    return Vae(model.to(target).eval(), target, str(path))
+    return Vae(loaded_to(model, target), target, str(path))
 
 
 # -- ControlNet ---------------------------------------------------------------------------------
@@ -411,7 +412,7 @@ def load_controlnet(path: Path, device: str | torch.device,
     except Exception as error:  # library text (diffusers, torch) becomes one sentence
         raise ModelLoadError(describe_load_error(path, error, "ControlNet")) from None
     family = families.for_unet(model.config, 0)
-    return ControlNet(model.to(target).eval(), family, target, str(path))
+    return ControlNet(loaded_to(model, target), family, target, str(path))
 
 
 #: ControlNet classes of the transformer families (a folder's config names its class).
@@ -437,7 +438,7 @@ def _transformer_controlnet(path: Path, device: torch.device,
         path, torch_dtype=dtype, local_files_only=True, variant=variant_of(path)
     )
     family = families.by_id(_TRANSFORMER_CONTROLNETS[class_name])
-    return ControlNet(model.to(device).eval(), family, device, str(path))
+    return ControlNet(loaded_to(model, device), family, device, str(path))
 
 
 def describe(checkpoint: Checkpoint) -> str:

@@ -26,7 +26,8 @@ import torch
 import torch.nn.functional as F
 
 from nodestudio.api.errors import NodeError
-from nodestudio.runtime import devices
+from nodestudio.runtime import devices, memory_manager
+from nodestudio.runtime.memory_manager import loaded_to
 
 #: OpenAI CLIP's pixel statistics (every released CLIP vision model uses them).
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -225,7 +226,7 @@ def clip_vision_from_weights(weights: Mapping[str, torch.Tensor], metadata: Mapp
             torch_dtype=devices.compute_dtype(target))
     except (RuntimeError, ValueError, KeyError) as error:
         raise ClipVisionError(f"could not load CLIP vision model {name}: {error}") from None
-    return ClipVision(model.to(target).eval(), target, source)
+    return ClipVision(loaded_to(model, target), target, source)
 
 
 def _read_vision_part(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -289,10 +290,11 @@ def encode_image(clip_vision: ClipVision, image: np.ndarray, crop: bool = True) 
     """Encode an IMAGE batch with ``clip_vision`` (ComfyUI's CLIPVisionEncode)."""
     if image.ndim != 4 or image.shape[-1] != 3:
         raise NodeError(f"expected an RGB image batch [B, H, W, 3], got shape {image.shape}")
-    model = devices.ensure_on(clip_vision.model, clip_vision.device)
+    model = clip_vision.model
     pixels = preprocess(image, clip_vision.image_size, crop)
     dtype = devices.module_dtype(model)
-    with torch.inference_mode():
+    # Held as the memory mode says for this node (offload: back to system memory after it).
+    with memory_manager.models_in_use([model], clip_vision.device), torch.inference_mode():
         output = model(pixel_values=pixels.to(clip_vision.device, dtype),
                        output_hidden_states=True)
     return ClipVisionOutput(

@@ -6,6 +6,7 @@ import torch
 
 #: Half precision on accelerators, full precision on the CPU (half is slow or missing there).
 _ACCELERATOR_DTYPE = torch.float16
+_SYSTEM_MEMORY = torch.device("cpu")
 
 
 def torch_device(name: str | torch.device | None) -> torch.device:
@@ -54,6 +55,10 @@ def ensure_on(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
         return module
     if module_device(module) != device:
         module.to(device)
+        if device != _SYSTEM_MEMORY:
+            from nodestudio.runtime.memory_manager import note_brought
+
+            note_brought(module)  # the node scope sends it back when the mode says so
     return module
 
 
@@ -61,7 +66,7 @@ def offload_to_cpu(module: torch.nn.Module) -> None:
     """Free accelerator memory held by ``module`` (its weights move to system memory)."""
     if getattr(module, "_nodestudio_offload_hooks", False):
         return  # its hooks already keep the weights in system memory between blocks
-    if module_device(module).type != "cpu":
-        module.to("cpu")
+    if module_device(module) != _SYSTEM_MEMORY:
+        module.to(_SYSTEM_MEMORY)
         if torch.cuda.is_available():
             torch.cuda.empty_cache()

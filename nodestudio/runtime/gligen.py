@@ -37,6 +37,7 @@ import torch
 
 from nodestudio.api.errors import NodeError
 from nodestudio.runtime import devices
+from nodestudio.runtime.memory_manager import loaded_to
 from nodestudio.runtime.types import Conditioning, TextEncoders
 
 #: Phrases one prompt can carry (GLIGEN's position net was trained on 30 slots).
@@ -176,7 +177,7 @@ def load_gligen(path: Path, device: torch.device | str) -> Gligen:
         raise GligenLoadError(f"{path.name}: GLIGEN weights of an unexpected shape: "
                               f"{error}") from error
     for module in (net, *fusers):
-        module.to(device=target, dtype=dtype).eval()
+        loaded_to(module.to(dtype=dtype), target)
     return Gligen(net, fusers, phrase_width, int(position["linears.4.weight"].shape[0]),
                   target, str(path))
 

@@ -32,7 +32,7 @@ import threading
 import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     import torch
@@ -48,6 +48,7 @@ ENCODER_HEADROOM = 1.05
 #: Marks a module whose placement hooks own its device (ensure_on/offload_to_cpu leave it).
 HOOKED_ATTRIBUTE = "_nodestudio_offload_hooks"
 _APPLIED_ATTRIBUTE = "_nodestudio_memory_mode"
+M = TypeVar("M", bound="torch.nn.Module")
 
 
 @dataclass(frozen=True)
@@ -127,8 +128,11 @@ def choose_mode(model_bytes: int, free: int | None, resident_elsewhere: int = 0,
 
 
 def resolve_mode(module: torch.nn.Module, device: torch.device,
-                 active: MemoryPolicy | None = None) -> str:
-    return _resolve_group([module], device, active)
+                 active: MemoryPolicy | None = None,
+                 companions: Iterable[torch.nn.Module] = ()) -> str:
+    """The mode for a denoiser and the ``companions`` it runs with (ControlNets, a second
+    expert): auto sizes them together, since all of them are on the device for the run."""
+    return _resolve_group([module, *companions], device, active)
 
 
 def _resolve_group(group: list[torch.nn.Module], device: torch.device,
@@ -189,8 +193,8 @@ def prepare(module: torch.nn.Module, device: torch.device, mode: str) -> str:
         _group_offload(module, device)
     elif mode == "fp8":
         compute = next(module.parameters()).dtype
-        module.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn,
-                                        compute_dtype=compute)
+        model: Any = module  # a diffusers ModelMixin (nn.Module's typing hides its methods)
+        model.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=compute)
         ensure_on(module, device)
     else:
         if mode == "offload":
@@ -212,6 +216,13 @@ def load_device(device: torch.device) -> torch.device:
     if mode == "keep" or (mode == "auto" and _policy.budget_bytes is None):
         return device
     return torch.device("cpu")
+
+
+def loaded_to(module: M, device: torch.device) -> M:
+    """A model a loader has just read, in eval mode, where :func:`load_device` puts it: the
+    node that uses it brings it to ``device`` (the memory manager, or ``devices.ensure_on``)."""
+    module.to(load_device(device))
+    return module.eval()
 
 
 def prepared_modes() -> list[tuple[str, str, int]]:
@@ -245,8 +256,9 @@ def _group_offload(module: torch.nn.Module, device: torch.device) -> None:
 
     offload_to_cpu(module)
     # One block at a time on the device: the smallest footprint diffusers' hooks offer.
-    module.enable_group_offload(onload_device=device, offload_device=torch.device("cpu"),
-                                offload_type="block_level", num_blocks_per_group=1)
+    model: Any = module  # a diffusers ModelMixin (nn.Module's typing hides its methods)
+    model.enable_group_offload(onload_device=device, offload_device=torch.device("cpu"),
+                               offload_type="block_level", num_blocks_per_group=1)
     setattr(module, HOOKED_ATTRIBUTE, True)
 
 
@@ -293,6 +305,36 @@ def models_in_use(modules: Iterable[torch.nn.Module | None], device: torch.devic
             after_use(module, used)
 
 
+def prepare_companions(modules: Iterable[torch.nn.Module], device: torch.device,
+                       leader: torch.nn.Module, leader_mode: str) -> list[str]:
+    """Place the models a Sampler run needs beside its denoiser ``leader`` (ControlNets,
+    T2I-Adapters, a second expert, an image encoder) as the denoiser is held: on the device
+    under keep, brought for the run and sent back after it (:func:`after_use`) otherwise.
+    They stay whole unless one alone is too big for the device (then layer by layer)."""
+    group = _unique(modules)
+    mode = "keep" if leader_mode == "keep" else "sequential" \
+        if leader_mode == "sequential" else "offload"
+    return [_prepare_auxiliary(module, device, mode, [leader, *group]) for module in group]
+
+
+@contextlib.contextmanager
+def released_after_all(modules: Iterable[torch.nn.Module], modes: list[str]) -> Iterator[None]:
+    """Run the block, then release each of ``modules`` as its mode says (also on failure)."""
+    try:
+        yield
+    finally:
+        for module, mode in zip(_unique(modules), modes, strict=True):
+            after_use(module, mode)
+
+
+def _unique(modules: Iterable[torch.nn.Module | None]) -> list[torch.nn.Module]:
+    unique: list[torch.nn.Module] = []
+    for module in modules:
+        if module is not None and not any(module is seen for seen in unique):
+            unique.append(module)
+    return unique
+
+
 def _prepare_auxiliary(module: torch.nn.Module, device: torch.device, mode: str,
                        group: list[torch.nn.Module]) -> str:
     from nodestudio.runtime.devices import ensure_on
@@ -333,6 +375,40 @@ def _leaf_offload(module: torch.nn.Module, device: torch.device) -> None:
     apply_group_offloading(module, onload_device=device, offload_device=torch.device("cpu"),
                            offload_type="leaf_level")
     setattr(module, HOOKED_ATTRIBUTE, True)
+
+
+#: The models ``devices.ensure_on`` brought to the device during the node running on this
+#: thread (:func:`node_scope`).
+_node_local = threading.local()
+
+
+def note_brought(module: torch.nn.Module) -> None:
+    """``devices.ensure_on`` moved ``module`` to the device (inside a node: remembered)."""
+    moved = getattr(_node_local, "moved", None)
+    if moved is not None:
+        moved.append(module)
+
+
+@contextlib.contextmanager
+def node_scope() -> Iterator[None]:
+    """Around each node's code (the Session hands it to the engine): under offload, sequential
+    and fp8, a model the node brought to the device by itself (``devices.ensure_on``: Shap-E's
+    parts, SVD's VAE and image encoder, GLIGEN's text model …) goes back to system memory when
+    the node ends, as the models the manager holds do. Models the manager placed to stay
+    (keep; an fp8 denoiser) stay. Imports torch only when a node moved something."""
+    previous = getattr(_node_local, "moved", None)
+    moved: list[torch.nn.Module] = []
+    _node_local.moved = moved
+    try:
+        yield
+    finally:
+        _node_local.moved = previous
+        if moved and _policy.mode in ("offload", "sequential", "fp8"):
+            from nodestudio.runtime.devices import offload_to_cpu
+
+            for module in _unique(moved):
+                if applied_mode(module) not in ("keep", "fp8"):
+                    offload_to_cpu(module)
 
 
 def has_offload_hooks(module: torch.nn.Module) -> bool:

@@ -285,8 +285,11 @@ def sample(
 
     # The memory mode places the denoiser before the family's denoiser prepares it (a model
     # under group offloading must not be moved to the device whole); fast mode compiles it.
-    memory_mode = memory_manager.prepare(model.denoiser, device,
-                                         memory_manager.resolve_mode(model.denoiser, device))
+    companions = run_companions(model, positive, negative if guidance.halves == 2 else None)
+    memory_mode = memory_manager.prepare(model.denoiser, device, memory_manager.resolve_mode(
+        model.denoiser, device, companions=companions))
+    companion_modes = memory_manager.prepare_companions(companions, device, model.denoiser,
+                                                        memory_mode)
     fast_mode.prepare(model.denoiser, device, memory_mode)
     denoiser = composition.build_denoiser(DenoiseRequest(
         model=model, positive=positive, negative=negative if guidance.halves == 2 else None,
@@ -305,7 +308,8 @@ def sample(
     warmup = total - span.count * scheduler.order
     done = 0
     with lora.applied(model.denoiser, model.loras), \
-            memory_manager.released_after(model.denoiser, memory_mode):
+            memory_manager.released_after(model.denoiser, memory_mode), \
+            memory_manager.released_after_all(companions, companion_modes):
         for i, t in enumerate(timesteps):
             if check_cancelled is not None:
                 check_cancelled()
@@ -341,6 +345,18 @@ def sample(
             held = image_latents
     return Latent(samples=latents, scale_factor=latent.scale_factor, noise_mask=mask,
                   masked_image_latents=latent.masked_image_latents, original_samples=held)
+
+
+def run_companions(model: DiffusionModel, positive: Conditioning,
+                   negative: Conditioning | None) -> list[torch.nn.Module]:
+    """The models a Sampler run needs on the device beside the denoiser: the ControlNets and
+    T2I-Adapters of its prompts, Wan 2.2's low-noise expert, a Wan I2V folder's image encoder."""
+    from nodestudio.runtime.control import collect
+
+    modules = [use.controlnet.model for use, _, _ in collect(positive, negative)]
+    modules.append(model.low_noise_denoiser)
+    modules.append(getattr(model.image_encoder, "model", None))
+    return [module for module in modules if module is not None]
 
 
 def _preview_frame(latents: torch.Tensor) -> torch.Tensor:

@@ -27,6 +27,7 @@ import torch
 from nodestudio.api.errors import NodeError
 from nodestudio.runtime import devices
 from nodestudio.runtime.devices import ensure_on
+from nodestudio.runtime.memory_manager import loaded_to
 
 #: The components a Shap-E text-to-3D folder (openai/shap-e) holds.
 COMPONENTS = ("prior", "text_encoder", "shap_e_renderer", "scheduler")
@@ -104,8 +105,8 @@ def load_shap_e(path: Path, device: torch.device | str,
                  if tokenizer_folder.is_dir() else clip_tokenizer())
     if progress is not None:
         progress()
-    return ShapEModel(prior.to(device).eval(), text_encoder.to(device).eval(), tokenizer,
-                      renderer.to(device).eval(),
+    return ShapEModel(loaded_to(prior, device), loaded_to(text_encoder, device), tokenizer,
+                      loaded_to(renderer, device),
                       dict(read_json(path / "scheduler" / "scheduler_config.json")), device,
                       str(path))
 

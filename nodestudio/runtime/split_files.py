@@ -32,6 +32,7 @@ from nodestudio.runtime.families.transformer import (
     clip_tokenizer_for,
     folder_tokenizer,
 )
+from nodestudio.runtime.memory_manager import loaded_to
 from nodestudio.runtime.types import DiffusionModel, TextEncoder, TextEncoders
 
 #: ``progress(done, total)``
@@ -256,7 +257,7 @@ def make_text_encoders(family: TransformerFamily, files: list[EncoderFile],
             continue
         model = build_text_encoder(file.kind, classes[slot], file.weights, file.config, dtype)
         encoders.append(TextEncoder(
-            model.to(device), tokenizer if slot == "t5" else clip_tokenizer_for(slot),
+            loaded_to(model, device), tokenizer if slot == "t5" else clip_tokenizer_for(slot),
             slot=slot, pooled=slot.startswith("clip"),
         ))
     return TextEncoders(tuple(encoders), family, device, source)

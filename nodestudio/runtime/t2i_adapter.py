@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from nodestudio.api.errors import NodeError
+from nodestudio.runtime.memory_manager import loaded_to
 from nodestudio.runtime.types import ControlNet
 
 #: ``ControlNet.kind`` of a T2I-Adapter handle.
@@ -180,7 +181,7 @@ def from_state_dict(state_dict: Mapping[str, torch.Tensor], source: Path,
     except (AdapterFormatError, RuntimeError, KeyError) as error:
         raise NodeError(f"{source.name} looks like a T2I-Adapter but cannot be loaded: "
                         f"{error}") from None
-    model = model.to(device=device, dtype=dtype).eval()
+    model = loaded_to(model.to(dtype=dtype), device)
     return ControlNet(model, _family_of(config), device, str(source), kind=ADAPTER_KIND)
 
 
@@ -193,7 +194,7 @@ def from_folder(path: Path, device: torch.device, dtype: torch.dtype,
 
     model = T2IAdapter.from_pretrained(path, torch_dtype=dtype, local_files_only=True,
                                        variant=variant)
-    return ControlNet(model.to(device).eval(), _family_of(model.config), device, str(path),
+    return ControlNet(loaded_to(model, device), _family_of(model.config), device, str(path),
                       kind=ADAPTER_KIND)
 
 

@@ -26,8 +26,9 @@ import numpy as np
 import torch
 
 from nodestudio.api.errors import NodeError
-from nodestudio.runtime import devices
+from nodestudio.runtime import devices, memory_manager
 from nodestudio.runtime.checkpoints import ModelLoadError, read_state_dict
+from nodestudio.runtime.memory_manager import loaded_to
 
 if TYPE_CHECKING:
     from spandrel import ImageModelDescriptor
@@ -103,8 +104,7 @@ def load_upscale_model(path: Path, device: str | torch.device) -> UpscaleModel:
     target = devices.torch_device(device)
     dtype = model_dtype(descriptor, target)
     # .model.to: the descriptor's own .to would refuse a dtype we already checked it takes.
-    descriptor.model.to(device=target, dtype=dtype)
-    descriptor.model.eval()
+    loaded_to(descriptor.model.to(dtype=dtype), target)
     return UpscaleModel(descriptor, target, source=str(path))
 
 
@@ -217,11 +217,12 @@ def upscale_image(
         raise NodeError(f"expected an image batch [B, H, W, 3], got shape {pixels.shape}")
     if tile_size < 16:
         raise NodeError(f"tile size {tile_size} is too small (16 pixels at least)")
-    devices.ensure_on(model.module, model.device)
     tile = _whole_image_tile(model, pixels, tile_size)
     while True:
         try:
-            return _upscale_tiled(model, pixels, tile, progress, check_cancelled)
+            # Held as the memory mode says for this node (offload: back to system memory).
+            with memory_manager.models_in_use([model.module], model.device):
+                return _upscale_tiled(model, pixels, tile, progress, check_cancelled)
         except torch.OutOfMemoryError:
             if model.device.type == "cuda":
                 torch.cuda.empty_cache()

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from nodestudio.api.errors import NodeError
 from nodestudio.runtime.devices import compute_dtype, ensure_on, module_dtype
+from nodestudio.runtime.memory_manager import loaded_to
 
 #: Conditioning.extra key of the image-to-video condition.
 KEY = "wan_i2v"
@@ -65,7 +66,7 @@ def load_folder_image_encoder(path: Path, device: torch.device) -> FolderImageEn
         local_files_only=True, variant=variant_of(path / "image_encoder"))
     processor = CLIPImageProcessor.from_pretrained(path, subfolder="image_processor",
                                                    local_files_only=True)
-    return FolderImageEncoder(model.to(device).eval(), processor)
+    return FolderImageEncoder(loaded_to(model, device), processor)
 
 
 @torch.inference_mode()

@@ -20,9 +20,10 @@ time; target ≤ 1.02), the no-op re-run time (target ≤ 30 ms) and each memory
 peak under its budget (SDXL in 8 GB, Flux-dev in 12 GB: enforced with
 ``torch.cuda.set_per_process_memory_fraction`` and given to the memory manager, so "auto"
 chooses for that card; the table says how it placed each model). SD3 and Flux run in bf16. A
-mode that does not fit is a figure too (its message is kept). Flux-dev in 12 GB needs the
-loaders to leave new weights in system memory (``memory_manager.load_device``); while they put
-every model on the card at load, its modes fail there with the out-of-memory message.
+mode that does not fit is a figure too (its message is kept). Under a budget the loaders leave
+new weights in system memory (``memory_manager.loaded_to``) and each node brings what it uses,
+so Flux-dev's 24 GB transformer loads for a 12 GB budget at all (placement is checked on the
+CPU by tests/runtime/test_virtual_accelerator.py; this run is its first on a GPU).
 Writes figures.json and figures.md under --out (after each model, so a cut-short run keeps
 what it measured).
 """

@@ -232,3 +232,35 @@ def test_bypassed_node_is_skipped_at_run_time(bench):
     Executor(bench.registry).run(graph)
     assert sorted(bench.sunk) == [3.0, 5.0]
     assert bench.runs["test.scale"] == 0
+
+
+def test_the_environment_s_node_scope_wraps_each_executed_node_on_its_thread(bench):
+    """The Session's memory mode hooks in here: entered and left around every node that runs
+    (not around cached ones), on the thread that runs the node's code."""
+    import contextlib
+
+    from nodestudio.engine.context import RunEnvironment
+
+    graph, ids = chain(bench)
+    scopes: list[tuple[str, str]] = []
+
+    @contextlib.contextmanager
+    def scope():
+        scopes.append(("enter", threading.current_thread().name))
+        try:
+            yield
+        finally:
+            scopes.append(("exit", threading.current_thread().name))
+
+    executor = Executor(bench.registry)
+    result = executor.run(graph, environment=RunEnvironment(node_scope=scope))
+    assert result.ok and len(result.executed) == len(graph.nodes)
+    assert scopes == [("enter", "nodestudio-node"), ("exit", "nodestudio-node")] * len(
+        graph.nodes)
+    scopes.clear()
+    executor.run(graph, environment=RunEnvironment(node_scope=scope))
+    assert scopes == []  # everything came from the cache
+    graph.set_value(ids["scale"], "factor", 4.0)
+    again = executor.run(graph, environment=RunEnvironment(node_scope=scope))
+    assert 0 < len(again.executed) < len(graph.nodes)  # the changed node and what follows
+    assert len(scopes) == 2 * len(again.executed)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,33 @@ from tests.fidelity.pipelines import shared_pipeline
 
 #: The acceptance bound: the graph's image equals the pipeline's to 2/255 per channel.
 MAX_PIXEL_DIFFERENCE = 2 / 255
+
+
+#: ``NODESTUDIO_TEST_ACCELERATOR=offload`` (or keep, sequential, fp8, auto): run every
+#: fidelity test's Session on the virtual accelerator (tests/virtual_accelerator.py) in that
+#: memory mode, and fail a test in which a model ran while its weights were off the device —
+#: what would fail on a GPU. By hand; CI runs tests/runtime/test_virtual_accelerator.py.
+VIRTUAL_MODE = os.environ.get("NODESTUDIO_TEST_ACCELERATOR", "")
+
+
+@pytest.fixture(scope="session")
+def _virtual_residency() -> Iterator[Any]:
+    if not VIRTUAL_MODE:
+        yield None
+        return
+    from virtual_accelerator import virtual_accelerator
+
+    with pytest.MonkeyPatch.context() as patcher, virtual_accelerator(patcher) as record:
+        yield record
+
+
+@pytest.fixture(autouse=True)
+def _ran_on_the_device(_virtual_residency) -> Iterator[None]:
+    before = len(_virtual_residency.violations) if _virtual_residency else 0
+    yield
+    if _virtual_residency is not None:
+        seen = sorted(set(_virtual_residency.violations[before:]))
+        assert not seen, "ran off the device: " + "; ".join(seen)
 
 
 @pytest.fixture(scope="session")
@@ -41,9 +69,11 @@ def new_session(fidelity_registry, tmp_path_factory) -> Callable[..., nodestudio
         (folder / "input").mkdir()
         for file_name, picture in (pictures or {}).items():
             picture.save(folder / "input" / file_name)
-        return nodestudio.Session(device="cpu", models_dir=models_root,
+        settings = Settings(memory_mode=VIRTUAL_MODE) if VIRTUAL_MODE else Settings()
+        return nodestudio.Session(device="cpu:0" if VIRTUAL_MODE else "cpu",
+                                  models_dir=models_root,
                                   output_dir=folder / "output", input_dir=folder / "input",
-                                  registry=fidelity_registry, settings=Settings(), **options)
+                                  registry=fidelity_registry, settings=settings, **options)
 
     return make
 

@@ -34,6 +34,7 @@ from nodestudio.runtime.families.base import (
     PromptOptions,
     Scheduling,
 )
+from nodestudio.runtime.memory_manager import loaded_to
 from nodestudio.runtime.types import (
     Conditioning,
     DiffusionModel,
@@ -124,16 +125,16 @@ class StableAudio(ModelFamily):
         tokenizer = folder_tokenizer(path / "tokenizer", "t5")
         progress()
         model = DiffusionModel(
-            denoiser=StableAudioModel(transformer, projection, int(vae.config.sampling_rate)
-                                     ).to(device).eval(),
+            denoiser=loaded_to(StableAudioModel(
+                transformer, projection, int(vae.config.sampling_rate)), device),
             scheduler_config=dict(read_json(path / "scheduler" / "scheduler_config.json")),
             family=self, latent_channels=int(transformer.config.in_channels),
             vae_scale_factor=int(vae.hop_length), device=device, source=str(path),
             latent_format=self.latent.name,
         )
-        clip = TextEncoders((TextEncoder(t5.to(device).eval(), tokenizer, slot="t5"),), self,
+        clip = TextEncoders((TextEncoder(loaded_to(t5, device), tokenizer, slot="t5"),), self,
                             device, str(path))
-        return LoadedParts(model, clip, Vae(vae.to(device).eval(), device, str(path)))
+        return LoadedParts(model, clip, Vae(loaded_to(vae, device), device, str(path)))
 
     # -- prompts ---------------------------------------------------------------------------
 

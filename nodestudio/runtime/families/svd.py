@@ -37,6 +37,7 @@ from nodestudio.runtime.families.base import (
     Scheduling,
 )
 from nodestudio.runtime.families.sd1 import SD_LATENT
+from nodestudio.runtime.memory_manager import loaded_to
 from nodestudio.runtime.types import Conditioning, DiffusionModel, TextEncoders, Vae
 
 #: Conditioning.extra key of the SVD image conditioning.
@@ -209,7 +210,7 @@ def load_svd_folder(path: Path, device: torch.device,
         loaded = cls.from_pretrained(path, subfolder=component, torch_dtype=dtype,
                                      local_files_only=True, variant=variant_of(path / component))
         progress()
-        return loaded.to(device).eval()
+        return loaded_to(loaded, device)
 
     unet = load("unet", UNetSpatioTemporalConditionModel)
     vae = Vae(load("vae", AutoencoderKLTemporalDecoder), device, str(path))

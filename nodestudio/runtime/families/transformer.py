@@ -25,6 +25,7 @@ from nodestudio.runtime.families.base import (
     Prediction,
     Scheduling,
 )
+from nodestudio.runtime.memory_manager import loaded_to
 from nodestudio.runtime.types import (
     Conditioning,
     ControlUse,
@@ -109,7 +110,7 @@ class TransformerFamily(ModelFamily):
                 variant=variant_of(path / component),
             )
             tokenizer_folder = path / component.replace("text_encoder", "tokenizer")
-            encoders.append(TextEncoder(model.to(device).eval(), folder_tokenizer(
+            encoders.append(TextEncoder(loaded_to(model, device), folder_tokenizer(
                 tokenizer_folder, slot), slot=slot, pooled=slot.startswith("clip")))
             progress()
         from nodestudio.runtime.model_configs import read_json
@@ -123,11 +124,11 @@ class TransformerFamily(ModelFamily):
                  source: str) -> LoadedParts:
         from nodestudio.runtime.checkpoints import latent_format_of
 
-        vae = Vae(vae_model.to(device).eval(), device, source) if vae_model is not None else None
+        vae = Vae(loaded_to(vae_model, device), device, source) if vae_model is not None else None
         model = None
         if transformer is not None:
             model = DiffusionModel(
-                denoiser=transformer.to(device).eval(),
+                denoiser=loaded_to(transformer, device),
                 scheduler_config=dict(scheduler_config),
                 family=self,
                 latent_channels=vae.latent_channels if vae is not None else self.latent.channels,

@@ -19,6 +19,7 @@ from nodestudio.api.errors import NodeError
 from nodestudio.runtime.devices import compute_dtype
 from nodestudio.runtime.families.base import Geometry, LoadedParts
 from nodestudio.runtime.families.transformer import TokenizerMissingError, TransformerFamily
+from nodestudio.runtime.memory_manager import loaded_to
 from nodestudio.runtime.types import DiffusionModel, TextEncoder, TextEncoders, Vae
 
 
@@ -88,12 +89,12 @@ class VideoFamily(TransformerFamily):
         encoder = load("text_encoder", getattr(transformers, self.encoder_class))
         tokenizer = t5_folder_tokenizer(path / "tokenizer", self.label)
         progress()
-        clip = TextEncoders((TextEncoder(encoder.to(device).eval(), tokenizer,
+        clip = TextEncoders((TextEncoder(loaded_to(encoder, device), tokenizer,
                                          slot=self.encoder_slot),), self, device, str(path))
         scheduler = self.scheduler_config(read_json(path / "scheduler" / "scheduler_config.json"))
-        vae_handle = Vae(vae.to(device).eval(), device, str(path))
+        vae_handle = Vae(loaded_to(vae, device), device, str(path))
         model = DiffusionModel(
-            denoiser=transformer.to(device).eval(), scheduler_config=scheduler, family=self,
+            denoiser=loaded_to(transformer, device), scheduler_config=scheduler, family=self,
             latent_channels=vae_handle.latent_channels,
             vae_scale_factor=vae_handle.scale_factor, device=device, source=str(path),
             latent_format=self.latent.name, vae_temporal_factor=vae_handle.temporal_factor,

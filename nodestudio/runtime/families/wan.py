@@ -41,6 +41,7 @@ from nodestudio.runtime.families.base import (
     RescaledGuidance,
 )
 from nodestudio.runtime.families.video import VideoFamily, batched, encoder_of
+from nodestudio.runtime.memory_manager import loaded_to
 from nodestudio.runtime.types import Conditioning, DiffusionModel, TextEncoders
 from nodestudio.runtime.wan_i2v import condition_inputs
 
@@ -175,7 +176,7 @@ class Wan(VideoFamily):
             variant=variant_of(folder))
         trained = int(model.scheduler_config.get("num_train_timesteps", 1000))
         boundary = float(index["boundary_ratio"]) * trained
-        return replace(model, low_noise_denoiser=expert.to(device).eval(),
+        return replace(model, low_noise_denoiser=loaded_to(expert, device),
                        expert_boundary=boundary)
 
     @torch.inference_mode()
