@@ -15,13 +15,14 @@ inverses, so an undo stack can keep the graph before either.
 from __future__ import annotations
 
 import copy
+import math
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from nodestudio.graph.layout import reroute_key
-from nodestudio.graph.model import Graph, Node
+from nodestudio.graph.model import Graph, LayoutChanged, Node
 from nodestudio.graph.problems import Problem
 
 #: The node type of every instance; which definition it runs is in ``extra[REF_KEY]``.
@@ -92,6 +93,66 @@ class SubgraphDefinition:
 
     def output(self, name: str) -> SubgraphOutput | None:
         return next((item for item in self.outputs if item.name == name), None)
+
+
+# -- where the boundary is drawn ------------------------------------------------------------
+
+#: Where the Subgraph Inputs / Outputs items sit when the definition is open: a key of the
+#: inner graph's ``layout.extra`` holding ``{"inputs": [x, y], "outputs": [x, y]}`` (scene
+#: units, top-left corner; a side without an entry is placed next to the inner nodes). Layout
+#: extras are kept verbatim by every format-3 reader, so no version change, and NodeStudio
+#: versions that do not know the key write it back unchanged.
+BOUNDARY_KEY = "subgraph_boundary"
+BOUNDARY_SIDES = ("inputs", "outputs")
+#: Half the canvas world (ui/canvas/view.py): a coordinate beyond it is a hostile file's.
+MAX_BOUNDARY_COORD = 100_000.0
+
+
+def boundary_position(definition: SubgraphDefinition, side: str) -> tuple[float, float] | None:
+    """Where the ``side`` boundary item was placed, or None (never moved, or a value that
+    is not two finite coordinates on the canvas: the default place is used then)."""
+    stored = definition.graph.layout.extra.get(BOUNDARY_KEY)
+    return _canvas_point(stored.get(side)) if isinstance(stored, dict) else None
+
+
+def _canvas_point(point: Any) -> tuple[float, float] | None:
+    if not isinstance(point, list | tuple) or len(point) != 2:
+        return None
+    coords = []
+    for value in point:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond float range
+            return None
+        if not math.isfinite(number) or abs(number) > MAX_BOUNDARY_COORD:
+            return None
+        coords.append(number)
+    return coords[0], coords[1]
+
+
+def moved_boundary(stored: Any, side: str, pos: tuple[float, float]) -> dict[str, Any]:
+    """The ``BOUNDARY_KEY`` value with ``side`` at ``pos``; the other side keeps a readable
+    position, anything unreadable is dropped (the user's move replaces a broken value)."""
+    result: dict[str, Any] = {}
+    for other in BOUNDARY_SIDES:
+        point = _canvas_point(stored.get(other)) if isinstance(stored, dict) else None
+        if other != side and point is not None:
+            result[other] = list(point)
+    result[side] = [float(pos[0]), float(pos[1])]
+    return result
+
+
+def set_boundary(definition: SubgraphDefinition, value: Any, present: bool = True) -> None:
+    """Store ``value`` under ``BOUNDARY_KEY`` (``present`` False: remove the key) and tell
+    the inner graph's listeners (the canvas, autosave through the open level)."""
+    extra = definition.graph.layout.extra
+    if present:
+        extra[BOUNDARY_KEY] = copy.deepcopy(value)
+    else:
+        extra.pop(BOUNDARY_KEY, None)
+    definition.graph._emit(LayoutChanged(None, BOUNDARY_KEY))
 
 
 # -- instances ---------------------------------------------------------------------------------

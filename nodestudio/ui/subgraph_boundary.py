@@ -4,8 +4,9 @@ nodes, whose sockets are the definition's inputs (then its promoted widgets), an
 inner sockets each feeds or comes from.
 
 The two items are not nodes: they are no NodeItem, so selection, delete, copy, run and the
-properties dock never see them. They can be moved; where they sit is kept for the session
-only (the file format has no place for it), and otherwise they follow the inner nodes'
+properties dock never see them. They can be moved (one undo step, "Move Subgraph Inputs");
+where they sit is stored with the definition (``subgraphs.BOUNDARY_KEY`` in its inner
+layout's extras), and a side never moved, or stored unreadably, sits beside the inner nodes'
 bounding box each time the level is opened. Dropping a link dragged from an inner socket on
 them promotes that socket (a new input or output of the definition, one undo step); a
 right-click on a port row offers to remove it (an input or output, with the links to it on
@@ -25,25 +26,25 @@ from PySide6.QtWidgets import (
     QGraphicsItem,
     QGraphicsPathItem,
     QGraphicsSceneContextMenuEvent,
+    QGraphicsSceneMouseEvent,
     QMenu,
     QStyleOptionGraphicsItem,
     QWidget,
 )
 
 from nodestudio.api.sockets import ANY
-from nodestudio.graph.model import Graph
 from nodestudio.graph.subgraphs import (
     SubgraphDefinition,
     SubgraphInput,
     SubgraphOutput,
-    instances_of,
+    boundary_position,
 )
 from nodestudio.ui.canvas import geometry as geo
 from nodestudio.ui.canvas.link_item import LINK_WIDTH, Z_LINK, link_path
 from nodestudio.ui.canvas.node_item import NodeItem
 from nodestudio.ui.canvas.socket_item import HIT_RADIUS, SocketState, paint_socket
-from nodestudio.ui.subgraph_commands import DefinitionCommand
-from nodestudio.ui.subgraph_editing import LevelStatesCommand, open_definition, set_promoted
+from nodestudio.ui.subgraph_commands import BoundaryMoveCommand, DefinitionCommand
+from nodestudio.ui.subgraph_editing import open_definition, remove_port, set_promoted
 from nodestudio.ui.subgraph_types import promoted_spec
 from nodestudio.ui.theme import NO_BRUSH, NO_PEN
 
@@ -104,6 +105,8 @@ class BoundaryItem(QGraphicsItem):
                       | flags.ItemSendsGeometryChanges)
         self.setToolTip(f"{TITLES[side]}: drop a link from an inner socket here to "
                         f"make it a subgraph {side[:-1]}")
+        #: Where a left-button drag started (None: no drag).
+        self.press_pos: QPointF | None = None
 
     @property
     def names(self) -> list[str]:
@@ -133,6 +136,19 @@ class BoundaryItem(QGraphicsItem):
         path = QPainterPath()
         path.addRect(self.boundingRect())
         return path
+
+    def mousePressEvent(self, event: QGraphicsSceneMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            self.press_pos = self.pos()
+        super().mousePressEvent(event)
+
+    def mouseReleaseEvent(self, event: QGraphicsSceneMouseEvent) -> None:
+        super().mouseReleaseEvent(event)
+        start, self.press_pos = self.press_pos, None
+        if start is not None and event.button() == Qt.MouseButton.LeftButton \
+                and start != self.pos():
+            # Last: the command's sync rebuilds the items, this one included.
+            self.overlay.item_dropped(self)
 
     def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value: Any) -> Any:
         if change == QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged:
@@ -203,8 +219,9 @@ class BoundaryOverlay(QObject):
         self.scene, self.editor = scene, editor
         self.items: dict[str, BoundaryItem] = {}
         self.links: list[BoundaryLinkItem] = []
-        #: Where the user moved an item, per (definition id, side), for this session.
-        self.moved: dict[tuple[str, str], QPointF] = {}
+        #: The default place given to each side not stored in the definition: kept while
+        #: the level stays open, so the items do not jump when nodes or ports change.
+        self.auto_places: dict[str, QPointF] = {}
         self._placing = False
         scene.rebuilt.connect(lambda: self.sync(fresh=True))
         scene.links_refreshed.connect(lambda _ids: self.place_links())
@@ -221,11 +238,11 @@ class BoundaryOverlay(QObject):
 
     def sync(self, fresh: bool = False) -> None:
         """Build the items again from the open definition. ``fresh``: the scene was cleared
-        (a new level), so the items are placed anew unless the user moved them."""
+        (a new level), so a side with no stored place gets its default place anew."""
         if not shiboken6.isValid(self.scene):
             return  # the window is closing: the undo stack outlives the scene by a moment
-        kept = {} if fresh else {side: item.pos() for side, item in self.items.items()
-                                 if shiboken6.isValid(item)}
+        if fresh:
+            self.auto_places.clear()
         self._clear(removed=fresh)
         definition = open_definition(self.editor)
         if definition is None:
@@ -237,8 +254,11 @@ class BoundaryOverlay(QObject):
                                                                self.editor.registry))
                 self.scene.addItem(item)
                 self.items[side] = item
-                pos = self.moved.get((definition.id, side), kept.get(side))
-                item.setPos(pos if pos is not None else self._auto_pos(item))
+                stored = boundary_position(definition, side)
+                if stored is not None:
+                    item.setPos(QPointF(*stored))
+                else:
+                    item.setPos(self.auto_places.setdefault(side, self._auto_pos(item)))
         finally:
             self._placing = False
         for side, item in self.items.items():
@@ -279,12 +299,20 @@ class BoundaryOverlay(QObject):
     # -- placing ----------------------------------------------------------------------------
 
     def item_moved(self, item: BoundaryItem) -> None:
-        if self._placing:
-            return
+        if not self._placing:
+            self.place_links()
+
+    def item_dropped(self, item: BoundaryItem) -> None:
+        """A drag of ``item`` ended: store where it is, one undo step (marks the document
+        modified, and undo puts it back)."""
         definition = open_definition(self.editor)
-        if definition is not None:
-            self.moved[(definition.id, item.side)] = item.pos()
-        self.place_links()
+        if definition is None:
+            return
+        pos = (float(round(item.pos().x())), float(round(item.pos().y())))
+        if boundary_position(definition, item.side) == pos:
+            return
+        self.editor.push(BoundaryMoveCommand(self.editor.graph, definition.id, item.side, pos,
+                                             f"Move {TITLES[item.side]}"))
 
     def place_links(self) -> None:
         for link in self.links:
@@ -431,48 +459,3 @@ def promote_output(editor: GraphEditor, definition: SubgraphDefinition, node_id:
     editor.push(DefinitionCommand(editor.graph, definition, after, {},
                                   f"Promote output {name}"))
     return True
-
-
-def remove_port(editor: GraphEditor, definition: SubgraphDefinition, name: str,
-                output: bool = False) -> bool:
-    """Remove input (with ``output``: output) ``name`` of ``definition``, the links to it
-    on every instance and the instances' values for it; one undo step."""
-    after = _interface_copy(definition)
-    if output:
-        after.outputs = [item for item in after.outputs if item.name != name]
-    else:
-        after.inputs = [item for item in after.inputs if item.name != name]
-    if (after.outputs, after.inputs) == (definition.outputs, definition.inputs):
-        return False
-    values: dict[tuple[str | None, str], dict] = {}
-    places: dict[int, tuple[Graph, list[str]]] = {}
-    for where, node_id in instances_of(editor.graph, definition.id):
-        graph = editor.graph if where is None else editor.graph.definitions[where].graph
-        places.setdefault(id(graph), (graph, []))[1].append(node_id)
-        kept = graph.node(node_id).values
-        if not output and name in kept:
-            values[(where, node_id)] = {k: copy.deepcopy(v) for k, v in kept.items()
-                                        if k != name}
-    unlinked = LevelStatesCommand([(graph, _unlinked(graph, ids, name, output))
-                                   for graph, ids in places.values()])
-    text = f"Remove {'output' if output else 'input'} {name}"
-    editor.undo_stack.beginMacro(text)
-    try:
-        # Links first: none is left pointing at a port that is gone (undo runs in reverse,
-        # so the port is back before its links are).
-        editor.push(unlinked)
-        editor.push(DefinitionCommand(editor.graph, definition, after, values, text))
-    finally:
-        editor.undo_stack.endMacro()
-    return True
-
-
-def _unlinked(graph: Graph, ids: list[str], name: str, output: bool) -> tuple[Graph, Graph]:
-    """``graph`` before and after the links into (out of) port ``name`` of instances
-    ``ids`` are gone."""
-    before, after = graph.copy(), graph.copy()
-    for link in list(after.links):
-        if (output and link.source in ids and link.output == name) \
-                or (not output and link.target in ids and link.input == name):
-            after.disconnect(link.target, link.input)
-    return before, after

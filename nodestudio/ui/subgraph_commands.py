@@ -1,4 +1,5 @@
-"""Undo commands for subgraphs: make, unpack, promote, rename and reorder.
+"""Undo commands for subgraphs: make, unpack, promote, rename, reorder and moving the
+boundary items.
 
 Making and unpacking are pure functions of the graph (graph/subgraphs.py); the commands keep
 the level's state before and after and move the live graph between them with the model's own
@@ -16,7 +17,13 @@ from PySide6.QtGui import QUndoCommand
 
 from nodestudio.graph.layout import reroute_key
 from nodestudio.graph.model import Graph, NodeChanged
-from nodestudio.graph.subgraphs import SubgraphDefinition, instances_of
+from nodestudio.graph.subgraphs import (
+    BOUNDARY_KEY,
+    SubgraphDefinition,
+    instances_of,
+    moved_boundary,
+    set_boundary,
+)
 
 
 def assign_level(graph: Graph, target: Graph) -> None:
@@ -122,3 +129,30 @@ def _interface(definition: SubgraphDefinition) -> dict[str, Any]:
 
 def _instance_graph(root: Graph, where: str | None) -> Graph:
     return root if where is None else root.definitions[where].graph
+
+
+class BoundaryMoveCommand(QUndoCommand):
+    """Place a boundary item (Subgraph Inputs or Outputs) of a definition, as MoveCommand
+    places nodes: the stored value before and after (its absence included, so an undo gives
+    back the file exactly as it was)."""
+
+    def __init__(self, root: Graph, definition_id: str, side: str,
+                 pos: tuple[float, float], text: str) -> None:
+        super().__init__(text)
+        # By id: undoing a make or an unpack may put back a copy of the definition.
+        self.root, self.definition_id = root, definition_id
+        extra = root.definitions[definition_id].graph.layout.extra
+        self.had_before = BOUNDARY_KEY in extra
+        self.before = copy.deepcopy(extra.get(BOUNDARY_KEY))
+        self.after = moved_boundary(self.before, side, pos)
+
+    def _apply(self, value: Any, present: bool) -> None:
+        definition = self.root.definitions.get(self.definition_id)
+        if isinstance(definition, SubgraphDefinition):
+            set_boundary(definition, value, present)
+
+    def redo(self) -> None:
+        self._apply(self.after, True)
+
+    def undo(self) -> None:
+        self._apply(self.before, self.had_before)

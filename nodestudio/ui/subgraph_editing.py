@@ -1,6 +1,6 @@
 """The window's subgraph intents on a :class:`~nodestudio.ui.editor.GraphEditor`: make,
-unpack, open and leave, promote and unpromote, rename and reorder inputs. Each edit is one
-undo command; opening and leaving are navigation, not edits."""
+unpack, open and leave, promote and unpromote, rename, reorder and remove ports. Each edit is
+one undo command; opening and leaving are navigation, not edits."""
 
 from __future__ import annotations
 
@@ -93,26 +93,39 @@ def set_promoted(editor: GraphEditor, node_id: str, input_name: str, promote: bo
     """Show the open level's inner widget on every instance (each keeps its own value), or
     stop showing it (instances' values for it go)."""
     definition = open_definition(editor)
-    if definition is None or (promoted_name(editor, node_id, input_name) is not None) == promote:
+    current = promoted_name(editor, node_id, input_name)
+    if definition is None or (current is not None) == promote:
+        return
+    if current is not None:
+        unpromote(editor, definition, current)
         return
     after = copy.deepcopy(definition)
     after.graph = definition.graph  # not part of the interface; never copied back
-    if promote:
-        taken = {w.name for w in after.widgets} | {i.name for i in after.inputs}
-        name, count = input_name, 2
-        while name in taken:
-            name, count = f"{input_name}_{count}", count + 1
-        value = editor.level.node(node_id).values.get(input_name)
-        after.widgets.append(PromotedWidget(name, node_id, input_name, copy.deepcopy(value)))
-        values = _instance_values(editor.graph, definition.id, lambda v: v)
-        text = f"Promote {input_name}"
-    else:
-        gone = promoted_name(editor, node_id, input_name)
-        after.widgets = [w for w in after.widgets if w.name != gone]
-        values = _instance_values(editor.graph, definition.id,
-                                  lambda v: {k: x for k, x in v.items() if k != gone})
-        text = f"Unpromote {input_name}"
-    editor.push(DefinitionCommand(editor.graph, definition, after, values, text))
+    taken = {w.name for w in after.widgets} | {i.name for i in after.inputs}
+    name, count = input_name, 2
+    while name in taken:
+        name, count = f"{input_name}_{count}", count + 1
+    value = editor.level.node(node_id).values.get(input_name)
+    after.widgets.append(PromotedWidget(name, node_id, input_name, copy.deepcopy(value)))
+    values = _instance_values(editor.graph, definition.id, lambda v: v)
+    editor.push(DefinitionCommand(editor.graph, definition, after, values,
+                                  f"Promote {input_name}"))
+
+
+def unpromote(editor: GraphEditor, definition: SubgraphDefinition, name: str) -> bool:
+    """Stop showing promoted widget ``name`` of ``definition`` on its instances (their
+    values for it go); one undo step."""
+    widget = next((w for w in definition.widgets if w.name == name), None)
+    if widget is None:
+        return False
+    after = copy.deepcopy(definition)
+    after.graph = definition.graph  # not part of the interface; never copied back
+    after.widgets = [w for w in after.widgets if w.name != name]
+    values = _instance_values(editor.graph, definition.id,
+                              lambda v: {k: x for k, x in v.items() if k != name})
+    editor.push(DefinitionCommand(editor.graph, definition, after, values,
+                                  f"Unpromote {widget.input}"))
+    return True
 
 
 def rename_port(editor: GraphEditor, definition: SubgraphDefinition, old: str, new: str,
@@ -166,6 +179,53 @@ def move_input(editor: GraphEditor, definition: SubgraphDefinition, name: str, d
     return True
 
 
+def remove_port(editor: GraphEditor, definition: SubgraphDefinition, name: str,
+                output: bool = False) -> bool:
+    """Remove input (with ``output``: output) ``name`` of ``definition``, the links to it
+    on every instance and the instances' values for it; one undo step. The boundary's
+    right-click and the ports dialog both come here."""
+    after = copy.deepcopy(definition)
+    after.graph = definition.graph  # not part of the interface; never copied back
+    if output:
+        after.outputs = [item for item in after.outputs if item.name != name]
+    else:
+        after.inputs = [item for item in after.inputs if item.name != name]
+    if (after.outputs, after.inputs) == (definition.outputs, definition.inputs):
+        return False
+    values: dict[tuple[str | None, str], dict] = {}
+    places: dict[int, tuple[Graph, list[str]]] = {}
+    for where, node_id in subgraphs.instances_of(editor.graph, definition.id):
+        graph = editor.graph if where is None else editor.graph.definitions[where].graph
+        places.setdefault(id(graph), (graph, []))[1].append(node_id)
+        kept = graph.node(node_id).values
+        if not output and name in kept:
+            values[(where, node_id)] = {k: copy.deepcopy(v) for k, v in kept.items()
+                                        if k != name}
+    unlinked = LevelStatesCommand([(graph, _unlinked(graph, ids, name, output))
+                                   for graph, ids in places.values()])
+    text = f"Remove {'output' if output else 'input'} {name}"
+    editor.undo_stack.beginMacro(text)
+    try:
+        # Links first: none is left pointing at a port that is gone (undo runs in reverse,
+        # so the port is back before its links are).
+        editor.push(unlinked)
+        editor.push(DefinitionCommand(editor.graph, definition, after, values, text))
+    finally:
+        editor.undo_stack.endMacro()
+    return True
+
+
+def _unlinked(graph: Graph, ids: list[str], name: str, output: bool) -> tuple[Graph, Graph]:
+    """``graph`` before and after the links into (out of) port ``name`` of instances
+    ``ids`` are gone."""
+    before, after = graph.copy(), graph.copy()
+    for link in list(after.links):
+        if (output and link.source in ids and link.output == name) \
+                or (not output and link.target in ids and link.input == name):
+            after.disconnect(link.target, link.input)
+    return before, after
+
+
 def _instance_values(root: Graph, definition_id: str, change) -> dict:
     result = {}
     for where, node_id in subgraphs.instances_of(root, definition_id):
@@ -177,7 +237,7 @@ def _instance_values(root: Graph, definition_id: str, change) -> dict:
 def _relink(root: Graph, definition_id: str, old: str, new: str, output: bool
             ) -> LevelStatesCommand:
     """Links to or from the renamed port, on every instance, moved to the new name."""
-    places = {}
+    places: dict[int, tuple[Graph, list[str]]] = {}
     for where, node_id in subgraphs.instances_of(root, definition_id):
         graph = root if where is None else root.definitions[where].graph
         places.setdefault(id(graph), (graph, []))[1].append(node_id)

@@ -122,15 +122,18 @@ def test_boundary_items_are_not_nodes(make_window):
     assert (definition.inputs, definition.outputs) == interface
     assert window.copy() is None
     assert len(boundary_items(window)) == 2
-    # Moving it moves its links along and is no edit (not saved).
+    # Moving it moves its links along; it is one undo step (test_subgraph_boundary_place.py).
     start = QPointF(inputs.pos())
     Canvas(window).drag(header, header + QPointF(-60.0, 80.0))
+    inputs = overlay.items[INPUTS]  # built again by the move's undo step
     # (the mouse moves in whole viewport pixels: within a pixel or two of the scene drag)
     assert close(inputs.pos(), start + QPointF(-60.0, 80.0), tolerance=3.0)
     link = next(link for link in boundary_links(window) if link.port == "image"
                 and link.side == INPUTS)
     assert close(link.start, inputs.socket_scene_pos("image"))
-    assert snapshot(editor.graph) == before and editor.undo_stack.count() == count
+    assert editor.undo_stack.count() == count + 1
+    editor.undo_stack.undo()
+    assert snapshot(editor.graph) == before and close(overlay.items[INPUTS].pos(), start)
     # Select everything (rubber band / Ctrl+A style) and delete: only the inner node goes.
     window.scene.select_only([*overlay.items.values(), window.scene.node_items["2"]])
     window.delete_selection()
