@@ -29,7 +29,7 @@ NESTED_ID = "2c4e6a8b-1d3f-4a5b-9c7d-0e1f2a3b4c5d"
 EVERY_SIGN = {1, 2, 3, 4, 5, 6}
 
 
-def _nested(flat: dict, inner_ids: set[int]) -> dict:
+def nested_twice(flat: dict, inner_ids: set[int]) -> dict:
     """``inner_ids`` packed into definition NESTED_ID, whose instance is then packed into
     DEFINITION_ID: the loaders sit two levels down."""
     once = packed(flat, inner_ids)
@@ -76,7 +76,7 @@ def test_outer_sampler_takes_the_family_of_the_loaders_inside(registry, family, 
 def test_loaders_in_a_nested_subgraph_reach_the_outer_sampler(registry, family, scheduler):
     flat_data = flat_workflow(family, scheduler, "euler")
     flat = graph_from_data(flat_data, registry)
-    graph = graph_from_data(_nested(flat_data, EVERY_SIGN), registry)
+    graph = graph_from_data(nested_twice(flat_data, EVERY_SIGN), registry)
     outer = graph.definitions[DEFINITION_ID]
     assert [node.type for node in outer.graph] == ["subgraph"]
     assert NESTED_ID in graph.definitions

@@ -6,7 +6,8 @@ them; a workflow does not say which kind its checkpoint is, but its nodes usuall
 Guidance, the split-file loaders, the model-sampling nodes, the SD3 empty latent. The search
 goes upstream from the sampler (or latent) and stops at the nodes where another model's work
 comes in (another sampler, a VAE encoder), so that an SD1.x pass after a Flux one is read as
-SD1.x.
+SD1.x. A ComfyUI subgraph instance on the way lets the search through only the inputs its
+definition's outputs read without such a node between (``ComfyGraph.passes``).
 
 The answer is "flux", "sd3", "flow" (one of the two, not which) or None (no sign: a discrete
 model as far as the workflow tells).
@@ -18,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from nodestudio.graph.model import Graph, Node
-from nodestudio.interop.comfy.ir import ComfyGraph, ComfyNode
+from nodestudio.interop.comfy.ir import ComfyGraph, ComfyNode, Source
 
 FLUX, SD3, FLOW = "flux", "sd3", "flow"
 
@@ -33,6 +34,8 @@ _NS_BOUNDARY = frozenset({"diffusion.sampler", "diffusion.vae_encode"})
 _NS_CLUES = {"diffusion.flux_guidance": FLUX, "diffusion.model_sampling_flux": FLUX,
              "diffusion.load_diffusion_model": FLOW, "diffusion.model_sampling_shift": FLOW}
 _NS_TYPED_LOADER = "diffusion.load_text_encoders"
+#: A node id -> its type and the (id, node)s feeding it that the search goes on to.
+_Feeders = Callable[[str], tuple[str, list[tuple[str, Any]]]]
 
 
 def combine(clues: Iterable[str]) -> str | None:
@@ -54,16 +57,35 @@ def _comfy_clue(node: ComfyNode) -> str | None:
 
 def comfy_family(comfy: ComfyGraph, node_id: str) -> str | None:
     """The kind of model ComfyUI node ``node_id`` works with, from the nodes upstream."""
-    return combine(clue for node in _walk(node_id, _comfy_feeders(comfy), _COMFY_BOUNDARY)
+    return combine(clue for node in _walk(node_id, _comfy_feeders(comfy, node_id),
+                                          _COMFY_BOUNDARY)
                    if (clue := comfy.outer_clues.get(node.id) or _comfy_clue(node)) is not None)
 
 
-def _comfy_feeders(comfy: ComfyGraph) -> Callable[[str], tuple[str, list[tuple[str, Any]]]]:
+def comfy_read_slots(comfy: ComfyGraph, node_id: str, source_id: str) -> set[int]:
+    """The output slots of node ``source_id`` that the search from ``node_id`` reads (in a
+    subgraph definition: the inputs whose feeders outside stand upstream of an output)."""
+    passed = {node_id} | {node.id for node in _walk(node_id, _comfy_feeders(comfy, node_id),
+                                                    _COMFY_BOUNDARY)
+                          if node.class_type not in _COMFY_BOUNDARY}
+    return {link.slot for passing in passed if passing in comfy.nodes
+            for link in _comfy_links(comfy, passing, node_id) if link.node_id == source_id}
+
+
+def _comfy_links(comfy: ComfyGraph, node_id: str, start: str) -> list[Source]:
+    """The links the search follows out of ``node_id``: a subgraph instance passed on the way
+    only those its definition lets through (a sampler inside stops the others as one outside
+    does); where the search starts, all of them (what feeds it is what it works with)."""
+    node = comfy.nodes[node_id]
+    through = comfy.passes.get(node_id) if node_id != start else None
+    return [link for name, link in node.links.items() if through is None or name in through]
+
+
+def _comfy_feeders(comfy: ComfyGraph, start: str) -> _Feeders:
     def feeders(node_id: str) -> tuple[str, list[tuple[str, Any]]]:
-        node = comfy.nodes[node_id]
-        sources = [(link.node_id, comfy.nodes[link.node_id]) for link in node.links.values()
-                   if link.node_id in comfy.nodes]
-        return node.class_type, sources
+        sources = [(link.node_id, comfy.nodes[link.node_id])
+                   for link in _comfy_links(comfy, node_id, start) if link.node_id in comfy.nodes]
+        return comfy.nodes[node_id].class_type, sources
 
     return feeders
 
@@ -82,7 +104,7 @@ def graph_family(graph: Graph, node_id: str,
     return combine(clues)
 
 
-def _graph_feeders(graph: Graph) -> Callable[[str], tuple[str, list[tuple[str, Any]]]]:
+def _graph_feeders(graph: Graph) -> _Feeders:
     def feeders(node_id: str) -> tuple[str, list[tuple[str, Any]]]:
         return graph.node(node_id).type, [(link.source, graph.node(link.source))
                                           for link in graph.links_into(node_id)]
@@ -90,7 +112,7 @@ def _graph_feeders(graph: Graph) -> Callable[[str], tuple[str, list[tuple[str, A
     return feeders
 
 
-def _walk(start: str, feeders: Callable[[str], tuple[str, list[tuple[str, Any]]]],
+def _walk(start: str, feeders: _Feeders,
           boundary: frozenset[str]) -> Iterator[Any]:
     """Every node upstream of ``start`` (not itself), not passing boundary nodes."""
     seen, queue = {start}, [start]

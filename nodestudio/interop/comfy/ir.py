@@ -69,6 +69,10 @@ class ComfyGraph:
     #: definition's graph its virtual input node carries what feeds the instance; in any
     #: graph a subgraph instance carries the family of the loaders inside it.
     outer_clues: dict[str, str] = field(default_factory=dict)
+    #: Node id -> the input names the family search goes on through (families.py): a
+    #: subgraph instance passes only the inputs its definition's outputs read without a
+    #: sampler or VAE encoder between, as the flat workflow's search would. Unlisted: all.
+    passes: dict[str, frozenset[str]] = field(default_factory=dict)
 
 
 def is_number(value: Any) -> bool:

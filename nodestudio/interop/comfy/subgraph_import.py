@@ -32,17 +32,20 @@ from nodestudio.graph.problems import GraphFileError, Problem
 from nodestudio.graph.subgraph_flatten import OUTER_KEY, PATH_SEPARATOR, flatten, with_paths
 from nodestudio.graph.subgraphs import (
     ANY_TYPE,
+    BOUNDARY_SIDES,
     REF_KEY,
     SUBGRAPH_TYPE,
     PromotedWidget,
     SubgraphDefinition,
     SubgraphInput,
     SubgraphOutput,
+    boundary_position,
     containment_cycle,
+    set_boundary,
 )
 from nodestudio.interop.comfy.catalog import SEED_CONTROLS
 from nodestudio.interop.comfy.diffusion import SAMPLER, latent_consumers
-from nodestudio.interop.comfy.families import combine, comfy_family
+from nodestudio.interop.comfy.families import combine, comfy_family, comfy_read_slots
 from nodestudio.interop.comfy.group_nodes import group_definitions, group_values, is_group_type
 from nodestudio.interop.comfy.ir import ComfyGraph, ComfyNode, node_id_text
 from nodestudio.interop.comfy.rules import Placement, Rule
@@ -121,6 +124,22 @@ def _slot_name(item: Any) -> str | None:
     return name if isinstance(name, str) and name else None
 
 
+def _input_names(node: ComfyNode, raw: Any, indices: frozenset[int]) -> frozenset[str]:
+    """The names the workflow reader gave instance ``node``'s inputs at definition input
+    ``indices`` (an instance's slots follow its definition's inputs by position)."""
+    own = node.entry.get("inputs")
+    own = own if isinstance(own, list) else []
+    defined = _names(raw.get("inputs")) if isinstance(raw, dict) else []
+    names: set[str] = set()
+    for index in indices:
+        name = _slot_name(own[index]) if index < len(own) else None
+        if name is None and index < len(defined):
+            name = defined[index]
+        if name is not None:
+            names.add(name)
+    return frozenset(names)
+
+
 def _slot_type(items: Any, index: int) -> str:
     item = items[index] if isinstance(items, list) and index < len(items) else None
     kind = item.get("type") if isinstance(item, dict) else None
@@ -171,6 +190,9 @@ class SubgraphImport:
         # The reverse: the family the loaders inside a definition give what it outputs, so
         # that a sampler outside reads an instance as it would read the loaders themselves.
         self.inner_families: dict[str, str | None] = {}
+        # The definition inputs (by index) whose feeders outside stand upstream of its
+        # outputs for that search, with no sampler between; None: not known (let all pass).
+        self.inner_passes: dict[str, frozenset[int] | None] = {}
         self._clue_instances(comfy)
         for node in comfy.nodes.values():
             self._note_family(comfy, node)
@@ -188,8 +210,14 @@ class SubgraphImport:
         """Mark each instance in ``comfy`` with the family of the loaders inside it
         (families.py reads the mark as it reads a loader's own class)."""
         for node in comfy.nodes.values():
-            if self.is_instance(node) and (family := self.inner_family(node.class_type)):
+            if not self.is_instance(node):
+                continue
+            if family := self.inner_family(node.class_type):
                 comfy.outer_clues[node.id] = family
+            # A sampler inside stops the search from outside as the same sampler would.
+            passing = self.inner_passes.get(node.class_type)
+            if passing is not None:
+                comfy.passes[node.id] = _input_names(node, self.raw[node.class_type], passing)
 
     def inner_family(self, ident: str) -> str | None:
         """The model family of what definition ``ident`` outputs, from the nodes upstream of
@@ -206,6 +234,8 @@ class SubgraphImport:
         self._clue_instances(comfy)
         family = comfy_family(comfy, str(OUTPUT_NODE))
         self.inner_families[ident] = family
+        self.inner_passes[ident] = frozenset(
+            comfy_read_slots(comfy, str(OUTPUT_NODE), str(INPUT_NODE)))
         return family
 
     # -- instances -----------------------------------------------------------------------------
@@ -339,6 +369,7 @@ class SubgraphImport:
         definition = SubgraphDefinition(ident, name, graph)
         built = _Built(definition, comfy)
         self._boundary(built, raw, graph)
+        _place_boundary(definition, raw)
         self._promote(built, raw, placements)
         for problem in [*comfy.warnings, *builder.warnings]:
             if problem.node_id in (str(INPUT_NODE), str(OUTPUT_NODE)):
@@ -514,6 +545,27 @@ def _as_workflow(raw: Any) -> dict[str, Any]:
     workflow.update(nodes=[*raw["nodes"], start, end], links=raw.get("links") or [],
                     version=1)
     return workflow
+
+
+def _place_boundary(definition: SubgraphDefinition, raw: dict[str, Any]) -> None:
+    """Where ComfyUI drew the definition's virtual input and output nodes, as the places of
+    its Subgraph Inputs / Outputs items: ``inputNode`` / ``outputNode`` are ``{"id": -10 /
+    -20, "bounding": [x, y, w, h]}``, the top-left corner first, in the units inner node
+    positions are read in (as they are, so the boundary keeps its place beside them). A
+    side whose value is not a point on the canvas is left out: it gets the default place."""
+    corners: dict[str, Any] = {}
+    for side, key in zip(BOUNDARY_SIDES, ("inputNode", "outputNode"), strict=True):
+        entry = raw.get(key)
+        bounding = entry.get("bounding") if isinstance(entry, dict) else None
+        if isinstance(bounding, list):
+            corners[side] = bounding[:2]
+    if not corners:
+        return
+    # boundary_position is the one check of a stored place: store, read back what it keeps.
+    set_boundary(definition, corners)
+    kept = {side: list(point) for side in BOUNDARY_SIDES
+            if (point := boundary_position(definition, side)) is not None}
+    set_boundary(definition, kept, present=bool(kept))
 
 
 def _boundary_widgets(raw: dict[str, Any], index: int) -> list[tuple[str, str]]:
