@@ -205,7 +205,8 @@ def test_a_sweep_queued_while_no_worker_can_start_waits_then_matches_local_runs(
         "--set", f"sampler.steps={STEPS}", "--sweep", "seed=200..203"])))  # seeds no other
     command.start()                                                      # test ran here
     deadline = time.monotonic() + 60
-    while not (opened and len(opened[0][1]) >= 4) and time.monotonic() < deadline:
+    while (not (opened and [e.kind for e in opened[0][1]].count("queued") >= 4)
+           and time.monotonic() < deadline):
         time.sleep(0.05)
     waited_from = time.monotonic()
     # The reference images, on this process, while the jobs wait.
@@ -217,12 +218,18 @@ def test_a_sweep_queued_while_no_worker_can_start_waits_then_matches_local_runs(
     backend, events = opened[0]
     # One worker per CPU of the cluster, none placed yet; the four jobs queued, none started.
     assert [w.state for w in backend.workers()] == ["starting", "starting"]
-    assert [e.kind for e in events] == ["queued"] * 4
+    assert [e.kind for e in events if e.kind != "waiting"] == ["queued"] * 4
+    # Each waiting job is told why: its workers are still starting.
+    notes = {e.job_id: e.data["message"] for e in events if e.kind == "waiting"}
+    assert len(notes) == 4 and all("worker-1, worker-2 to start" in n for n in notes.values())
     assert not list(tmp_path.glob("*.png"))
     farm.shutdown()  # frees the CPUs
     command.join(300)
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     assert codes == [0], out
+    # The terminal said once why nothing happened at first.
+    assert captured.err.count("farm: waiting for worker-1, worker-2 to start") == 1
     written = sorted(tmp_path.glob("*.png"))  # the command's output folder, nowhere else
     assert len(written) == 4 and out.count("wrote ") == 4
     for seed in range(200, 204):

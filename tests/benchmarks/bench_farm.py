@@ -4,6 +4,12 @@ and 2 CPU workers, against the same jobs run locally in this process.
 Reports jobs per second (after the workers are up and have loaded the model: a warm-up job
 each) and the overhead per job (farm seconds per job with one worker minus local seconds per
 job). Usage: python tests/benchmarks/bench_farm.py [--jobs 16] [--steps 4]
+
+``--first-job [--delay 12]``: instead, a fresh one-worker farm's first job, with the worker's
+warm-up off (what a worker did before) and on, side by side: seconds from the farm's start to
+the job's first progress event when the job is sent at once, and from sending to its first
+progress event when it is sent ``--delay`` seconds after the start (the artist opens a graph
+and presses Run while the farm starts).
 """
 
 from __future__ import annotations
@@ -58,10 +64,53 @@ def farm_seconds_per_job(session, workers: int, jobs: int, steps: int) -> float:
         backend.shutdown()
 
 
+def first_progress_seconds(session, warm: bool, delay: float, steps: int) -> float:
+    """Seconds from sending the first job to a new farm ``delay`` s after its start to the
+    job's first progress event (from the start itself when ``delay`` is 0)."""
+    import threading
+
+    from nodestudio.app.farm.ray_backend import RayBackend
+
+    progressed = threading.Event()
+    started = time.perf_counter()
+    backend = RayBackend(output_dir=tempfile.mkdtemp(), session=session, workers=1,
+                         warm_imports=None if warm else ())
+    try:
+        backend.subscribe(lambda event: event.kind == "progress" and progressed.set())
+        time.sleep(delay)
+        sent = time.perf_counter()
+        handle = backend.submit(_graph(session, 40_000, steps))
+        assert progressed.wait(300), "no progress event"
+        seconds = time.perf_counter() - (sent if delay else started)
+        result = handle.wait(300)
+        assert result is not None and result.ok, result and result.error
+        return seconds
+    finally:
+        backend.shutdown()
+
+
+def first_job(session, delay: float, steps: int) -> None:
+    import ray
+
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    try:
+        for label, wait in (("sent at the farm's start", 0.0),
+                            (f"sent {delay:g} s after the start", delay)):
+            cold = first_progress_seconds(session, False, wait, steps)
+            warm = first_progress_seconds(session, True, wait, steps)
+            print(f"first job {label}: first progress after {cold:.1f} s without warm-up, "
+                  f"{warm:.1f} s with it")
+    finally:
+        ray.shutdown()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=16)
     parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--first-job", action="store_true",
+                        help="time a new farm's first job, warm-up off and on")
+    parser.add_argument("--delay", type=float, default=12.0)
     args = parser.parse_args()
     import ray
 
@@ -69,6 +118,9 @@ def main() -> None:
 
     session = Session(device="cpu", output_dir=tempfile.mkdtemp(),
                       models_dir=tempfile.mkdtemp())
+    if args.first_job:
+        first_job(session, args.delay, args.steps)
+        return
     local = local_seconds_per_job(session, args.jobs, args.steps)
     print(f"local: {local:.3f} s/job ({1 / local:.2f} jobs/s)")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)

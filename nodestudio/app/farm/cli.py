@@ -50,6 +50,8 @@ def run_jobs(session: Any, graph: Any, sweeps: list[str], address: str | None,
                    'the farm needs Ray: pip install "nodestudio[farm]"')
         _say(as_json, "invalid_options", message, [])
         return EXIT_INVALID
+    if not as_json:
+        _tell_waits(backend)
     try:
         handles = [backend.submit(copy, outputs=outputs, metadata={"values": values})
                    for copy, values in runs]
@@ -63,6 +65,20 @@ def run_jobs(session: Any, graph: Any, sweeps: list[str], address: str | None,
     finally:
         backend.shutdown()
     return EXIT_NODE_FAILED if failed else EXIT_OK
+
+
+def _tell_waits(backend: Any) -> None:
+    """Say once, on stderr, why nothing happens yet when the farm's new workers are still
+    starting (they import torch and diffusers first), so a quiet terminal is explained."""
+    told: list[str] = []
+
+    def listen(event: Any) -> None:
+        message = event.data.get("message") if event.kind == "waiting" else None
+        if message and not told:
+            told.append(message)
+            print(f"farm: {message}", file=sys.stderr, flush=True)
+
+    backend.subscribe(listen)
 
 
 def _report(handle: Any, result: Any, as_json: bool) -> int:

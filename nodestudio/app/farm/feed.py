@@ -143,6 +143,12 @@ class FarmFeed:
         job.status, job.worker, job.note = RUNNING, data.get("worker"), ""
         self.listener(QueueChanged(job, "started"), job)
 
+    def _waiting(self, job: FarmJob, data: dict[str, Any]) -> None:
+        """Why it waits (its workers are still starting), for its row."""
+        if job.status == PENDING:
+            job.note = str(data.get("message") or "")
+            self.listener(QueueChanged(job, "moved"), job)
+
     def _retry(self, job: FarmJob, data: dict[str, Any]) -> None:
         job.status = PENDING
         job.note = f"{data.get('worker', 'its worker')} was lost; waiting for another worker"
@@ -211,6 +217,7 @@ def _run_result(job: FarmJob, result: Any) -> RunResult:
 _HANDLERS: dict[str, Callable[[FarmFeed, FarmJob, dict[str, Any]], None]] = {
     "started": FarmFeed._started,
     "retry": FarmFeed._retry,
+    "waiting": FarmFeed._waiting,
     "progress": FarmFeed._progress,
     "preview": FarmFeed._progress,
     "node": FarmFeed._node,

@@ -5,6 +5,11 @@ hands each idle worker the job routing.py picks for it, collects events and resu
 retries a job whose worker died on another one (at most ``max_retries`` times). Jobs submitted
 while no worker is alive wait in the queue; a worker that dies is replaced when the cluster has
 room for it. Files are written here, by the submitter, atomically and once per output.
+
+A worker is "starting" until its process is up *and* has warmed up (worker.py imports torch and
+diffusers as it starts): jobs wait here meanwhile, told why ("waiting" events), so routing
+still picks among ready workers; a worker whose warm-up failed stays up as "failed" and gets
+no jobs, and when every worker failed the waiting jobs fail with its reason.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import itertools
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +56,8 @@ class _Job:
     outputs: tuple[str, ...] | None
     metadata: dict[str, Any]
     cancel_requested: bool = False
+    #: Why it waits, as last told to the listeners ("waiting" events).
+    note: str = ""
 
 
 @dataclass
@@ -59,7 +66,11 @@ class _Worker:
     actor: Any
     models_dirs: list[str] | None
     ready_ref: Any = None
-    state: str = "starting"
+    #: Asked once its process is up: answered when the warm-up is over.
+    warm_ref: Any = None
+    warm_error: str | None = None
+    warm_seconds: float | None = None
+    state: str = "starting"  # then "idle" / "busy", or "failed" (warm-up), "dead"
     pid: int | None = None
     job: _Job | None = None
     run_ref: Any = None
@@ -94,7 +105,10 @@ class RayBackend:
                  models_dirs: list[str | Path] | None = None,
                  worker_models_dirs: dict[int, list[str | Path]] | None = None,
                  max_retries: int = 2, device: str = "auto", steal_backlog: int = 2,
-                 poll_seconds: float = 0.05, init_kwargs: dict[str, Any] | None = None) -> None:
+                 poll_seconds: float = 0.05, init_kwargs: dict[str, Any] | None = None,
+                 warm_imports: Sequence[str] | None = None) -> None:
+        """``warm_imports``: what each new worker imports as it starts (None: worker.py's
+        WARM_IMPORTS; empty: nothing, the first job imports what it needs)."""
         import ray
 
         self._owns_ray = connect(address, **(init_kwargs or {}))
@@ -109,6 +123,7 @@ class RayBackend:
         self.registry: Any = registry
         self.writer = OutputWriter(Path(output_dir))
         self.max_retries, self.steal_backlog, self.poll = max_retries, steal_backlog, poll_seconds
+        self.warm_imports = list(warm_imports) if warm_imports is not None else None
         # "auto": a GPU per worker where the cluster has GPUs, else a CPU slot each.
         has_gpus = int(ray.cluster_resources().get("GPU", 0)) > 0
         self.device = ("cuda" if has_gpus else "cpu") if device == "auto" else device
@@ -205,6 +220,7 @@ class RayBackend:
                 self._replenish()
                 self._check_starting()
                 self._assign()
+                self._explain_waits()
                 self._collect()
             except Exception as error:  # the farm must outlive a bad cycle
                 self._hub.emit(BackendEvent("", "error", {"message": str(error)}))
@@ -223,13 +239,14 @@ class RayBackend:
 
             name = f"worker-{next(self._names)}"
             dirs = self._dirs[slot % len(self._dirs)]
-            options: dict[str, Any] = {"max_concurrency": 4, "max_restarts": 0,
+            # Calls answered while a job runs: run, events, cancel, warmed, and a spare.
+            options: dict[str, Any] = {"max_concurrency": 5, "max_restarts": 0,
                                        "num_cpus": 1}
             if self.device == "cuda":
                 options["num_gpus"] = 1
             remote: Any = self._ray.remote(FarmWorker)
             actor = remote.options(**options).remote(
-                name, dirs, self.device)
+                name, dirs, self.device, self.warm_imports)
             worker = _Worker(name, actor, dirs, ready_ref=actor.ready.remote(),
                              load=WorkerLoad(name, False))
             with self._lock:
@@ -237,16 +254,64 @@ class RayBackend:
 
     def _check_starting(self) -> None:
         for worker in [w for w in self._workers if w.state == "starting"]:
-            done, _ = self._ray.wait([worker.ready_ref], timeout=0)
-            if done:
-                try:
-                    worker.pid = self._ray.get(done[0])["pid"]
-                    worker.state, worker.load.idle = "idle", True
-                except Exception as error:  # it died while starting: replace it
-                    worker.state = "dead"
-                    self._start_failures.append(
-                        f"{worker.name}: {str(error).strip().splitlines()[-1][:200]}"
-                        if str(error).strip() else f"{worker.name}: {type(error).__name__}")
+            if worker.warm_ref is None:
+                self._check_ready(worker)
+            else:
+                self._check_warm(worker)
+        live = [w for w in self._workers if w.state != "dead"]
+        if live and all(w.state == "failed" for w in live) and self._pending:
+            # Nothing here will ever run them: say why rather than keep them waiting.
+            self._fail_pending(live[0].warm_error or "every farm worker failed to start")
+
+    def _check_ready(self, worker: _Worker) -> None:
+        done, _ = self._ray.wait([worker.ready_ref], timeout=0)
+        if not done:
+            return
+        try:
+            worker.pid = self._ray.get(done[0])["pid"]
+        except Exception as error:  # it died while starting: replace it
+            self._lost_while_starting(worker, error)
+            return
+        # Up, and importing what jobs need (worker.py): still "starting" until that is over.
+        worker.warm_ref = worker.actor.warmed.remote()
+
+    def _check_warm(self, worker: _Worker) -> None:
+        done, _ = self._ray.wait([worker.warm_ref], timeout=0)
+        if not done:
+            return
+        try:
+            report = self._ray.get(done[0])
+        except Exception as error:  # it died while importing (a broken library)
+            self._lost_while_starting(worker, error)
+            return
+        worker.warm_seconds = report.get("seconds")
+        if report.get("error"):
+            worker.state, worker.warm_error = "failed", str(report["error"])
+            self._hub.emit(BackendEvent("", "error", {"message": worker.warm_error}))
+        else:
+            worker.state, worker.load.idle = "idle", True
+
+    def _lost_while_starting(self, worker: _Worker, error: Exception) -> None:
+        worker.state = "dead"
+        text = str(error).strip()
+        self._start_failures.append(f"{worker.name}: {text.splitlines()[-1][:200]}" if text
+                                    else f"{worker.name}: {type(error).__name__}")
+
+    def _explain_waits(self) -> None:
+        """Tell each waiting job why it waits while no worker is ready yet (a new worker
+        imports torch and diffusers first), and when that is no longer why."""
+        live = [w for w in self._workers if w.state != "dead"]
+        starting = [w.name for w in live if w.state == "starting"]
+        note = ""
+        if starting and not any(w.state in ("idle", "busy") for w in live):
+            note = (f"waiting for {', '.join(starting)} to start (a new farm worker imports "
+                    "torch and diffusers before its first job)")
+        with self._lock:
+            changed = [job for job in self._pending if job.note != note]
+            for job in changed:
+                job.note = note
+        for job in changed:
+            self._hub.emit(BackendEvent(job.handle.id, "waiting", {"message": note}))
 
     def _assign(self) -> None:
         loads = [w.load for w in self._workers if w.state in ("idle", "busy")]
@@ -263,6 +328,7 @@ class RayBackend:
                 # same checkpoint for the job behind this one.
                 worker.load.models |= job.keys
                 job.handle.status, job.handle.worker = RUNNING, worker.name
+                job.note = ""
                 job.handle.attempts += 1
             worker.run_ref = worker.actor.run.remote(
                 {"id": job_id, "document": job.document, "outputs": job.outputs})

@@ -36,6 +36,13 @@ if TYPE_CHECKING:
 
 LOCAL, FARM = "local", "farm"
 COLUMNS = ("Worker", "State", "Current job", "Models")
+#: Why a worker in that state takes no job yet (the State cell's tooltip).
+STATE_TIPS = {
+    "starting": "Starting: a new worker imports torch and diffusers before its first job "
+                "(about 10 s); jobs wait for it.",
+    "failed": "This worker could not start its libraries; its jobs' errors say why. Fix the "
+              "install on that machine and restart the farm.",
+}
 
 
 class FarmPanel(QWidget):
@@ -114,9 +121,10 @@ class FarmPanel(QWidget):
             return
         self.workers.clear()
         for worker in workers:
-            self.workers.addTopLevelItem(QTreeWidgetItem([
-                worker.name, worker.state, worker.current_job or "",
-                ", ".join(worker.models)]))
+            item = QTreeWidgetItem([worker.name, worker.state, worker.current_job or "",
+                                    ", ".join(worker.models)])
+            item.setToolTip(1, STATE_TIPS.get(worker.state, ""))
+            self.workers.addTopLevelItem(item)
 
     def rows(self) -> list[list[str]]:
         """What the worker list shows (for tests and accessibility)."""
