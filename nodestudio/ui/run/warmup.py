@@ -78,7 +78,7 @@ class Warmup(QObject):
         #: Whether the run queue has work: then the warm start must not begin, as loading
         #: models on two threads at once breaks (diffusers' loading patches torch globally).
         self.busy = busy
-        self.thread: threading.Thread | None = None
+        self.worker_thread: threading.Thread | None = None
         self.cancel_token = CancelToken()
         self._armed = False
         if enabled:
@@ -87,7 +87,7 @@ class Warmup(QObject):
 
     @property
     def running(self) -> bool:
-        return self.thread is not None and self.thread.is_alive()
+        return self.worker_thread is not None and self.worker_thread.is_alive()
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() == QEvent.Type.Show and not self._armed:
@@ -98,7 +98,7 @@ class Warmup(QObject):
     def start(self) -> bool:
         """Start now, whether or not the window showed (scripts, tests); False when there is
         nothing to warm or it already ran."""
-        if (not self.enabled or self.thread is not None or self.cancel_token.cancelled
+        if (not self.enabled or self.worker_thread is not None or self.cancel_token.cancelled
                 or self.busy()):
             return False
         loaders = loaders_to_warm(self.editor.graph, self.session.registry)
@@ -106,9 +106,9 @@ class Warmup(QObject):
             return False
         # A snapshot: the user keeps editing while the loaders run.
         graph = self.editor.graph.copy()
-        self.thread = threading.Thread(target=self._work, args=(graph, loaders),
+        self.worker_thread = threading.Thread(target=self._work, args=(graph, loaders),
                                        name="nodestudio-warmup", daemon=True)
-        self.thread.start()
+        self.worker_thread.start()
         return True
 
     def wait_for(self, job: Any) -> None:
@@ -116,7 +116,7 @@ class Warmup(QObject):
         is loading the models the job would load, and two loads at once fail ("Unsupported
         device type 'meta'": diffusers' loading patches torch globally) — or would cost twice
         the memory. Cancelling the job or closing the window stops waiting."""
-        thread = self.thread
+        thread = self.worker_thread
         while (thread is not None and thread.is_alive() and not job.cancel.cancelled
                and not self.cancel_token.cancelled):
             thread.join(0.05)
