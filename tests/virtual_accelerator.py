@@ -86,8 +86,8 @@ def virtual_accelerator(monkeypatch: pytest.MonkeyPatch) -> Iterator[Residency]:
         finally:
             to_system_memory[0] = False
 
-    def load_device(device: torch.device) -> torch.device:
-        target = original_load_device(device)
+    def load_device(device: torch.device, model_bytes: int | None = None) -> torch.device:
+        target = original_load_device(device, model_bytes)
         # loaded_to's .to comes next; a model loaded for a CPU run is where it runs.
         to_system_memory[0] = target == SYSTEM_MEMORY and device == ACCELERATOR
         return target

@@ -205,23 +205,29 @@ def prepare(module: torch.nn.Module, device: torch.device, mode: str) -> str:
     return mode
 
 
-def load_device(device: torch.device) -> torch.device:
-    """Where a loader should put a new model's weights: the device under ``keep`` (and
-    ``auto`` without a budget, as before), system memory when the policy places models itself
-    at first use (offload, sequential, fp8, auto under a budget), so a model larger than the
-    card (Flux-dev's 24 GB transformer on a 12 GB card) loads at all."""
+def load_device(device: torch.device, model_bytes: int | None = None) -> torch.device:
+    """Where a loader should put a new model's weights: the device under ``keep``, system
+    memory when the policy places models itself at first use (offload, sequential, fp8, auto
+    under a budget), so a model larger than the card (Flux-dev's 24 GB transformer on a 12 GB
+    card) loads at all. ``auto`` without a budget (the default) loads onto the device what
+    fits in its free memory with room to run (CUDA's ``mem_get_info``; the CPU reports no
+    limit) and leaves a bigger model in system memory, for its node to stream or offload."""
     import torch
 
     mode = _policy.mode
-    if mode == "keep" or (mode == "auto" and _policy.budget_bytes is None):
+    if mode == "keep":
         return device
+    if mode == "auto" and _policy.budget_bytes is None:
+        room = free_bytes(device)
+        if room is None or model_bytes is None or model_bytes * HEADROOM <= room:
+            return device
     return torch.device("cpu")
 
 
 def loaded_to(module: M, device: torch.device) -> M:
     """A model a loader has just read, in eval mode, where :func:`load_device` puts it: the
     node that uses it brings it to ``device`` (the memory manager, or ``devices.ensure_on``)."""
-    module.to(load_device(device))
+    module.to(load_device(device, parameter_bytes(module)))
     return module.eval()
 
 

@@ -208,3 +208,33 @@ def test_offload_sends_back_what_a_node_brought_itself(registry, tmp_path, monke
     memory_manager.configure("auto")
     assert places == {"offload": dict.fromkeys(places["offload"], SYSTEM_MEMORY),
                       "keep": dict.fromkeys(places["keep"], ACCELERATOR)}
+
+
+def test_auto_loads_what_fits_the_free_memory_and_runs_the_rest_from_system_memory(
+        tiny_models, new_session, monkeypatch):
+    """The default mode on a card whose free memory holds every model but the largest (CUDA's
+    mem_get_info, simulated): that one loads into system memory, the rest onto the device,
+    and the run still gives the plain CPU run's picture."""
+    graph = controlled_graph(tiny_models.sd_folder, tiny_models.controlnet_folder, 5.0)
+    reference = new_session("cpu", "keep").run(graph, outputs=["decode"]).outputs
+    with virtual_accelerator(monkeypatch) as residency:
+        session = new_session(str(ACCELERATOR), "auto")
+        # Sized from the models themselves once loaded (a keep-mode load of the same folder).
+        sizes = {name: memory_manager.parameter_bytes(module)
+                 for name, module in _models(new_session("cpu", "keep"), graph).items()}
+        memory_manager.configure("auto")
+        largest, second = sorted(sizes, key=sizes.get, reverse=True)[:2]
+        room = sizes[second] * memory_manager.HEADROOM * 1.01
+        assert sizes[largest] * memory_manager.HEADROOM > room
+        monkeypatch.setattr(memory_manager, "free_bytes",
+                            lambda device, budget=None: budget if budget is not None
+                            else int(room))
+        loaded = session.run(graph, outputs=["checkpoint", "controlnet"]).outputs
+        model, clip, vae = (loaded["checkpoint"][name] for name in ("model", "clip", "vae"))
+        places = {"denoiser": place_of(model.denoiser), "vae": place_of(vae.model),
+                  "controlnet": place_of(loaded["controlnet"]["control_net"].model),
+                  **{encoder.slot: place_of(encoder.model) for encoder in clip.encoders}}
+        image = session.run(graph, outputs=["decode"]).outputs["decode"]["image"]
+    assert residency.violations == []
+    assert places == {**dict.fromkeys(places, ACCELERATOR), largest: SYSTEM_MEMORY}
+    np.testing.assert_allclose(image, reference["decode"]["image"], atol=1e-5)
