@@ -19,7 +19,7 @@ from tests.interop.test_comfy_subgraph_families import (
     flat_workflow,
     packed,
 )
-from tests.interop.test_comfy_subgraph_families_reverse import NESTED_ID, _nested
+from tests.interop.test_comfy_subgraph_families_reverse import NESTED_ID, nested_twice
 
 
 def _workflow(inputs: object = None, outputs: object = None, *, keys: bool = True) -> dict:
@@ -53,7 +53,7 @@ def test_the_boundary_keeps_its_place_from_comfyui(registry):
 
 
 def test_nested_definitions_keep_their_own_places(registry):
-    data = _nested(flat_workflow("flux", "simple", "euler"), {1, 2})
+    data = nested_twice(flat_workflow("flux", "simple", "euler"), {1, 2})
     outer, inner = data["definitions"]["subgraphs"]
     outer["inputNode"]["bounding"] = [10, 20, 120, 60]
     inner["inputNode"]["bounding"] = [-300, 40, 120, 60]
