@@ -139,3 +139,36 @@ def test_a_missing_low_noise_expert_names_the_folder(experts_models, tmp_path):
     shutil.rmtree(copy / "transformer_2")
     with pytest.raises(NodeError, match="lacks its transformer_2 folder"):
         load_checkpoint(copy, "cpu")
+
+
+def test_offload_brings_both_experts_for_the_sampler_and_sends_them_back(
+        experts_models, session, fidelity_registry, tmp_path, monkeypatch):
+    """On the virtual accelerator (tests/virtual_accelerator.py) under offload: the second
+    expert is loaded into system memory, comes to the device with the first for the Sampler
+    and goes back with it; the frames equal the CPU run's."""
+    from nodestudio.app.settings import Settings
+    from nodestudio.runtime import memory_manager
+    from tests.virtual_accelerator import (
+        ACCELERATOR,
+        SYSTEM_MEMORY,
+        place_of,
+        virtual_accelerator,
+    )
+
+    graph = video_graph(experts_models.wan22_a14b_folder, 32, 32, 5, steps=STEPS, cfg=CFG,
+                        sampler="uni_pc_bh2")
+    expected = session.run(graph, outputs=["decode"]).outputs["decode"]["image"]
+    with virtual_accelerator(monkeypatch) as residency:
+        offloading = nodestudio.Session(device=str(ACCELERATOR), models_dir=experts_models.root,
+                                        output_dir=tmp_path, registry=fidelity_registry,
+                                        settings=Settings(memory_mode="offload"))
+        try:
+            outputs = offloading.run(graph, outputs=["checkpoint", "decode"]).outputs
+        finally:
+            memory_manager.configure("auto")
+    model = outputs["checkpoint"]["model"]
+    assert residency.violations == []
+    # Both experts (one class) came to the device and are back in system memory.
+    assert residency.moves.count(("WanTransformer3DModel", str(ACCELERATOR))) >= 2
+    assert [place_of(model.denoiser), place_of(model.low_noise_denoiser)] == [SYSTEM_MEMORY] * 2
+    assert_same_frames(outputs["decode"]["image"], expected)

@@ -153,3 +153,31 @@ def test_auto_offloads_when_another_resident_model_holds_the_room(prompts, fresh
 def test_new_models_load_where_the_mode_will_place_them(mode, budget, placed_on):
     with memory_manager.policy(mode, budget_bytes=budget):
         assert memory_manager.load_device(torch.device("cuda")).type == placed_on
+
+
+def test_auto_sizes_a_denoiser_with_its_companions(monkeypatch):
+    """A ControlNet is on the device for the whole Sampler run: auto counts it with the
+    denoiser (the pair is too big for a budget either fits alone), and under offload the
+    companions' arrival sends the other resident models back, never the denoiser."""
+    from virtual_accelerator import ACCELERATOR, SYSTEM_MEMORY, place_of, virtual_accelerator
+
+    with virtual_accelerator(monkeypatch):
+        denoiser, controlnet, encoder = (torch.nn.Linear(64, 64) for _ in range(3))
+        size = parameter_bytes(denoiser)
+        with memory_manager.policy("auto", budget_bytes=int(size * 1.5)) as active:
+            assert memory_manager.resolve_mode(denoiser, ACCELERATOR, active) == "keep"
+            assert memory_manager.resolve_mode(denoiser, ACCELERATOR, active,
+                                               companions=[controlnet]) == "sequential"
+        with memory_manager.policy("offload"):
+            with memory_manager.models_in_use([encoder], ACCELERATOR):
+                pass
+            mode = memory_manager.prepare(denoiser, ACCELERATOR, "offload")
+            encoder.to(ACCELERATOR)  # an encoder still resident when the companions come
+            modes = memory_manager.prepare_companions([controlnet, controlnet], ACCELERATOR,
+                                                      denoiser, mode)
+            assert modes == ["offload"]  # one entry per distinct model
+            assert [place_of(m) for m in (denoiser, controlnet, encoder)] == [
+                ACCELERATOR, ACCELERATOR, SYSTEM_MEMORY]
+            with memory_manager.released_after_all([controlnet], modes):
+                pass
+            assert place_of(controlnet) == SYSTEM_MEMORY
