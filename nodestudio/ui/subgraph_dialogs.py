@@ -61,20 +61,30 @@ class PortsDialog(QDialog):
         editor.undo_stack.indexChanged.connect(self._undone)
         self.fill()
 
-    def fill(self, select: str | None = None) -> None:
+    def fill(self, select: tuple[str, str] | None = None) -> None:
+        """List the ports under a heading per kind (an input and an output may share a name)
+        and select ``select`` = (kind, name) if it is still there."""
         self.list.blockSignals(True)
         self.list.clear()
-        rows = [("input", item.name) for item in self.definition.inputs]
-        rows += [("widget", item.name) for item in self.definition.widgets]
-        rows += [("output", item.name) for item in self.definition.outputs]
-        for kind, name in rows:
-            item = QListWidgetItem(name, self.list)
-            item.setData(PORT_ROLE, (kind, name))
-            item.setToolTip({"input": "input socket", "widget": "promoted widget",
-                             "output": "output socket"}[kind])
-            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable)
-            if name == select:
-                self.list.setCurrentItem(item)
+        sections = (("input", "Inputs", self.definition.inputs),
+                    ("widget", "Promoted widgets", self.definition.widgets),
+                    ("output", "Outputs", self.definition.outputs))
+        for kind, heading, ports in sections:
+            if not ports:
+                continue
+            title = QListWidgetItem(heading, self.list)
+            title.setFlags(Qt.ItemFlag.NoItemFlags)  # a label: not selectable nor editable
+            font = title.font()
+            font.setBold(True)
+            title.setFont(font)
+            for port in ports:
+                item = QListWidgetItem(port.name, self.list)
+                item.setData(PORT_ROLE, (kind, port.name))
+                item.setToolTip({"input": "input socket", "widget": "promoted widget",
+                                 "output": "output socket"}[kind])
+                item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable)
+                if (kind, port.name) == select:
+                    self.list.setCurrentItem(item)
         self.list.blockSignals(False)
         self._update_buttons()
 
@@ -91,8 +101,7 @@ class PortsDialog(QDialog):
 
     def _undone(self, _index: int) -> None:
         """Any undo step may have changed the ports: show them again, keeping the row."""
-        chosen = self.selected()
-        self.fill(select=chosen[1] if chosen is not None else None)
+        self.fill(select=self.selected())
 
     def remove_selected(self) -> None:
         """Remove the selected input or output with the links to it, or unpromote the
@@ -111,7 +120,7 @@ class PortsDialog(QDialog):
         kind, old = item.data(PORT_ROLE)
         new = item.text()
         editing.rename_port(self.editor, self.definition, old, new, output=kind == "output")
-        self.fill(select=new.strip() or old)
+        self.fill(select=(kind, new.strip() or old))
 
     def move_selected(self, delta: int) -> None:
         """Move the selected input up (-1) or down (+1); QWidget.move is the window's."""
@@ -120,4 +129,4 @@ class PortsDialog(QDialog):
             return
         name = item.data(PORT_ROLE)[1]
         editing.move_input(self.editor, self.definition, name, delta)
-        self.fill(select=name)
+        self.fill(select=("input", name))

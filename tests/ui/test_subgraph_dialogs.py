@@ -13,6 +13,7 @@ from ui_helpers import snapshot
 
 from nodestudio.ui import subgraph_editing as editing
 from nodestudio.ui.subgraph_boundary import INPUTS, OUTPUTS
+from nodestudio.ui.subgraph_dialogs import PORT_ROLE
 from nodestudio.ui.subgraph_window import edit_ports
 
 
@@ -24,12 +25,23 @@ def _opened(make_window):
     return window, instance_id, definition
 
 
+def _port_items(dialog) -> list:
+    """The rows that are ports (the kind headings between them are labels)."""
+    items = [dialog.list.item(i) for i in range(dialog.list.count())]
+    return [item for item in items if item.data(PORT_ROLE) is not None]
+
+
 def _rows(dialog) -> list[str]:
-    return [dialog.list.item(i).text() for i in range(dialog.list.count())]
+    return [item.text() for item in _port_items(dialog)]
 
 
 def _click_row(dialog, row: int) -> None:
-    rect = dialog.list.visualItemRect(dialog.list.item(row))
+    """Click the ``row``-th port."""
+    _click_item(dialog, _port_items(dialog)[row])
+
+
+def _click_item(dialog, item) -> None:
+    rect = dialog.list.visualItemRect(item)
     QTest.mouseClick(dialog.list.viewport(), Qt.MouseButton.LeftButton,
                      Qt.KeyboardModifier.NoModifier, rect.center())
 
@@ -45,6 +57,10 @@ def test_remove_button_takes_an_input_and_its_links_in_one_undo_step(make_window
     before, count = snapshot(editor.graph), editor.undo_stack.count()
     dialog = edit_ports(window)  # the open level's definition
     assert _rows(dialog) == ["image", "mask", "strength", "image"]
+    everything = [dialog.list.item(i).text() for i in range(dialog.list.count())]
+    assert everything == ["Inputs", "image", "mask", "Promoted widgets", "strength",
+                          "Outputs", "image"]
+    _click_item(dialog, dialog.list.item(0))  # a heading: nothing to select
     assert not dialog.remove.isEnabled()
     _click_remove(dialog)  # disabled: nothing happens
     assert editor.undo_stack.count() == count
@@ -103,3 +119,19 @@ def test_remove_button_takes_an_output_or_unpromotes_a_widget(make_window):
     QApplication.processEvents()
     assert link_pairs(window, OUTPUTS) == {("image", ("2", "image"))}
     dialog.close()
+
+
+def test_a_selected_input_stays_selected_through_undo_though_an_output_shares_its_name(
+        make_window):
+    window, _instance_id, _definition = _opened(make_window)
+    dialog = edit_ports(window)
+    _click_row(dialog, 3)  # the output "image" (an input is called "image" too)
+    assert dialog.selected() == ("output", "image")
+    _click_row(dialog, 1)
+    _click_remove(dialog)  # remove the input "mask" …
+    _click_row(dialog, 0)  # … select the input "image" …
+    window.editor.undo_stack.undo()  # … and undo the removal: the list is filled again
+    QApplication.processEvents()
+    assert _rows(dialog) == ["image", "mask", "strength", "image"]
+    assert dialog.selected() == ("input", "image")  # not the output of the same name
+    assert dialog.up.isEnabled()  # an input: it can move

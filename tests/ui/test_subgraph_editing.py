@@ -242,11 +242,11 @@ def test_ports_dialog_renames_and_reorders_with_undo(chain_window):
     window.scene.select_nodes([instance_id])
     dialog = edit_ports(window)
     rows = [dialog.list.item(i).text() for i in range(dialog.list.count())]
-    assert rows == ["image", "mask", "image"]  # two inputs, then the output
-    dialog.list.item(1).setText("matte")  # what an edit in the list does
+    assert rows == ["Inputs", "image", "mask", "Outputs", "image"]  # headed by kind
+    dialog.list.item(2).setText("matte")  # what an edit in the list does
     assert [i.name for i in definition.inputs] == ["image", "matte"]
     assert editor.graph.link_into(instance_id, "matte").source == "5"
-    dialog.list.setCurrentRow(1)
+    dialog.list.setCurrentRow(2)
     dialog.down.click()
     assert [i.name for i in definition.inputs] == ["image", "matte"]  # already last
     dialog.up.click()
