@@ -28,6 +28,7 @@ paying for torch.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import weakref
 from collections.abc import Iterable, Iterator
@@ -200,9 +201,29 @@ def prepare(module: torch.nn.Module, device: torch.device, mode: str) -> str:
         if mode == "offload":
             _make_room(module, device)
         ensure_on(module, device)
-    setattr(module, _APPLIED_ATTRIBUTE, mode)
+    _mark(module, mode)
     _prepared.add(module)
     return mode
+
+
+_log = logging.getLogger("nodestudio.memory")
+#: What each mode means for a model, as the Log says it when a model first runs in it.
+_MODE_WORDS = {
+    "offload": "comes to the device for each node and goes back to system memory after",
+    "sequential": "streams from system memory block by block (slow, but it fits)",
+    "fp8": "is stored in float8 on the device and computed in its own precision",
+}
+
+
+def _mark(module: torch.nn.Module, mode: str) -> None:
+    """Record ``module``'s mode; tell the Log when a model first runs in a mode other than
+    keep (a slow run under ``auto`` says why it is slow), once per model and mode."""
+    if applied_mode(module) != mode and mode in _MODE_WORDS:
+        why = ("auto: the models do not all fit the free memory" if _policy.mode == "auto"
+               else f"memory mode {_policy.mode}")
+        _log.info("%s (%.2f GiB) %s (%s)", type(module).__name__,
+                  parameter_bytes(module) / 2**30, _MODE_WORDS[mode], why)
+    setattr(module, _APPLIED_ATTRIBUTE, mode)
 
 
 def load_device(device: torch.device, model_bytes: int | None = None) -> torch.device:
@@ -221,6 +242,8 @@ def load_device(device: torch.device, model_bytes: int | None = None) -> torch.d
         room = free_bytes(device)
         if room is None or model_bytes is None or model_bytes * HEADROOM <= room:
             return device
+        _log.info("a %.2f GiB model loads into system memory: %.2f GiB is free on %s",
+                  model_bytes / 2**30, room / 2**30, device)
     return torch.device("cpu")
 
 
@@ -357,7 +380,7 @@ def _prepare_auxiliary(module: torch.nn.Module, device: torch.device, mode: str,
         if mode == "offload":
             _make_room(module, device, group)
         ensure_on(module, device)
-    setattr(module, _APPLIED_ATTRIBUTE, mode)
+    _mark(module, mode)
     _prepared.add(module)
     return mode
 

@@ -181,3 +181,23 @@ def test_auto_sizes_a_denoiser_with_its_companions(monkeypatch):
             with memory_manager.released_after_all([controlnet], modes):
                 pass
             assert place_of(controlnet) == SYSTEM_MEMORY
+
+
+def test_the_log_says_once_per_model_how_it_is_held(caplog):
+    """A slow run under auto must say why: the first time a model runs in a mode other than
+    keep, the Log (logger nodestudio.memory) names it, its size, the mode and the reason."""
+    encoder, vae = torch.nn.Linear(256, 256), torch.nn.Linear(8, 8)
+    cpu = torch.device("cpu")
+    memory_manager.forget_prepared()
+    with caplog.at_level("INFO", logger="nodestudio.memory"):
+        with memory_manager.policy("keep"), memory_manager.models_in_use([vae], cpu):
+            pass
+        for _ in range(2):  # the second run of the same node says nothing new
+            with memory_manager.policy("auto", budget_bytes=1), \
+                    memory_manager.models_in_use([encoder], cpu):
+                pass
+    memory_manager.forget_prepared()
+    lines = [record.getMessage() for record in caplog.records]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("Linear (0.00 GiB) streams from system memory block by block")
+    assert lines[0].endswith("(auto: the models do not all fit the free memory)")
