@@ -79,12 +79,18 @@ def test_positions_survive_save_and_reopen(make_window, tmp_path: Path):
     assert window.save_as(path)
     stored = json.loads(path.read_text())["definitions"][0]["layout"]["extra"][BOUNDARY_KEY]
     assert stored == {side: [placed[side].x(), placed[side].y()] for side in placed}
+    other = _opened_in_a_new_window(make_window, path, instance_id)
+    for side in (INPUTS, OUTPUTS):
+        assert close(_pos(other, side), placed[side]), side
+
+
+def _opened_in_a_new_window(make_window, path: Path, instance_id: str):
+    """A second window with ``path`` open and subgraph instance ``instance_id`` entered."""
     other = make_window()
     assert other.open_file(path, ask=False)
     assert open_instance(other, instance_id)
     QApplication.processEvents()
-    for side in (INPUTS, OUTPUTS):
-        assert close(_pos(other, side), placed[side]), side
+    return other
 
 
 def test_copied_instance_keeps_the_positions_in_another_window(make_window):
@@ -113,10 +119,7 @@ def test_a_hostile_stored_position_gives_the_default_place(make_window, tmp_path
     document["definitions"][0]["layout"]["extra"] = {
         BOUNDARY_KEY: {"inputs": [1e308, 5], "outputs": "far away"}}
     path.write_text(json.dumps(document))
-    other = make_window()
-    assert other.open_file(path, ask=False)
-    assert open_instance(other, instance_id)
-    QApplication.processEvents()
+    other = _opened_in_a_new_window(make_window, path, instance_id)
     for side in (INPUTS, OUTPUTS):
         assert close(_pos(other, side), defaults[side]), side
     # Moving it then stores a clean value in place of the broken one.
