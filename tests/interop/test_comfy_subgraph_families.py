@@ -119,21 +119,29 @@ def _inner_and_outer(graph, registry) -> dict[str, tuple[str, dict]]:
     return {node.id.split("/")[-1]: (node.type, node.values) for node in flat}
 
 
+def flat_and_packed(registry, flat_data: dict, inner_ids: set[int]):
+    """The workflow imported as it is and with ``inner_ids`` packed into one subgraph
+    instance (checked: the instance, and exactly those nodes inside)."""
+    flat = graph_from_data(flat_data, registry)
+    graph = graph_from_data(packed(flat_data, inner_ids), registry)
+    assert graph.node(str(INSTANCE)).type == "subgraph"
+    definition = graph.definitions[DEFINITION_ID]
+    assert {node.id for node in definition.graph} == {str(i) for i in inner_ids}
+    return flat, graph
+
+
 @pytest.mark.parametrize(("family", "scheduler", "sampler"), [
     ("flux", "simple", "euler"), ("flux", "normal", "euler"), ("sd3", "sgm_uniform", "euler"),
     ("sd3", "simple", "heun")])
 @pytest.mark.parametrize("inner_ids", [{7}, {7, 8}], ids=["sampler", "sampler+decode"])
 def test_inner_sampler_takes_the_family_of_the_outer_loaders(registry, family, scheduler,
                                                             sampler, inner_ids):
-    flat_data = flat_workflow(family, scheduler, sampler)
-    flat = graph_from_data(flat_data, registry)
-    graph = graph_from_data(packed(flat_data, inner_ids), registry)
-    assert graph.node(str(INSTANCE)).type == "subgraph"
-    definition = graph.definitions[DEFINITION_ID]
-    assert {node.id for node in definition.graph} == {str(i) for i in inner_ids}
+    flat, graph = flat_and_packed(registry, flat_workflow(family, scheduler, sampler),
+                                  inner_ids)
     # The inner sampler (and everything else) is what the flat workflow's is, values too.
     assert _inner_and_outer(graph, registry) == _inner_and_outer(flat, registry)
     expected = flat.node("7")
+    definition = graph.definitions[DEFINITION_ID]
     assert definition.graph.node("7").type == expected.type == "diffusion.sampler"
     assert definition.graph.node("7").values == expected.values
     # Nothing about the sampler's names is said that the flat import does not say.

@@ -18,6 +18,7 @@ from tests.interop.test_comfy_subgraph_families import (
     DEFINITION_ID,
     INSTANCE,
     _inner_and_outer,
+    flat_and_packed,
     flat_workflow,
     packed,
     sd_flat_workflow,
@@ -54,12 +55,8 @@ def _sampler_values(graph) -> dict:
                          ids=["loaders", "loaders+vae", "every-sign"])
 def test_outer_sampler_takes_the_family_of_the_loaders_inside(registry, family, scheduler,
                                                              sampler, inner_ids):
-    flat_data = flat_workflow(family, scheduler, sampler)
-    flat = graph_from_data(flat_data, registry)
-    graph = graph_from_data(packed(flat_data, inner_ids), registry)
-    assert graph.node(str(INSTANCE)).type == "subgraph"
-    definition = graph.definitions[DEFINITION_ID]
-    assert {node.id for node in definition.graph} == {str(i) for i in inner_ids}
+    flat, graph = flat_and_packed(registry, flat_workflow(family, scheduler, sampler),
+                                  inner_ids)
     assert "7" in graph and "1" not in graph  # the sampler outside, the loader inside
     # Every node, the outer sampler included, is what the flat workflow's is, values too.
     assert _inner_and_outer(graph, registry) == _inner_and_outer(flat, registry)

@@ -34,7 +34,7 @@ from nodestudio.interop.comfy.ir import (
     point,
     slot_index,
 )
-from nodestudio.interop.comfy.subgraph_import import raw_subgraphs
+from nodestudio.interop.comfy.subgraph_raw import raw_subgraphs
 
 _MODES = {2: "muted", 4: "bypassed"}  # 0 (always), 1 (on event), 3 (on trigger) all run
 _REROUTE_SIZE = (75.0, 26.0)
