@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 CHANNELS_LAST_CHOICES = ("auto", "on", "off")
 _COMPILED_ATTRIBUTE = "_nodestudio_compiled"
 _LAYOUT_ATTRIBUTE = "_nodestudio_channels_last"
+_KEEPS_OUTPUTS_ATTRIBUTE = "_nodestudio_keeps_outputs"
 
 
 @dataclass(frozen=True)
@@ -110,11 +111,7 @@ def prepare(module: torch.nn.Module, device: torch.device, memory_mode: str = "k
         return True
     if not active.enabled or memory_mode in ("sequential", "fp8"):
         return False
-    use_disk_cache(active.cache_dir)
-    # Modes are inductor's options; other backends take none.
-    mode = compile_mode(device) if active.backend == "inductor" else None
-    module.compile(backend=active.backend, mode=mode, fullgraph=False, dynamic=False)
-    setattr(module, _COMPILED_ATTRIBUTE, True)
+    _compile(module, device, active)
     return True
 
 
@@ -136,11 +133,59 @@ def prepare_vae(vae_model: torch.nn.Module, device: torch.device, memory_mode: s
     active = _policy
     if not active.enabled or memory_mode in ("sequential", "fp8"):
         return False
-    use_disk_cache(active.cache_dir)
-    mode = compile_mode(device) if active.backend == "inductor" else None
-    decoder.compile(backend=active.backend, mode=mode, fullgraph=False, dynamic=False)
-    setattr(decoder, _COMPILED_ATTRIBUTE, True)
+    _compile(decoder, device, active)
     return True
+
+
+def _compile(module: torch.nn.Module, device: torch.device, active: FastPolicy) -> None:
+    use_disk_cache(active.cache_dir)
+    # Modes are inductor's options; other backends take none.
+    mode = compile_mode(device) if active.backend == "inductor" else None
+    module.compile(backend=active.backend, mode=mode, fullgraph=False, dynamic=False)
+    if mode == "reduce-overhead":
+        keep_outputs_past_next_call(module)
+    setattr(module, _COMPILED_ATTRIBUTE, True)
+
+
+def keep_outputs_past_next_call(module: torch.nn.Module) -> None:
+    """Clone a compiled module's outputs as they leave the compiled region.
+
+    Under CUDA graphs every call writes its outputs into the same static buffers, and torch
+    makes the previous call's outputs unreadable ("accessing tensor output of CUDAGraphs that
+    has been overwritten by a subsequent run"). The Sampler's Euler loop lets each prediction
+    go before the next step, but PNDM keeps its past predictions, which at cfg 1 are the
+    denoiser's own outputs (with cfg the halves are combined into a new tensor). The copy is
+    one latent-sized tensor per call (the decoder's: one image), made outside the graph.
+    """
+    compiled_call = getattr(module, "_compiled_call_impl", None)
+    if compiled_call is None or getattr(compiled_call, _KEEPS_OUTPUTS_ATTRIBUTE, False):
+        return
+
+    def call_keeping_outputs(*args: Any, **kwargs: Any) -> Any:
+        return _cloned(compiled_call(*args, **kwargs))
+
+    setattr(call_keeping_outputs, _KEEPS_OUTPUTS_ATTRIBUTE, True)
+    module._compiled_call_impl = call_keeping_outputs
+
+
+def keeps_outputs(module: torch.nn.Module) -> bool:
+    """Whether ``module``'s compiled call clones its outputs (CUDA graphs)."""
+    return getattr(getattr(module, "_compiled_call_impl", None), _KEEPS_OUTPUTS_ATTRIBUTE, False)
+
+
+def _cloned(value: Any) -> Any:
+    """``value`` with every tensor in it cloned: a tensor, a tuple or list, or a mapping such
+    as diffusers' output dataclasses (changed in place, so their type and fields stay)."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return value.clone()
+    if isinstance(value, (tuple, list)):
+        return type(value)(_cloned(item) for item in value)
+    if isinstance(value, dict):
+        for key in list(value.keys()):
+            value[key] = _cloned(value[key])
+    return value
 
 
 def is_compiled(module: torch.nn.Module) -> bool:

@@ -108,18 +108,21 @@ def build_random_unet(kind: str, folder: Path, device: str) -> None:
     def config(part: str) -> dict[str, Any]:
         return _config(configs, part)
 
-    torch.manual_seed(0)
-    parts: dict[str, Any] = {
-        "unet": UNet2DConditionModel.from_config(config("unet")).to(dtype),
-        "vae": AutoencoderKL.from_config(config("vae")).to(dtype),
-        "text_encoder": CLIPTextModel(CLIPTextConfig.from_dict(config("text_encoder"))).to(dtype),
-        "tokenizer": clip_tokenizer(),
-        "scheduler": EulerDiscreteScheduler.from_config(config("scheduler")),
-    }
+    # Built on the device in the target precision, as the DiTs are: no fp32 copy of SDXL's
+    # 3.5 B parameters initialised on the CPU first.
+    with materialised(device, dtype, seed=0):
+        parts: dict[str, Any] = {
+            "unet": UNet2DConditionModel.from_config(config("unet")),
+            "vae": AutoencoderKL.from_config(config("vae")),
+            "text_encoder": CLIPTextModel(CLIPTextConfig.from_dict(config("text_encoder"))),
+            "tokenizer": clip_tokenizer(),
+            "scheduler": EulerDiscreteScheduler.from_config(config("scheduler")),
+        }
+        if kind == "sdxl":
+            parts["text_encoder_2"] = CLIPTextModelWithProjection(
+                CLIPTextConfig.from_dict(config("text_encoder_2")))
+            parts["tokenizer_2"] = clip_tokenizer(pad_token=OPEN_CLIP_PAD_TOKEN)
     if kind == "sdxl":
-        parts["text_encoder_2"] = CLIPTextModelWithProjection(
-            CLIPTextConfig.from_dict(config("text_encoder_2"))).to(dtype)
-        parts["tokenizer_2"] = clip_tokenizer(pad_token=OPEN_CLIP_PAD_TOKEN)
         save_sdxl_folder(parts, folder)
     else:
         save_sd_folder(parts, folder)

@@ -129,7 +129,7 @@ def run_pipeline(root: Path, checkpoint: str, args: argparse.Namespace) -> dict[
         "StableDiffusionPipeline": {"safety_checker": None, "requires_safety_checker": False},
     }.get(cls.__name__, {})
     pipeline = cls.from_pretrained(folder, local_files_only=True, **options,
-                                   torch_dtype=compute_dtype(args.device)).to(args.device)
+                                   dtype=compute_dtype(args.device)).to(args.device)
     kind = family(args.model)
     scheduler_family = {"sd3": families.SD3, "flux": families.FLUX}.get(kind)
     pipeline.scheduler = build_scheduler("euler", "normal", pipeline.scheduler.config,

@@ -11,6 +11,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from diffusers.models.unets.unet_2d_condition import UNet2DConditionOutput
 
 from nodestudio.runtime import fast_mode, memory_manager
 from nodestudio.runtime.sampling import SamplerSettings, sample
@@ -108,3 +109,43 @@ def test_fast_mode_off_or_under_offload_hooks_compiles_nothing(fresh_model, tmp_
 def test_compile_mode_uses_cuda_graphs_only_on_cuda():
     assert fast_mode.compile_mode(torch.device("cuda")) == "reduce-overhead"
     assert fast_mode.compile_mode(torch.device("cpu")) is None
+
+
+class _StaticOutputs(torch.nn.Module):
+    """Writes every call's result into one buffer, as a CUDA graph replay writes its outputs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("out", torch.zeros(3))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, UNet2DConditionOutput]:
+        written = self.out.copy_(x * 2)
+        return written, UNet2DConditionOutput(sample=written)
+
+
+def test_cuda_graph_outputs_survive_the_next_call():
+    """A prediction kept past the next step (PNDM at cfg 1) still holds its values."""
+    overwritten = _StaticOutputs()
+    overwritten.compile(backend="eager")
+    first = overwritten(torch.ones(3))
+    overwritten(torch.full((3,), 5.0))
+    assert first[0].tolist() == [10.0] * 3  # what CUDA graphs do to a kept output
+
+    kept = _StaticOutputs()
+    kept.compile(backend="eager")
+    fast_mode.keep_outputs_past_next_call(kept)
+    first_tensor, first_output = kept(torch.ones(3))
+    kept(torch.full((3,), 5.0))
+    assert first_tensor.tolist() == [2.0] * 3
+    assert isinstance(first_output, UNet2DConditionOutput)
+    assert first_output.sample.tolist() == [2.0] * 3 and first_output[0].tolist() == [2.0] * 3
+
+
+def test_only_cuda_graphs_clone_outputs(tmp_path):
+    """Inductor on CUDA (CUDA graphs) clones; the CPU's compile hands outputs on as they are.
+    ``module.compile`` is lazy, so nothing is compiled for a device this machine lacks."""
+    on_cuda, on_cpu = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    with fast_mode.policy(enabled=True, cache_dir=tmp_path, backend="inductor"):
+        assert fast_mode.prepare(on_cuda, torch.device("cuda"), "keep")
+        assert fast_mode.prepare(on_cpu, torch.device("cpu"), "keep")
+    assert fast_mode.keeps_outputs(on_cuda) and not fast_mode.keeps_outputs(on_cpu)
