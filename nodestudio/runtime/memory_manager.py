@@ -130,10 +130,22 @@ def choose_mode(model_bytes: int, free: int | None, resident_elsewhere: int = 0,
 
 def resolve_mode(module: torch.nn.Module, device: torch.device,
                  active: MemoryPolicy | None = None,
-                 companions: Iterable[torch.nn.Module] = ()) -> str:
-    """The mode for a denoiser and the ``companions`` it runs with (ControlNets, a second
-    expert): auto sizes them together, since all of them are on the device for the run."""
-    return _resolve_group([module, *companions], device, active)
+                 companions: Iterable[torch.nn.Module] = (),
+                 alternates: Iterable[torch.nn.Module] = ()) -> str:
+    """The mode for a denoiser and the ``companions`` it runs with (ControlNets, an image
+    encoder): auto sizes them together, since all of them are on the device for the run.
+
+    ``alternates`` are denoisers that run in turn with ``module`` (Wan 2.2's low-noise expert
+    after the boundary): auto keeps them all on the device when they fit together, and
+    otherwise chooses offload, under which they take turns (:func:`take_turn`), when the
+    largest fits with the companions."""
+    companions, alternates = list(companions), list(alternates)
+    together = _resolve_group([module, *alternates, *companions], device, active)
+    if together == "keep" or not alternates:
+        return together
+    largest = max([module, *alternates], key=parameter_bytes)
+    in_turn = _resolve_group([largest, *companions], device, active)
+    return "offload" if in_turn in ("keep", "offload") else together
 
 
 def _resolve_group(group: list[torch.nn.Module], device: torch.device,
@@ -175,7 +187,8 @@ def applied_mode(module: torch.nn.Module) -> str | None:
     return getattr(module, _APPLIED_ATTRIBUTE, None)
 
 
-def prepare(module: torch.nn.Module, device: torch.device, mode: str) -> str:
+def prepare(module: torch.nn.Module, device: torch.device, mode: str,
+            staying: Iterable[torch.nn.Module] = ()) -> str:
     """Put ``module`` in ``mode`` for a run on ``device``; returns the mode it is in.
 
     Hooks (sequential, fp8) stay on the module for its life in the cache: a model prepared
@@ -199,7 +212,8 @@ def prepare(module: torch.nn.Module, device: torch.device, mode: str) -> str:
         ensure_on(module, device)
     else:
         if mode == "offload":
-            _make_room(module, device)
+            # The other models leave the device, except the run's ``staying`` companions.
+            _make_room(module, device, [module, *staying])
         ensure_on(module, device)
     _mark(module, mode)
     _prepared.add(module)
@@ -344,6 +358,27 @@ def prepare_companions(modules: Iterable[torch.nn.Module], device: torch.device,
     mode = "keep" if leader_mode == "keep" else "sequential" \
         if leader_mode == "sequential" else "offload"
     return [_prepare_auxiliary(module, device, mode, [leader, *group]) for module in group]
+
+
+def prepare_alternates(modules: Iterable[torch.nn.Module], device: torch.device,
+                       mode: str) -> list[str]:
+    """Place the denoisers that run in turn with the Sampler's (Wan 2.2's low-noise expert) in
+    the denoiser's ``mode``: on the device under keep, stored in fp8 under fp8, streamed under
+    sequential. Under offload each stays in system memory until its turn (:func:`take_turn`),
+    so the device holds one expert at a time."""
+    return [mode if mode == "offload" else prepare(module, device, mode)
+            for module in _unique(modules)]
+
+
+def take_turn(leaving: torch.nn.Module, arriving: torch.nn.Module, device: torch.device,
+              mode: str, staying: Iterable[torch.nn.Module] = ()) -> None:
+    """At an expert boundary: under offload the denoiser whose steps are done goes back to
+    system memory before ``arriving`` comes (the run's ``staying`` companions stay); the
+    other modes placed both at the start of the run and move nothing."""
+    if mode != "offload":
+        return
+    after_use(leaving, mode)
+    prepare(arriving, device, mode, staying)
 
 
 @contextlib.contextmanager

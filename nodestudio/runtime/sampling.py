@@ -286,10 +286,12 @@ def sample(
     # The memory mode places the denoiser before the family's denoiser prepares it (a model
     # under group offloading must not be moved to the device whole); fast mode compiles it.
     companions = run_companions(model, positive, negative if guidance.halves == 2 else None)
+    experts = [model.low_noise_denoiser] if model.low_noise_denoiser is not None else []
     memory_mode = memory_manager.prepare(model.denoiser, device, memory_manager.resolve_mode(
-        model.denoiser, device, companions=companions))
+        model.denoiser, device, companions=companions, alternates=experts))
     companion_modes = memory_manager.prepare_companions(companions, device, model.denoiser,
                                                         memory_mode)
+    expert_modes = memory_manager.prepare_alternates(experts, device, memory_mode)
     fast_mode.prepare(model.denoiser, device, memory_mode)
     denoiser = composition.build_denoiser(DenoiseRequest(
         model=model, positive=positive, negative=negative if guidance.halves == 2 else None,
@@ -298,6 +300,8 @@ def sample(
         masked_latents=masked_latents,
         pixel_mask=pixel_mask if model.takes_inpainting_input else None,
         scale_input=lambda x, t: _scale_input(scheduler, x, t), seed=settings.seed,
+        expert_turn=None if not experts else lambda: memory_manager.take_turn(
+            model.denoiser, experts[0], device, memory_mode, staying=companions),
     ))
     if comfy:
         generator = _comfy_streams(scheduler, settings, span, latents)
@@ -309,7 +313,8 @@ def sample(
     done = 0
     with lora.applied(model.denoiser, model.loras), \
             memory_manager.released_after(model.denoiser, memory_mode), \
-            memory_manager.released_after_all(companions, companion_modes):
+            memory_manager.released_after_all(companions, companion_modes), \
+            memory_manager.released_after_all(experts, expert_modes):
         for i, t in enumerate(timesteps):
             if check_cancelled is not None:
                 check_cancelled()
@@ -350,11 +355,11 @@ def sample(
 def run_companions(model: DiffusionModel, positive: Conditioning,
                    negative: Conditioning | None) -> list[torch.nn.Module]:
     """The models a Sampler run needs on the device beside the denoiser: the ControlNets and
-    T2I-Adapters of its prompts, Wan 2.2's low-noise expert, a Wan I2V folder's image encoder."""
+    T2I-Adapters of its prompts, a Wan I2V folder's image encoder. (Wan 2.2's low-noise expert
+    is a second denoiser: it runs in turn with the first, not beside it.)"""
     from nodestudio.runtime.control import collect
 
     modules = [use.controlnet.model for use, _, _ in collect(positive, negative)]
-    modules.append(model.low_noise_denoiser)
     modules.append(getattr(model.image_encoder, "model", None))
     return [module for module in modules if module is not None]
 

@@ -7,6 +7,8 @@ from dataclasses import replace
 
 import pytest
 import torch
+from diffusers import ConfigMixin, ModelMixin
+from diffusers.configuration_utils import register_to_config
 
 from nodestudio.runtime import memory_manager
 from nodestudio.runtime.memory_manager import HEADROOM, choose_mode, parameter_bytes
@@ -181,6 +183,52 @@ def test_auto_sizes_a_denoiser_with_its_companions(monkeypatch):
             with memory_manager.released_after_all([controlnet], modes):
                 pass
             assert place_of(controlnet) == SYSTEM_MEMORY
+
+
+def test_experts_that_fit_one_at_a_time_take_turns(monkeypatch):
+    """Wan 2.2's two experts run one after the other: auto keeps both when they fit together,
+    chooses offload when only one fits with the run's ControlNet (then they take turns: the
+    first goes back before the second comes, the ControlNet stays), sequential when not even
+    one does. fp8 stores the second expert in float8 too."""
+    from virtual_accelerator import ACCELERATOR, SYSTEM_MEMORY, place_of, virtual_accelerator
+
+    with virtual_accelerator(monkeypatch):
+        high, low, controlnet = (torch.nn.Linear(64, 64) for _ in range(3))
+        size = parameter_bytes(high)
+
+        def auto(budget: float) -> str:
+            with memory_manager.policy("auto", budget_bytes=int(budget)) as active:
+                return memory_manager.resolve_mode(high, ACCELERATOR, active,
+                                                   companions=[controlnet], alternates=[low])
+
+        assert auto(size * 3 * HEADROOM) == "keep"
+        assert auto(size * 2 * HEADROOM) == "offload"  # not three at once; two do
+        assert auto(size * HEADROOM) == "sequential"
+        with memory_manager.policy("offload"):
+            mode = memory_manager.prepare(high, ACCELERATOR, "offload")
+            memory_manager.prepare_companions([controlnet], ACCELERATOR, high, mode)
+            assert memory_manager.prepare_alternates([low], ACCELERATOR, mode) == ["offload"]
+            assert place_of(low) != ACCELERATOR  # waits in system memory for its turn
+            memory_manager.take_turn(high, low, ACCELERATOR, mode, staying=[controlnet])
+            assert [place_of(m) for m in (high, low, controlnet)] == [
+                SYSTEM_MEMORY, ACCELERATOR, ACCELERATOR]
+    fp8_high, fp8_low = _Expert(), _Expert()
+    with memory_manager.policy("fp8"):
+        mode = memory_manager.prepare(fp8_high, torch.device("cpu"), "fp8")
+        assert memory_manager.prepare_alternates([fp8_low], torch.device("cpu"), mode) == ["fp8"]
+    assert fp8_low.proj.weight.dtype == torch.float8_e4m3fn
+
+
+class _Expert(ModelMixin, ConfigMixin):
+    """A diffusers model (fp8 is diffusers' layerwise casting) of one layer."""
+
+    @register_to_config
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = torch.nn.Linear(64, 64)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(x)
 
 
 def test_the_log_says_once_per_model_how_it_is_held(caplog):

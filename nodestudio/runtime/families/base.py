@@ -173,6 +173,9 @@ class DenoiseRequest:
     #: The Sampler's seed, for conditioning that draws noise of its own (unCLIP's image
     #: embedding augmentation, seeded from it as ComfyUI does).
     seed: int = 0
+    #: Called once before the first step of a second denoiser (Wan 2.2's low-noise expert):
+    #: under offload the experts take turns on the device. None: both are there already.
+    expert_turn: Callable[[], None] | None = None
 
 
 class Denoiser(Protocol):

@@ -78,6 +78,8 @@ class WanDenoiser:
     low_noise: torch.nn.Module | None = None
     boundary: float | None = None
     guidance: Any = None
+    #: Called before the low-noise expert's first step (offload: the experts take turns).
+    turn: Callable[[], None] | None = None
 
     def expert(self, timestep: torch.Tensor) -> torch.nn.Module:
         """The transformer for this step, picked as WanPipeline picks it."""
@@ -85,7 +87,12 @@ class WanDenoiser:
             and float(timestep) < self.boundary
         if isinstance(self.guidance, ExpertGuidance):
             self.guidance.low_noise = low
-        return self.low_noise if low and self.low_noise is not None else self.transformer
+        if not low or self.low_noise is None:
+            return self.transformer
+        if self.turn is not None:
+            turn, self.turn = self.turn, None
+            turn()
+        return self.low_noise
 
     def __call__(self, latents: torch.Tensor, timestep: torch.Tensor, step: int, total: int,
                  unscaled: torch.Tensor) -> torch.Tensor:
@@ -225,10 +232,11 @@ class Wan(VideoFamily):
             (geometry.batch, self.latent.channels, geometry.frames, geometry.latent_height,
              geometry.latent_width), geometry.batch, request.device, dtype)
         low_noise = request.model.low_noise_denoiser
-        if low_noise is not None:
+        if low_noise is not None and request.expert_turn is None:
             low_noise = ensure_on(low_noise, request.device)
         return WanDenoiser(transformer, embeds, expand, concat, states, low_noise,
-                           request.model.expert_boundary, request.guidance)
+                           request.model.expert_boundary, request.guidance,
+                           request.expert_turn)
 
 
 FAMILY = Wan()
