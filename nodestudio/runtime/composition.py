@@ -30,6 +30,7 @@ single prompt without area, mask or step range never comes here: it keeps the pi
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -43,6 +44,7 @@ from nodestudio.runtime.families.base import (
     Geometry,
     NoGuidance,
     Scheduling,
+    step_timestep,
 )
 from nodestudio.runtime.schedulers import resolution_shift
 from nodestudio.runtime.types import Conditioning, SizeConditioning
@@ -209,14 +211,16 @@ class _Prepared:
 class ComposedDenoiser:
     """The denoiser of a run with area composition: every half blended from its prompts."""
 
-    def __init__(self, halves: list[list[_Prepared]], window: _StepWindow, batch: int) -> None:
+    def __init__(self, halves: list[list[_Prepared]], window: _StepWindow, batch: int,
+                 timestep_of_step: Callable[[int], float] | None = None) -> None:
         self.halves = halves
         self.window = window
         self.batch = batch
+        self.timestep_of_step = timestep_of_step
 
     def __call__(self, latents: torch.Tensor, timestep: torch.Tensor, step: int, total: int,
                  unscaled: torch.Tensor) -> torch.Tensor:
-        level = float(timestep)
+        level = step_timestep(self.timestep_of_step, step, timestep)
         blended = []
         for index, prepared in enumerate(self.halves):
             half = latents[index * self.batch:(index + 1) * self.batch]
@@ -317,7 +321,8 @@ def composed_denoiser(request: DenoiseRequest) -> ComposedDenoiser:
         if not prepared:
             raise NodeError(f"every {side_name} prompt's area lies outside the image")
         halves.append(prepared)
-    return ComposedDenoiser(halves, _StepWindow(model, geometry), geometry.batch)
+    return ComposedDenoiser(halves, _StepWindow(model, geometry), geometry.batch,
+                            request.timestep_of_step)
 
 
 def build_denoiser(request: DenoiseRequest) -> Denoiser:

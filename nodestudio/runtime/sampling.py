@@ -300,6 +300,7 @@ def sample(
         masked_latents=masked_latents,
         pixel_mask=pixel_mask if model.takes_inpainting_input else None,
         scale_input=lambda x, t: _scale_input(scheduler, x, t), seed=settings.seed,
+        timestep_of_step=_timestep_lookup(timesteps, control_offset),
         expert_turn=None if not experts else lambda: memory_manager.take_turn(
             model.denoiser, experts[0], device, memory_mode, staying=companions),
     ))
@@ -350,6 +351,13 @@ def sample(
             held = image_latents
     return Latent(samples=latents, scale_factor=latent.scale_factor, noise_mask=mask,
                   masked_image_latents=latent.masked_image_latents, original_samples=held)
+
+
+def _timestep_lookup(timesteps: torch.Tensor, offset: int) -> Callable[[int], float]:
+    """Denoiser ``step`` → that step's timestep as a float, from one copy made now (the
+    loop's only read of the device's timesteps)."""
+    levels = [float(value) for value in timesteps.tolist()]
+    return lambda step: levels[step - offset]
 
 
 def run_companions(model: DiffusionModel, positive: Conditioning,

@@ -184,3 +184,27 @@ def test_offload_lets_the_experts_take_turns_on_the_device(
     assert max(resident_when_run) == 1  # never both experts on the device
     assert [place_of(model.denoiser), place_of(model.low_noise_denoiser)] == [SYSTEM_MEMORY] * 2
     assert_same_frames(outputs["decode"]["image"], expected)
+
+
+def test_choosing_the_expert_waits_for_no_gpu_work_per_step(loaded):
+    """The expert is picked from the run's timesteps read once before the loop, not from the
+    step's timestep tensor (on CUDA each read would wait for the previous step)."""
+    from nodestudio.runtime import memory_manager
+    from nodestudio.runtime.families.base import PromptOptions
+    from nodestudio.runtime.sampling import SamplerSettings, sample
+    from nodestudio.runtime.types import Latent
+    from tests.runtime.test_no_step_sync import SyncCounter
+
+    model, family = loaded.model, loaded.model.family
+    positive = family.encode_prompt(loaded.clip, PROMPT, PromptOptions())
+    negative = family.encode_prompt(loaded.clip, NEGATIVE, PromptOptions())
+
+    def syncs(steps: int) -> Any:
+        with memory_manager.policy("keep"), SyncCounter() as counter:
+            sample(model, positive, negative,
+                   Latent(torch.zeros(1, 16, 2, 4, 4), scale_factor=8, is_empty=True),
+                   SamplerSettings(seed=SEED, steps=steps, cfg=CFG, sampler="uni_pc_bh2"))
+        return counter.calls
+
+    two, eight = syncs(2), syncs(8)
+    assert eight == two, f"per-step syncs: {eight - two}"

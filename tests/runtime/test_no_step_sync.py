@@ -129,3 +129,20 @@ def test_the_cpu_runs_in_fp32_and_diffusers_default_sdpa_attention(sd_checkpoint
     assert compute_dtype("cuda") in (torch.float16, torch.bfloat16)
     processors = model.denoiser.attn_processors.values()
     assert processors and all(isinstance(p, AttnProcessor2_0) for p in processors)
+
+
+def test_area_and_step_range_prompts_sync_no_more_for_more_steps(run_node, sd_checkpoint):
+    """Area composition picks the prompts of a step by its timestep: from a copy read once."""
+    model, clip, _ = sd_checkpoint
+    fox = run_node("diffusion.text_encode", clip=clip, text="a red fox")
+    bird = run_node("diffusion.conditioning_set_area",
+                    conditioning=run_node("diffusion.text_encode", clip=clip, text="a bird"),
+                    width=16, height=32, x=16, y=0, strength=1.0)
+    late = run_node("diffusion.conditioning_set_timestep_range", conditioning=bird,
+                    start=0.5, end=1.0)
+    positive = run_node("diffusion.conditioning_combine", conditioning_1=fox,
+                        conditioning_2=late)
+    latent = run_node("diffusion.empty_latent", model=model, width=32, height=32)
+    two = _syncs(model, positive, None, latent, 2, 1.0)
+    six = _syncs(model, positive, None, latent, 6, 1.0)
+    assert six == two, f"per-step syncs: {six - two}"

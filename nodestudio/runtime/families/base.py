@@ -173,9 +173,20 @@ class DenoiseRequest:
     #: The Sampler's seed, for conditioning that draws noise of its own (unCLIP's image
     #: embedding augmentation, seeded from it as ComfyUI does).
     seed: int = 0
+    #: The timestep of the Sampler step a call is for (the call's ``step`` argument), as a
+    #: Python float read from a copy made once before the loop: choosing by timestep (Wan
+    #: 2.2's expert, area prompts' step windows) then waits for no GPU work. None: read the
+    #: call's timestep tensor (a device sync on CUDA).
+    timestep_of_step: Callable[[int], float] | None = None
     #: Called once before the first step of a second denoiser (Wan 2.2's low-noise expert):
     #: under offload the experts take turns on the device. None: both are there already.
     expert_turn: Callable[[], None] | None = None
+
+
+def step_timestep(request_levels: Callable[[int], float] | None, step: int,
+                  timestep: torch.Tensor) -> float:
+    """The timestep of ``step`` as a float: from the request's CPU copy when there is one."""
+    return request_levels(step) if request_levels is not None else float(timestep)
 
 
 class Denoiser(Protocol):

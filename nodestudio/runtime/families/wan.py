@@ -39,6 +39,7 @@ from nodestudio.runtime.families.base import (
     LoadedParts,
     PromptOptions,
     RescaledGuidance,
+    step_timestep,
 )
 from nodestudio.runtime.families.video import VideoFamily, batched, encoder_of
 from nodestudio.runtime.memory_manager import loaded_to
@@ -80,11 +81,13 @@ class WanDenoiser:
     guidance: Any = None
     #: Called before the low-noise expert's first step (offload: the experts take turns).
     turn: Callable[[], None] | None = None
+    #: The request's ``timestep_of_step`` (no device sync to pick the expert).
+    timestep_of_step: Callable[[int], float] | None = None
 
-    def expert(self, timestep: torch.Tensor) -> torch.nn.Module:
+    def expert(self, timestep: torch.Tensor, step: int = 0) -> torch.nn.Module:
         """The transformer for this step, picked as WanPipeline picks it."""
         low = self.low_noise is not None and self.boundary is not None \
-            and float(timestep) < self.boundary
+            and step_timestep(self.timestep_of_step, step, timestep) < self.boundary
         if isinstance(self.guidance, ExpertGuidance):
             self.guidance.low_noise = low
         if not low or self.low_noise is None:
@@ -107,7 +110,7 @@ class WanDenoiser:
         hidden = latents.to(self.embeds.dtype)
         if self.concat is not None:
             hidden = torch.cat([hidden, self.concat], dim=1)
-        return self.expert(timestep)(
+        return self.expert(timestep, step)(
             hidden_states=hidden, timestep=timesteps, encoder_hidden_states=self.embeds,
             encoder_hidden_states_image=self.image_states, return_dict=False,
         )[0]
@@ -236,7 +239,7 @@ class Wan(VideoFamily):
             low_noise = ensure_on(low_noise, request.device)
         return WanDenoiser(transformer, embeds, expand, concat, states, low_noise,
                            request.model.expert_boundary, request.guidance,
-                           request.expert_turn)
+                           request.expert_turn, request.timestep_of_step)
 
 
 FAMILY = Wan()
