@@ -30,7 +30,8 @@ _FORBIDDEN_CHARACTERS = set('<>:"|?*')
 
 def metadata_chunks(ctx: Any, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The PNG text chunks a saved image carries: what the run provides (the graph that made
-    it, and ComfyUI's prompt where possible), else the bare graph document, plus ``extra``."""
+    it, and ComfyUI's prompt and workflow where possible), else the bare graph document, plus
+    ``extra``."""
     chunks: dict[str, str] = dict(getattr(ctx, "image_metadata", None) or {})
     document = getattr(ctx, "graph_document", None)
     if GRAPH_CHUNK not in chunks and document is not None:

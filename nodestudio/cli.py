@@ -152,6 +152,9 @@ def _command_parser() -> argparse.ArgumentParser:
     export.add_argument("graph", type=Path)
     export.add_argument("--comfy-api", type=Path, metavar="OUT",
                         help="write ComfyUI's API prompt JSON")
+    export.add_argument("--comfy-workflow", type=Path, metavar="OUT",
+                        help="write a ComfyUI workflow (what ComfyUI saves and opens, with "
+                             "the layout)")
     export.set_defaults(handler=_export_command)
     return parser
 
@@ -398,24 +401,30 @@ def _nodes_command(args: argparse.Namespace) -> int:
 
 
 def _export_command(args: argparse.Namespace) -> int:
-    if args.comfy_api is None:
-        print("nodestudio export: say which format, e.g. --comfy-api OUT.json", file=sys.stderr)
+    if args.comfy_api is None and args.comfy_workflow is None:
+        print("nodestudio export: say which format, e.g. --comfy-workflow OUT.json or "
+              "--comfy-api OUT.json", file=sys.stderr)
         return EXIT_INVALID
     try:
-        from nodestudio.interop.comfy import export_api_prompt
+        from nodestudio.interop.comfy import export_api_prompt, export_ui_workflow
     except ImportError:
         print("nodestudio export: ComfyUI export is not available in this build",
               file=sys.stderr)
         return EXIT_INVALID
     session = _session(args)
+    writes = [(out, export) for out, export in ((args.comfy_api, export_api_prompt),
+                                                (args.comfy_workflow, export_ui_workflow))
+              if out is not None]
     try:
         graph = session.load_graph(args.graph)
-        prompt = export_api_prompt(graph, session.registry)
+        documents = [(out, export(graph, session.registry)) for out, export in writes]
     except GraphError as error:
         print(f"{args.graph}: {error}", file=sys.stderr)
         return EXIT_INVALID
-    args.comfy_api.write_text(json.dumps(prompt, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.comfy_api}")
+    for out, document in documents:
+        out.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n",
+                       encoding="utf-8")
+        print(f"wrote {out}")
     return EXIT_OK
 
 

@@ -102,16 +102,15 @@ def _resolve_library(graph: Graph) -> Graph:
 
 def image_metadata(graph: Graph, registry: NodeRegistry) -> dict[str, str]:
     """The PNG text chunks that images made by ``graph`` carry: NodeStudio's graph, and
-    ComfyUI's API prompt when ComfyUI can express the graph (so ComfyUI opens them too)."""
+    ComfyUI's API prompt and workflow when ComfyUI can express the graph (so ComfyUI opens
+    them too, with the layout)."""
     document = files.to_document(graph)
     chunks = {PNG_GRAPH_CHUNK: json.dumps(document, ensure_ascii=False)}
     try:
-        from nodestudio.interop.comfy import prompt_metadata
+        from nodestudio.interop.comfy import comfy_metadata
     except ImportError:
         return chunks
-    prompt = prompt_metadata(document, registry)
-    if prompt is not None:
-        chunks["prompt"] = prompt
+    chunks.update(comfy_metadata(document, registry))
     return chunks
 
 

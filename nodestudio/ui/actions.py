@@ -17,11 +17,13 @@ from PySide6.QtWidgets import QMenu, QMenuBar, QToolBar, QToolButton, QWidget
 from nodestudio.ui.canvas.group_item import GroupItem
 from nodestudio.ui.canvas.link_item import LinkItem
 from nodestudio.ui.canvas.node_item import NodeItem
+from nodestudio.ui.comfy_export import export_for_comfyui
 from nodestudio.ui.icons import icon
 
 if TYPE_CHECKING:
     from nodestudio.ui.canvas.scene import NodeScene
     from nodestudio.ui.canvas.view import NodeView
+    from nodestudio.ui.document import Document, RecentFiles
     from nodestudio.ui.editor import GraphEditor
     from nodestudio.ui.theme import Theme
 
@@ -32,6 +34,8 @@ class WindowCommands(Protocol):
     Commands return what they like (``object``): a menu entry ignores the result."""
 
     editor: GraphEditor
+    document: Document
+    recent: RecentFiles
     scene: NodeScene
     view: NodeView
     theme: Theme
@@ -42,6 +46,7 @@ class WindowCommands(Protocol):
     def window(self) -> QWidget: ...
     def menuBar(self) -> QMenuBar: ...
 
+    def report(self, message: str, level: str = "info") -> None: ...
     def new_graph(self) -> object: ...
     def open_dialog(self) -> object: ...
     def save(self) -> object: ...
@@ -86,6 +91,8 @@ _ACTIONS: dict[str, tuple[str, tuple, bool, str | None]] = {
     "open": ("&Open…", (Std.Open,), False, "open"),
     "save": ("&Save", (Std.Save,), False, "save"),
     "save_as": ("Save &As…", ("Ctrl+Shift+S",), False, None),
+    "export_comfy_workflow": ("ComfyUI &Workflow…", (), False, None),
+    "export_comfy_api": ("ComfyUI &API Prompt…", (), False, None),
     "quit": ("&Quit", (Std.Quit, "Ctrl+Q"), False, None),
     "cut": ("Cu&t", (Std.Cut,), True, None),
     "copy": ("&Copy", (Std.Copy,), True, None),
@@ -114,6 +121,8 @@ def create_actions(window: WindowCommands) -> dict[str, QAction]:
     handlers: dict[str, Callable[[], object]] = {
         "new": window.new_graph, "open": window.open_dialog, "save": window.save,
         "save_as": window.save_as, "quit": window.close, "cut": window.cut,
+        "export_comfy_workflow": lambda: export_for_comfyui(window, "workflow"),
+        "export_comfy_api": lambda: export_for_comfyui(window, "api"),
         "copy": window.copy, "paste": window.paste, "duplicate": window.duplicate,
         "delete": window.delete_selection, "select_all": window.select_all,
         "add_node": window.open_palette, "group": window.group_selection,
@@ -206,6 +215,8 @@ def build_menus(window: WindowCommands) -> Menus:
     recent.aboutToShow.connect(window.fill_recent_menu)
     file_menu.addSeparator()
     file_menu.addActions([a["save"], a["save_as"]])
+    export = file_menu.addMenu("&Export")
+    export.addActions([a["export_comfy_workflow"], a["export_comfy_api"]])
     file_menu.addSeparator()
     file_menu.addAction(a["quit"])
     edit = menus["edit"] = bar.addMenu("&Edit")

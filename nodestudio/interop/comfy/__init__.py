@@ -1,7 +1,8 @@
-"""ComfyUI interoperability: open its workflows, API prompts and PNGs; write API prompts.
+"""ComfyUI interoperability: open its workflows, API prompts and PNGs; write both formats.
 
     graph = nodestudio.load_graph("comfy_workflow.json")      # auto-detected (app.formats)
     prompt = export_api_prompt(graph, registry)               # {"3": {"class_type": ...}}
+    workflow = export_ui_workflow(graph, registry)            # {"nodes": [...], "links": ...}
 
 The mapping of ComfyUI's node types onto NodeStudio's is in ``mapping.py`` (documented in the
 README, section "ComfyUI interoperability"). No Qt and no torch here.
@@ -28,11 +29,12 @@ from nodestudio.interop.comfy.importers import (
 )
 from nodestudio.interop.comfy.ir import EXTRA_KEY
 from nodestudio.interop.comfy.mapping import all_rules, export_rules
+from nodestudio.interop.comfy.workflow_export import export_workflow
 
 __all__ = [
     "COMFY_IMPORTERS", "EXTRA_KEY", "PLACEHOLDER_PREFIX", "ComfyExportError",
-    "PngMetadataImporter", "PromptImporter", "WorkflowImporter", "export_api_prompt",
-    "placeholder_type", "prompt_metadata",
+    "PngMetadataImporter", "PromptImporter", "WorkflowImporter", "comfy_metadata",
+    "export_api_prompt", "export_ui_workflow", "placeholder_type", "prompt_metadata",
 ]
 
 _logger = logging.getLogger("nodestudio.interop.comfy")
@@ -44,19 +46,39 @@ def export_api_prompt(graph: Graph, registry: NodeRegistry) -> dict[str, Any]:
     return export_prompt(graph, registry, export_rules(all_rules()))
 
 
+def export_ui_workflow(graph: Graph, registry: NodeRegistry) -> dict[str, Any]:
+    """``graph`` as a ComfyUI UI workflow (what ComfyUI saves and opens, with the layout);
+    raises ComfyExportError as :func:`export_api_prompt` does."""
+    return export_workflow(graph, registry, export_rules(all_rules()))
+
+
 def prompt_metadata(graph_document: Mapping[str, Any], registry: NodeRegistry) -> str | None:
-    """ComfyUI's ``prompt`` PNG chunk for a saved image: the graph as an API prompt, so that
-    ComfyUI opens NodeStudio's images too. None when ComfyUI cannot express the graph.
+    """ComfyUI's ``prompt`` PNG chunk for a saved image (see :func:`comfy_metadata`)."""
+    return comfy_metadata(graph_document, registry).get("prompt")
+
+
+def comfy_metadata(graph_document: Mapping[str, Any], registry: NodeRegistry
+                   ) -> dict[str, str]:
+    """ComfyUI's PNG chunks for a saved image: ``prompt`` (the graph as an API prompt) and
+    ``workflow`` (as a UI workflow, with the layout, what ComfyUI shows when an image is
+    dropped on it), each when ComfyUI can express the graph that way.
 
     Never raises: a saved image must not fail over optional metadata. The caller hands over
     its registry: interop sits below the app layer and never builds one itself.
     """
     try:
         graph = files.from_document(dict(graph_document))
-        prompt = export_api_prompt(graph, registry)
     except GraphError:
-        return None
+        return {}
     except Exception:  # best effort by design: log the bug, keep the image
-        _logger.warning("could not write ComfyUI metadata", exc_info=True)
-        return None
-    return json.dumps(prompt, ensure_ascii=False)
+        _logger.warning("could not read the graph for ComfyUI metadata", exc_info=True)
+        return {}
+    chunks: dict[str, str] = {}
+    for chunk, export in (("prompt", export_api_prompt), ("workflow", export_ui_workflow)):
+        try:
+            chunks[chunk] = json.dumps(export(graph, registry), ensure_ascii=False)
+        except GraphError:
+            continue
+        except Exception:
+            _logger.warning("could not write ComfyUI's %s metadata", chunk, exc_info=True)
+    return chunks

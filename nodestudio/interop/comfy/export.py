@@ -61,7 +61,7 @@ class PromptExporter:
     def output_slot(self, source: Node, output: str) -> int:
         """The ComfyUI output index of NodeStudio output ``output`` of ``source``."""
         if _comfy_data(source) is not None and source.type.startswith(PLACEHOLDER_PREFIX):
-            return _placeholder_output_slot(source, output)
+            return placeholder_output_slot(source, output)
         rule = self.rule_for(source)
         if rule is None:
             raise _UpstreamUnexportable(f"node {source.id} cannot be written")
@@ -138,7 +138,8 @@ def _export_placeholder(node: Node, data: dict[str, Any],
     class_type = data.get("class_type")
     if not isinstance(class_type, str):
         raise Unexportable("its ComfyUI data has no class_type")
-    original = data.get("node") if isinstance(data.get("node"), dict) else {}
+    found = data.get("node")
+    original: dict[str, Any] = found if isinstance(found, dict) else {}
     inputs: dict[str, Any] = {}
     named = original.get("inputs") if data.get("format") == "prompt" \
         else data.get("prompt_inputs")
@@ -157,11 +158,12 @@ def _export_placeholder(node: Node, data: dict[str, Any],
     return {"class_type": class_type, "inputs": inputs}
 
 
-def _placeholder_output_slot(node: Node, output: str) -> int:
+def placeholder_output_slot(node: Node, output: str) -> int:
     if output.isascii() and output.isdigit():  # "²".isdigit() is True, int("²") fails
         return int(output)
     data = _comfy_data(node) or {}
-    original = data.get("node") if isinstance(data.get("node"), dict) else {}
+    found = data.get("node")
+    original: dict[str, Any] = found if isinstance(found, dict) else {}
     outputs = original.get("outputs")
     for slot, item in enumerate(outputs if isinstance(outputs, list) else []):
         if isinstance(item, dict) and item.get("name") == output:
