@@ -293,6 +293,8 @@ def sample(
                                                         memory_mode)
     expert_modes = memory_manager.prepare_alternates(experts, device, memory_mode)
     fast_mode.prepare(model.denoiser, device, memory_mode)
+    for expert, expert_mode in zip(experts, expert_modes, strict=True):
+        fast_mode.prepare(expert, device, expert_mode)  # half of a Wan 2.2 A14B run
     denoiser = composition.build_denoiser(DenoiseRequest(
         model=model, positive=positive, negative=negative if guidance.halves == 2 else None,
         geometry=geometry, guidance=guidance, cfg=settings.cfg, dtype=dtype, device=device,

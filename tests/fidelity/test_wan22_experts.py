@@ -208,3 +208,19 @@ def test_choosing_the_expert_waits_for_no_gpu_work_per_step(loaded):
 
     two, eight = syncs(2), syncs(8)
     assert eight == two, f"per-step syncs: {eight - two}"
+
+
+def test_fast_mode_compiles_both_experts(loaded, tmp_path):
+    """Half of an A14B run is the low-noise expert's: fast mode compiles it as it does the
+    first (dynamo's graph, the eager backend: no C++ build on this CPU)."""
+    import copy
+
+    from nodestudio.runtime import fast_mode, memory_manager
+
+    model = replace(loaded.model, denoiser=copy.deepcopy(loaded.model.denoiser),
+                    low_noise_denoiser=copy.deepcopy(loaded.model.low_noise_denoiser))
+    with memory_manager.policy("keep"), fast_mode.policy(enabled=True, cache_dir=tmp_path,
+                                                         backend="eager"):
+        _sample(model, loaded.clip)
+    assert fast_mode.is_compiled(model.denoiser)
+    assert fast_mode.is_compiled(model.low_noise_denoiser)
