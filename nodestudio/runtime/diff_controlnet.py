@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from nodestudio.api.errors import NodeError
+from nodestudio.runtime import fast_mode
 from nodestudio.runtime.original_layout import CONTROLNET_PREFIX, unet_to_original
 from nodestudio.runtime.types import DiffusionModel
 
@@ -35,7 +36,7 @@ def _base_weights(base: DiffusionModel) -> dict[str, torch.Tensor]:
     """
     unet = base.denoiser
     weights = {}
-    for key, tensor in unet.state_dict().items():
+    for key, tensor in fast_mode.plain_state_dict(unet).items():
         if "lora_" in key or "lora_magnitude" in key:
             continue
         weights[key.replace(".base_layer.", ".")] = tensor

@@ -29,6 +29,9 @@ CHANNELS_LAST_CHOICES = ("auto", "on", "off")
 _COMPILED_ATTRIBUTE = "_nodestudio_compiled"
 _LAYOUT_ATTRIBUTE = "_nodestudio_channels_last"
 _KEEPS_OUTPUTS_ATTRIBUTE = "_nodestudio_keeps_outputs"
+_FUSED_ATTRIBUTE = "_nodestudio_fused_qkv"
+#: Parts of the state-dict keys that fused projections add (diffusers' Attention.fuse_projections).
+FUSED_KEY_PARTS = (".to_qkv.", ".to_kv.", ".to_added_qkv.", ".to_added_kv.")
 
 
 @dataclass(frozen=True)
@@ -94,15 +97,20 @@ def use_disk_cache(cache_dir: Path | None) -> None:
     inductor_config.fx_graph_cache = True
 
 
-def prepare(module: torch.nn.Module, device: torch.device, memory_mode: str = "keep") -> bool:
-    """Apply the layout and, in fast mode, compile ``module`` once; True when it is compiled.
+def prepare(module: torch.nn.Module, device: torch.device, memory_mode: str = "keep",
+            hooked: bool = False) -> bool:
+    """Apply the layout and, in fast mode, fuse the attention projections and compile
+    ``module`` once; True when it is compiled.
 
     Offloading hooks move weights inside the forward pass, which dynamo cannot trace
-    into one graph: a model under "sequential" or "fp8" runs uncompiled.
+    into one graph: a model under "sequential" or "fp8" runs uncompiled. ``hooked``: the run
+    hooks the separate q/k/v projections (hypernetworks), so they must stay separate.
     """
     import torch
 
     active = _policy
+    compiles = active.enabled and memory_mode not in ("sequential", "fp8")
+    fuse_projections(module, wanted=compiles and not hooked)
     if not getattr(module, _LAYOUT_ATTRIBUTE, False) and wants_channels_last(
             device, module, active.channels_last):
         module.to(memory_format=torch.channels_last)
@@ -135,6 +143,47 @@ def prepare_vae(vae_model: torch.nn.Module, device: torch.device, memory_mode: s
         return False
     _compile(decoder, device, active)
     return True
+
+
+def fuse_projections(module: torch.nn.Module, wanted: bool = True) -> bool:
+    """Fast mode's fused attention projections (diffusers' ``fuse_qkv_projections``): q, k
+    and v of each self-attention in one matmul, k and v of each cross-attention in one.
+    Returns whether ``module`` runs them fused now.
+
+    Not for a model with LoRA adapters (peft wraps the separate projections, which the fused
+    ones would bypass), nor when not ``wanted`` (fast mode off, a hypernetwork hooks the
+    separate ones): a fused model is unfused then. The fused weights are copies beside the
+    separate ones (diffusers keeps both); :func:`plain_state_dict` leaves them out of what is
+    saved or merged."""
+    fused = bool(getattr(module, _FUSED_ATTRIBUTE, False))
+    if not wanted or getattr(module, "peft_config", None):
+        if fused:
+            model: Any = module  # a diffusers ModelMixin
+            model.unfuse_qkv_projections()
+            setattr(module, _FUSED_ATTRIBUTE, False)
+        return False
+    if fused:
+        return True
+    fuse = getattr(module, "fuse_qkv_projections", None)
+    if fuse is None:
+        return False
+    try:
+        fuse()
+    except (ValueError, AttributeError, NotImplementedError):
+        return False  # added-KV attention (IP-Adapter style processors) cannot be fused
+    setattr(module, _FUSED_ATTRIBUTE, True)
+    return True
+
+
+def is_fused(module: torch.nn.Module) -> bool:
+    return bool(getattr(module, _FUSED_ATTRIBUTE, False))
+
+
+def plain_state_dict(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """``module.state_dict()`` without the copies fast mode's fused projections add: what a
+    saved checkpoint, a merge or a difference of weights must read."""
+    return {key: tensor for key, tensor in module.state_dict().items()
+            if not any(part in f".{key}" for part in FUSED_KEY_PARTS)}
 
 
 def _compile(module: torch.nn.Module, device: torch.device, active: FastPolicy) -> None:

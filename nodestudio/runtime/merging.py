@@ -43,6 +43,7 @@ from pathlib import Path
 import torch
 
 from nodestudio.api.errors import NodeError
+from nodestudio.runtime import fast_mode
 from nodestudio.runtime.types import DiffusionModel, TextEncoders
 
 #: Parameter name → (strength of the first model, strength of the second).
@@ -126,7 +127,7 @@ def plain_state_dict(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     """The module's own weights (references, no copies), LoRA adapters injected into it left
     out and their wrapped layers under their plain names."""
     plain: dict[str, torch.Tensor] = {}
-    for key, tensor in module.state_dict().items():
+    for key, tensor in fast_mode.plain_state_dict(module).items():
         name = _plain_name(key)
         if name is not None:
             plain[name] = tensor

@@ -16,6 +16,8 @@ from typing import Any
 
 import torch
 
+from nodestudio.runtime import fast_mode
+
 UNET_PREFIX = "model.diffusion_model."
 VAE_PREFIX = "first_stage_model."
 CONTROLNET_PREFIX = "control_model."
@@ -248,7 +250,7 @@ def checkpoint_to_original(
     writes it the SDXL refiner's way.
     """
     weights: dict[str, torch.Tensor] = {}
-    unet_weights = unet_to_original(unet.state_dict(), unet.config)
+    unet_weights = unet_to_original(fast_mode.plain_state_dict(unet), unet.config)
     weights.update({UNET_PREFIX + key: value for key, value in unet_weights.items()})
     weights.update(vae_to_original(vae.state_dict(), vae.config))
     if len(text_encoders) == 1 and refiner:

@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from nodestudio.runtime import original_layout
+from nodestudio.runtime import fast_mode, original_layout
 
 DIFFUSION_MODEL_PREFIX = "model.diffusion_model."
 CLIP_L_PREFIX = "text_encoders.clip_l.transformer."
@@ -353,7 +353,8 @@ def sd3_checkpoint_to_original(
     """A whole SD3/SD3.5 checkpoint in ComfyUI's layout (``sd3_medium_incl_clips_t5xxl…``)."""
     p = SD3_PREFIXES
     weights = _prefixed(
-        p["transformer"], sd3_transformer_to_original(transformer.state_dict(), transformer.config)
+        p["transformer"], sd3_transformer_to_original(fast_mode.plain_state_dict(transformer),
+                                                      transformer.config)
     )
     weights.update(vae_to_original(vae.state_dict(), vae.config, p["vae"]))
     weights.update(_prefixed(p["clip_l"], clip_text_to_original(clip_l.state_dict(), False)))
@@ -372,7 +373,8 @@ def flux_checkpoint_to_original(
     """A whole Flux checkpoint in ComfyUI's layout (``flux1-dev-fp8.safetensors`` style)."""
     p = FLUX_PREFIXES
     weights = _prefixed(
-        p["transformer"], flux_transformer_to_original(transformer.state_dict(), transformer.config)
+        p["transformer"], flux_transformer_to_original(fast_mode.plain_state_dict(transformer),
+                                                       transformer.config)
     )
     weights.update(vae_to_original(vae.state_dict(), vae.config, p["vae"]))
     weights.update(_prefixed(p["clip_l"], clip_text_to_original(clip_l.state_dict(), False)))

@@ -292,9 +292,10 @@ def sample(
     companion_modes = memory_manager.prepare_companions(companions, device, model.denoiser,
                                                         memory_mode)
     expert_modes = memory_manager.prepare_alternates(experts, device, memory_mode)
-    fast_mode.prepare(model.denoiser, device, memory_mode)
+    hooked = bool(model.hypernetworks)  # they hook the separate k/v projections
+    fast_mode.prepare(model.denoiser, device, memory_mode, hooked=hooked)
     for expert, expert_mode in zip(experts, expert_modes, strict=True):
-        fast_mode.prepare(expert, device, expert_mode)  # half of a Wan 2.2 A14B run
+        fast_mode.prepare(expert, device, expert_mode, hooked=hooked)  # half of a Wan 2.2 run
     denoiser = composition.build_denoiser(DenoiseRequest(
         model=model, positive=positive, negative=negative if guidance.halves == 2 else None,
         geometry=geometry, guidance=guidance, cfg=settings.cfg, dtype=dtype, device=device,

@@ -149,3 +149,39 @@ def test_only_cuda_graphs_clone_outputs(tmp_path):
         assert fast_mode.prepare(on_cuda, torch.device("cuda"), "keep")
         assert fast_mode.prepare(on_cpu, torch.device("cpu"), "keep")
     assert fast_mode.keeps_outputs(on_cuda) and not fast_mode.keeps_outputs(on_cpu)
+
+
+def test_fast_mode_fuses_the_attention_projections_out_of_saved_weights(fresh_model, tmp_path):
+    """q/k/v in one matmul while fast mode compiles; the fused copies never reach a saved
+    checkpoint or a merge, and a run whose hypernetwork hooks the separate projections (or
+    fast mode off) runs them separate again."""
+    from diffusers.models.attention_processor import FusedAttnProcessor2_0
+
+    denoiser = fresh_model[0].denoiser
+    cpu = torch.device("cpu")
+    separate_keys = set(denoiser.state_dict())
+    with fast_mode.policy(enabled=True, cache_dir=tmp_path, backend="eager"):
+        fast_mode.prepare(denoiser, cpu, "keep")
+        assert fast_mode.is_fused(denoiser)
+        assert all(isinstance(p, FusedAttnProcessor2_0)
+                   for p in denoiser.attn_processors.values())
+        assert any(".to_qkv." in key for key in denoiser.state_dict())
+        assert set(fast_mode.plain_state_dict(denoiser)) == separate_keys
+        fast_mode.prepare(denoiser, cpu, "keep", hooked=True)  # a hypernetwork run
+        assert not fast_mode.is_fused(denoiser)
+        assert not any(isinstance(p, FusedAttnProcessor2_0)
+                       for p in denoiser.attn_processors.values())
+        fast_mode.prepare(denoiser, cpu, "keep")
+        assert fast_mode.is_fused(denoiser)
+    fast_mode.prepare(denoiser, cpu, "keep")  # fast mode off: the pipelines' exact path
+    assert not fast_mode.is_fused(denoiser)
+
+
+def test_a_model_with_a_lora_is_never_fused(fresh_model, tmp_path):
+    from peft import LoraConfig
+
+    denoiser = fresh_model[0].denoiser
+    denoiser.add_adapter(LoraConfig(r=2, lora_alpha=2, target_modules=["to_q", "to_k", "to_v"]))
+    with fast_mode.policy(enabled=True, cache_dir=tmp_path, backend="eager"):
+        fast_mode.prepare(denoiser, torch.device("cpu"), "keep")
+    assert not fast_mode.is_fused(denoiser)
