@@ -43,17 +43,19 @@ class FastPolicy:
     #: torch.compile's backend: inductor (fused kernels); tests use "eager" to check dynamo's
     #: graph reuse without minutes of C++ compilation on a slow CPU.
     backend: str = "inductor"
+    #: Fuse the attention projections (:func:`fuse_projections`) of the models it compiles.
+    fuse: bool = True
 
 
 _policy = FastPolicy()
 
 
 def configure(enabled: bool = False, cache_dir: Path | None = None,
-              channels_last: str = "auto", backend: str = "inductor") -> None:
+              channels_last: str = "auto", backend: str = "inductor", fuse: bool = True) -> None:
     global _policy
     if channels_last not in CHANNELS_LAST_CHOICES:
         raise ValueError(f"channels_last must be one of {', '.join(CHANNELS_LAST_CHOICES)}")
-    _policy = FastPolicy(enabled, cache_dir, channels_last, backend)
+    _policy = FastPolicy(enabled, cache_dir, channels_last, backend, fuse)
 
 
 def current_policy() -> FastPolicy:
@@ -110,7 +112,7 @@ def prepare(module: torch.nn.Module, device: torch.device, memory_mode: str = "k
 
     active = _policy
     compiles = active.enabled and memory_mode not in ("sequential", "fp8")
-    fuse_projections(module, wanted=compiles and not hooked)
+    fuse_projections(module, wanted=compiles and active.fuse and not hooked)
     if not getattr(module, _LAYOUT_ATTRIBUTE, False) and wants_channels_last(
             device, module, active.channels_last):
         module.to(memory_format=torch.channels_last)
