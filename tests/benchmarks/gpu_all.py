@@ -401,8 +401,9 @@ def markdown(report: dict[str, Any]) -> str:
     for f in report["models"].values():
         ratio = (f"{f['graph_it/s'] / f['pipeline_it/s']:.3f}"
                  if "graph_it/s" in f and f.get("pipeline_it/s") else "—")
+        fast = cell(f, "fast_it/s") + (" (unfused)" if f.get("fast_fused_qkv") is False else "")
         lines.append(f"| {f['model']} | {f['size']}² | {cell(f, 'graph_it/s')} | "
-                     f"{cell(f, 'pipeline_it/s')} | {ratio} | {cell(f, 'fast_it/s')} | "
+                     f"{cell(f, 'pipeline_it/s')} | {ratio} | {fast} | "
                      f"{cell(f, 'compile_s', 1)} | {cell(f, 'seed_rerun_overhead', 3)} | "
                      f"{cell(f, 'engine_overhead', 3)} | {cell(f, 'save_s', 3)} | "
                      f"{cell(f, 'noop_rerun_ms', 1)} |")
