@@ -16,7 +16,7 @@ from nodestudio.app.formats import read_graph_bytes
 from nodestudio.app.packs import create_registry
 from nodestudio.graph import files
 from nodestudio.graph.problems import GraphFileError
-from nodestudio.interop.comfy import COMFY_IMPORTERS, export_api_prompt
+from nodestudio.interop.comfy import COMFY_IMPORTERS, export_api_prompt, export_ui_workflow
 from nodestudio.interop.comfy.catalog import CORE_NODES
 from nodestudio.paths import resources_dir
 
@@ -156,12 +156,15 @@ def _check(outcome) -> None:
         # what was imported saves, reopens equal and can (be tried to) be exported
         reloaded = files.loads(files.dumps(outcome), REGISTRY)
         assert reloaded == outcome
-        try:
-            export_api_prompt(reloaded, REGISTRY)
-        except GraphFileError:
-            pass
-        except Exception as error:  # ComfyExportError is a GraphError
-            assert type(error).__name__ == "ComfyExportError", repr(error)
+        for export in (export_api_prompt, export_ui_workflow):
+            try:
+                written = export(reloaded, REGISTRY)
+            except GraphFileError:
+                continue
+            except Exception as error:  # ComfyExportError is a GraphError
+                assert type(error).__name__ == "ComfyExportError", repr(error)
+                continue
+            json.dumps(written, allow_nan=False)  # what is written is plain JSON
 
 
 @pytest.mark.slow

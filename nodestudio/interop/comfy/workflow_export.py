@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nodestudio.api.registry import NodeRegistry
+from nodestudio.graph.files import is_finite_number
 from nodestudio.graph.layout import NodeLayout
 from nodestudio.graph.model import Graph, Node, NodeMode
 from nodestudio.graph.problems import Problem
@@ -203,7 +204,8 @@ class _Writer:
                    for slot, item in enumerate(original.get("outputs") or [])
                    if isinstance(item, dict)]
         entry = {**original, "id": self.numbers[node.id], "pos": list(layout.pos),
-                 "size": list(layout.size or original.get("size") or (_WIDTH, 100.0)),
+                 "size": list(layout.size or _finite_pair(original.get("size"))
+                              or (_WIDTH, 100.0)),
                  "order": len(self.nodes), "mode": _MODES.get(node.mode, 0),
                  "inputs": sockets, "outputs": outputs,
                  "flags": {"collapsed": True} if layout.collapsed else {}}
@@ -335,6 +337,13 @@ def _from_definition(definition: ComfyNodeDef, inputs: dict[str, Any],
     outputs = [{"name": name, "type": kind, "links": [], "slot_index": slot}
                for slot, (name, kind) in enumerate(definition.outputs)]
     return sockets, widgets, outputs
+
+
+def _finite_pair(value: Any) -> tuple[float, float] | None:
+    """A size kept from a file, when it is two finite numbers."""
+    if isinstance(value, list) and len(value) == 2 and all(is_finite_number(v) for v in value):
+        return (float(value[0]), float(value[1]))
+    return None
 
 
 def _socket_name(item: dict[str, Any]) -> str:
