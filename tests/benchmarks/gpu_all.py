@@ -19,9 +19,9 @@ Tasks run in the order of what the issue's acceptance needs most (GPU_TASKS): SD
 seed-only re-run overhead = run wall time ÷ the Sampler's and VAE Decode's node time, target
 ≤ 1.02, beside the engine's own overhead = wall time ÷ the time of every node that ran, Save
 Image's PNG included; the no-op re-run, target ≤ 30 ms) and "fast" (fast mode it/s, targets
-≥ 110 and ≥ 23; compile time = first fast run − a warm default run, denoiser and VAE
-decoder), then "memory" runs (one mode each, fresh session and model, under the budget:
-enforced with
+≥ 110 and ≥ 23, with fused attention projections, or without them when that fails; compile
+time = first fast run − a warm default run, denoiser and VAE decoder), then "memory" runs
+(one mode each, fresh session and model, under the budget: enforced with
 ``torch.cuda.set_per_process_memory_fraction`` and given to the memory manager, so "auto"
 chooses for that card; the table says how it placed each model; a mode that does not fit is a
 figure too), SDXL's and Flux-dev's first, then the Flux and SD3 speeds and the rest. A task
