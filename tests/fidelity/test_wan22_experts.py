@@ -211,16 +211,19 @@ def test_choosing_the_expert_waits_for_no_gpu_work_per_step(loaded):
 
 
 def test_fast_mode_compiles_both_experts(loaded, tmp_path):
-    """Half of an A14B run is the low-noise expert's: fast mode compiles it as it does the
-    first (dynamo's graph, the eager backend: no C++ build on this CPU)."""
+    """Half of an A14B run is the low-noise expert's: fast mode fuses and compiles it as it
+    does the first (dynamo's graph, the eager backend: no C++ build on this CPU), and the
+    latents stay the default mode's."""
     import copy
 
     from nodestudio.runtime import fast_mode, memory_manager
 
     model = replace(loaded.model, denoiser=copy.deepcopy(loaded.model.denoiser),
                     low_noise_denoiser=copy.deepcopy(loaded.model.low_noise_denoiser))
+    reference = _sample(model, loaded.clip).samples
     with memory_manager.policy("keep"), fast_mode.policy(enabled=True, cache_dir=tmp_path,
                                                          backend="eager"):
-        _sample(model, loaded.clip)
-    assert fast_mode.is_compiled(model.denoiser)
-    assert fast_mode.is_compiled(model.low_noise_denoiser)
+        fast = _sample(model, loaded.clip).samples
+    for expert in (model.denoiser, model.low_noise_denoiser):
+        assert fast_mode.is_compiled(expert) and fast_mode.is_fused(expert)
+    torch.testing.assert_close(fast, reference, rtol=1e-4, atol=1e-4)

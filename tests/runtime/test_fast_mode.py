@@ -185,3 +185,25 @@ def test_a_model_with_a_lora_is_never_fused(fresh_model, tmp_path):
     with fast_mode.policy(enabled=True, cache_dir=tmp_path, backend="eager"):
         fast_mode.prepare(denoiser, torch.device("cpu"), "keep")
     assert not fast_mode.is_fused(denoiser)
+
+
+@pytest.mark.parametrize("folder", ["sd3_folder", "flux_folder"])
+def test_transformers_run_fused_and_compiled_to_the_same_latents(tiny_dit_models, folder,
+                                                                  tmp_path):
+    """SD3's joint attention and Flux's double and single blocks: fused projections through
+    their own processors, compiled (dynamo, eager backend), equal to the default mode."""
+    from nodestudio.runtime.checkpoints import load_checkpoint
+    from nodestudio.runtime.families.base import PromptOptions
+    from nodestudio.runtime.types import Latent
+
+    loaded = load_checkpoint(tiny_dit_models.checkpoint(getattr(tiny_dit_models, folder)), "cpu")
+    model = replace(loaded.model, denoiser=copy.deepcopy(loaded.model.denoiser))
+    positive = model.family.encode_prompt(loaded.clip, "a red square", PromptOptions())
+    latent = Latent(torch.zeros(1, 16, 4, 4), scale_factor=8, is_empty=True)
+    settings = SamplerSettings(seed=3, steps=2, cfg=1.0)
+    with memory_manager.policy("keep"):
+        reference = sample(model, positive, None, latent, settings).samples
+        with fast_mode.policy(enabled=True, cache_dir=tmp_path, backend="eager"):
+            fast = sample(model, positive, None, latent, settings).samples
+    assert fast_mode.is_fused(model.denoiser) and fast_mode.is_compiled(model.denoiser)
+    torch.testing.assert_close(fast, reference, rtol=1e-4, atol=1e-4)
