@@ -79,6 +79,9 @@ def test_comfyui_workflows_survive_the_round_trip(registry, example, name):
     expected_nodes, expected_links = _semantic(graph, registry, pairs)
     assert nodes == expected_nodes
     assert expected_links <= links
+    bends = {f"{pairs[key.rsplit('.', 1)[0]]}.{key.rsplit('.', 1)[1]}": points
+             for key, points in graph.layout.reroutes.items()}
+    assert again.layout.reroutes == bends  # Reroute nodes came in as bends, go out as reroutes
     assert all(_negative_as_positive(again, link) for link in links - expected_links)
     assert workflow["last_node_id"] == len(workflow["nodes"])
     assert workflow["last_link_id"] == len(workflow["links"])
@@ -120,6 +123,8 @@ def test_layout_modes_groups_and_notes_of_a_nodestudio_graph(registry):
     graph.add_group("Prompts", (300.0, -40.0, 420.0, 380.0), color="#3f8a4a")
     graph.add_node("utils.note", {"text": "Try 30 steps"}, id="note")
     graph.move_node("note", (40.0, 700.0))
+    bent = graph.link_into(ids["sampler"], "latent")
+    graph.set_reroutes(bent.target, bent.input, [(600.0, 500.0), (650.0, 300.0)])
     workflow, again = _reopened(graph, registry)
     by_title = {n.title: n for n in again if n.title}
     assert by_title["Main pass"].controls == {"seed": "randomize"}
@@ -138,6 +143,10 @@ def test_layout_modes_groups_and_notes_of_a_nodestudio_graph(registry):
     (note,) = [n for n in again if n.type == "utils.note"]
     assert note.values["text"] == "Try 30 steps"
     assert again.layout.node(note.id).pos == (40.0, 700.0)
+    # The bend points travel as ComfyUI's native reroutes, in order from the origin.
+    assert [r["pos"] for r in workflow["extra"]["reroutes"]] == [[600.0, 500.0], [650.0, 300.0]]
+    sampler = by_title["Main pass"].id
+    assert again.layout.reroutes == {f"{sampler}.latent": [(600.0, 500.0), (650.0, 300.0)]}
 
 
 def test_a_node_comfyui_lacks_is_named_unless_it_is_muted(registry):

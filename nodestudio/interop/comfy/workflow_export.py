@@ -5,12 +5,12 @@ Built on the API prompt export (export.py): the same rules decide what each node
 a graph that exports as a prompt exports as a workflow, and one that cannot is refused with
 the same errors. The workflow adds what a prompt lacks: each node's place, size, colour,
 collapsed state and title, the seed widgets' ``control_after_generate``, muted and bypassed
-nodes (modes 2 and 4, as ComfyUI keeps them), groups and notes. Node ids become ComfyUI's
-integers in graph order; widget values are listed in the order the node class declares them
-(catalog.py), and a linked widget becomes an input with a ``widget`` entry, as the frontend
-writes it. Subgraph instances are expanded (ComfyUI's ``outer:inner`` nodes), their nodes
-placed around the instance; nodes a rule adds (a Grow Mask before VAE Encode …) sit left of
-the node they feed.
+nodes (modes 2 and 4, as ComfyUI keeps them), groups, notes, and the links' bend points (as
+ComfyUI's native reroutes). Node ids become ComfyUI's integers in graph order; widget values
+are listed in the order the node class declares them (catalog.py), and a linked widget
+becomes an input with a ``widget`` entry, as the frontend writes it. Subgraph instances are
+expanded (ComfyUI's ``outer:inner`` nodes), their nodes placed around the instance; nodes a
+rule adds (a Grow Mask before VAE Encode …) sit left of the node they feed.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 
 from nodestudio.api.registry import NodeRegistry
 from nodestudio.graph.files import is_finite_number
-from nodestudio.graph.layout import NodeLayout
+from nodestudio.graph.layout import NodeLayout, reroute_key
 from nodestudio.graph.model import Graph, Node, NodeMode
 from nodestudio.graph.problems import Problem
 from nodestudio.interop.comfy.build import PLACEHOLDER_PREFIX
@@ -76,8 +76,10 @@ def export_workflow(graph: Graph, registry: NodeRegistry,
     for node in graph:
         if node.type == NOTE_TYPE:
             writer.add_note(node)
+    exporter = PromptExporter(enabled, registry, rules)
     writer.link_all(prompt)
-    writer.link_kept(graph, kept, PromptExporter(enabled, registry, rules))
+    writer.link_kept(graph, kept, exporter)
+    writer.bend_links(graph, exporter)
     return writer.document(graph)
 
 
@@ -127,6 +129,9 @@ class _Writer:
     #: Per node: input name → its index in the node's ``inputs`` list.
     input_slots: dict[str, dict[str, int]] = field(default_factory=dict)
     links: list[list[Any]] = field(default_factory=list)
+    #: ComfyUI's native reroutes (``extra.reroutes``) and which reroute each link ends at.
+    reroutes: list[dict[str, Any]] = field(default_factory=list)
+    link_parents: list[dict[str, int]] = field(default_factory=list)
 
     def number(self, node_id: str) -> int:
         return self.numbers.setdefault(node_id, len(self.numbers) + 1)
@@ -285,6 +290,39 @@ class _Writer:
         self.links.append([link_id, self.nodes[source]["id"], slot, self.nodes[target]["id"],
                            input_slot, output["type"]])
 
+    def bend_links(self, graph: Graph, exporter: PromptExporter) -> None:
+        """The bend points of ``graph``'s links, on the ComfyUI links they became (the same
+        two nodes, from the same output slot)."""
+        for link in graph.links:
+            bends = graph.layout.reroutes.get(reroute_key(link.target, link.input))
+            if not bends or link.source not in self.nodes or link.target not in self.nodes:
+                continue
+            source = graph.node(link.source)
+            try:
+                slot = placeholder_output_slot(source, link.output) if _from_workflow(source) \
+                    else exporter.output_slot(source, link.output)
+            except Unexportable:
+                continue
+            ends = (self.nodes[link.source]["id"], slot, self.nodes[link.target]["id"])
+            written = next((entry[0] for entry in self.links
+                            if (entry[1], entry[2], entry[3]) == ends), None)
+            if written is not None:
+                self._reroute(written, bends)
+
+    def _reroute(self, link_id: int, bends: list[tuple[float, float]]) -> None:
+        """A link's bend points as a chain of native reroutes, from the origin's end (each
+        reroute's parent is the one before it; the link ends at the last)."""
+        parent: int | None = None
+        for x, y in bends:
+            reroute: dict[str, Any] = {"id": len(self.reroutes) + 1, "pos": [x, y],
+                                       "linkIds": [link_id]}
+            if parent is not None:
+                reroute["parentId"] = parent
+            self.reroutes.append(reroute)
+            parent = reroute["id"]
+        if parent is not None:
+            self.link_parents.append({"id": link_id, "parentId": parent})
+
     def _place_added(self, prompt: dict[str, Any]) -> None:
         """Nodes no place was kept for (a rule added them): left of the first node they feed."""
         for prompt_id in prompt:
@@ -307,7 +345,10 @@ class _Writer:
             "last_node_id": max(self.numbers.values(), default=0),
             "last_link_id": len(self.links),
             "nodes": list(self.nodes.values()), "links": self.links, "groups": groups,
-            "config": {}, "extra": {"ds": {"scale": 1.0, "offset": [0.0, 0.0]}},
+            "config": {}, "extra": {"ds": {"scale": 1.0, "offset": [0.0, 0.0]},
+                                    **({"reroutes": self.reroutes,
+                                        "linkExtensions": self.link_parents}
+                                       if self.reroutes else {})},
             "version": 0.4,
         }
 
