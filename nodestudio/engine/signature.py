@@ -7,6 +7,7 @@ not deterministic. The canonical JSON is stable across processes and machines.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
 import json
@@ -27,7 +28,10 @@ def widget_values(node: Node, node_type: NodeType) -> dict[str, Any]:
         if spec.has_widget:
             value = node.values.get(spec.name, spec.default)
             if spec.type == FLOAT and isinstance(value, int) and not isinstance(value, bool):
-                value = float(value)  # 1 and 1.0 must not make two signatures
+                # 1 and 1.0 must not make two signatures; an integer beyond float range (a
+                # hostile file's 10**400, which validation refuses) stays as it is.
+                with contextlib.suppress(OverflowError):
+                    value = float(value)
             values[spec.name] = value
     return values
 

@@ -8,7 +8,10 @@ empty names, cycles through muted and bypassed nodes) and counts what must stay 
 
 - tracebacks: any exception other than GraphFileError, from load, modes, validation or save;
 - unsavable: a graph that loaded but whose save raised;
-- unreopenable: a saved graph that was refused on reload or reopened different.
+- unreopenable: a saved graph that was refused on reload or reopened different;
+- export_traceback: writing a loaded graph for ComfyUI (API prompt, UI workflow) raised
+  anything but the GraphError that names what ComfyUI cannot express;
+- export_unreadable: a ComfyUI workflow NodeStudio wrote that NodeStudio cannot read back.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from nodestudio.app.packs import create_registry
 from nodestudio.engine.modes import resolve_modes
 from nodestudio.engine.validate import validate
 from nodestudio.graph import files
-from nodestudio.graph.problems import GraphFileError
+from nodestudio.graph.problems import GraphError, GraphFileError
 from nodestudio.paths import resources_dir
 
 
@@ -126,7 +129,28 @@ def run_case(raw: bytes, registry: Any) -> str:
         again = files.loads(text, registry)
     except GraphFileError:
         return "unreopenable"
-    return "ok" if again == graph else "unreopenable"
+    if again != graph:
+        return "unreopenable"
+    return _export_case(graph, registry)
+
+
+def _export_case(graph: Any, registry: Any) -> str:
+    """Both ComfyUI exports of a loaded graph; the workflow must read back."""
+    from nodestudio.interop.comfy import export_api_prompt, export_ui_workflow
+
+    for export in (export_api_prompt, export_ui_workflow):
+        try:
+            written = export(graph, registry)
+        except GraphError:
+            continue
+        except Exception:
+            return "export_traceback"
+        if export is export_ui_workflow:
+            try:
+                read_graph_bytes(json.dumps(written, allow_nan=False).encode(), registry)
+            except (GraphFileError, ValueError):
+                return "export_unreadable"
+    return "ok"
 
 
 def _seeds() -> list[Any]:
@@ -166,7 +190,8 @@ def main() -> None:
     print(f"{args.cases} cases in {elapsed:.0f} s on {platform.node()} "
           f"({platform.processor() or platform.machine()}, Python {platform.python_version()}),"
           f" {time.strftime('%Y-%m-%d')}, seed {args.seed}")
-    for name in ("ok", "refused", "traceback", "unsavable", "unreopenable"):
+    for name in ("ok", "refused", "traceback", "unsavable", "unreopenable", "export_traceback",
+                 "export_unreadable"):
         print(f"  {name:13} {counts[name]}")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -190,3 +191,13 @@ def test_cli_writes_a_workflow(registry, example, tmp_path, capsys):
     assert json.loads(prompt.read_text()) == example("text_to_image_api.json")
     assert main(["export", str(source)]) == 2
     assert "--comfy-workflow" in capsys.readouterr().err
+
+
+def test_an_integer_beyond_float_range_in_a_float_widget_is_no_crash(registry):
+    """Found by the fuzz campaign: a hostile file's cfg of 10**400 crashed both exports
+    (OverflowError making the value a float) instead of writing or naming it."""
+    graph, ids = text_to_image("nodestudio-shapes", "a red fox", "blurry")
+    graph.set_value(ids["sampler"], "cfg", 10**400)
+    for export in (export_api_prompt, export_ui_workflow):
+        with contextlib.suppress(ComfyExportError):  # naming it is fine; an OverflowError not
+            export(graph, registry)

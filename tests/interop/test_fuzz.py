@@ -16,7 +16,12 @@ from nodestudio.app.formats import read_graph_bytes
 from nodestudio.app.packs import create_registry
 from nodestudio.graph import files
 from nodestudio.graph.problems import GraphFileError
-from nodestudio.interop.comfy import COMFY_IMPORTERS, export_api_prompt, export_ui_workflow
+from nodestudio.interop.comfy import (
+    COMFY_IMPORTERS,
+    ComfyExportError,
+    export_api_prompt,
+    export_ui_workflow,
+)
 from nodestudio.interop.comfy.catalog import CORE_NODES
 from nodestudio.paths import resources_dir
 
@@ -216,6 +221,36 @@ def test_a_huge_integer_position_in_a_workflow_is_not_an_overflow_error():
                        "size": [1, 10**400]}], "links": [], "version": 0.4,
             "groups": [{"bounding": [0, 0, 10**400, 1], "title": "g"}]}
     _check(_convert(data))
+
+
+def test_a_huge_integer_on_a_scaled_input_imports_and_exports_without_a_crash():
+    # Found by the fuzz campaign: 10**400 × 255 overflowed converting to a float.
+    _check(_convert({"1": {"class_type": "LoadImage", "inputs": {"image": "a.png"}},
+                     "2": {"class_type": "Canny", "inputs": {
+                         "image": ["1", 0], "low_threshold": 10**400, "high_threshold": 0.8}}}))
+
+
+def test_a_link_from_a_huge_output_slot_is_named_by_the_workflow_export():
+    # Found by the fuzz campaign: a custom node's link from slot 10**400 made the workflow
+    # writer add outputs up to that slot (a hang), where it must name the link.
+    graph = _convert({"1": {"class_type": "SomeCustomNode", "inputs": {}},
+                      "2": {"class_type": "SaveImage", "inputs": {
+                          "images": ["1", 10**400], "filename_prefix": "x"}}})
+    _check(graph)
+    with pytest.raises(ComfyExportError, match="a huge number"):
+        export_ui_workflow(graph, REGISTRY)
+
+
+def test_a_custom_node_with_garbled_slots_is_written_back_without_them():
+    # Found by the fuzz campaign: a kept ComfyUI node whose "inputs" was a number.
+    data = {"nodes": [{"id": 1, "type": "SomeCustomNode", "pos": [0, 0], "inputs": 7,
+                       "outputs": "x", "widgets_values": [1, "a"]}], "links": [],
+            "version": 0.4}
+    graph = _convert(data)
+    _check(graph)
+    (written,) = export_ui_workflow(graph, REGISTRY)["nodes"]
+    assert (written["inputs"], written["outputs"], written["widgets_values"]) == ([], [],
+                                                                                 [1, "a"])
 
 
 @pytest.mark.parametrize("slot", ["²", "٣", " 0 "])

@@ -80,14 +80,21 @@ class Scaled:
     def to_ns(self, value: Any, note: Note) -> Any:
         if isinstance(value, bool) or not isinstance(value, int | float):
             return value
-        scaled = value * self.factor
+        try:
+            scaled = value * self.factor
+            finite = math.isfinite(scaled)
+        except OverflowError:  # an integer beyond float range (a hostile file's 10**400)
+            return value
         # inf/nan (also a huge value × factor) pass through: validation names them on the node.
-        return round(scaled) if math.isfinite(scaled) else value
+        return round(scaled) if finite else value
 
     def to_comfy(self, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise Unexportable(f"{value!r} is not a number")
-        return round(value / self.factor, self.digits)
+        try:
+            return round(value / self.factor, self.digits)
+        except (OverflowError, ValueError):  # beyond float range, or NaN/inf in round()
+            raise Unexportable("a number beyond what ComfyUI can hold") from None
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,9 @@ _MODES = {"muted": 2, "bypassed": 4}
 _WIDTH, _SLOT, _WIDGET = 315.0, 22.0, 26.0
 #: How far left of the node it feeds a node added by a rule is placed.
 _ADDED_OFFSET = 360.0
+#: Output slots a node may have beyond those its catalog entry (or kept entry) lists: links
+#: from a newer ComfyUI's extra outputs still write; a hostile file's slot 10**400 does not.
+_MORE_OUTPUTS = 64
 
 
 def export_workflow(graph: Graph, registry: NodeRegistry,
@@ -77,7 +80,10 @@ def export_workflow(graph: Graph, registry: NodeRegistry,
         if node.type == NOTE_TYPE:
             writer.add_note(node)
     exporter = PromptExporter(enabled, registry, rules)
-    writer.link_all(prompt)
+    problems = writer.link_all(prompt)
+    if problems:
+        raise ComfyExportError(
+            f"{len(problems)} link(s) cannot be written as a ComfyUI workflow", problems)
     writer.link_kept(graph, kept, exporter)
     writer.bend_links(graph, exporter)
     return writer.document(graph)
@@ -202,11 +208,11 @@ class _Writer:
         layout = self.graph.layout.nodes.get(node.id) or NodeLayout()
         sockets = [{**{key: item[key] for key in ("name", "type", "widget") if key in item},
                     "link": None}
-                   for item in original.get("inputs") or []
+                   for item in _listed(original.get("inputs"))
                    if isinstance(item, dict) and isinstance(item.get("name"), str)]
         outputs = [{**{key: item[key] for key in ("name", "type") if key in item},
                     "links": [], "slot_index": slot}
-                   for slot, item in enumerate(original.get("outputs") or [])
+                   for slot, item in enumerate(_listed(original.get("outputs")))
                    if isinstance(item, dict)]
         entry = {**original, "id": self.numbers[node.id], "pos": list(layout.pos),
                  "size": list(layout.size or _finite_pair(original.get("size"))
@@ -229,14 +235,16 @@ class _Writer:
                     or link.source not in self.nodes or link.target not in self.nodes:
                 continue
             source = graph.node(link.source)
-            if link.source in ids:
-                slot = placeholder_output_slot(source, link.output)
-            else:
-                try:
-                    slot = exporter.output_slot(source, link.output)
-                except Unexportable:
-                    continue  # the same link is left out of the prompt for the same reason
-            self._link(link.source, slot, link.target, link.input)
+            try:
+                slot = placeholder_output_slot(source, link.output) if link.source in ids \
+                    else exporter.output_slot(source, link.output)
+            except Unexportable:
+                continue  # the same link is left out of the prompt for the same reason
+            if self._slot_fits(link.source, slot):
+                self._link(link.source, slot, link.target, link.input)
+
+    def _slot_fits(self, source: str, slot: int) -> bool:
+        return 0 <= slot < len(self.nodes[source]["outputs"]) + _MORE_OUTPUTS
 
     def _layout(self, prompt_id: str) -> NodeLayout:
         """Where the node goes: its own place; a subgraph's node around its instance; a node a
@@ -263,14 +271,23 @@ class _Writer:
 
     # -- links ----------------------------------------------------------------------------------
 
-    def link_all(self, prompt: dict[str, Any]) -> None:
+    def link_all(self, prompt: dict[str, Any]) -> list[Problem]:
+        """Every link of the prompt; the problems of those no ComfyUI node could have."""
+        problems = []
         for target, entry in prompt.items():
             for name, value in entry.get("inputs", {}).items():
                 if not is_link(value) or str(value[0]) not in self.nodes:
                     continue
                 source, slot = str(value[0]), int(value[1])
+                if not self._slot_fits(source, slot):
+                    problems.append(Problem(
+                        f"its input {name!r} comes from output {_shown(slot)} of node "
+                        f"{source}, which no ComfyUI node has: reconnect it", target, name,
+                        kind="not_exportable"))
+                    continue
                 self._link(source, slot, target, name)
         self._place_added(prompt)
+        return problems
 
     def _link(self, source: str, slot: int, target: str, name: str) -> None:
         link_id = len(self.links) + 1
@@ -378,6 +395,16 @@ def _from_definition(definition: ComfyNodeDef, inputs: dict[str, Any],
     outputs = [{"name": name, "type": kind, "links": [], "slot_index": slot}
                for slot, (name, kind) in enumerate(definition.outputs)]
     return sockets, widgets, outputs
+
+
+def _listed(value: Any) -> list[Any]:
+    """A list kept from a file, or none (a hostile file may hold anything there)."""
+    return value if isinstance(value, list) else []
+
+
+def _shown(number: int) -> str:
+    """A slot number for a message (a hostile file's may run to hundreds of digits)."""
+    return str(number) if abs(number) < 10**6 else "(a huge number)"
 
 
 def _finite_pair(value: Any) -> tuple[float, float] | None:
