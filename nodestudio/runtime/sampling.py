@@ -283,19 +283,9 @@ def sample(
             if masked_latents.shape[0] == 1 and batch > 1:
                 masked_latents = masked_latents.repeat(batch, 1, 1, 1)
 
-    # The memory mode places the denoiser before the family's denoiser prepares it (a model
-    # under group offloading must not be moved to the device whole); fast mode compiles it.
-    companions = run_companions(model, positive, negative if guidance.halves == 2 else None)
-    experts = [model.low_noise_denoiser] if model.low_noise_denoiser is not None else []
-    memory_mode = memory_manager.prepare(model.denoiser, device, memory_manager.resolve_mode(
-        model.denoiser, device, companions=companions, alternates=experts))
-    companion_modes = memory_manager.prepare_companions(companions, device, model.denoiser,
-                                                        memory_mode)
-    expert_modes = memory_manager.prepare_alternates(experts, device, memory_mode)
-    hooked = bool(model.hypernetworks)  # they hook the separate k/v projections
-    fast_mode.prepare(model.denoiser, device, memory_mode, hooked=hooked)
-    for expert, expert_mode in zip(experts, expert_modes, strict=True):
-        fast_mode.prepare(expert, device, expert_mode, hooked=hooked)  # half of a Wan 2.2 run
+    holding = _hold_models(model, run_companions(
+        model, positive, negative if guidance.halves == 2 else None), device)
+    companions, experts, memory_mode = holding.companions, holding.experts, holding.mode
     denoiser = composition.build_denoiser(DenoiseRequest(
         model=model, positive=positive, negative=negative if guidance.halves == 2 else None,
         geometry=geometry, guidance=guidance, cfg=settings.cfg, dtype=dtype, device=device,
@@ -317,8 +307,8 @@ def sample(
     done = 0
     with lora.applied(model.denoiser, model.loras), \
             memory_manager.released_after(model.denoiser, memory_mode), \
-            memory_manager.released_after_all(companions, companion_modes), \
-            memory_manager.released_after_all(experts, expert_modes):
+            memory_manager.released_after_all(companions, holding.companion_modes), \
+            memory_manager.released_after_all(experts, holding.expert_modes):
         for i, t in enumerate(timesteps):
             if check_cancelled is not None:
                 check_cancelled()
@@ -354,6 +344,35 @@ def sample(
             held = image_latents
     return Latent(samples=latents, scale_factor=latent.scale_factor, noise_mask=mask,
                   masked_image_latents=latent.masked_image_latents, original_samples=held)
+
+
+@dataclass(frozen=True)
+class _HeldModels:
+    """What a Sampler run holds as its memory mode says, and each model's mode."""
+
+    mode: str
+    companions: list[torch.nn.Module]
+    companion_modes: list[str]
+    experts: list[torch.nn.Module]
+    expert_modes: list[str]
+
+
+def _hold_models(model: DiffusionModel, companions: list[torch.nn.Module],
+                 device: torch.device) -> _HeldModels:
+    """Place the denoiser, its companions and a second expert for the run, and prepare fast
+    mode. The memory mode places the denoiser before the family's denoiser prepares it (a
+    model under group offloading must not be moved to the device whole)."""
+    experts = [model.low_noise_denoiser] if model.low_noise_denoiser is not None else []
+    mode = memory_manager.prepare(model.denoiser, device, memory_manager.resolve_mode(
+        model.denoiser, device, companions=companions, alternates=experts))
+    companion_modes = memory_manager.prepare_companions(companions, device, model.denoiser,
+                                                        mode)
+    expert_modes = memory_manager.prepare_alternates(experts, device, mode)
+    hooked = bool(model.hypernetworks)  # they hook the separate k/v projections
+    fast_mode.prepare(model.denoiser, device, mode, hooked=hooked)
+    for expert, expert_mode in zip(experts, expert_modes, strict=True):
+        fast_mode.prepare(expert, device, expert_mode, hooked=hooked)  # half of a Wan 2.2 run
+    return _HeldModels(mode, companions, companion_modes, experts, expert_modes)
 
 
 def _timestep_lookup(timesteps: torch.Tensor, offset: int) -> Callable[[int], float]:
