@@ -49,7 +49,12 @@ from nodestudio.runtime import (
     memory_manager,
     stages,
 )
-from nodestudio.runtime.families.base import DenoiseRequest, Geometry
+from nodestudio.runtime.families.base import (
+    Denoiser,
+    DenoiseRequest,
+    Geometry,
+    Guidance,
+)
 from nodestudio.runtime.schedulers import build_scheduler, resolution_shift, set_timesteps
 from nodestudio.runtime.types import Conditioning, DiffusionModel, Latent
 
@@ -222,49 +227,110 @@ def sample(
     device = model.device
     dtype = model.dtype
     _check_latent(model, latent)
-    batch = latent.batch_size
     height, width = latent.pixel_size
     latent_size = tuple(latent.samples.shape[-2:])
     # Video latents [B, C, F, h, w] carry a frames axis; images have none (frames = 1).
     frames = int(latent.samples.shape[2]) if latent.samples.ndim == 5 else 1
-    geometry = Geometry(batch, height, width, *latent_size, frames=frames)
+    geometry = Geometry(latent.batch_size, height, width, *latent_size, frames=frames)
     guidance = family.guidance(model, settings.cfg)
     family.check_conditioning(model, positive, "positive")
     if guidance.halves == 2:
         family.check_conditioning(model, negative, "negative")
-
     if mask is None:
         mask = latent.noise_mask
+    _check_inpainting(model, latent, mask)
     inpainting = mask is not None
-    if inpainting and latent.samples.ndim == 5:
+
+    plan = _plan_timesteps(model, latent, settings, geometry, inpainting, device)
+    if plan is None:
+        return latent  # nothing left to run: handed on unchanged, as ComfyUI does
+    scheduler, span = plan.scheduler, plan.span
+    # ControlNet step ranges are fractions of the whole run a denoise setting leaves (as in
+    # the pipelines), wherever a stage cuts it.
+    control = _ControlSteps(span.begin - plan.denoise_start * scheduler.order,
+                            len(scheduler.timesteps) - plan.denoise_start * scheduler.order)
+
+    generator = torch.Generator("cpu").manual_seed(settings.seed)
+    start = _initial_latents(model, latent, settings, plan, geometry, generator, inpainting)
+    masks = _inpainting_masks(model, latent, mask, geometry) if mask is not None else None
+    negative_used = negative if guidance.halves == 2 else None
+    holding = _hold_models(model, run_companions(model, positive, negative_used), device)
+    denoiser = composition.build_denoiser(DenoiseRequest(
+        model=model, positive=positive, negative=negative_used,
+        geometry=geometry, guidance=guidance, cfg=settings.cfg, dtype=dtype, device=device,
+        latent_mask=masks.latent if masks and model.takes_inpainting_input else None,
+        masked_latents=masks.masked_latents if masks else None,
+        pixel_mask=masks.pixel if masks and model.takes_inpainting_input else None,
+        scale_input=lambda x, t: _scale_input(scheduler, x, t), seed=settings.seed,
+        timestep_of_step=_timestep_lookup(plan.timesteps, control.offset),
+        expert_turn=None if not holding.experts else lambda: memory_manager.take_turn(
+            model.denoiser, holding.experts[0], device, holding.mode,
+            staying=holding.companions),
+    ))
+    if settings.compatibility == "comfyui":
+        generator = _comfy_streams(scheduler, settings, span, start.latents)
+    kept = None
+    if masks is not None and not model.takes_inpainting_input:
+        kept = _KeptArea(start.image_latents, start.noise, masks.latent)
+    steps = _Steps(plan, guidance, _step_kwargs(scheduler, generator, settings.eta), control,
+                   kept, on_step, check_cancelled)
+    with lora.applied(model.denoiser, model.loras), \
+            memory_manager.released_after(model.denoiser, holding.mode), \
+            memory_manager.released_after_all(holding.companions, holding.companion_modes), \
+            memory_manager.released_after_all(holding.experts, holding.expert_modes):
+        latents = _denoise_steps(model, denoiser, start.latents, steps)
+    held = None
+    if span.leftover_noise:
+        latents = stages.to_sigma_scaling(scheduler, latents, span.end)
+        if kept is not None:
+            held = kept.image_latents
+    return Latent(samples=latents, scale_factor=latent.scale_factor, noise_mask=mask,
+                  masked_image_latents=latent.masked_image_latents, original_samples=held)
+
+
+def _check_inpainting(model: DiffusionModel, latent: Latent, mask: torch.Tensor | None) -> None:
+    if mask is not None and latent.samples.ndim == 5:
         raise NodeError("video latents cannot be inpainted yet: remove the mask from the "
                         "Sampler and from VAE Encode")
-    if model.takes_inpainting_input and (not inpainting or latent.masked_image_latents is None):
+    if model.takes_inpainting_input and (mask is None or latent.masked_image_latents is None):
         raise NodeError(
             "this is an inpainting model: encode the image with VAE Encode and connect the mask "
             "to VAE Encode's mask input"
         )
 
-    plan = _plan_timesteps(model, latent, settings, geometry, inpainting, device)
-    if plan is None:
-        return latent  # nothing left to run: handed on unchanged, as ComfyUI does
-    scheduler, span, timesteps = plan.scheduler, plan.span, plan.timesteps
-    # ControlNet step ranges are fractions of the whole run a denoise setting leaves (as in
-    # the pipelines), wherever a stage cuts it.
-    control_offset = span.begin - plan.denoise_start * scheduler.order
-    control_total = len(scheduler.timesteps) - plan.denoise_start * scheduler.order
 
-    # -- initial latents -----------------------------------------------------------------------
-    generator = torch.Generator("cpu").manual_seed(settings.seed)
+@dataclass(frozen=True)
+class _ControlSteps:
+    """Where a run's steps sit in the run a denoise setting leaves (ControlNet ranges)."""
+
+    offset: int
+    total: int
+
+
+@dataclass(frozen=True)
+class _Start:
+    """The latents the first step takes, the noise drawn, and the image being edited."""
+
+    latents: torch.Tensor
+    noise: torch.Tensor
+    image_latents: torch.Tensor | None
+
+
+def _initial_latents(model: DiffusionModel, latent: Latent, settings: SamplerSettings,
+                     plan: _Timesteps, geometry: Geometry, generator: torch.Generator,
+                     inpainting: bool) -> _Start:
+    """Pure noise for text to image, else the latent noised to the first step run (or taken
+    as already noised when ``add_noise`` is off)."""
+    device, dtype = model.device, model.dtype
+    scheduler, span = plan.scheduler, plan.span
     samples = latent.samples.to(device=device, dtype=dtype)
     image_latents = None if plan.text_to_image else samples
-    comfy = settings.compatibility == "comfyui"
-    shape = (batch, model.latent_channels, *latent.samples.shape[2:])
-    if comfy:
+    shape = (geometry.batch, model.latent_channels, *latent.samples.shape[2:])
+    if settings.compatibility == "comfyui":
         noise = comfy_samplers.prepare_noise(shape, settings.seed, latent.batch_index)
         noise = noise.to(device=device, dtype=dtype)
     else:
-        noise = family.initial_noise(shape, generator, device, dtype, geometry)
+        noise = model.family.initial_noise(shape, generator, device, dtype, geometry)
     if not settings.add_noise:
         latents = stages.from_sigma_scaling(scheduler, samples, span.begin)
         if inpainting:
@@ -272,78 +338,92 @@ def sample(
     elif span.first == 0 and (plan.text_to_image or (inpainting and settings.denoise >= 1.0)):
         latents = noise * getattr(scheduler, "init_noise_sigma", 1.0)
     else:
-        latents = _noised(scheduler, samples, noise, timesteps[:1].repeat(batch))
+        latents = _noised(scheduler, samples, noise, plan.timesteps[:1].repeat(geometry.batch))
+    return _Start(latents, noise, image_latents)
 
-    pixel_mask = latent_mask = masked_latents = None
-    if inpainting:
-        pixel_mask = _prepare_mask(mask, batch, height, width)
-        latent_mask = F.interpolate(pixel_mask, size=latent_size).to(device=device, dtype=dtype)
-        if model.takes_inpainting_input:
-            masked_latents = latent.masked_image_latents.to(device=device, dtype=dtype)
-            if masked_latents.shape[0] == 1 and batch > 1:
-                masked_latents = masked_latents.repeat(batch, 1, 1, 1)
 
-    holding = _hold_models(model, run_companions(
-        model, positive, negative if guidance.halves == 2 else None), device)
-    companions, experts, memory_mode = holding.companions, holding.experts, holding.mode
-    denoiser = composition.build_denoiser(DenoiseRequest(
-        model=model, positive=positive, negative=negative if guidance.halves == 2 else None,
-        geometry=geometry, guidance=guidance, cfg=settings.cfg, dtype=dtype, device=device,
-        latent_mask=latent_mask if model.takes_inpainting_input else None,
-        masked_latents=masked_latents,
-        pixel_mask=pixel_mask if model.takes_inpainting_input else None,
-        scale_input=lambda x, t: _scale_input(scheduler, x, t), seed=settings.seed,
-        timestep_of_step=_timestep_lookup(timesteps, control_offset),
-        expert_turn=None if not experts else lambda: memory_manager.take_turn(
-            model.denoiser, experts[0], device, memory_mode, staying=companions),
-    ))
-    if comfy:
-        generator = _comfy_streams(scheduler, settings, span, latents)
-    step_kwargs = _step_kwargs(scheduler, generator, settings.eta)
+@dataclass(frozen=True)
+class _Masks:
+    """An inpainting mask at pixel and latent size, and a 9-channel model's masked image."""
 
-    # -- the loop ------------------------------------------------------------------------------
+    pixel: torch.Tensor
+    latent: torch.Tensor
+    masked_latents: torch.Tensor | None
+
+
+def _inpainting_masks(model: DiffusionModel, latent: Latent, mask: torch.Tensor,
+                      geometry: Geometry) -> _Masks:
+    device, dtype, batch = model.device, model.dtype, geometry.batch
+    pixel_mask = _prepare_mask(mask, batch, geometry.height, geometry.width)
+    latent_size = tuple(latent.samples.shape[-2:])
+    latent_mask = F.interpolate(pixel_mask, size=latent_size).to(device=device, dtype=dtype)
+    masked_latents = None
+    if model.takes_inpainting_input:
+        masked_latents = latent.masked_image_latents.to(device=device, dtype=dtype)
+        if masked_latents.shape[0] == 1 and batch > 1:
+            masked_latents = masked_latents.repeat(batch, 1, 1, 1)
+    return _Masks(pixel_mask, latent_mask, masked_latents)
+
+
+@dataclass(frozen=True)
+class _KeptArea:
+    """Inpainting with a 4-channel model: the unmasked area is put back after every step."""
+
+    image_latents: torch.Tensor
+    noise: torch.Tensor
+    latent_mask: torch.Tensor
+
+
+@dataclass(frozen=True)
+class _Steps:
+    """What the step loop needs beside the model, the denoiser and the latents."""
+
+    plan: _Timesteps
+    guidance: Guidance
+    step_kwargs: dict
+    control: _ControlSteps
+    kept: _KeptArea | None
+    on_step: StepCallback | None
+    check_cancelled: Callable[[], None] | None
+
+
+def _denoise_steps(model: DiffusionModel, denoiser: Denoiser, latents: torch.Tensor,
+                   run: _Steps) -> torch.Tensor:
+    """The loop: the model's prediction under guidance, the scheduler's step, the kept area
+    put back, a preview for every step the progress counts."""
+    scheduler, span, timesteps = run.plan.scheduler, run.plan.span, run.plan.timesteps
     total = len(timesteps)
     warmup = total - span.count * scheduler.order
     done = 0
-    with lora.applied(model.denoiser, model.loras), \
-            memory_manager.released_after(model.denoiser, memory_mode), \
-            memory_manager.released_after_all(companions, holding.companion_modes), \
-            memory_manager.released_after_all(experts, holding.expert_modes):
-        for i, t in enumerate(timesteps):
-            if check_cancelled is not None:
-                check_cancelled()
-            model_input = torch.cat([latents] * guidance.halves)
-            model_input = _scale_input(scheduler, model_input, t)
-            prediction = guidance.combine(denoiser(
-                model_input, t, control_offset + i, control_total, latents
-            ))
-            last = i == total - 1
-            if last and span.finish_early:
-                latents = stages.denoised(scheduler, family.prediction, prediction, latents,
-                                          span.begin + i)
-                preview = latents
-            else:
-                output = scheduler.step(prediction, t, latents, **step_kwargs, return_dict=True)
-                latents = output.prev_sample
-                preview = getattr(output, "pred_original_sample", None)
-            if inpainting and not model.takes_inpainting_input:
-                known = image_latents
-                if not last or span.leftover_noise:
-                    following = scheduler.timesteps[span.begin + i + 1 : span.begin + i + 2]
-                    known = _noised(scheduler, image_latents, noise, following)
-                latents = (1 - latent_mask) * known + latent_mask * latents
-            if last or ((i + 1) > warmup and (i + 1) % scheduler.order == 0):
-                done += 1
-                if on_step is not None:
-                    shown = preview if preview is not None else latents
-                    on_step(done, span.count, _preview_frame(shown))
-    held = None
-    if span.leftover_noise:
-        latents = stages.to_sigma_scaling(scheduler, latents, span.end)
-        if inpainting and not model.takes_inpainting_input:
-            held = image_latents
-    return Latent(samples=latents, scale_factor=latent.scale_factor, noise_mask=mask,
-                  masked_image_latents=latent.masked_image_latents, original_samples=held)
+    for i, t in enumerate(timesteps):
+        if run.check_cancelled is not None:
+            run.check_cancelled()
+        model_input = torch.cat([latents] * run.guidance.halves)
+        model_input = _scale_input(scheduler, model_input, t)
+        prediction = run.guidance.combine(denoiser(
+            model_input, t, run.control.offset + i, run.control.total, latents
+        ))
+        last = i == total - 1
+        if last and span.finish_early:
+            latents = stages.denoised(scheduler, model.family.prediction, prediction, latents,
+                                      span.begin + i)
+            preview = latents
+        else:
+            output = scheduler.step(prediction, t, latents, **run.step_kwargs, return_dict=True)
+            latents = output.prev_sample
+            preview = getattr(output, "pred_original_sample", None)
+        if run.kept is not None:
+            known = run.kept.image_latents
+            if not last or span.leftover_noise:
+                following = scheduler.timesteps[span.begin + i + 1 : span.begin + i + 2]
+                known = _noised(scheduler, known, run.kept.noise, following)
+            latents = (1 - run.kept.latent_mask) * known + run.kept.latent_mask * latents
+        if last or ((i + 1) > warmup and (i + 1) % scheduler.order == 0):
+            done += 1
+            if run.on_step is not None:
+                shown = preview if preview is not None else latents
+                run.on_step(done, span.count, _preview_frame(shown))
+    return latents
 
 
 @dataclass(frozen=True)
