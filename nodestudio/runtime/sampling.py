@@ -32,6 +32,7 @@ family it runs. Then:
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -226,12 +227,7 @@ def sample(
                              check_cancelled)
     device = model.device
     dtype = model.dtype
-    _check_latent(model, latent)
-    height, width = latent.pixel_size
-    latent_size = tuple(latent.samples.shape[-2:])
-    # Video latents [B, C, F, h, w] carry a frames axis; images have none (frames = 1).
-    frames = int(latent.samples.shape[2]) if latent.samples.ndim == 5 else 1
-    geometry = Geometry(latent.batch_size, height, width, *latent_size, frames=frames)
+    geometry = _checked_geometry(model, latent)
     guidance = family.guidance(model, settings.cfg)
     family.check_conditioning(model, positive, "positive")
     if guidance.halves == 2:
@@ -255,18 +251,12 @@ def sample(
     masks = _inpainting_masks(model, latent, mask, geometry) if mask is not None else None
     negative_used = negative if guidance.halves == 2 else None
     holding = _hold_models(model, run_companions(model, positive, negative_used), device)
-    denoiser = composition.build_denoiser(DenoiseRequest(
-        model=model, positive=positive, negative=negative_used,
-        geometry=geometry, guidance=guidance, cfg=settings.cfg, dtype=dtype, device=device,
-        latent_mask=masks.latent if masks and model.takes_inpainting_input else None,
-        masked_latents=masks.masked_latents if masks else None,
-        pixel_mask=masks.pixel if masks and model.takes_inpainting_input else None,
-        scale_input=lambda x, t: _scale_input(scheduler, x, t), seed=settings.seed,
+    denoiser = _build_denoiser(DenoiseRequest(
+        model=model, positive=positive, negative=negative_used, geometry=geometry,
+        guidance=guidance, cfg=settings.cfg, dtype=dtype, device=device, seed=settings.seed,
+        scale_input=lambda x, t: _scale_input(scheduler, x, t),
         timestep_of_step=_timestep_lookup(plan.timesteps, control.offset),
-        expert_turn=None if not holding.experts else lambda: memory_manager.take_turn(
-            model.denoiser, holding.experts[0], device, holding.mode,
-            staying=holding.companions),
-    ))
+    ), masks, holding)
     if settings.compatibility == "comfyui":
         generator = _comfy_streams(scheduler, settings, span, start.latents)
     kept = None
@@ -279,13 +269,48 @@ def sample(
             memory_manager.released_after_all(holding.companions, holding.companion_modes), \
             memory_manager.released_after_all(holding.experts, holding.expert_modes):
         latents = _denoise_steps(model, denoiser, start.latents, steps)
+    return _finished(latent, latents, plan, kept, mask)
+
+
+def _finished(latent: Latent, latents: torch.Tensor, plan: _Timesteps, kept: _KeptArea | None,
+              mask: torch.Tensor | None) -> Latent:
+    """The Sampler's output: a stage that leaves noise hands on the latent at sigma scaling
+    and the area it held, so a second stage goes on exactly as one run."""
     held = None
-    if span.leftover_noise:
-        latents = stages.to_sigma_scaling(scheduler, latents, span.end)
+    if plan.span.leftover_noise:
+        latents = stages.to_sigma_scaling(plan.scheduler, latents, plan.span.end)
         if kept is not None:
             held = kept.image_latents
     return Latent(samples=latents, scale_factor=latent.scale_factor, noise_mask=mask,
                   masked_image_latents=latent.masked_image_latents, original_samples=held)
+
+
+def _build_denoiser(request: DenoiseRequest, masks: _Masks | None,
+                    holding: _HeldModels) -> Denoiser:
+    """The family's denoiser for ``request`` with a 9-channel inpainting model's inputs and,
+    for a Wan 2.2 run, the turn its two experts take."""
+    model, device = request.model, request.device
+    inpainting_input = masks is not None and model.takes_inpainting_input
+    turn = None
+    if holding.experts:
+        def turn() -> None:
+            memory_manager.take_turn(model.denoiser, holding.experts[0], device, holding.mode,
+                                     staying=holding.companions)
+    return composition.build_denoiser(dataclasses.replace(
+        request,
+        latent_mask=masks.latent if masks is not None and inpainting_input else None,
+        masked_latents=masks.masked_latents if masks is not None else None,
+        pixel_mask=masks.pixel if masks is not None and inpainting_input else None,
+        expert_turn=turn))
+
+
+def _checked_geometry(model: DiffusionModel, latent: Latent) -> Geometry:
+    _check_latent(model, latent)
+    height, width = latent.pixel_size
+    # Video latents [B, C, F, h, w] carry a frames axis; images have none (frames = 1).
+    frames = int(latent.samples.shape[2]) if latent.samples.ndim == 5 else 1
+    return Geometry(latent.batch_size, height, width, *latent.samples.shape[-2:],
+                    frames=frames)
 
 
 def _check_inpainting(model: DiffusionModel, latent: Latent, mask: torch.Tensor | None) -> None:
