@@ -6,7 +6,8 @@ Modes (the ``memory_mode`` setting, ``--memory-mode``):
 * ``offload`` — a denoiser moves to the device for its Sampler run and back to system memory
   after it, so models that do not fit together take turns.
 * ``sequential`` — diffusers' group offloading: the denoiser's weights stay in system memory
-  and each block is copied to the device just before it runs (cards too small for the model).
+  and each block is copied to the device just before it runs (cards too small for the model);
+  on CUDA the next block's copy overlaps the current block's compute (:func:`transfer_options`).
 * ``fp8`` — diffusers' layerwise casting: weights stored in float8 (e4m3), each layer cast to
   the compute precision when it runs (half the memory of bf16, a small change in the picture).
 * ``auto`` — picks ``keep``, ``offload`` or ``sequential`` from the model's size and the free
@@ -301,8 +302,37 @@ def _group_offload(module: torch.nn.Module, device: torch.device) -> None:
     # One block at a time on the device: the smallest footprint diffusers' hooks offer.
     model: Any = module  # a diffusers ModelMixin (nn.Module's typing hides its methods)
     model.enable_group_offload(onload_device=device, offload_device=torch.device("cpu"),
-                               offload_type="block_level", num_blocks_per_group=1)
+                               offload_type="block_level", num_blocks_per_group=1,
+                               **transfer_options(module, device))
     setattr(module, HOOKED_ATTRIBUTE, True)
+
+
+#: Pin a streamed model's weights up front only while they take at most this share of the
+#: available system memory; past it they are pinned block by block as they go.
+PIN_SHARE = 0.5
+
+
+def transfer_options(module: torch.nn.Module, device: torch.device,
+                     available: int | None = None) -> dict[str, Any]:
+    """How a streamed model's blocks travel (diffusers' group-offloading options).
+
+    On CUDA the next block copies on a side stream while this one computes (``use_stream``:
+    one more block on the device, the copies hidden behind the compute); the copies need
+    pinned system memory, which diffusers pins for the whole model up front, faster but as
+    large as the model, so a model beyond :data:`PIN_SHARE` of the ``available`` system
+    memory is pinned block by block (``low_cpu_mem_usage``). Elsewhere the copies run in
+    line (no streams to overlap them on the CPU or MPS)."""
+    if device.type != "cuda":
+        return {}
+    if available is None:
+        import psutil
+
+        available = int(psutil.virtual_memory().available)
+    # non_blocking: the side stream's copy must not hold the host, or the block's kernels
+    # would queue only after it. record_stream stays off: it saves a host sync per block at
+    # the cost of device memory, which a card needing this mode has none of.
+    return {"use_stream": True, "non_blocking": True,
+            "low_cpu_mem_usage": parameter_bytes(module) > available * PIN_SHARE}
 
 
 def after_use(module: torch.nn.Module, mode: str) -> None:
@@ -437,7 +467,7 @@ def _leaf_offload(module: torch.nn.Module, device: torch.device) -> None:
 
     offload_to_cpu(module)
     apply_group_offloading(module, onload_device=device, offload_device=torch.device("cpu"),
-                           offload_type="leaf_level")
+                           offload_type="leaf_level", **transfer_options(module, device))
     setattr(module, HOOKED_ATTRIBUTE, True)
 
 

@@ -249,3 +249,22 @@ def test_the_log_says_once_per_model_how_it_is_held(caplog):
     assert len(lines) == 1, lines
     assert lines[0].startswith("Linear (0.00 GiB) streams from system memory block by block")
     assert lines[0].endswith("(auto: the models do not all fit the free memory)")
+
+
+def test_streamed_blocks_copy_on_a_side_stream_only_on_cuda(fresh_model):
+    import inspect
+
+    from diffusers import ModelMixin
+    from diffusers.hooks import apply_group_offloading
+
+    denoiser = fresh_model[0].denoiser
+    size = parameter_bytes(denoiser)
+    assert memory_manager.transfer_options(denoiser, torch.device("cpu")) == {}
+    roomy = memory_manager.transfer_options(denoiser, torch.device("cuda"), available=size * 4)
+    assert roomy == {"use_stream": True, "non_blocking": True, "low_cpu_mem_usage": False}
+    # A model past half the free system memory is pinned block by block, not all at once.
+    tight = memory_manager.transfer_options(denoiser, torch.device("cuda"), available=size)
+    assert tight["low_cpu_mem_usage"] is True
+    # The options are the ones diffusers' group offloading takes, by name.
+    for takes in (apply_group_offloading, ModelMixin.enable_group_offload):
+        assert set(roomy) <= set(inspect.signature(takes).parameters)
