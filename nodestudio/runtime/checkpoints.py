@@ -248,9 +248,7 @@ def _load_checkpoint_folder(path: Path, device: torch.device, parts: _Parts) -> 
 
 def _load_checkpoint_file(path: Path, device: torch.device, parts: _Parts,
                           t5_tokenizer: Path | Exception | None = None) -> Checkpoint:
-    import transformers
     from diffusers import AutoencoderKL, UNet2DConditionModel
-    from diffusers.loaders.single_file_utils import create_diffusers_clip_model_from_ldm
 
     state_dict, metadata = read_state_dict(path, "checkpoint")
     shapes = {key: tuple(value.shape) for key, value in state_dict.items()}
@@ -289,20 +287,10 @@ def _load_checkpoint_file(path: Path, device: torch.device, parts: _Parts,
             torch_dtype=_vae_dtype(vae_config, dtype),
         )
         parts.finished()
-        tokenizer_config = (embedded or {}).get("tokenizer", {})
-        encoders = []
-        for position, name in enumerate(names):
-            model = create_diffusers_clip_model_from_ldm(
-                getattr(transformers, index[name][1]), state_dict, subfolder=name,
-                config=config, torch_dtype=dtype, local_files_only=True,
-            )
-            family = families.by_id(kind.family)
-            tokenizer = clip_tokenizer(
-                _pad_token(family, _slots(family, len(names))[position]),
-                tokenizer_config.get("model_max_length", model.config.max_position_embeddings),
-            )
-            encoders.append((model, tokenizer))
-            parts.finished()
+        encoders = _clip_encoders(state_dict, config_dir, {name: index[name][1]
+                                                           for name in names},
+                                  families.by_id(kind.family), dtype,
+                                  (embedded or {}).get("tokenizer", {}), parts)
         scheduler_config = model_configs.read_json(
             config_dir / "scheduler" / "scheduler_config.json"
         )
@@ -314,6 +302,30 @@ def _load_checkpoint_file(path: Path, device: torch.device, parts: _Parts,
     del state_dict
     return _finish(unet, vae, encoders, scheduler_config, device, str(path),
                    families.by_id(kind.family))
+
+
+def _clip_encoders(state_dict: dict[str, torch.Tensor], config_dir: Path,
+                   classes: dict[str, str], family: ModelFamily, dtype: torch.dtype,
+                   tokenizer_config: dict[str, Any], parts: _Parts) -> list[tuple[Any, Any]]:
+    """The checkpoint's CLIP text encoders (``classes``: folder → transformers class, in slot
+    order) with the family's tokenizer for each."""
+    import transformers
+    from diffusers.loaders.single_file_utils import create_diffusers_clip_model_from_ldm
+
+    encoders = []
+    slots = _slots(family, len(classes))
+    for position, (name, class_name) in enumerate(classes.items()):
+        model = create_diffusers_clip_model_from_ldm(
+            getattr(transformers, class_name), state_dict, subfolder=name,
+            config=str(config_dir), torch_dtype=dtype, local_files_only=True,
+        )
+        tokenizer = clip_tokenizer(
+            _pad_token(family, slots[position]),
+            tokenizer_config.get("model_max_length", model.config.max_position_embeddings),
+        )
+        encoders.append((model, tokenizer))
+        parts.finished()
+    return encoders
 
 
 # -- VAE --------------------------------------------------------------------------------------

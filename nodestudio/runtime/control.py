@@ -243,6 +243,37 @@ def keep_fraction(step: int, total: int, start: float, end: float) -> float:
     return 1.0 - float(step / total < start or (step + 1) / total > end)
 
 
+def _one_control(control: PreparedControl, scale: float, model_input: torch.Tensor,
+                 latents_scaled_cond: Any, timestep: torch.Tensor, embeds: torch.Tensor,
+                 added_cond: dict[str, torch.Tensor] | None,
+                 do_cfg: bool) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """One ControlNet's (down, mid) residuals at ``scale``; in guess mode under CFG it sees
+    the positive half alone and the negative half gets zeros."""
+    if control.guess_mode and do_cfg:
+        sample = latents_scaled_cond()
+        hidden = embeds.chunk(2)[1]
+        extra = {k: v.chunk(2)[1] for k, v in added_cond.items()} if added_cond else None
+    else:
+        sample, hidden, extra = model_input, embeds, added_cond
+    down, mid = control.use.controlnet.model(
+        sample,
+        timestep,
+        encoder_hidden_states=hidden,
+        controlnet_cond=control.image,
+        conditioning_scale=scale,
+        guess_mode=control.guess_mode,
+        added_cond_kwargs=extra,
+        return_dict=False,
+    )
+    if control.guess_mode and do_cfg:
+        down = [torch.cat([torch.zeros_like(d), d]) for d in down]
+        mid = torch.cat([torch.zeros_like(mid), mid])
+    if control.half_mask is not None:
+        down = [d * control.half_mask.to(d.dtype) for d in down]
+        mid = mid * control.half_mask.to(mid.dtype)
+    return down, mid
+
+
 def residuals(
     controls: list[PreparedControl],
     *,
@@ -276,28 +307,8 @@ def residuals(
         scale = use.strength * keep_fraction(step, total, use.start, use.end)
         if scale == 0.0:
             continue  # residuals of zero would leave the UNet's result unchanged
-        if control.guess_mode and do_cfg:
-            sample = latents_scaled_cond()
-            hidden = embeds.chunk(2)[1]
-            extra = {k: v.chunk(2)[1] for k, v in added_cond.items()} if added_cond else None
-        else:
-            sample, hidden, extra = model_input, embeds, added_cond
-        down, mid = control.use.controlnet.model(
-            sample,
-            timestep,
-            encoder_hidden_states=hidden,
-            controlnet_cond=control.image,
-            conditioning_scale=scale,
-            guess_mode=control.guess_mode,
-            added_cond_kwargs=extra,
-            return_dict=False,
-        )
-        if control.guess_mode and do_cfg:
-            down = [torch.cat([torch.zeros_like(d), d]) for d in down]
-            mid = torch.cat([torch.zeros_like(mid), mid])
-        if control.half_mask is not None:
-            down = [d * control.half_mask.to(d.dtype) for d in down]
-            mid = mid * control.half_mask.to(mid.dtype)
+        down, mid = _one_control(control, scale, model_input, latents_scaled_cond, timestep,
+                                 embeds, added_cond, do_cfg)
         if down_sum is None:
             down_sum, mid_sum = list(down), mid
         else:

@@ -167,6 +167,39 @@ def _inject_text_encoder(
     return True
 
 
+def _add_to_models(model: DiffusionModel, clip: TextEncoders,
+                   lora: tuple[dict, dict | None, dict | None], name: str,
+                   strengths: tuple[float, float], finished: Callable[[], None],
+                   touched: list[torch.nn.Module]) -> None:
+    """Add adapter ``name`` to the denoiser and the CLIP encoders the LoRA has weights for,
+    appending each model to ``touched`` as it is changed (so a failure can take it off)."""
+    state_dict, alphas, metadata = lora
+    strength_model, strength_clip = strengths
+    if strength_model != 0:
+        prefix = model.family.lora_denoiser_prefix
+        if any(k.startswith(prefix + ".") for k in state_dict):
+            with _more_adapters_expected():
+                model.denoiser.load_lora_adapter(
+                    state_dict, prefix=prefix, network_alphas=alphas, adapter_name=name,
+                    metadata=_section(metadata, prefix),
+                )
+            touched.append(model.denoiser)
+        finished()
+    if strength_clip == 0:
+        return
+    for encoder in clip.encoders:
+        prefix = clip.family.lora_text_prefixes.get(encoder.slot)
+        if prefix is None:
+            finished()
+            continue  # LoRAs train the CLIPs, not T5
+        part = {k.removeprefix(prefix + "."): v for k, v in state_dict.items()
+                if k.startswith(prefix + ".")}
+        if _inject_text_encoder(encoder.model, part, _section(alphas, prefix),
+                                _section(metadata, prefix), name):
+            touched.append(encoder.model)
+        finished()
+
+
 def load_lora(
     model: DiffusionModel,
     clip: TextEncoders,
@@ -200,29 +233,8 @@ def load_lora(
     touched: list[torch.nn.Module] = []
     with _lock:
         try:
-            if strength_model != 0:
-                prefix = model.family.lora_denoiser_prefix
-                if any(k.startswith(prefix + ".") for k in state_dict):
-                    with _more_adapters_expected():
-                        model.denoiser.load_lora_adapter(
-                            state_dict, prefix=prefix, network_alphas=alphas, adapter_name=name,
-                            metadata=_section(metadata, prefix),
-                        )
-                    touched.append(model.denoiser)
-                finished()
-            if strength_clip != 0:
-                for encoder in clip.encoders:
-                    prefix = clip.family.lora_text_prefixes.get(encoder.slot)
-                    if prefix is None:
-                        finished()
-                        continue  # LoRAs train the CLIPs, not T5
-                    part = {k.removeprefix(prefix + "."): v for k, v in state_dict.items()
-                            if k.startswith(prefix + ".")}
-                    part_alphas = _section(alphas, prefix)
-                    if _inject_text_encoder(encoder.model, part, part_alphas,
-                                            _section(metadata, prefix), name):
-                        touched.append(encoder.model)
-                    finished()
+            _add_to_models(model, clip, (state_dict, alphas, metadata), name,
+                           (strength_model, strength_clip), finished, touched)
         except (NodeError, Cancelled):  # a cancel arrives through progress, between models
             _remove_adapter([weakref.ref(m) for m in touched], name)
             raise
