@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nodestudio.graph.layout import reroute_key
-from nodestudio.graph.model import Graph, LayoutChanged, Node
+from nodestudio.graph.model import Graph, LayoutChanged, Link, Node
 from nodestudio.graph.problems import Problem
 
 #: The node type of every instance; which definition it runs is in ``extra[REF_KEY]``.
@@ -270,37 +270,9 @@ def make_subgraph(
     definition.graph.definitions = {}  # definitions live at the top level only
     incoming = [ln for ln in graph.links if ln.target in chosen and ln.source not in chosen]
     outgoing = [ln for ln in graph.links if ln.source in chosen and ln.target not in chosen]
-    taken_in: set[str] = set()
-    by_source: dict[tuple[str, str], SubgraphInput] = {}
-    for link in incoming:
-        item = by_source.get((link.source, link.output))
-        if item is None:
-            item = SubgraphInput(_unique(link.input, taken_in),
-                                 _input_type(graph, registry, link.target, link.input))
-            by_source[(link.source, link.output)] = item
-            definition.inputs.append(item)
-        item.targets.append((link.target, link.input))
-        points = graph.layout.reroutes.get(reroute_key(link.target, link.input))
-        if points:  # kept inside, where unpack finds them again
-            definition.graph.layout.reroutes[reroute_key(link.target, link.input)] = list(points)
-    taken_out: set[str] = set()
-    by_inner: dict[tuple[str, str], SubgraphOutput] = {}
-    for link in outgoing:
-        if (link.source, link.output) not in by_inner:
-            output = SubgraphOutput(_unique(link.output, taken_out),
-                                    _output_type(graph, registry, link.source, link.output),
-                                    (link.source, link.output))
-            by_inner[(link.source, link.output)] = output
-            definition.outputs.append(output)
-    values: dict[str, Any] = {}
-    taken_widgets: set[str] = set()
-    for node_id, input_name in promote:
-        inner = graph.node(node_id)
-        widget = PromotedWidget(_unique(input_name, taken_widgets), node_id, input_name,
-                                copy.deepcopy(inner.values.get(input_name)))
-        definition.widgets.append(widget)
-        if input_name in inner.values:
-            values[widget.name] = copy.deepcopy(inner.values[input_name])
+    by_source = _boundary_inputs(graph, definition, incoming, registry)
+    by_inner = _boundary_outputs(graph, definition, outgoing, registry)
+    values = _promote_widgets(graph, definition, promote)
     outer_reroutes = {reroute_key(ln.target, ln.input): graph.layout.reroutes.get(
         reroute_key(ln.target, ln.input)) for ln in outgoing}
     xs = [graph.layout.nodes[n].pos for n in selected if n in graph.layout.nodes]
@@ -319,6 +291,58 @@ def make_subgraph(
         if points:
             result.layout.reroutes[reroute_key(link.target, link.input)] = list(points)
     return result, definition, instance_id
+
+
+def _boundary_inputs(graph: Graph, definition: SubgraphDefinition, incoming: list[Link],
+                     registry: Any) -> dict[tuple[str, str], SubgraphInput]:
+    """One definition input per outer source the selection reads (outer (node, output) → the
+    input); the bend points of the links into the selection stay inside, where unpack finds
+    them again."""
+    taken: set[str] = set()
+    by_source: dict[tuple[str, str], SubgraphInput] = {}
+    for link in incoming:
+        item = by_source.get((link.source, link.output))
+        if item is None:
+            item = SubgraphInput(_unique(link.input, taken),
+                                 _input_type(graph, registry, link.target, link.input))
+            by_source[(link.source, link.output)] = item
+            definition.inputs.append(item)
+        item.targets.append((link.target, link.input))
+        points = graph.layout.reroutes.get(reroute_key(link.target, link.input))
+        if points:
+            definition.graph.layout.reroutes[reroute_key(link.target, link.input)] = list(points)
+    return by_source
+
+
+def _boundary_outputs(graph: Graph, definition: SubgraphDefinition, outgoing: list[Link],
+                      registry: Any) -> dict[tuple[str, str], SubgraphOutput]:
+    """One definition output per inner (node, output) read outside the selection."""
+    taken: set[str] = set()
+    by_inner: dict[tuple[str, str], SubgraphOutput] = {}
+    for link in outgoing:
+        if (link.source, link.output) not in by_inner:
+            output = SubgraphOutput(_unique(link.output, taken),
+                                    _output_type(graph, registry, link.source, link.output),
+                                    (link.source, link.output))
+            by_inner[(link.source, link.output)] = output
+            definition.outputs.append(output)
+    return by_inner
+
+
+def _promote_widgets(graph: Graph, definition: SubgraphDefinition,
+                     promote: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    """Add the promoted widgets to ``definition``; the instance's values for them (the inner
+    nodes' current values)."""
+    values: dict[str, Any] = {}
+    taken: set[str] = set()
+    for node_id, input_name in promote:
+        inner = graph.node(node_id)
+        widget = PromotedWidget(_unique(input_name, taken), node_id, input_name,
+                                copy.deepcopy(inner.values.get(input_name)))
+        definition.widgets.append(widget)
+        if input_name in inner.values:
+            values[widget.name] = copy.deepcopy(inner.values[input_name])
+    return values
 
 
 def _input_type(graph: Graph, registry: Any, node_id: str, input_name: str) -> str:
