@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from nodestudio.api.registry import NodeRegistry
 from nodestudio.app.settings import data_dir
@@ -193,3 +194,22 @@ def process_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+class RecoveryBanner(QFrame):
+    """A non-modal offer, above the canvas, to restore a graph a crash left behind."""
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.setObjectName("banner")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(12, 8, 8, 8)
+        self.label = QLabel(self)
+        self.label.setWordWrap(True)
+        self.restore_button = QPushButton("Restore", self)
+        self.restore_button.setDefault(True)
+        self.discard_button = QPushButton("Discard", self)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(self.restore_button)
+        layout.addWidget(self.discard_button)
+        self.hide()

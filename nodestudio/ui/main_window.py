@@ -11,13 +11,10 @@ from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
-    QFrame,
-    QHBoxLayout,
     QLabel,
     QMainWindow,
     QMenu,
     QMessageBox,
-    QPushButton,
     QVBoxLayout,
     QWidget,
 )
@@ -29,7 +26,7 @@ from nodestudio.graph.model import Graph
 from nodestudio.graph.problems import GraphFileError
 from nodestudio.ui import actions as window_actions
 from nodestudio.ui import clipboard
-from nodestudio.ui.autosave import Autosaver, Recovery, find_recoveries
+from nodestudio.ui.autosave import Autosaver, Recovery, RecoveryBanner, find_recoveries
 from nodestudio.ui.canvas.empty_hint import EmptyCanvasHint
 from nodestudio.ui.canvas.node_item import NodeItem
 from nodestudio.ui.canvas.scene import NodeScene
@@ -59,25 +56,6 @@ def gui_settings() -> QSettings:
     """The window's own settings (geometry, docks, theme, recent files), in an INI file in
     NodeStudio's config folder, so that NODESTUDIO_HOME isolates it like everything else."""
     return QSettings(str(config_dir() / "gui.ini"), QSettings.Format.IniFormat)
-
-
-class RecoveryBanner(QFrame):
-    """A non-modal offer, above the canvas, to restore a graph a crash left behind."""
-
-    def __init__(self, parent: QWidget) -> None:
-        super().__init__(parent)
-        self.setObjectName("banner")
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(12, 8, 8, 8)
-        self.label = QLabel(self)
-        self.label.setWordWrap(True)
-        self.restore_button = QPushButton("Restore", self)
-        self.restore_button.setDefault(True)
-        self.discard_button = QPushButton("Discard", self)
-        layout.addWidget(self.label, 1)
-        layout.addWidget(self.restore_button)
-        layout.addWidget(self.discard_button)
-        self.hide()
 
 
 class MainWindow(QMainWindow):
@@ -113,48 +91,9 @@ class MainWindow(QMainWindow):
         #: Set by nodestudio.ui.run.install_run_support (Run, queue, badges, outputs).
         self.run_controller: RunController | None = None
 
-        self.scene = NodeScene(self.editor, self.theme)
-        self.view = NodeView(self.scene)
-        self.palette = SearchPalette(lambda: iter(registry), self.view)
-        self.empty_hint = EmptyCanvasHint(self.view, self.editor)
-        self.image_inputs = ImageInputs(self.editor, self.scene, self.view, self.report)
-        self.recovery_banner = RecoveryBanner(self)
-        central = QWidget(self)
-        column = QVBoxLayout(central)
-        column.setContentsMargins(0, 0, 0, 0)
-        column.setSpacing(0)
-        column.addWidget(self.recovery_banner)
-        column.addWidget(self.view, 1)
-        self.setCentralWidget(central)
-
-        self.library_dock = LibraryDock(registry, self)
-        self.properties_dock = PropertiesDock(self.editor, self.scene, self)
-        self.outputs_dock = OutputsDock(self)
-        self.log_dock = LogDock(self)
-        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.library_dock)
-        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.properties_dock)
-        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.outputs_dock)
-        self.tabifyDockWidget(self.properties_dock, self.outputs_dock)
-        self.properties_dock.raise_()
-        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.log_dock)
-        self.resizeDocks([self.library_dock, self.properties_dock], [220, 270],
-                         Qt.Orientation.Horizontal)
-        self.resizeDocks([self.log_dock], [80], Qt.Orientation.Vertical)
-
-        self.named_actions: dict[str, QAction] = window_actions.create_actions(self)
-        built = window_actions.build_menus(self)
-        self.menus: dict[str, QMenu] = built.menus
-        self.recent_menu: QMenu = built.recent
-        self.panels_menu: QMenu = built.panels
-        self.toolbar = window_actions.build_toolbar(self)
-        from nodestudio.ui.subgraph_window import install_subgraph_support, open_instance
-
-        install_subgraph_support(self)
-        self.scene.subgraph_open_requested.connect(lambda node_id: open_instance(self, node_id))
-        self.scene.paint_edit_requested.connect(self._open_paint_editor)
-        self.addToolBar(self.toolbar)
-        for dock in (self.library_dock, self.properties_dock, self.outputs_dock, self.log_dock):
-            self.panels_menu.addAction(dock.toggleViewAction())
+        self._build_canvas(registry)
+        self._build_docks(registry)
+        self._build_menus()
 
         self.zoom_label = QLabel("100%", self)
         self.count_label = QLabel(self)
@@ -174,6 +113,56 @@ class MainWindow(QMainWindow):
                                        autosave_folder, self)
             self.autosaver.start()
             self.offer_recovery(find_recoveries(autosave_folder))
+
+    def _build_canvas(self, registry: NodeRegistry) -> None:
+        """The node view and what sits on it: search, the empty-canvas hint, image drops, the
+        recovery banner."""
+        self.scene = NodeScene(self.editor, self.theme)
+        self.view = NodeView(self.scene)
+        self.palette = SearchPalette(lambda: iter(registry), self.view)
+        self.empty_hint = EmptyCanvasHint(self.view, self.editor)
+        self.image_inputs = ImageInputs(self.editor, self.scene, self.view, self.report)
+        self.recovery_banner = RecoveryBanner(self)
+        central = QWidget(self)
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.recovery_banner)
+        column.addWidget(self.view, 1)
+        self.setCentralWidget(central)
+
+    def _build_docks(self, registry: NodeRegistry) -> None:
+        """The Library, Properties, Outputs and Log panels in their default places."""
+        self.library_dock = LibraryDock(registry, self)
+        self.properties_dock = PropertiesDock(self.editor, self.scene, self)
+        self.outputs_dock = OutputsDock(self)
+        self.log_dock = LogDock(self)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.library_dock)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.properties_dock)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.outputs_dock)
+        self.tabifyDockWidget(self.properties_dock, self.outputs_dock)
+        self.properties_dock.raise_()
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.log_dock)
+        self.resizeDocks([self.library_dock, self.properties_dock], [220, 270],
+                         Qt.Orientation.Horizontal)
+        self.resizeDocks([self.log_dock], [80], Qt.Orientation.Vertical)
+
+    def _build_menus(self) -> None:
+        """Actions, menus, the toolbar, subgraph editing and the Panels menu."""
+        self.named_actions: dict[str, QAction] = window_actions.create_actions(self)
+        built = window_actions.build_menus(self)
+        self.menus: dict[str, QMenu] = built.menus
+        self.recent_menu: QMenu = built.recent
+        self.panels_menu: QMenu = built.panels
+        self.toolbar = window_actions.build_toolbar(self)
+        from nodestudio.ui.subgraph_window import install_subgraph_support, open_instance
+
+        install_subgraph_support(self)
+        self.scene.subgraph_open_requested.connect(lambda node_id: open_instance(self, node_id))
+        self.scene.paint_edit_requested.connect(self._open_paint_editor)
+        self.addToolBar(self.toolbar)
+        for dock in (self.library_dock, self.properties_dock, self.outputs_dock, self.log_dock):
+            self.panels_menu.addAction(dock.toggleViewAction())
 
     def _connect(self) -> None:
         self.editor.message.connect(self.report)
