@@ -286,23 +286,7 @@ class PropertiesDock(QDockWidget):
 
             return drawing_field(name, lambda: self.scene.paint_edit_requested.emit(node_id))
         if kind == "combo":
-            box = QComboBox()
-            box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-            choices = self.editor.choices.choices(spec)
-
-            def set_combo(value: Any) -> None:
-                box.blockSignals(True)
-                box.clear()
-                items = list(choices) + ([] if value in choices else [value])
-                for choice in items:
-                    box.addItem(str(choice) + ("" if choice in choices else "  (missing)"),
-                                choice)
-                box.setCurrentIndex(items.index(value))
-                box.blockSignals(False)
-
-            box.currentIndexChanged.connect(
-                lambda i: self._commit(node_id, name, box.itemData(i)))
-            return box, set_combo
+            return self._combo_editor(node_id, spec)
         if kind == "toggle" or spec.type == BOOLEAN:
             check = QCheckBox()
             check.toggled.connect(lambda on: self._commit(node_id, name, bool(on)))
@@ -329,6 +313,34 @@ class PropertiesDock(QDockWidget):
             text.setMinimumHeight(90)
             text.textChanged.connect(lambda: self._commit(node_id, name, text.toPlainText()))
             return text, lambda v: _set_plain(text, "" if v is None else str(v))
+        return self._line_editor(node_id, spec)
+
+    def _combo_editor(self, node_id: str, spec: InputSpec
+                      ) -> tuple[QWidget, Callable[[Any], None]]:
+        """A drop-down of the choices; a value not among them shows as "(missing)"."""
+        name = spec.name
+        box = QComboBox()
+        box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        choices = self.editor.choices.choices(spec)
+
+        def set_combo(value: Any) -> None:
+            box.blockSignals(True)
+            box.clear()
+            items = list(choices) + ([] if value in choices else [value])
+            for choice in items:
+                box.addItem(str(choice) + ("" if choice in choices else "  (missing)"),
+                            choice)
+            box.setCurrentIndex(items.index(value))
+            box.blockSignals(False)
+
+        box.currentIndexChanged.connect(
+            lambda i: self._commit(node_id, name, box.itemData(i)))
+        return box, set_combo
+
+    def _line_editor(self, node_id: str, spec: InputSpec
+                     ) -> tuple[QWidget, Callable[[Any], None]]:
+        """A text field: strings as typed, integers too big for a spin box checked on Enter."""
+        name = spec.name
         line = QLineEdit()
         if spec.type == INT:  # numbers too big for a spin box (seeds)
             def finish() -> None:

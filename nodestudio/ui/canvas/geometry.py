@@ -201,18 +201,7 @@ def build_geometry(
     geometry = NodeGeometry(width, 0.0, False, foldable=foldable,
                             show_advanced=layout.show_advanced)
     toggle_height = WIDGET_PITCH if foldable else 0.0
-    y = HEADER_HEIGHT + PAD_TOP
-    for index in range(max(len(inputs), len(outputs))):
-        centre = y + ROW_HEIGHT / 2
-        if index < len(inputs):
-            name, type_, known, backed = inputs[index]
-            geometry.inputs[name] = SocketSlot(name, type_, False, QPointF(0.0, centre),
-                                               pretty(name), known, backed)
-        if index < len(outputs):
-            name, type_, known = outputs[index]
-            geometry.outputs[name] = SocketSlot(name, type_, True, QPointF(width, centre),
-                                                pretty(name), known)
-        y += ROW_HEIGHT
+    y = _place_sockets(geometry, inputs, outputs)
     if (widgets or foldable) and (inputs or outputs):
         y += 4.0
     extra_height = 0.0
@@ -241,6 +230,25 @@ def build_geometry(
     if layout.size is not None and grow == 0.0 and preview_aspect is None:
         geometry.height = max(geometry.height, layout.size[1])
     return geometry
+
+
+def _place_sockets(geometry: NodeGeometry, inputs: list, outputs: list) -> float:
+    """Inputs on the left edge and outputs on the right, one row each side by side; returns
+    the y below the last row."""
+    y = HEADER_HEIGHT + PAD_TOP
+    for index in range(max(len(inputs), len(outputs))):
+        centre = y + ROW_HEIGHT / 2
+        if index < len(inputs):
+            name, type_, known, backed = inputs[index]
+            geometry.inputs[name] = SocketSlot(name, type_, False, QPointF(0.0, centre),
+                                               pretty(name), known, backed)
+        if index < len(outputs):
+            name, type_, known = outputs[index]
+            geometry.outputs[name] = SocketSlot(name, type_, True,
+                                                QPointF(geometry.width, centre), pretty(name),
+                                                known)
+        y += ROW_HEIGHT
+    return y
 
 
 def _content_height(y: float, widgets: list, preview_aspect: float | None,

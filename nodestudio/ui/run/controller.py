@@ -119,13 +119,7 @@ class RunController(QObject):
         self.run_action = self._action("&Run", self.run, ["Ctrl+Return", "Ctrl+Enter"], "run",
                                        "Queue a run of the graph (Ctrl+Enter)")
         host.add_action(self.run_action, "run")
-        self.batch_spin = QSpinBox(window)
-        self.batch_spin.setObjectName("batchCount")
-        self.batch_spin.setRange(1, MAX_BATCH)
-        self.batch_spin.setPrefix("× ")
-        self.batch_spin.setFixedWidth(64)
-        self.batch_spin.setToolTip("How many runs Run queues (seeds move on between them as "
-                                   "their control-after-generate says)")
+        self.batch_spin = self._batch_spin()
         self.cancel_action = self._action("&Cancel Run", self.cancel, ["Ctrl+."], "stop",
                                           "Stop the running job (within one sampler step)")
         self.cancel_action.setEnabled(False)
@@ -155,7 +149,29 @@ class RunController(QObject):
                                             "Check the graph without running it")
         host.add_action(self.validate_action, "run")
 
-        self.badges_action = QAction("Show Run &Badges", window)
+        self._add_badges_action()
+        run_button = host.toolbar.widgetForAction(self.run_action)
+        if run_button is not None:
+            run_button.setObjectName("runButton")
+            run_button.setStyleSheet(
+                f"QToolButton#runButton {{ background: {host.theme().accent}; color: #ffffff;"
+                " font-weight: 600; padding: 4px 14px; }")
+
+    def _batch_spin(self) -> QSpinBox:
+        """The toolbar's batch count beside Run."""
+        spin = QSpinBox(self.window)
+        spin.setObjectName("batchCount")
+        spin.setRange(1, MAX_BATCH)
+        spin.setPrefix("× ")
+        spin.setFixedWidth(64)
+        spin.setToolTip("How many runs Run queues (seeds move on between them as "
+                        "their control-after-generate says)")
+        return spin
+
+    def _add_badges_action(self) -> None:
+        """View → Show Run Badges (the canvas's per-node time, cache and memory marks)."""
+        host = self.host
+        self.badges_action = QAction("Show Run &Badges", self.window)
         self.badges_action.setObjectName("action_run_badges")
         self.badges_action.setCheckable(True)
         self.badges_action.setChecked(_as_bool(host.settings.value(BADGES_SETTING, True)))
@@ -163,12 +179,6 @@ class RunController(QObject):
         view_menu = host.menus["view"]
         view_menu.insertAction(host.panels_menu.menuAction(), self.badges_action)
         self.marks.set_badges_visible(self.badges_action.isChecked())
-        run_button = host.toolbar.widgetForAction(self.run_action)
-        if run_button is not None:
-            run_button.setObjectName("runButton")
-            run_button.setStyleSheet(
-                f"QToolButton#runButton {{ background: {host.theme().accent}; color: #ffffff;"
-                " font-weight: 600; padding: 4px 14px; }")
 
     def _action(self, text: str, handler: Any, keys: list[str], icon_name: str | None,
                 tip: str) -> QAction:
