@@ -96,10 +96,8 @@ def _desktop_command(args: argparse.Namespace) -> int:
 # -- headless commands ---------------------------------------------------------------------------
 
 
-def _command_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nodestudio")
-    commands = parser.add_subparsers(dest="command", required=True)
-
+def _add_run_parser(commands: Any) -> None:
+    """``nodestudio run``: its options."""
     run = commands.add_parser("run", help="run a graph and write its outputs")
     run.add_argument("graph", type=Path)
     run.add_argument("--set", dest="assignments", action="append", default=[],
@@ -126,6 +124,13 @@ def _command_parser() -> argparse.ArgumentParser:
                      metavar="INPUT=VALUES", help="one run per value: seed=1..100, "
                      "positive.text=@prompts.txt, sampler.cfg=3,5,7; several multiply")
     run.set_defaults(handler=_run_command)
+
+
+def _command_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nodestudio")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    _add_run_parser(commands)
 
     farm = commands.add_parser("farm", help="render farm (Ray) commands")
     farm_commands = farm.add_subparsers(dest="farm_command", required=True)
