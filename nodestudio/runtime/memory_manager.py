@@ -58,6 +58,8 @@ class MemoryPolicy:
     mode: str = "auto"
     #: Bytes models may use on the device; None: CUDA's free memory (unlimited elsewhere).
     budget_bytes: int | None = None
+    #: Streamed blocks copy on a side stream on CUDA (:func:`transfer_options`); off: in line.
+    streams: bool = True
 
 
 _policy = MemoryPolicy()
@@ -73,11 +75,12 @@ def check_mode(mode: str) -> str:
     return mode
 
 
-def configure(mode: str = "auto", budget_bytes: int | None = None) -> None:
+def configure(mode: str = "auto", budget_bytes: int | None = None,
+              streams: bool = True) -> None:
     """Set the process's memory policy (the Session does, from the settings)."""
     global _policy
     with _lock:
-        _policy = MemoryPolicy(check_mode(mode), budget_bytes)
+        _policy = MemoryPolicy(check_mode(mode), budget_bytes, streams)
 
 
 def current_policy() -> MemoryPolicy:
@@ -322,7 +325,7 @@ def transfer_options(module: torch.nn.Module, device: torch.device,
     large as the model, so a model beyond :data:`PIN_SHARE` of the ``available`` system
     memory is pinned block by block (``low_cpu_mem_usage``). Elsewhere the copies run in
     line (no streams to overlap them on the CPU or MPS)."""
-    if device.type != "cuda":
+    if device.type != "cuda" or not _policy.streams:
         return {}
     if available is None:
         import psutil

@@ -265,6 +265,9 @@ def test_streamed_blocks_copy_on_a_side_stream_only_on_cuda(fresh_model):
     # A model past half the free system memory is pinned block by block, not all at once.
     tight = memory_manager.transfer_options(denoiser, torch.device("cuda"), available=size)
     assert tight["low_cpu_mem_usage"] is True
+    with memory_manager.policy():
+        memory_manager.configure("sequential", streams=False)  # copies in line, as on a CPU
+        assert memory_manager.transfer_options(denoiser, torch.device("cuda")) == {}
     # The options are the ones diffusers' group offloading takes, by name.
     for takes in (apply_group_offloading, ModelMixin.enable_group_offload):
         assert set(roomy) <= set(inspect.signature(takes).parameters)
