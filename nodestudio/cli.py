@@ -160,6 +160,9 @@ def _command_parser() -> argparse.ArgumentParser:
     export.add_argument("--comfy-workflow", type=Path, metavar="OUT",
                         help="write a ComfyUI workflow (what ComfyUI saves and opens, with "
                              "the layout)")
+    export.add_argument("--flat-subgraphs", action="store_true",
+                        help="write subgraph instances as their nodes, for a ComfyUI from "
+                             "before subgraphs")
     export.set_defaults(handler=_export_command)
     return parser
 
@@ -417,8 +420,11 @@ def _export_command(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return EXIT_INVALID
     session = _session(args)
+    def workflow(graph: Any, registry: Any) -> dict[str, Any]:
+        return export_ui_workflow(graph, registry, subgraphs=not args.flat_subgraphs)
+
     writes = [(out, export) for out, export in ((args.comfy_api, export_api_prompt),
-                                                (args.comfy_workflow, export_ui_workflow))
+                                                (args.comfy_workflow, workflow))
               if out is not None]
     try:
         graph = session.load_graph(args.graph)

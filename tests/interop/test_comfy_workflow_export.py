@@ -167,16 +167,23 @@ def test_a_node_comfyui_lacks_is_named_unless_it_is_muted(registry):
     assert any(n["type"] == "SolidMask" for n in workflow["nodes"])
 
 
-def test_subgraph_instances_are_written_as_their_nodes(registry):
+def test_subgraph_instances_can_be_written_as_their_nodes(registry):
+    """For a ComfyUI from before subgraphs: the instance's nodes, placed as its definition
+    places them, from where the instance was."""
     _flat, packed = flat_and_packed(registry, flat_workflow("flux", "simple", "euler"), {7, 8})
-    workflow, again = _reopened(packed, registry)
+    workflow = json.loads(json.dumps(export_ui_workflow(packed, registry, subgraphs=False)))
+    again = graph_from_data(workflow, registry)
     assert "subgraph" not in {n.type for n in again}
+    assert "definitions" not in workflow
     assert export_api_prompt(again, registry) == _renumbered(export_api_prompt(packed,
                                                                                registry))
-    # The expanded nodes sit where the instance was.
     instance = packed.layout.node(next(n.id for n in packed if n.type == "subgraph")).pos
-    inner = [n["pos"] for n in workflow["nodes"] if n["type"] in ("KSampler", "VAEDecode")]
-    assert min(x for x, _ in inner) == pytest.approx(instance[0])
+    inner = {n["type"]: n["pos"] for n in workflow["nodes"]
+             if n["type"] in ("KSampler", "VAEDecode")}
+    definition = next(iter(packed.definitions.values())).graph.layout
+    step = definition.node("8").pos[0] - definition.node("7").pos[0]
+    assert inner["KSampler"] == pytest.approx(list(instance))
+    assert inner["VAEDecode"] == pytest.approx([instance[0] + step, instance[1]])
 
 
 def test_cli_writes_a_workflow(registry, example, tmp_path, capsys):

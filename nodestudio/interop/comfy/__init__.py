@@ -46,10 +46,12 @@ def export_api_prompt(graph: Graph, registry: NodeRegistry) -> dict[str, Any]:
     return export_prompt(graph, registry, export_rules(all_rules()))
 
 
-def export_ui_workflow(graph: Graph, registry: NodeRegistry) -> dict[str, Any]:
+def export_ui_workflow(graph: Graph, registry: NodeRegistry,
+                       subgraphs: bool = True) -> dict[str, Any]:
     """``graph`` as a ComfyUI UI workflow (what ComfyUI saves and opens, with the layout);
-    raises ComfyExportError as :func:`export_api_prompt` does."""
-    return export_workflow(graph, registry, export_rules(all_rules()))
+    raises ComfyExportError as :func:`export_api_prompt` does. Subgraph instances stay
+    ComfyUI subgraphs, or with ``subgraphs`` False are written as their nodes."""
+    return export_workflow(graph, registry, export_rules(all_rules()), subgraphs)
 
 
 def prompt_metadata(graph_document: Mapping[str, Any], registry: NodeRegistry) -> str | None:

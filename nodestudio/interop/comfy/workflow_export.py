@@ -9,8 +9,9 @@ nodes (modes 2 and 4, as ComfyUI keeps them), groups, notes, and the links' bend
 ComfyUI's native reroutes). Node ids become ComfyUI's integers in graph order; widget values
 are listed in the order the node class declares them (catalog.py), and a linked widget
 becomes an input with a ``widget`` entry, as the frontend writes it. Subgraph instances are
-expanded (ComfyUI's ``outer:inner`` nodes), their nodes placed around the instance; nodes a
-rule adds (a Grow Mask before VAE Encode …) sit left of the node they feed.
+written as their nodes (ComfyUI's ``outer:inner`` ids), placed around the instance, then
+gathered into ComfyUI subgraphs (workflow_subgraphs.py); nodes a rule adds (a Grow Mask
+before VAE Encode …) sit left of the node they feed.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from nodestudio.graph.files import is_finite_number
 from nodestudio.graph.layout import NodeLayout, reroute_key
 from nodestudio.graph.model import Graph, Node, NodeMode
 from nodestudio.graph.problems import Problem
+from nodestudio.graph.subgraphs import instance_ref, is_instance
 from nodestudio.interop.comfy.build import PLACEHOLDER_PREFIX
 from nodestudio.interop.comfy.catalog import SEED_CONTROLS, ComfyNodeDef, node_def
 from nodestudio.interop.comfy.export import (
@@ -36,6 +38,7 @@ from nodestudio.interop.comfy.ir import EXTRA_KEY
 from nodestudio.interop.comfy.prompt import is_link
 from nodestudio.interop.comfy.rules import Rule, Unexportable
 from nodestudio.interop.comfy.subgraphs import COMFY_SEPARATOR, comfy_flat
+from nodestudio.interop.comfy.workflow_subgraphs import nest_subgraphs
 
 NOTE_TYPE = "utils.note"
 _MODES = {"muted": 2, "bypassed": 4}
@@ -48,11 +51,12 @@ _ADDED_OFFSET = 360.0
 _MORE_OUTPUTS = 64
 
 
-def export_workflow(graph: Graph, registry: NodeRegistry,
-                    rules: Mapping[str, list[Rule]]) -> dict[str, Any]:
+def export_workflow(graph: Graph, registry: NodeRegistry, rules: Mapping[str, list[Rule]],
+                    subgraphs: bool = True) -> dict[str, Any]:
     """``graph`` as a ComfyUI UI workflow; raises ComfyExportError naming every node that
     ComfyUI cannot express (muted and bypassed ones are left out instead, when only they
-    cannot be written)."""
+    cannot be written). Subgraph instances become ComfyUI subgraphs (workflow_subgraphs.py),
+    or with ``subgraphs`` False their nodes (for a ComfyUI from before subgraphs)."""
     # ComfyUI nodes NodeStudio does not know, read from a UI workflow, are written back as
     # they came (a prompt cannot carry their unnamed widget values; a workflow can).
     kept = [node for node in graph if _from_workflow(node)]
@@ -86,7 +90,10 @@ def export_workflow(graph: Graph, registry: NodeRegistry,
             f"{len(problems)} link(s) cannot be written as a ComfyUI workflow", problems)
     writer.link_kept(graph, kept, exporter)
     writer.bend_links(graph, exporter)
-    return writer.document(graph)
+    document = writer.document(graph)
+    if subgraphs:
+        nest_subgraphs(document, graph, writer.nodes)
+    return document
 
 
 def _from_workflow(node: Node) -> bool:
@@ -257,17 +264,24 @@ class _Writer:
         return NodeLayout()  # placed by _place_added once its links are known
 
     def _inner_layout(self, prompt_id: str) -> NodeLayout:
-        outer = prompt_id.split(COMFY_SEPARATOR, 1)[0]
-        instance = self.graph.layout.nodes.get(outer) or NodeLayout()
-        prefix = outer + COMFY_SEPARATOR
-        places = [layout.pos for node_id, layout in self.flat.layout.nodes.items()
-                  if node_id.startswith(prefix)]
-        inner = self.flat.layout.nodes.get(prompt_id) or NodeLayout()
-        left = min((x for x, _ in places), default=0.0)
-        top = min((y for _, y in places), default=0.0)
-        return NodeLayout((instance.pos[0] + inner.pos[0] - left,
-                           instance.pos[1] + inner.pos[1] - top), inner.size, inner.color,
-                          inner.collapsed)
+        """A node inside an instance: where its definition places it (through each nested
+        definition), from the instance's place, the inner nodes' top-left corner there."""
+        outer, *path = prompt_id.split(COMFY_SEPARATOR)
+        x, y = (self.graph.layout.nodes.get(outer) or NodeLayout()).pos
+        holder = self.graph.nodes.get(outer)  # the instance whose definition holds ``part``
+        inner = NodeLayout()
+        for part in path:
+            ref = instance_ref(holder) if holder is not None and is_instance(holder) else None
+            definition = self.graph.definitions.get(ref[0]) if ref is not None else None
+            if definition is None or not definition.resolved:
+                break
+            inside = definition.graph
+            inner = inside.layout.nodes.get(part) or NodeLayout()
+            places = [layout.pos for layout in inside.layout.nodes.values()]
+            x += inner.pos[0] - min((px for px, _ in places), default=0.0)
+            y += inner.pos[1] - min((py for _, py in places), default=0.0)
+            holder = inside.nodes.get(part)
+        return NodeLayout((x, y), inner.size, inner.color, inner.collapsed)
 
     # -- links ----------------------------------------------------------------------------------
 
