@@ -56,6 +56,7 @@ def definition_from_json(entry: Any, index: int) -> SubgraphDefinition:
         version = 1
     definition = SubgraphDefinition(entry["id"], name, version=version)
     if entry.get("library") is True and "nodes" not in entry:
+        _check_writable(entry, index)
         definition.raw = entry
         definition.problem = (f"is kept in the subgraph library (version {version}) and was "
                               "not found there; put its file in the library folder")
@@ -63,6 +64,7 @@ def definition_from_json(entry: Any, index: int) -> SubgraphDefinition:
     try:
         _read_body(definition, entry)
     except (GraphFileError, ValueError, TypeError, KeyError) as error:
+        _check_writable(entry, index)
         definition.raw = entry
         reason = error.problems[0] if isinstance(error, GraphFileError) and error.problems \
             else error
@@ -77,12 +79,15 @@ def _read_body(definition: SubgraphDefinition, entry: dict[str, Any]) -> None:
     definition.graph = _parse(body)
     nodes = definition.graph.nodes
     for item in _list(entry, "inputs"):
-        targets = [(str(t[0]), str(t[1])) for t in item.get("targets", [])]
+        listed = item.get("targets", [])
+        if not isinstance(listed, list):
+            raise ValueError(f"input {item['name']!r}: 'targets' must be a list")
+        targets = [_pair(target, f"a target of input {item['name']!r}") for target in listed]
         _check_nodes(nodes, [t[0] for t in targets], "input", item["name"])
         definition.inputs.append(SubgraphInput(str(item["name"]), str(item.get("type", "*")),
                                                targets))
     for item in _list(entry, "outputs"):
-        source = (str(item["source"][0]), str(item["source"][1]))
+        source = _pair(item.get("source"), f"the source of output {item['name']!r}")
         _check_nodes(nodes, [source[0]], "output", item["name"])
         definition.outputs.append(SubgraphOutput(str(item["name"]), str(item.get("type", "*")),
                                                  source))
@@ -90,6 +95,31 @@ def _read_body(definition: SubgraphDefinition, entry: dict[str, Any]) -> None:
         _check_nodes(nodes, [str(item["node"])], "widget", item["name"])
         definition.widgets.append(PromotedWidget(str(item["name"]), str(item["node"]),
                                                  str(item["input"]), item.get("default")))
+
+
+#: Levels from a definition entry down to a node's value (entry, "nodes", a node, "values"):
+#: a value may nest as deep inside a definition as at the top level.
+_VALUE_LEVELS = 4
+
+
+def _check_writable(entry: dict[str, Any], index: int) -> None:
+    """An entry kept unread is written back as it is: NaN or hostile nesting in it refuses
+    the file, as the same in a top-level node does (kept, it could be neither copied nor
+    saved)."""
+    from nodestudio.graph.files import json_fault
+
+    if (fault := json_fault(entry, -_VALUE_LEVELS)) is not None:
+        raise GraphFileError("unreadable subgraph definition", [Problem(
+            f"definitions[{index}] {fault}", kind="structure")]) from None
+
+
+def _pair(value: Any, what: str) -> tuple[str, str]:
+    """A [node id, socket name] pair from a file (a hostile one may hold anything there)."""
+    if not isinstance(value, list) or len(value) != 2 \
+            or not all(isinstance(part, str | int) and not isinstance(part, bool)
+                       for part in value):
+        raise ValueError(f"{what} must be a [node id, socket name] pair")
+    return str(value[0]), str(value[1])
 
 
 def _list(entry: dict[str, Any], key: str) -> list[dict[str, Any]]:

@@ -72,8 +72,10 @@ class SubgraphDefinition:
     #: For a definition this NodeStudio could not read, or one kept in the user's library
     #: and not found there: the entry exactly as the file held it, written back unchanged.
     raw: dict[str, Any] | None = None
-    #: Why ``raw`` could not be used (a sentence for the artist).
-    problem: str | None = None
+    #: Why ``raw`` could not be used (a sentence for the artist). Said by the reader that
+    #: met it, so not part of what the definition is (a ComfyUI definition kept raw reads
+    #: back from a NodeStudio file with another reader's sentence).
+    problem: str | None = field(default=None, compare=False)
     #: Taken from the user's library: files refer to it by id and version (app layer).
     from_library: bool = False
 

@@ -153,10 +153,29 @@ def _export_case(graph: Any, registry: Any) -> str:
     return "ok"
 
 
-def _seeds() -> list[Any]:
+def _seeds(registry: Any) -> list[Any]:
     folders = [resources_dir() / "workflows", resources_dir() / "examples" / "comfy"]
-    return [json.loads(path.read_text()) for folder in folders
-            for path in sorted(Path(folder).glob("*.json"))]
+    found = [json.loads(path.read_text()) for folder in folders
+             for path in sorted(Path(folder).glob("*.json"))]
+    return [*found, *_subgraph_seeds(registry)]
+
+
+def _subgraph_seeds(registry: Any) -> list[Any]:
+    """A NodeStudio graph holding a subgraph instance (seed promoted, a second instance
+    with its own seed) and the ComfyUI workflow it exports, with ``definitions.subgraphs``."""
+    from nodestudio.app.recipes import text_to_image
+    from nodestudio.graph import files
+    from nodestudio.graph.subgraphs import add_instance, make_subgraph
+    from nodestudio.interop.comfy import export_ui_workflow
+
+    graph, ids = text_to_image("nodestudio-shapes", "a red fox", "blurry")
+    packed, definition, first = make_subgraph(graph, [ids["sampler"], ids["decode"]],
+                                              name="Render", registry=registry,
+                                              promote=[(ids["sampler"], "seed")])
+    second = add_instance(packed, definition, values={"seed": 9}).id
+    for link in packed.links_into(first):
+        packed.connect(link.source, link.output, second, link.input)
+    return [json.loads(files.dumps(packed)), export_ui_workflow(packed, registry)]
 
 
 def main() -> None:
@@ -167,7 +186,7 @@ def main() -> None:
     args = parser.parse_args()
     registry = create_registry(entry_points=False)
     rng = random.Random(args.seed)
-    seeds = _seeds()
+    seeds = _seeds(registry)
     counts: Counter[str] = Counter()
     shown = 0
     started = time.perf_counter()

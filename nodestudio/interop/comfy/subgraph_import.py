@@ -414,7 +414,10 @@ class SubgraphImport:
                 # Only a model at the top level can be linked there.
                 if consumer.type == SAMPLER and input_name == "latent" and model is not None \
                         and PATH_SEPARATOR not in model.source:
-                    graph.connect(model.source, model.output, latent, "model")
+                    try:
+                        graph.connect(model.source, model.output, latent, "model")
+                    except ValueError:  # a hostile file's latent feeding its own model
+                        break
                     solved.add(id(problem))
                     break
         return [problem for problem in warnings if id(problem) not in solved]
