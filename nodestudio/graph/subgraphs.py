@@ -243,7 +243,9 @@ def instances_of(graph: Graph, definition_id: str) -> list[tuple[str | None, str
 # -- make and unpack -------------------------------------------------------------------------
 
 
-def _unique(name: str, taken: set[str]) -> str:
+def unique_name(name: str, taken: set[str]) -> str:
+    """``name``, or ``name_2``, ``name_3`` … whichever ``taken`` lacks (then taken too): the
+    names of a definition's inputs, outputs and widgets are unique on its instances."""
     candidate, count = name, 2
     while candidate in taken:
         candidate, count = f"{name}_{count}", count + 1
@@ -305,7 +307,7 @@ def _boundary_inputs(graph: Graph, definition: SubgraphDefinition, incoming: lis
     for link in incoming:
         item = by_source.get((link.source, link.output))
         if item is None:
-            item = SubgraphInput(_unique(link.input, taken),
+            item = SubgraphInput(unique_name(link.input, taken),
                                  _input_type(graph, registry, link.target, link.input))
             by_source[(link.source, link.output)] = item
             definition.inputs.append(item)
@@ -323,7 +325,7 @@ def _boundary_outputs(graph: Graph, definition: SubgraphDefinition, outgoing: li
     by_inner: dict[tuple[str, str], SubgraphOutput] = {}
     for link in outgoing:
         if (link.source, link.output) not in by_inner:
-            output = SubgraphOutput(_unique(link.output, taken),
+            output = SubgraphOutput(unique_name(link.output, taken),
                                     _output_type(graph, registry, link.source, link.output),
                                     (link.source, link.output))
             by_inner[(link.source, link.output)] = output
@@ -339,7 +341,7 @@ def _promote_widgets(graph: Graph, definition: SubgraphDefinition,
     taken: set[str] = set()
     for node_id, input_name in promote:
         inner = graph.node(node_id)
-        widget = PromotedWidget(_unique(input_name, taken), node_id, input_name,
+        widget = PromotedWidget(unique_name(input_name, taken), node_id, input_name,
                                 copy.deepcopy(inner.values.get(input_name)))
         definition.widgets.append(widget)
         if input_name in inner.values:

@@ -38,6 +38,7 @@ from nodestudio.graph.subgraphs import (
     SubgraphInput,
     SubgraphOutput,
     boundary_position,
+    unique_name,
 )
 from nodestudio.ui.canvas import geometry as geo
 from nodestudio.ui.canvas.link_item import LINK_WIDTH, Z_LINK, link_path
@@ -405,13 +406,6 @@ def inner_input_pos(node_item: NodeItem, name: str) -> QPointF:
     return node_item.input_pos(name)
 
 
-def _unique(name: str, taken: set[str]) -> str:
-    result, count = name, 2
-    while result in taken:
-        result, count = f"{name}_{count}", count + 1
-    return result
-
-
 def _interface_copy(definition: SubgraphDefinition) -> SubgraphDefinition:
     after = copy.deepcopy(definition)
     after.graph = definition.graph  # not part of the interface; never copied back
@@ -440,7 +434,7 @@ def promote_input(editor: GraphEditor, definition: SubgraphDefinition, node_id: 
         text = f"Feed {input_name} from {existing.name}"
     else:
         taken = {i.name for i in after.inputs} | {w.name for w in after.widgets}
-        name = _unique(input_name, taken)
+        name = unique_name(input_name, taken)
         after.inputs.append(SubgraphInput(name, input_type, [(node_id, input_name)]))
         text = f"Promote input {name}"
     editor.push(DefinitionCommand(editor.graph, definition, after, {}, text))
@@ -454,7 +448,7 @@ def promote_output(editor: GraphEditor, definition: SubgraphDefinition, node_id:
         editor.message.emit(f"{output_name!r} is already a subgraph output", "warning")
         return False
     after = _interface_copy(definition)
-    name = _unique(output_name, {o.name for o in after.outputs})
+    name = unique_name(output_name, {o.name for o in after.outputs})
     after.outputs.append(SubgraphOutput(name, output_type, (node_id, output_name)))
     editor.push(DefinitionCommand(editor.graph, definition, after, {},
                                   f"Promote output {name}"))

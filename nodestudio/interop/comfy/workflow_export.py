@@ -38,7 +38,7 @@ from nodestudio.interop.comfy.ir import EXTRA_KEY
 from nodestudio.interop.comfy.prompt import is_link
 from nodestudio.interop.comfy.rules import Rule, Unexportable
 from nodestudio.interop.comfy.subgraphs import COMFY_SEPARATOR, comfy_flat
-from nodestudio.interop.comfy.workflow_subgraphs import nest_subgraphs
+from nodestudio.interop.comfy.workflow_subgraphs import nest_subgraphs, socket_name
 
 NOTE_TYPE = "utils.note"
 _MODES = {"muted": 2, "bypassed": 4}
@@ -176,7 +176,7 @@ class _Writer:
         if layout.color:
             node["bgcolor"] = layout.color
         self.nodes[prompt_id] = node
-        self.input_slots[prompt_id] = {_socket_name(item): slot
+        self.input_slots[prompt_id] = {socket_name(item): slot
                                        for slot, item in enumerate(sockets)}
 
     def add_note(self, note: Node) -> None:
@@ -231,7 +231,7 @@ class _Writer:
         if node.title:
             entry["title"] = node.title
         self.nodes[node.id] = entry
-        self.input_slots[node.id] = {_socket_name(item): slot
+        self.input_slots[node.id] = {socket_name(item): slot
                                      for slot, item in enumerate(sockets)}
 
     def link_kept(self, graph: Graph, kept: list[Node], exporter: PromptExporter) -> None:
@@ -426,14 +426,6 @@ def _finite_pair(value: Any) -> tuple[float, float] | None:
     if isinstance(value, list) and len(value) == 2 and all(is_finite_number(v) for v in value):
         return (float(value[0]), float(value[1]))
     return None
-
-
-def _socket_name(item: dict[str, Any]) -> str:
-    """An input's name; a widget fed by a link is named by its widget (as ComfyUI reads it)."""
-    widget = item.get("widget")
-    if isinstance(widget, dict) and isinstance(widget.get("name"), str):
-        return widget["name"]
-    return str(item["name"])
 
 
 def _default_size(sockets: list[Any], widgets: list[Any], outputs: list[Any]

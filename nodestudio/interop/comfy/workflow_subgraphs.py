@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nodestudio.graph.model import Graph, Node
-from nodestudio.graph.subgraphs import instance_ref, is_instance
+from nodestudio.graph.subgraphs import instance_ref, is_instance, unique_name
 from nodestudio.interop.comfy.subgraphs import COMFY_SEPARATOR
 
 INPUT_NODE, OUTPUT_NODE = -10, -20
@@ -132,8 +132,8 @@ class _Nest:
         if index is None:
             index = by_source[(origin, origin_slot)] = len(self.inputs)
             socket = self.by_number[target]["inputs"][target_slot]
-            self.inputs.append(_Slot(_unique(_socket_label(socket),
-                                             [s.name for s in self.inputs]), kind))
+            self.inputs.append(_Slot(unique_name(socket_name(socket),
+                                                 {s.name for s in self.inputs}), kind))
             self.input_links.append(link_id)
         inner = self._new_link()
         self.inputs[index].links.append(inner)
@@ -156,7 +156,7 @@ class _Nest:
         if index is None:
             index = by_inner[(origin, origin_slot)] = len(self.outputs)
             name = self.by_number[origin]["outputs"][origin_slot].get("name") or kind
-            self.outputs.append(_Slot(_unique(str(name), [s.name for s in self.outputs]),
+            self.outputs.append(_Slot(unique_name(str(name), {s.name for s in self.outputs}),
                                       kind))
             inner = self._new_link()
             origin_links.append(inner)
@@ -257,18 +257,12 @@ def _link_object(link_id: int, origin: int, origin_slot: int, target: int, targe
             "target_id": target, "target_slot": target_slot, "type": kind}
 
 
-def _socket_label(socket: dict[str, Any]) -> str:
-    widget = socket.get("widget")
+def socket_name(item: dict[str, Any]) -> str:
+    """An input's name; a widget fed by a link is named by its widget (as ComfyUI reads it)."""
+    widget = item.get("widget")
     if isinstance(widget, dict) and isinstance(widget.get("name"), str):
         return widget["name"]
-    return str(socket.get("name") or "input")
-
-
-def _unique(name: str, taken: list[str]) -> str:
-    candidate, number = name, 2
-    while candidate in taken:
-        candidate, number = f"{name}_{number}", number + 1
-    return candidate
+    return str(item["name"])
 
 
 def _side_height(slots: list[_Slot]) -> float:
