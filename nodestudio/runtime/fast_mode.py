@@ -30,6 +30,8 @@ _COMPILED_ATTRIBUTE = "_nodestudio_compiled"
 _LAYOUT_ATTRIBUTE = "_nodestudio_channels_last"
 _KEEPS_OUTPUTS_ATTRIBUTE = "_nodestudio_keeps_outputs"
 _FUSED_ATTRIBUTE = "_nodestudio_fused_qkv"
+#: Memory modes whose hooks move or cast weights inside the forward pass (run uncompiled).
+_HOOKED_MODES = ("sequential", "fp8")
 #: Parts of the state-dict keys that fused projections add (diffusers' Attention.fuse_projections).
 FUSED_KEY_PARTS = (".to_qkv.", ".to_kv.", ".to_added_qkv.", ".to_added_kv.")
 
@@ -111,7 +113,7 @@ def prepare(module: torch.nn.Module, device: torch.device, memory_mode: str = "k
     import torch
 
     active = _policy
-    compiles = active.enabled and memory_mode not in ("sequential", "fp8")
+    compiles = active.enabled and memory_mode not in _HOOKED_MODES
     fuse_projections(module, wanted=compiles and active.fuse and not hooked)
     if not getattr(module, _LAYOUT_ATTRIBUTE, False) and wants_channels_last(
             device, module, active.channels_last):
@@ -119,7 +121,7 @@ def prepare(module: torch.nn.Module, device: torch.device, memory_mode: str = "k
         setattr(module, _LAYOUT_ATTRIBUTE, True)
     if getattr(module, _COMPILED_ATTRIBUTE, False):
         return True
-    if not active.enabled or memory_mode in ("sequential", "fp8"):
+    if not compiles:
         return False
     _compile(module, device, active)
     return True
@@ -141,7 +143,7 @@ def prepare_vae(vae_model: torch.nn.Module, device: torch.device, memory_mode: s
     if getattr(decoder, _COMPILED_ATTRIBUTE, False):
         return True
     active = _policy
-    if not active.enabled or memory_mode in ("sequential", "fp8"):
+    if not active.enabled or memory_mode in _HOOKED_MODES:
         return False
     _compile(decoder, device, active)
     return True
