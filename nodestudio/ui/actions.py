@@ -92,6 +92,7 @@ _ACTIONS: dict[str, tuple[str, tuple, bool, str | None]] = {
     "save": ("&Save", (Std.Save,), False, "save"),
     "save_as": ("Save &As…", ("Ctrl+Shift+S",), False, None),
     "export_comfy_workflow": ("ComfyUI &Workflow…", (), False, None),
+    "export_comfy_flat_workflow": ("ComfyUI Workflow, Subgraphs &Flattened…", (), False, None),
     "export_comfy_api": ("ComfyUI &API Prompt…", (), False, None),
     "quit": ("&Quit", (Std.Quit, "Ctrl+Q"), False, None),
     "cut": ("Cu&t", (Std.Cut,), True, None),
@@ -122,6 +123,7 @@ def create_actions(window: WindowCommands) -> dict[str, QAction]:
         "new": window.new_graph, "open": window.open_dialog, "save": window.save,
         "save_as": window.save_as, "quit": window.close, "cut": window.cut,
         "export_comfy_workflow": lambda: export_for_comfyui(window, "workflow"),
+        "export_comfy_flat_workflow": lambda: export_for_comfyui(window, "flat_workflow"),
         "export_comfy_api": lambda: export_for_comfyui(window, "api"),
         "copy": window.copy, "paste": window.paste, "duplicate": window.duplicate,
         "delete": window.delete_selection, "select_all": window.select_all,
@@ -216,7 +218,8 @@ def build_menus(window: WindowCommands) -> Menus:
     file_menu.addSeparator()
     file_menu.addActions([a["save"], a["save_as"]])
     export = file_menu.addMenu("&Export")
-    export.addActions([a["export_comfy_workflow"], a["export_comfy_api"]])
+    export.addActions([a["export_comfy_workflow"], a["export_comfy_flat_workflow"],
+                       a["export_comfy_api"]])
     file_menu.addSeparator()
     file_menu.addAction(a["quit"])
     edit = menus["edit"] = bar.addMenu("&Edit")

@@ -1,5 +1,7 @@
 """File → Export for ComfyUI: the graph as a ComfyUI workflow (what ComfyUI saves and opens,
-with the layout) or as an API prompt (what its server queues).
+with the layout), the same with every subgraph written as its nodes (for a ComfyUI older than
+its subgraphs, or a custom-node tool that cannot read them), or as an API prompt (what its
+server queues).
 
 The graph is converted before a file is asked for, so a graph ComfyUI cannot express says so
 at once (every node and why, in a dialog that leaves the window usable) and nothing is
@@ -35,7 +37,12 @@ class ComfyFormat(NamedTuple):
 def _formats() -> dict[str, ComfyFormat]:
     from nodestudio.interop.comfy import export_api_prompt, export_ui_workflow
 
+    def flat_workflow(graph: Graph, registry: NodeRegistry) -> dict[str, Any]:
+        return export_ui_workflow(graph, registry, subgraphs=False)
+
     return {"workflow": ComfyFormat("ComfyUI workflow", "-comfyui", export_ui_workflow),
+            "flat_workflow": ComfyFormat("ComfyUI workflow without subgraphs", "-comfyui-flat",
+                                         flat_workflow),
             "api": ComfyFormat("ComfyUI API prompt", "-comfyui-api", export_api_prompt)}
 
 
@@ -51,8 +58,9 @@ class ExportHost(Protocol):
 
 
 def export_for_comfyui(host: ExportHost, kind: str, path: Path | None = None) -> Path | None:
-    """Write the window's graph in ComfyUI's ``kind`` format ("workflow" or "api") to ``path``
-    (asked for when None); returns the file written, None when nothing was."""
+    """Write the window's graph in ComfyUI's ``kind`` format ("workflow", "flat_workflow" or
+    "api") to ``path`` (asked for when None); returns the file written, None when nothing
+    was."""
     chosen = _formats()[kind]
     try:
         document = chosen.export(host.editor.graph, host.editor.registry)

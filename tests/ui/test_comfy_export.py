@@ -62,3 +62,35 @@ def test_a_graph_comfyui_cannot_express_is_explained_and_nothing_is_asked(make_w
     assert "node blur" in dialog.informativeText()
     assert "cannot be written" in window.log_dock.text.toPlainText()
     assert len(window.editor.graph) == 9  # the graph is as it was
+
+
+def test_the_flat_choice_writes_a_subgraph_as_its_nodes_for_an_older_comfyui(make_window,
+                                                                            tmp_path,
+                                                                            monkeypatch):
+    from nodestudio.graph.subgraphs import make_subgraph
+
+    window, ids = _window_with_recipe(make_window)
+    packed, _definition, instance = make_subgraph(
+        window.editor.graph, [ids["sampler"], ids["decode"]], name="Render",
+        registry=window.editor.registry)
+    window.editor.set_graph(packed)
+    asked = []
+
+    def choose(_parent, title, start, _filter):
+        asked.append((title, start))
+        return str(tmp_path / start.rsplit("/", 1)[-1]), ""
+
+    monkeypatch.setattr(comfy_export.QFileDialog, "getSaveFileName", choose)
+    _export_action(window, "action_export_comfy_workflow").trigger()
+    _export_action(window, "action_export_comfy_flat_workflow").trigger()
+    nested = json.loads((tmp_path / "untitled-comfyui.json").read_text(encoding="utf-8"))
+    flat = json.loads((tmp_path / "untitled-comfyui-flat.json").read_text(encoding="utf-8"))
+    assert asked[1][0] == "Export as ComfyUI workflow without subgraphs"
+    (definition,) = nested["definitions"]["subgraphs"]
+    assert definition["name"] == "Render"
+    assert "KSampler" not in {node["type"] for node in nested["nodes"]}
+    assert not flat.get("definitions", {}).get("subgraphs")
+    flat_types = [node["type"] for node in flat["nodes"]]
+    assert flat_types.count("KSampler") == 1 and flat_types.count("VAEDecode") == 1
+    assert len(window.editor.graph) == len(packed)  # the instance is still one node
+    assert window.editor.graph.node(instance).type == "subgraph"
