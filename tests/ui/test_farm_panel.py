@@ -192,3 +192,30 @@ def test_a_farm_job_leaves_the_status_line_to_the_local_run(window, registry, tm
     monkeypatch.setattr(controller.queue, "jobs", lambda: [])  # the local run ended
     controller._node_progress(NodeProgress("r2", node_id="f", done=8, total=9), farm_job)
     assert controller.status.label.text() != shown
+
+
+def test_the_cancel_button_follows_a_farm_job_that_ended_before_its_refresh(window, registry,
+                                                                           qtbot, tmp_path):
+    """A farm job's status changes on the backend's thread, and a late progress line can redraw
+    its row before the queued refresh comes: the button says what the row says."""
+    from nodestudio.app.queue import CANCELLED
+
+    controller = _install(window, registry, tmp_path)
+    farm = FakeBackend("farm", [WorkerStatus("worker-1", "busy")])
+    controller.farm_panel._factory = lambda address: farm
+    editor = window.editor
+    source = editor.add_node("test.source", (0, 0))
+    sink = editor.add_node("test.sink", (300, 0))
+    editor.connect(source, "image", sink, "images")
+    controller.farm_panel.target.setCurrentIndex(1)
+    controller.run(batch=1)
+    dock = controller.queue_dock
+    qtbot.waitUntil(lambda: len(dock.rows()) == 1, timeout=2000)
+    dock.list.setCurrentRow(0)
+    assert dock.remove_button.text() == "Cancel"
+    [job] = controller.farm_jobs.jobs()
+    job.status = CANCELLED  # as the farm feed sets it, on the backend's thread
+    dock.set_detail(job, "Sampler 3/400")
+    assert dock.rows()[0].endswith("\ncancelled")
+    assert dock.remove_button.text() == "Remove"
+    controller.shutdown()

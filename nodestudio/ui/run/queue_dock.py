@@ -225,6 +225,10 @@ class QueueDock(QDockWidget):
         for row in range(self.list.count()):
             if self.list.job_id(row) == job.id:
                 self.list.item(row).setText(self._row_text(job))
+        # The row shows the job's status as it is now, which may already be ahead of the
+        # refresh its change queued: the buttons follow the row, not the refresh.
+        if job.id == self.selected_job_id():
+            self._update_buttons()
 
     def selected_job_id(self) -> int | None:
         item = self.list.currentItem()
