@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import tempfile
 from pathlib import Path
@@ -53,6 +54,51 @@ def tiny_dit_models(tmp_path_factory):
     from nodestudio.runtime.tiny_dit import build_tiny_dit_models
 
     return build_tiny_dit_models(tmp_path_factory.mktemp("tiny-dit-models"))
+
+
+#: How long past its pytest-timeout a test may run before the watchdog ends the session.
+_HARD_STOP_GRACE_SECONDS = 60
+#: The terminal's stderr, kept before the tests' output is captured: where the watchdog writes.
+_watchdog_file: int | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _watchdog_file
+    _watchdog_file = os.dup(sys.stderr.fileno())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    """End the session, with every thread's stack, when a test is stuck inside native code.
+
+    pytest-timeout fails a test by a signal, which only lands once the main thread runs Python
+    again. A test stuck in C (a lock taken by a native library against the GIL) would hang the
+    whole run, CI included, and say nothing; faulthandler's watchdog thread does not need the
+    main thread: a minute after the test's timeout it prints all stacks and exits.
+    """
+    timeout = _test_timeout(item)
+    if timeout > 0:
+        faulthandler.dump_traceback_later(timeout + _HARD_STOP_GRACE_SECONDS, exit=True,
+                                          file=_watchdog_file or sys.stderr.fileno())
+    try:
+        yield
+    finally:
+        if timeout > 0:
+            faulthandler.cancel_dump_traceback_later()
+
+
+def _test_timeout(item: pytest.Item) -> float:
+    """The test's pytest-timeout: its marker, else ``--timeout``, else the ini's."""
+    marker = item.get_closest_marker("timeout")
+    if marker is not None and marker.args:
+        return float(marker.args[0])
+    option = item.config.getoption("timeout", None)
+    if option is not None:
+        return float(option)
+    try:
+        return float(item.config.getini("timeout") or 0)
+    except ValueError:  # pytest-timeout is not installed: no timeout to watch past
+        return 0.0
 
 
 _exit_status = 0
