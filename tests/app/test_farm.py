@@ -66,6 +66,12 @@ def farm(ray_cluster, local, models_root, tmp_path_factory):
     # No stealing: affinity is then exact (each checkpoint is loaded on one worker only).
     backend = RayBackend(output_dir=tmp_path_factory.mktemp("farm-output"), session=local,
                          workers=2, models_dirs=[models_root], steal_backlog=10**6)
+    # Both workers up before the first job: a worker still starting takes nothing, and the
+    # one that is up would rightly take both checkpoints (on a busy box, it did).
+    deadline = time.monotonic() + 300
+    while [w.state for w in backend.workers()] != ["idle", "idle"]:
+        assert time.monotonic() < deadline, backend.workers()
+        time.sleep(0.1)
     yield backend
     backend.shutdown()
 
