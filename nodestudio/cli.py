@@ -367,17 +367,18 @@ def _validate_command(args: argparse.Namespace) -> int:
     try:
         graph = session.load_graph(args.graph)
     except GraphError as error:
+        # The reader's summary already names the file ("a.json: unrecognised graph format").
         problems = error.problems
-        summary = error.summary
+        heading = error.summary
     else:
         problems = session.validate(graph)
-        summary = f"{len(problems)} problem(s)"
+        heading = f"{args.graph}: {len(problems)} problem(s)"
         for warning in [*graph.load_warnings, *session.warnings(graph)]:
             print(f"warning: {warning}", file=sys.stderr)
     if args.json:
         print(json.dumps({"valid": not problems, "problems": [p.to_json() for p in problems]}))
     elif problems:
-        print(f"{args.graph}: {summary}")
+        print(heading)
         for problem in problems:
             print(f"  - {problem}")
     else:

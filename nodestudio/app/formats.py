@@ -17,7 +17,7 @@ from nodestudio.api.registry import NodeRegistry
 from nodestudio.app.media_metadata import media_kind, media_texts
 from nodestudio.graph import files
 from nodestudio.graph.model import Graph
-from nodestudio.graph.problems import GraphFileError, Problem
+from nodestudio.graph.problems import GraphFileError, Problem, json_error_text
 
 #: The PNG text chunk in which NodeStudio stores the graph that made an image.
 PNG_GRAPH_CHUNK = "nodestudio"
@@ -71,7 +71,7 @@ def read_graph_bytes(
         data = json.loads(raw)
     except (ValueError, RecursionError) as error:
         raise GraphFileError("not a graph file: neither JSON nor an image (PNG, WEBP) with a graph",
-                             [Problem(str(error), kind="json")]) from None
+                             [Problem(json_error_text(error), kind="json")]) from None
     return graph_from_data(data, registry, importers)
 
 

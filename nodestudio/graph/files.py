@@ -25,7 +25,7 @@ from typing import Any
 from nodestudio.api.registry import NodeRegistry
 from nodestudio.graph.layout import Group, Layout, NodeLayout
 from nodestudio.graph.model import NODE_MODES, Graph
-from nodestudio.graph.problems import GraphFileError, Problem
+from nodestudio.graph.problems import GraphFileError, Problem, json_error_text
 from nodestudio.graph.subgraph_files import definition_from_json, definition_to_json
 from nodestudio.graph.subgraphs import definition_problems, is_instance
 
@@ -173,7 +173,7 @@ def loads(text: str | bytes, registry: NodeRegistry | None = None) -> Graph:
         data = json.loads(text)
     except (ValueError, RecursionError) as error:
         raise GraphFileError("the graph file is not valid JSON",
-                             [Problem(str(error), kind="json")]) from None
+                             [Problem(json_error_text(error), kind="json")]) from None
     return from_document(data, registry)
 
 

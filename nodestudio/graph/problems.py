@@ -46,3 +46,12 @@ class GraphFileError(GraphError):
 
 class GraphValidationError(GraphError):
     """A graph cannot run as it is: unknown types, missing inputs, wrong link types, cycles…"""
+
+
+def json_error_text(error: ValueError | RecursionError) -> str:
+    """What a JSON reader's complaint means to a person: the decoder's own words for a syntax
+    error (they name line and column), plain words for nesting too deep to read, which Python
+    reports as "maximum recursion depth exceeded while decoding a JSON array…"."""
+    if isinstance(error, RecursionError):
+        return "the JSON nests lists or objects thousands of levels deep; no graph does"
+    return str(error)

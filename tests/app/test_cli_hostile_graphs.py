@@ -82,3 +82,21 @@ def test_validate_exits_2_on_a_cycle_through_a_bypassed_node(tmp_path, monkeypat
     out_text = capsys.readouterr()
     assert "Traceback" not in out_text.err + out_text.out
     assert "is part of a cycle: it closes a cycle through bypassed node 2" in out_text.out
+
+
+@pytest.mark.parametrize(("content", "problem"), [
+    ("[" * 100_000 + "]" * 100_000,
+     "the JSON nests lists or objects thousands of levels deep; no graph does"),
+    ('{"nodes": [{"id": 1}]}', 'expected a NodeStudio graph ("format": "nodestudio.graph")'),
+])
+def test_validate_names_an_unreadable_file_once_with_a_plain_reason(tmp_path, capsys, content,
+                                                                    problem):
+    path = tmp_path / "stranger.json"
+    path.write_text(content)
+    assert main(["validate", str(path)]) == EXIT_INVALID
+    out = capsys.readouterr()
+    assert "Traceback" not in out.err + out.out
+    assert "recursion" not in out.out
+    first_line, detail = out.out.splitlines()[:2]
+    assert first_line.count("stranger.json") == 1
+    assert detail.startswith(f"  - {problem}")

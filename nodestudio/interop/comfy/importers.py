@@ -14,7 +14,7 @@ from typing import Any
 
 from nodestudio.api.registry import NodeRegistry
 from nodestudio.graph.model import Graph
-from nodestudio.graph.problems import GraphFileError, Problem
+from nodestudio.graph.problems import GraphFileError, Problem, json_error_text
 from nodestudio.interop.comfy.build import build_graph
 from nodestudio.interop.comfy.ir import ComfyGraph, is_number
 from nodestudio.interop.comfy.mapping import all_rules, import_rules
@@ -128,7 +128,8 @@ class PngMetadataImporter:
         try:
             data = json.loads(text)
         except (ValueError, RecursionError) as error:
-            problems.append(Problem(f"the {key!r} chunk is not JSON: {error}", kind="png"))
+            problems.append(Problem(f"the {key!r} chunk is not JSON: {json_error_text(error)}",
+                                    kind="png"))
             return None
         if not looks_right(data):
             problems.append(Problem(f"the {key!r} chunk holds no ComfyUI {key}", kind="png"))
