@@ -138,6 +138,8 @@ def _command_parser() -> argparse.ArgumentParser:
     start.add_argument("--port", type=int, default=6379)
     start.add_argument("--num-cpus", type=int, default=None)
     start.add_argument("--num-gpus", type=int, default=None)
+    start.add_argument("--client-port", type=int, default=10001,
+                       help="where NodeStudio on other machines connects: ray://HOST:PORT")
     start.set_defaults(handler=_farm_command)
 
     validate = commands.add_parser("validate", help="check a graph without running it")
@@ -261,7 +263,7 @@ def _run_command(args: argparse.Namespace) -> int:
 def _farm_command(args: argparse.Namespace) -> int:
     from nodestudio.app.farm.cli import farm_start
 
-    return farm_start(args.port, args.num_cpus, args.num_gpus)
+    return farm_start(args.port, args.num_cpus, args.num_gpus, args.client_port)
 
 
 def apply_assignments(graph: Any, registry: Any, assignments: list[str]) -> None:

@@ -287,7 +287,8 @@ def open_backend(session: Any, farm: str | None = None) -> ExecutionBackend:
     settings = session.settings
     return RayBackend(farm, output_dir=settings.output_dir, session=session,
                       models_dirs=settings.farm_models_dirs or settings.models_dirs,
-                      max_retries=settings.farm_max_retries)
+                      max_retries=settings.farm_max_retries,
+                      send_token=settings.farm_send_token)
 
 
 def run_event_to_backend(job_id: str, event: Any) -> BackendEvent:

@@ -64,6 +64,10 @@ class Settings:
     #: how often a job whose worker died is retried, and the models root the workers read
     #: (empty: the same roots as here, which suits a shared network folder).
     farm_address: str = "auto"
+    #: Send this machine's Ray token (~/.ray/auth_token, or RAY_AUTH_TOKEN) to an explicit
+    #: farm_address, as a farm with token authentication (`nodestudio farm start`'s) asks;
+    #: Ray sends it to the cluster it finds by itself ("auto") in any case.
+    farm_send_token: bool = False
     farm_max_retries: int = 2
     farm_models_dirs: list[Path] = field(default_factory=list)
 
@@ -103,8 +107,9 @@ class Settings:
             self.device = data["device"]
         if isinstance(data.get("warm_start"), bool):
             self.warm_start = data["warm_start"]
-        if isinstance(data.get("fast"), bool):
-            self.fast = data["fast"]
+        for key in ("fast", "farm_send_token"):
+            if isinstance(data.get(key), bool):
+                setattr(self, key, data[key])
         if isinstance(data.get("farm_address"), str):
             self.farm_address = data["farm_address"]
         retries = data.get("farm_max_retries")

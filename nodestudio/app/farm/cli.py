@@ -7,6 +7,8 @@ imported only when a farm is started or used.
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -14,10 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from nodestudio.app.backends import open_backend
+from nodestudio.app.farm.connection import RAY_TOKEN_FILE
 from nodestudio.app.farm.sweep import Sweep, expand, parse_sweep
 from nodestudio.graph.problems import GraphError, Problem
 
 EXIT_OK, EXIT_NODE_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
+#: Where `farm start` has Ray listen for the Ray Client (ray://HOST:PORT): Ray's own default.
+DEFAULT_CLIENT_PORT = 10001
 
 
 def parse_sweeps(texts: list[str]) -> list[Sweep]:
@@ -36,7 +41,7 @@ def parse_sweeps(texts: list[str]) -> list[Sweep]:
 def run_jobs(session: Any, graph: Any, sweeps: list[str], address: str | None,
              outputs: tuple[str, ...] | None, as_json: bool) -> int:
     """Run ``graph`` once per sweep combination on the chosen backend; print files and errors."""
-    from nodestudio.app.farm.ray_backend import FarmError
+    from nodestudio.app.farm.connection import FarmError
 
     try:
         runs = expand(graph, session.registry, parse_sweeps(sweeps))
@@ -111,25 +116,67 @@ def _say(as_json: bool, event: str, message: str, details: list[str]) -> None:
             print(f"  - {detail}", file=sys.stderr)
 
 
-def farm_start(port: int, num_cpus: int | None, num_gpus: int | None) -> int:
-    """Start a local Ray head (`ray start --head`) and print the address to give NodeStudio."""
+def farm_start(port: int, num_cpus: int | None, num_gpus: int | None,
+               client_port: int = DEFAULT_CLIENT_PORT) -> int:
+    """Start a local Ray head (`ray start --head`) and print how to use and join it.
+
+    The farm runs whatever graph it is sent, so it asks for Ray's token (made here when this
+    machine has none) unless the user set RAY_AUTH_MODE=disabled; Ray's usage statistics
+    stay off unless the user turned them on."""
     ray_command = shutil.which("ray") or str(Path(sys.executable).with_name("ray"))
     if not Path(ray_command).exists():
         print('nodestudio farm start: Ray is not installed: pip install "nodestudio[farm]"',
               file=sys.stderr)
         return EXIT_INVALID
-    command = [ray_command, "start", "--head", f"--port={port}", "--include-dashboard=false"]
+    env = dict(os.environ)
+    env.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    token_auth = env.get("RAY_AUTH_MODE", "").strip().lower() != "disabled"
+    if token_auth:
+        env["RAY_AUTH_MODE"] = "token"
+        # Prints the token: kept off the terminal, which may be shared or recorded.
+        made = subprocess.run([ray_command, "get-auth-token", "--generate"],
+                              capture_output=True, text=True, env=env)
+        if made.returncode != 0:
+            print("nodestudio farm start: Ray could not make its token "
+                  f"({_last_line(made.stderr)})", file=sys.stderr)
+            return EXIT_INVALID
+    command = [ray_command, "start", "--head", f"--port={port}",
+               f"--ray-client-server-port={client_port}", "--include-dashboard=false"]
+    if env["RAY_USAGE_STATS_ENABLED"] == "0":
+        command.append("--disable-usage-stats")
     if num_cpus is not None:
         command.append(f"--num-cpus={num_cpus}")
     if num_gpus is not None:
         command.append(f"--num-gpus={num_gpus}")
-    done = subprocess.run(command, capture_output=True, text=True)
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
     if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         print(f"nodestudio farm start: Ray could not start a head node on port {port} "
-              f"({last}); is one already running? (`ray stop` ends it)", file=sys.stderr)
+              f"({_last_line(done.stderr)}); is one already running? (`ray stop` ends it)",
+              file=sys.stderr)
         return EXIT_INVALID
-    print(f"farm started: run graphs on it with  nodestudio run GRAPH --farm auto\n"
-          f"other machines join with  ray start --address=<this machine's IP>:{port}\n"
-          f"stop it with  ray stop")
+    print("\n".join(_farm_started_lines(port, client_port, token_auth)))
     return EXIT_OK
+
+
+def _farm_started_lines(port: int, client_port: int, token_auth: bool) -> list[str]:
+    joining = "RAY_AUTH_MODE=token ray start" if token_auth else "ray start"
+    lines = ["farm started: run graphs on it with  nodestudio run GRAPH --farm auto"]
+    if token_auth:
+        lines.append(f"it asks for this machine's Ray token: copy {RAY_TOKEN_FILE} to every "
+                     "machine that joins it or sends it jobs")
+    lines.append(f"other machines join with  {joining} --address=<this machine's IP>:{port}")
+    sending = ("NodeStudio elsewhere sends jobs with  "
+               f"--farm ray://<this machine's IP>:{client_port}")
+    if token_auth:
+        sending += ' and "farm_send_token": true in its settings.json'
+    lines += [sending, "stop it with  ray stop"]
+    return lines
+
+
+def _last_line(text: str) -> str:
+    """Ray's reason from its stderr: the last "…Error: reason" line (Ray prints a traceback,
+    then hints), else the last line."""
+    lines = text.strip().splitlines() or ["no output"]
+    reasons = [line.split(": ", 1)[1] for line in lines
+               if re.match(r"^[A-Za-z_.]*(Error|Exception): ", line)]
+    return reasons[-1] if reasons else lines[-1]

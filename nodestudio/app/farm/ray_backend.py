@@ -39,13 +39,10 @@ from nodestudio.app.backends import (
     WorkerStatus,
     wait_all,
 )
+from nodestudio.app.farm.connection import connect
 from nodestudio.app.farm.routing import WorkerLoad, choose_job, model_keys
 from nodestudio.graph.files import to_document
 from nodestudio.graph.model import Graph
-
-
-class FarmError(Exception):
-    """The farm cannot be reached or used; the message says what to do."""
 
 
 @dataclass
@@ -78,25 +75,6 @@ class _Worker:
     load: WorkerLoad = field(default_factory=lambda: WorkerLoad("", False))
 
 
-def connect(address: str = "auto", **init_kwargs: Any) -> bool:
-    """Join the Ray cluster at ``address`` ("auto": the one `nodestudio farm start` started,
-    "local": a private one in this process); True when this call started Ray."""
-    import ray
-
-    if ray.is_initialized():
-        return False
-    target = None if address == "local" else address
-    try:
-        ray.init(address=target, include_dashboard=False, log_to_driver=False,
-                 **init_kwargs)
-    except (ConnectionError, RuntimeError, ValueError) as error:
-        raise FarmError(f"no Ray cluster answers at {address!r}: start one with "
-                        "`nodestudio farm start` or check the farm address "
-                        f"({str(error).splitlines()[0] if str(error) else type(error).__name__})"
-                        ) from None
-    return True
-
-
 class RayBackend:
     name = "farm"
 
@@ -106,12 +84,13 @@ class RayBackend:
                  worker_models_dirs: dict[int, list[str | Path]] | None = None,
                  max_retries: int = 2, device: str = "auto", steal_backlog: int = 2,
                  poll_seconds: float = 0.05, init_kwargs: dict[str, Any] | None = None,
-                 warm_imports: Sequence[str] | None = None) -> None:
+                 warm_imports: Sequence[str] | None = None, send_token: bool = False) -> None:
         """``warm_imports``: what each new worker imports as it starts (None: worker.py's
-        WARM_IMPORTS; empty: nothing, the first job imports what it needs)."""
+        WARM_IMPORTS; empty: nothing, the first job imports what it needs). ``send_token``:
+        connection.connect's."""
+        self._owns_ray = connect(address, send_token=send_token, **(init_kwargs or {}))
         import ray
 
-        self._owns_ray = connect(address, **(init_kwargs or {}))
         self._ray = ray
         self.session = session
         if registry is None and session is not None:
