@@ -37,17 +37,27 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def client_address(ray_cluster) -> Iterator[str]:
+def client_address(ray_cluster, tmp_path_factory) -> Iterator[str]:
     """ray://127.0.0.1:PORT: a Ray Client server in proxy mode, as `ray start --head` runs."""
+    # The farm modules before this one have let their workers go: both CPUs free first.
+    deadline = time.monotonic() + 120
+    while (ray_cluster.available_resources().get("CPU", 0)
+           < ray_cluster.cluster_resources().get("CPU", 0)):
+        assert time.monotonic() < deadline, ray_cluster.available_resources()
+        time.sleep(0.2)
     node = next(n for n in ray_cluster.nodes() if n["Alive"])
     port = _free_port()
+    log = tmp_path_factory.mktemp("client-server") / "proxy.log"
     server = subprocess.Popen(
         [sys.executable, "-m", "ray.util.client.server",
          f"--address={ray_cluster.get_runtime_context().gcs_address}", "--host=127.0.0.1",
          f"--port={port}", "--mode=proxy", f"--node-id={node['NodeID']}",
          f"--runtime-env-agent-address=http://{node['NodeManagerAddress']}:"
          f"{node['RuntimeEnvAgentPort']}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # The proxy gives the per-client server it starts 30 s to answer; a busy 2-core CI
+        # box took longer once (a real head is idle when a client connects).
+        env={**os.environ, "RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S": "180"},
+        stdout=subprocess.DEVNULL, stderr=log.open("w"))
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -56,9 +66,18 @@ def client_address(ray_cluster) -> Iterator[str]:
         except OSError:
             assert server.poll() is None and time.monotonic() < deadline, "no client server"
             time.sleep(0.2)
+    _proxy_log[:] = [log]
     yield f"ray://127.0.0.1:{port}"
     server.terminate()
     server.wait(30)
+
+
+#: The proxy's log, for a failure's message.
+_proxy_log: list[Path] = []
+
+
+def _proxy_said() -> str:
+    return "\n".join(p.read_text()[-3000:] for p in _proxy_log if p.exists())
 
 
 def _nodestudio(args: list[str], home: Path, **extra_env: str) -> subprocess.CompletedProcess:
@@ -80,7 +99,7 @@ def test_a_job_sent_through_the_ray_client_matches_a_local_run_and_ray_stays_qui
     done = _nodestudio(["run", str(WORKFLOW), "--farm", client_address, "--output",
                         str(output), "--set", "sampler.steps=2", "--set", "sampler.seed=7"],
                        home)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 0, done.stderr + "\nthe client server said:\n" + _proxy_said()
     written = sorted(output.glob("*.png"))
     assert len(written) == 1 and done.stdout.strip() == f"wrote {written[0]}"
     # Only NodeStudio's own line reaches the terminal: no Ray log records, no warnings.

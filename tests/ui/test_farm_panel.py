@@ -88,6 +88,20 @@ def test_an_unreachable_farm_says_why_and_stays_local(qtbot):
                                     "no Ray cluster answers at 'ray://farm:10001'")
 
 
+def test_without_ray_installed_the_farm_target_says_how_to_install_it(window, registry,
+                                                                        tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # what `import ray` meets without Ray
+    controller = _install(window, registry, tmp_path)
+    panel = controller.farm_panel
+    panel.target.setCurrentIndex(1)  # the real factory: open_backend
+    assert panel.target.currentIndex() == 0 and panel.backend is not None
+    assert panel.message.text() == ("The farm at ray://render:10001 is not available: the farm "
+                                    'needs Ray: pip install "nodestudio[farm]"')
+    controller.shutdown()
+
+
 def _install(window, registry, tmp_path):
     from nodestudio.app.session import Session
     from nodestudio.app.settings import Settings

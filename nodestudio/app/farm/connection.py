@@ -41,8 +41,10 @@ def connect(address: str = "auto", *, send_token: bool = False, **init_kwargs: A
     if send_token:
         os.environ.setdefault("RAY_AUTH_MODE", "token")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    import ray
-
+    try:
+        import ray
+    except ImportError:
+        raise FarmError('the farm needs Ray: pip install "nodestudio[farm]"') from None
     if ray.is_initialized():
         return False
     quiet_ray_logging()
@@ -71,7 +73,7 @@ def quiet_ray_logging() -> None:
 def unreachable_message(address: str, error: BaseException) -> str:
     """What to do when ``ray.init`` refused ``address``: start a farm or fix the address, and,
     for an explicit address, send the cluster's token."""
-    detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    detail = _reason(error)
     message = (f"no Ray cluster answers at {address!r}: start one with `nodestudio farm start` "
                f"or check the farm address ({detail})")
     if address not in ("auto", "local") and not token_auth_requested():
@@ -79,6 +81,17 @@ def unreachable_message(address: str, error: BaseException) -> str:
                     f"{RAY_TOKEN_FILE} from the farm's head to this machine and set "
                     '"farm_send_token": true in settings.json (or RAY_AUTH_MODE=token)')
     return message
+
+
+def _reason(error: BaseException) -> str:
+    """Ray's reason in one line: its first line, and where that only introduces what follows
+    ("Initialization failure from server:" and the server's traceback), the last line too."""
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    if lines[0].endswith(":") and len(lines) > 1:
+        return f"{lines[0]} {lines[-1]}"
+    return lines[0]
 
 
 def token_auth_requested() -> bool:
