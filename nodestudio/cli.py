@@ -422,7 +422,12 @@ def _export_command(args: argparse.Namespace) -> int:
         print("nodestudio export: ComfyUI export is not available in this build",
               file=sys.stderr)
         return EXIT_INVALID
-    session = _session(args)
+    try:
+        session = _session(args)
+    except ValueError as error:
+        print(f"nodestudio export: {error}", file=sys.stderr)
+        return EXIT_INVALID
+
     def workflow(graph: Any, registry: Any) -> dict[str, Any]:
         return export_ui_workflow(graph, registry, subgraphs=not args.flat_subgraphs)
 
@@ -433,11 +438,21 @@ def _export_command(args: argparse.Namespace) -> int:
         graph = session.load_graph(args.graph)
         documents = [(out, export(graph, session.registry)) for out, export in writes]
     except GraphError as error:
-        print(f"{args.graph}: {error}", file=sys.stderr)
+        # A reading error names the file already ("a.json: unrecognised graph format").
+        print(f"nodestudio export: {error}", file=sys.stderr)
         return EXIT_INVALID
+    from nodestudio.app.path_rules import write_failure_reason
+    from nodestudio.graph.files import write_atomic
+
     for out, document in documents:
-        out.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n",
-                       encoding="utf-8")
+        text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+        try:
+            # Atomic: an export over an existing file never leaves half of one.
+            write_atomic(out, text.encode("utf-8"))
+        except OSError as error:
+            print(f"nodestudio export: cannot write {out}: {write_failure_reason(error, out)}",
+                  file=sys.stderr)
+            return EXIT_INVALID
         print(f"wrote {out}")
     return EXIT_OK
 

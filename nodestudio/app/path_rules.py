@@ -149,6 +149,16 @@ def folder_problem(folder: Path) -> str | None:
     return None
 
 
+def write_failure_reason(error: OSError, target: Path) -> str:
+    """Why ``target`` could not be written, in words: a folder on its way that is a file
+    reads "File exists" or "Not a directory" from the system."""
+    if isinstance(error, FileExistsError | NotADirectoryError):
+        blocking = next((parent for parent in Path(target).parents if parent.exists()), None)
+        if blocking is not None and blocking.is_file():
+            return f"{blocking} is a file, not a folder"
+    return error.strerror or str(error)
+
+
 def output_problems(graph: Graph, registry: NodeRegistry, output_dir: Path) -> list[Problem]:
     """Save nodes whose prefix leaves the output folder, and an output folder that cannot be
     written: found before the render, not after it."""

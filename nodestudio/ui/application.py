@@ -11,10 +11,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QMessageLogContext, Qt, QTimer, QtMsgType, qInstallMessageHandler
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
+from nodestudio.app.path_rules import write_failure_reason
 from nodestudio.app.settings import APP_NAME, Settings
 from nodestudio.paths import workflows_dir
 from nodestudio.ui.choices import ChoiceProvider
@@ -38,6 +39,7 @@ def ensure_application(argv: Sequence[str] | None = None, *, headless_ok: bool =
         return app
     if headless_ok and not _has_display():
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    route_qt_messages()
     QGuiApplication.setHighDpiScaleFactorRoundingPolicy(
         Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
     app = QApplication(list(argv) if argv is not None else sys.argv[:1])
@@ -45,6 +47,24 @@ def ensure_application(argv: Sequence[str] | None = None, *, headless_ok: bool =
     app.setApplicationDisplayName(APP_NAME)
     app.setOrganizationName(APP_NAME)
     return app
+
+
+def route_qt_messages() -> None:
+    """Qt's own diagnostics go to the "nodestudio.qt" logger instead of the terminal: plugins
+    it could not load (PipeWire, VA-API), the audio server it could not reach, platform notes.
+    They are debug records; Qt's critical messages reach the Log panel as warnings. A
+    developer who sets QT_LOGGING_RULES gets Qt's own printing back."""
+    if not os.environ.get("QT_LOGGING_RULES"):
+        qInstallMessageHandler(_qt_message)
+
+
+_QT_LEVELS = {QtMsgType.QtCriticalMsg: logging.WARNING, QtMsgType.QtFatalMsg: logging.ERROR}
+
+
+def _qt_message(kind: QtMsgType, context: QMessageLogContext, message: str) -> None:
+    category = context.category if context is not None and context.category else "qt"
+    logging.getLogger("nodestudio.qt").log(_QT_LEVELS.get(kind, logging.DEBUG), "%s: %s",
+                                           category, message)
 
 
 def _has_display() -> bool:
@@ -124,6 +144,10 @@ def run_gui(graph: Path | None = None, screenshot: Path | None = None,
         result["done"] = 1
         try:
             result["code"] = 0 if take_screenshot(window, Path(screenshot)) else 1
+        except OSError as error:
+            print(f"nodestudio: could not write {screenshot}: "
+                  f"{write_failure_reason(error, Path(screenshot))}", file=sys.stderr)
+            result["code"] = 2
         except Exception as error:  # an exception in a slot would leave the loop running
             print(f"nodestudio: could not write {screenshot}: {error}", file=sys.stderr)
             result["code"] = 2

@@ -200,6 +200,24 @@ def test_cli_writes_a_workflow(registry, example, tmp_path, capsys):
     assert "--comfy-workflow" in capsys.readouterr().err
 
 
+def test_cli_export_refuses_a_target_it_cannot_write_in_one_line(example, tmp_path, capsys):
+    source = tmp_path / "workflow.json"
+    source.write_text(json.dumps(example("text_to_image.json")))
+    (tmp_path / "notes").write_text("a file where a folder would go")
+    target = tmp_path / "notes" / "out" / "for-comfyui.json"
+    assert main(["export", str(source), "--comfy-workflow", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"nodestudio export: cannot write {target}: {tmp_path / 'notes'} is a "
+                   "file, not a folder\n")
+    assert (tmp_path / "notes").read_text() == "a file where a folder would go"
+    # A file that is no graph is named once, with what is wrong.
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    assert main(["export", str(tmp_path / "deep.json"), "--comfy-api", str(target)]) == 2
+    heading, detail = capsys.readouterr().err.splitlines()
+    assert heading.count("deep.json") == 1 and heading.startswith("nodestudio export: ")
+    assert detail == "  - the JSON nests lists or objects thousands of levels deep; no graph does"
+
+
 def test_an_integer_beyond_float_range_in_a_float_widget_is_no_crash(registry):
     """Found by the fuzz campaign: a hostile file's cfg of 10**400 crashed both exports
     (OverflowError making the value a float) instead of writing or naming it."""

@@ -69,3 +69,14 @@ def test_screenshot_of_a_file_with_nan_exits(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     assert picture.is_file()
+
+
+def test_a_screenshot_that_cannot_be_written_says_why_in_one_line(tmp_path):
+    (tmp_path / "notes").write_text("a file where a folder would go")
+    picture = tmp_path / "notes" / "shot.png"
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", NODESTUDIO_HOME=str(tmp_path / "h"))
+    done = subprocess.run([sys.executable, "-m", "nodestudio.cli", "--screenshot", str(picture)],
+                          env=env, capture_output=True, text=True, timeout=90)
+    assert done.returncode == 2
+    assert done.stderr == (f"nodestudio: could not write {picture}: {tmp_path / 'notes'} is a "
+                           "file, not a folder\n")
