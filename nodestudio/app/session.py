@@ -127,7 +127,8 @@ class Session:
         """Every problem that stops ``graph`` from running, the named models and images missing
         included (the window and ``nodestudio validate`` both ask this)."""
         effective, problems = check_graph(graph, self.registry, choices=self.choices)
-        return [*_without_allowed_images(problems, effective, self.registry, self.settings),
+        problems = _without_allowed_images(problems, effective, self.registry, self.settings)
+        return [*_naming_model_folders(problems, effective, self.registry, self.models),
                 *self.path_problems(effective)]
 
     def warnings(self, graph: Graph) -> list[Problem]:
@@ -256,6 +257,30 @@ def _label(node: object, registry: NodeRegistry) -> str:
     node_type = registry.get(getattr(node, "type", ""))
     name = getattr(node, "title", None) or (node_type.display_name if node_type else "node")
     return f"{name} (node {getattr(node, 'id', '?')})"
+
+
+def _naming_model_folders(problems: list[Problem], graph: Graph, registry: NodeRegistry,
+                          models: ModelLibrary) -> list[Problem]:
+    """A missing model says the folder to put it in (the first its kind is looked for in),
+    not the name of the list it was looked up in ("models:diffusion_models")."""
+    named = []
+    for problem in problems:
+        node = graph.nodes.get(problem.node_id or "")
+        node_type = registry.get(node.type) if node is not None else None
+        spec = node_type.input(problem.input) if node_type and problem.input else None
+        source = spec.choices_source if spec is not None else None
+        if (problem.kind == "missing_choice" and node is not None and spec is not None
+                and source and source.startswith("models:")):
+            folders = models.folders(source.partition(":")[2])
+            value = node.values.get(spec.name, spec.default)
+            if folders:
+                said = (missing_choice_message(value, source, folders[0]) if value else
+                        f"no model chosen: pick one, or put one in {folders[0]}")
+                problem = Problem(problem.message.replace(
+                    missing_choice_message(value, source), said),
+                    problem.node_id, problem.input, problem.kind)
+        named.append(problem)
+    return named
 
 
 def _without_allowed_images(problems: list[Problem], graph: Graph, registry: NodeRegistry,

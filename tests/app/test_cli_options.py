@@ -67,6 +67,24 @@ def test_validate_exits_2_naming_a_missing_checkpoint_lora_and_picture(tmp_path)
     assert f"node {ids['checkpoint']}" in report and f"node {lora}" in report
     assert f"node {picture}" in report
     assert "Traceback" not in checked.stdout + checked.stderr
+    # Each missing file is told where it belongs, not the name of the list it was sought in.
+    models = tmp_path / "models"
+    assert (f"'no_such_model.safetensors' is not in {models / 'checkpoints'}; put the file "
+            "there or choose one that is") in report
+    assert (f"'no_such_lora.safetensors' is not in {models / 'loras'}; put the file there or "
+            "choose one that is") in report
+    assert f"'no_such_picture.png' is not in {tmp_path / 'input'}" in report
+    assert "(models:" not in report
+
+
+def test_validate_says_where_a_model_goes_when_none_is_chosen(tmp_path):
+    from nodestudio.app.session import Session
+
+    graph, ids = text_to_image("", "a red circle")
+    session = Session(device="cpu", models_dir=tmp_path / "models")
+    assert [str(p) for p in session.validate(graph)] == [
+        f"node {ids['checkpoint']}, input 'checkpoint': no model chosen: pick one, or put one "
+        f"in {tmp_path / 'models' / 'checkpoints'}"]
 
 
 # -- item 10: bad options, before anything runs ------------------------------------------------
