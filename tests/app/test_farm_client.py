@@ -145,6 +145,18 @@ def test_farm_start_says_how_machines_join_and_send_jobs_with_its_token():
     assert not any("token" in line for line in _farm_started_lines(6379, 10001, False))
 
 
+def test_farm_start_prints_the_address_ray_chose():
+    from nodestudio.app.farm.cli import _farm_started_lines, _node_ip
+
+    said = ("2026-12-07 15:40:42,378\tINFO scripts.py:1043 -- Local node IP: 192.0.2.2\n"
+            "2026-12-07 15:40:46,083\tINFO scripts.py:1095 --   ray start --address=...\n")
+    assert _node_ip(said) == "192.0.2.2"
+    assert _node_ip("no address here") == "<this machine's IP>"
+    lines = _farm_started_lines(6379, 10001, True, "192.0.2.2")
+    assert "RAY_AUTH_MODE=token ray start --address=192.0.2.2:6379" in lines[2]
+    assert "--farm ray://192.0.2.2:10001" in lines[3]
+
+
 def test_farm_start_gives_rays_reason_not_its_closing_hint():
     from nodestudio.app.farm.cli import _last_line
 

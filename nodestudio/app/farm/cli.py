@@ -154,19 +154,28 @@ def farm_start(port: int, num_cpus: int | None, num_gpus: int | None,
               f"({_last_line(done.stderr)}); is one already running? (`ray stop` ends it)",
               file=sys.stderr)
         return EXIT_INVALID
-    print("\n".join(_farm_started_lines(port, client_port, token_auth)))
+    print("\n".join(_farm_started_lines(port, client_port, token_auth,
+                                         _node_ip(done.stdout + done.stderr))))
     return EXIT_OK
 
 
-def _farm_started_lines(port: int, client_port: int, token_auth: bool) -> list[str]:
+def _node_ip(ray_output: str) -> str:
+    """The address Ray chose for this head ("Local node IP: 192.168.1.20" in its output), so
+    the printed commands can be pasted as they are; a placeholder when Ray did not say."""
+    found = re.search(r"Local node IP: ([0-9A-Fa-f:.]+)", ray_output)
+    return found.group(1) if found else "<this machine's IP>"
+
+
+def _farm_started_lines(port: int, client_port: int, token_auth: bool,
+                        ip: str = "<this machine's IP>") -> list[str]:
     joining = "RAY_AUTH_MODE=token ray start" if token_auth else "ray start"
     lines = ["farm started: run graphs on it with  nodestudio run GRAPH --farm auto"]
     if token_auth:
         lines.append(f"it asks for this machine's Ray token: copy {RAY_TOKEN_FILE} to every "
                      "machine that joins it or sends it jobs")
-    lines.append(f"other machines join with  {joining} --address=<this machine's IP>:{port}")
+    lines.append(f"other machines join with  {joining} --address={ip}:{port}")
     sending = ("NodeStudio elsewhere sends jobs with  "
-               f"--farm ray://<this machine's IP>:{client_port}")
+               f"--farm ray://{ip}:{client_port}")
     if token_auth:
         sending += ' and "farm_send_token": true in its settings.json'
     lines += [sending, "stop it with  ray stop"]
