@@ -96,9 +96,15 @@ def test_a_job_sent_through_the_ray_client_matches_a_local_run_and_ray_stays_qui
     (home / "config").mkdir(parents=True)
     (home / "config" / "settings.json").write_text('{"farm_send_token": true}')
     output = tmp_path / "farm-output"
-    done = _nodestudio(["run", str(WORKFLOW), "--farm", client_address, "--output",
-                        str(output), "--set", "sampler.steps=2", "--set", "sampler.seed=7"],
-                       home)
+    command = ["run", str(WORKFLOW), "--farm", client_address, "--output", str(output),
+               "--set", "sampler.steps=2", "--set", "sampler.seed=7"]
+    done = _nodestudio(command, home)
+    if "Starting Ray client server failed" in done.stderr:
+        # Ray's proxy forks the per-client server while its gRPC threads run; on this busy
+        # 2-core box that child died at once twice in about 15 runs ("epoll_wait error: Bad
+        # file descriptor" in its log). Ray's flake, not NodeStudio's: connect again, as a
+        # user would.
+        done = _nodestudio(command, home)
     assert done.returncode == 0, done.stderr + "\nthe client server said:\n" + _proxy_said()
     written = sorted(output.glob("*.png"))
     assert len(written) == 1 and done.stdout.strip() == f"wrote {written[0]}"
