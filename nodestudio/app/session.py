@@ -259,26 +259,36 @@ def _label(node: object, registry: NodeRegistry) -> str:
     return f"{name} (node {getattr(node, 'id', '?')})"
 
 
+def _missing_choice(problem: Problem, graph: Graph,
+                    registry: NodeRegistry) -> tuple[str, object] | None:
+    """(choices source, value) of a "missing_choice" problem, None for any other problem."""
+    node = graph.nodes.get(problem.node_id or "")
+    node_type = registry.get(node.type) if node is not None else None
+    spec = node_type.input(problem.input) if node_type and problem.input else None
+    if problem.kind != "missing_choice" or node is None or spec is None:
+        return None
+    return spec.choices_source or "", node.values.get(spec.name, spec.default)
+
+
+def _retold(problem: Problem, old: str, new: str) -> Problem:
+    return Problem(problem.message.replace(old, new), problem.node_id, problem.input,
+                   problem.kind)
+
+
 def _naming_model_folders(problems: list[Problem], graph: Graph, registry: NodeRegistry,
                           models: ModelLibrary) -> list[Problem]:
     """A missing model says the folder to put it in (the first its kind is looked for in),
     not the name of the list it was looked up in ("models:diffusion_models")."""
     named = []
     for problem in problems:
-        node = graph.nodes.get(problem.node_id or "")
-        node_type = registry.get(node.type) if node is not None else None
-        spec = node_type.input(problem.input) if node_type and problem.input else None
-        source = spec.choices_source if spec is not None else None
-        if (problem.kind == "missing_choice" and node is not None and spec is not None
-                and source and source.startswith("models:")):
+        missing = _missing_choice(problem, graph, registry)
+        if missing is not None and missing[0].startswith("models:"):
+            source, value = missing
             folders = models.folders(source.partition(":")[2])
-            value = node.values.get(spec.name, spec.default)
             if folders:
                 said = (missing_choice_message(value, source, folders[0]) if value else
                         f"no model chosen: pick one, or put one in {folders[0]}")
-                problem = Problem(problem.message.replace(
-                    missing_choice_message(value, source), said),
-                    problem.node_id, problem.input, problem.kind)
+                problem = _retold(problem, missing_choice_message(value, source), said)
         named.append(problem)
     return named
 
@@ -289,18 +299,14 @@ def _without_allowed_images(problems: list[Problem], graph: Graph, registry: Nod
     them is the path rules' question (path_problems), not the input folder's listing."""
     kept = []
     for problem in problems:
-        node = graph.nodes.get(problem.node_id or "")
-        node_type = registry.get(node.type) if node is not None else None
-        spec = node_type.input(problem.input) if node_type and problem.input else None
-        if (problem.kind == "missing_choice" and node is not None and spec is not None
-                and spec.choices_source == INPUT_FILES_SOURCE):
-            value = node.values.get(spec.name, spec.default)
+        missing = _missing_choice(problem, graph, registry)
+        if missing is not None and missing[0] == INPUT_FILES_SOURCE:
+            value = missing[1]
             if isinstance(value, str) and resolve_image_name(value, settings.input_dir).is_file():
                 continue
             # Say where the picture belongs, not the name of the list it was looked up in.
-            problem = Problem(problem.message.replace(
-                missing_choice_message(value, INPUT_FILES_SOURCE),
-                missing_choice_message(value, INPUT_FILES_SOURCE, Path(settings.input_dir))),
-                problem.node_id, problem.input, problem.kind)
+            problem = _retold(problem, missing_choice_message(value, INPUT_FILES_SOURCE),
+                              missing_choice_message(value, INPUT_FILES_SOURCE,
+                                                     Path(settings.input_dir)))
         kept.append(problem)
     return kept
