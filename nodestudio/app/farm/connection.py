@@ -25,6 +25,11 @@ RAY_TOKEN_FILE = "~/.ray/auth_token"
 #: propagate, has no handler (Python's last-resort handler prints its warnings bare) and the
 #: client sets its level to INFO as it connects.
 _RELAYED_LOGGER = "ray.util.client.logsclient"
+#: What Ray's client proxy answers when the per-client server it started died at once: it
+#: forks that server while its own gRPC threads run, and the child sometimes loses its epoll
+#: descriptor ("epoll_wait error: Bad file descriptor" in its log). A second connection gets
+#: a fresh server, so NodeStudio tries once more before it reports the failure.
+_PROXY_SERVER_DIED = "Starting Ray client server failed"
 
 
 class FarmError(Exception):
@@ -51,14 +56,28 @@ def connect(address: str = "auto", *, send_token: bool = False, **init_kwargs: A
     target = None if address == "local" else address
     init_kwargs.setdefault("logging_level", logging.ERROR)
     try:
-        with warnings.catch_warnings():
-            # The Ray Client's "connection timed out" UserWarning repeats the error below.
-            warnings.simplefilter("ignore")
-            ray.init(address=target, include_dashboard=False, log_to_driver=False,
-                     **init_kwargs)
+        _init_quietly(ray, target, init_kwargs)
     except (ConnectionError, RuntimeError, ValueError) as error:
-        raise FarmError(unreachable_message(address, error)) from None
+        if _PROXY_SERVER_DIED not in str(error):
+            raise FarmError(unreachable_message(address, error)) from None
+        # A failed Ray Client connection has disconnected itself: ray.init can run again.
+        try:
+            _init_quietly(ray, target, init_kwargs)
+        except (ConnectionError, RuntimeError, ValueError) as again:
+            if _PROXY_SERVER_DIED not in str(again):
+                raise FarmError(unreachable_message(address, again)) from None
+            raise FarmError(
+                f"the farm at {address!r} answered, but the server it starts for each "
+                f"connection died at start twice ({_reason(again)}): run again; the farm's "
+                "head keeps that server's log in /tmp/ray/session_latest/logs") from None
     return True
+
+
+def _init_quietly(ray: Any, target: str | None, init_kwargs: dict[str, Any]) -> None:
+    with warnings.catch_warnings():
+        # The Ray Client's "connection timed out" UserWarning repeats the error it raises.
+        warnings.simplefilter("ignore")
+        ray.init(address=target, include_dashboard=False, log_to_driver=False, **init_kwargs)
 
 
 def quiet_ray_logging() -> None:
