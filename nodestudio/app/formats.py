@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from nodestudio.api.registry import NodeRegistry
 from nodestudio.app.media_metadata import media_kind, media_texts
 from nodestudio.graph import files
+from nodestudio.graph.file_reading import read_graph_file
 from nodestudio.graph.model import Graph
 from nodestudio.graph.problems import GraphFileError, Problem, json_error_text
 
@@ -45,10 +46,7 @@ def read_graph(
     path: Path, registry: NodeRegistry, importers: Sequence[GraphImporter] | None = None
 ) -> Graph:
     """Open ``path`` whatever it holds; raises GraphFileError naming every problem."""
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as error:
-        raise GraphFileError(f"cannot read {path}", [Problem(str(error), kind="io")]) from None
+    raw = read_graph_file(path)
     try:
         return read_graph_bytes(raw, registry, importers)
     except GraphFileError as error:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from nodestudio.app.choices import IMAGE_SUFFIXES
 from nodestudio.app.formats import PNG_GRAPH_CHUNK, png_text_chunks, webp_exif_texts
+from nodestudio.graph.file_reading import read_graph_file
 from nodestudio.graph.problems import GraphFileError
 
 #: Text keys that make a picture a graph file (NodeStudio's own, ComfyUI's).
@@ -34,7 +35,7 @@ def carries_graph(path: Path) -> bool:
     if suffix not in (".png", ".webp"):
         return False
     try:
-        raw = path.read_bytes()
+        raw = read_graph_file(path)
         texts = png_text_chunks(raw) if suffix == ".png" else webp_exif_texts(raw)
     except (OSError, GraphFileError):
         return False

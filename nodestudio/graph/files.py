@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from nodestudio.api.registry import NodeRegistry
+from nodestudio.graph.file_reading import read_graph_file
 from nodestudio.graph.layout import Group, Layout, NodeLayout
 from nodestudio.graph.model import NODE_MODES, Graph
 from nodestudio.graph.problems import GraphFileError, Problem, json_error_text
@@ -179,10 +180,7 @@ def loads(text: str | bytes, registry: NodeRegistry | None = None) -> Graph:
 
 def load(path: str | os.PathLike[str], registry: NodeRegistry | None = None) -> Graph:
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as error:
-        raise GraphFileError(f"cannot read {path}", [Problem(str(error), kind="io")]) from None
+    raw = read_graph_file(path)
     try:
         return loads(raw, registry)
     except GraphFileError as error:

@@ -9,8 +9,9 @@ from PySide6.QtCore import QObject, QSettings, QStandardPaths, Signal
 
 from nodestudio.app.formats import PNG_SIGNATURE, read_graph_bytes
 from nodestudio.graph import files
+from nodestudio.graph.file_reading import read_graph_file
 from nodestudio.graph.model import Graph
-from nodestudio.graph.problems import GraphFileError, Problem
+from nodestudio.graph.problems import GraphFileError
 from nodestudio.paths import resources_dir
 from nodestudio.ui.editor import GraphEditor
 
@@ -47,11 +48,7 @@ class Document(QObject):
         Raises GraphFileError; the current graph stays untouched when it does.
         """
         path = Path(path)
-        try:
-            raw = path.read_bytes()
-        except OSError as error:
-            raise GraphFileError(f"cannot read {path}", [Problem(str(error), kind="io")]) \
-                from None
+        raw = read_graph_file(path)
         try:
             graph = read_graph_bytes(raw, self.editor.registry)
         except GraphFileError as error:

@@ -4,6 +4,7 @@ one-line problem naming the node and input, never a traceback."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -100,3 +101,17 @@ def test_validate_names_an_unreadable_file_once_with_a_plain_reason(tmp_path, ca
     first_line, detail = out.out.splitlines()[:2]
     assert first_line.count("stranger.json") == 1
     assert detail.startswith(f"  - {problem}")
+
+
+@pytest.mark.timeout(30)  # before, `nodestudio run` on a pipe waited for a writer, and on a
+# device such as /dev/zero read until the memory ran out
+@pytest.mark.parametrize("command", ["run", "validate"])
+def test_a_pipe_given_as_the_graph_is_refused_at_once_in_plain_words(tmp_path, capsys,
+                                                                     command):
+    pipe = tmp_path / "graph.json"
+    os.mkfifo(pipe)
+    assert main([command, str(pipe)]) == EXIT_INVALID
+    out = capsys.readouterr()
+    said = (out.out + out.err).splitlines()
+    assert said[-2:] == [said[-2], "  - it is not a file (a pipe or a device)"]
+    assert said[-2].endswith(f"cannot read {pipe}") and "Errno" not in out.out + out.err

@@ -142,3 +142,34 @@ def test_a_save_removes_stale_temporary_files_of_its_target_only(tmp_path):
     assert not stale.exists()
     assert fresh.exists() and other.exists() and unlike.exists()
     assert load(target) == Graph()
+
+
+@pytest.mark.timeout(20)  # opening a pipe for reading must not wait for a writer
+@pytest.mark.parametrize(("make", "reason"), [
+    (lambda path: None, "there is no such file"),
+    (lambda path: path.mkdir(), "it is a folder, not a file"),
+    (lambda path: os.mkfifo(path), "it is not a file (a pipe or a device)"),
+])
+def test_a_path_that_is_no_graph_file_is_refused_before_reading(tmp_path, make, reason):
+    path = tmp_path / "shared.json"
+    make(path)
+    with pytest.raises(GraphFileError) as refused:
+        load(path, REGISTRY)
+    assert refused.value.summary == f"cannot read {path}"
+    assert [problem.message for problem in refused.value.problems] == [reason]
+
+
+def test_a_file_larger_than_any_graph_is_refused_unread(tmp_path):
+    from nodestudio.graph.file_reading import read_graph_file
+
+    path = tmp_path / "huge.json"
+    with path.open("wb") as file:  # sparse: 3 GiB that cost no disk
+        file.truncate(3 << 30)
+    with pytest.raises(GraphFileError) as refused:
+        load(path, REGISTRY)
+    assert [p.message for p in refused.value.problems] == [
+        "it is 3.0 GB; no graph file is larger than 1.0 GB"]
+    small = save(Graph(), tmp_path / "small.json")
+    assert read_graph_file(small, limit=small.stat().st_size) == small.read_bytes()
+    with pytest.raises(GraphFileError, match="cannot read"):
+        read_graph_file(small, limit=small.stat().st_size - 1)

@@ -89,6 +89,22 @@ def test_a_malformed_file_shows_an_error_and_the_window_stays_usable(window, can
     assert len(window.editor.graph) == len(before) + 1
 
 
+def test_opening_a_pipe_or_a_vanished_file_says_why_and_keeps_the_graph(window, tmp_path):
+    import os
+
+    _build(window)
+    before = window.editor.graph.copy()
+    pipe = tmp_path / "shared.json"
+    os.mkfifo(pipe)  # before, the window froze here waiting for a writer
+    assert not window.open_file(pipe, ask=False)
+    assert "it is not a file (a pipe or a device)" in window.error_dialog.informativeText()
+    window.error_dialog.close()
+    assert not window.open_file(tmp_path / "gone.json", ask=False)  # e.g. a recent file
+    assert "there is no such file" in window.error_dialog.informativeText()
+    assert "Errno" not in window.error_dialog.informativeText()
+    assert window.editor.graph == before
+
+
 def test_dropping_a_graph_file_on_the_canvas_opens_it(window, tmp_path):
     source = tmp_path / "dropped.json"
     _build(window)
