@@ -123,3 +123,18 @@ def save_png_batch(images: np.ndarray, folder: Path, stem: str,
             raise
         written.append(path)
     return written
+
+
+def cannot_save(what: str, folder: Path, error: BaseException) -> NodeError:
+    """"cannot save WHAT in FOLDER: why", the why in words: the system's reason without its
+    errno and repeated path, or a writer library's one-line message."""
+    if not isinstance(error, OSError):
+        return NodeError(f"cannot save {what} in {folder}: {error}")
+    reason = error.strerror or str(error)
+    reason = reason[:1].lower() + reason[1:]
+    if isinstance(error, FileExistsError | NotADirectoryError):
+        # Making the folder met a file of that name on the way.
+        blocking = next((p for p in (folder, *folder.parents) if p.exists()), None)
+        if blocking is not None and not blocking.is_dir():
+            reason = f"{blocking} is a file, not a folder"
+    return NodeError(f"cannot save {what} in {folder}: {reason}")

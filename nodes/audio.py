@@ -18,7 +18,7 @@ from nodestudio.api import (
 )
 
 from ._media_io import AUDIO_FORMATS, read_audio, save_numbered, write_audio
-from ._saving import metadata_chunks, resolve_output_prefix
+from ._saving import cannot_save, metadata_chunks, resolve_output_prefix
 from .video import allowed_input_file, input_file_fingerprint
 
 AUDIO_SUFFIXES = (".flac", ".wav", ".mp3", ".ogg", ".opus", ".m4a", ".aac",
@@ -93,6 +93,6 @@ def save_audio(audio: Any, filename_prefix: str, format: str, ctx: NodeContext,
     except NodeError:
         raise
     except Exception as error:  # PyAV raises many kinds; the user needs one sentence
-        raise NodeError(f"cannot save the {format.upper()} file in {folder}: {error}") from error
+        raise cannot_save(f"the {format.upper()} file", folder, error) from error
     ctx.add_file(path)
     return ()

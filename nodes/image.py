@@ -43,6 +43,7 @@ from ._imaging import (
 from ._saving import (
     EIGHT_BIT_CONVERSIONS,
     ROUND,
+    cannot_save,
     metadata_chunks,
     resolve_output_prefix,
     save_png_batch,
@@ -216,7 +217,7 @@ def save_image(images: Any, filename_prefix: str, ctx: NodeContext,
     try:
         paths = save_png_batch(batch, folder, stem, metadata_chunks(ctx), to_8_bit)
     except OSError as error:
-        raise NodeError(f"cannot save the image in {folder}: {error}") from error
+        raise cannot_save("the image", folder, error) from error
     for path in paths:
         ctx.add_file(path)
     ctx.show_image(batch)

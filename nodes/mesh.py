@@ -8,7 +8,7 @@ from typing import Any
 from nodestudio.api import MESH, Choice, Input, Mesh, NodeContext, NodeError, String, node
 
 from ._media_io import save_numbered
-from ._saving import GRAPH_CHUNK, metadata_chunks, resolve_output_prefix
+from ._saving import GRAPH_CHUNK, cannot_save, metadata_chunks, resolve_output_prefix
 
 MESH_FORMATS = ("glb", "ply", "obj")
 
@@ -79,6 +79,6 @@ def save_mesh(mesh: Any, filename_prefix: str, format: str, ctx: NodeContext) ->
     try:
         path = save_numbered(folder, stem, f".{format}", lambda target: target.write_bytes(data))
     except OSError as error:
-        raise NodeError(f"cannot save the mesh in {folder}: {error}") from error
+        raise cannot_save("the mesh", folder, error) from error
     ctx.add_file(path)
     return ()

@@ -33,7 +33,7 @@ from nodestudio.api import (
 
 from ._imaging import as_image_batch
 from ._media_io import read_video, save_numbered, write_animation, write_video
-from ._saving import metadata_chunks, resolve_output_prefix
+from ._saving import cannot_save, metadata_chunks, resolve_output_prefix
 from .image import readable_roots, resolve_input_image
 
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mkv", ".mov", ".avi", ".webp", ".gif", ".apng")
@@ -193,8 +193,7 @@ def _save(folder: Path, stem: str, suffix: str, write: Any) -> Path:
     except NodeError:
         raise
     except Exception as error:  # PyAV and Pillow raise many kinds; the user needs one sentence
-        raise NodeError(f"cannot save the {suffix[1:].upper()} file in {folder}: "
-                        f"{error}") from error
+        raise cannot_save(f"the {suffix[1:].upper()} file", folder, error) from error
 
 
 @node(

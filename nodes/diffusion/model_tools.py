@@ -28,7 +28,7 @@ from nodestudio.api import (
     node,
 )
 
-from .._saving import COUNTER_DIGITS, metadata_chunks, resolve_output_prefix
+from .._saving import COUNTER_DIGITS, cannot_save, metadata_chunks, resolve_output_prefix
 
 MERGING = "advanced/model_merging"
 MODEL_SETTINGS = "advanced/model"
@@ -223,7 +223,7 @@ def save_checkpoint(model: Any, clip: Any, vae: Any, filename_prefix: str,
     try:
         path = _reserve_checkpoint_path(folder, stem)
     except OSError as error:
-        raise NodeError(f"cannot save the checkpoint in {folder}: {error}") from error
+        raise cannot_save("the checkpoint", folder, error) from error
     try:
         write_checkpoint(model, clip, vae, path, metadata_chunks(ctx))
     except BaseException:

@@ -134,6 +134,11 @@ def prefix_problem(output_dir: Path, prefix: str) -> str | None:
     root = output_dir.resolve()
     if not root.joinpath(*relative.parent.parts).resolve().is_relative_to(root):
         return f"filename prefix {prefix!r} leads outside the output folder {output_dir}"
+    folders = relative.parent.parts
+    for depth in range(1, len(folders) + 1):
+        folder = root.joinpath(*folders[:depth])
+        if folder.exists() and not folder.is_dir():
+            return f"filename prefix {prefix!r} saves in the folder {folder}, but that is a file"
     return None
 
 

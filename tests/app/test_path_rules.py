@@ -171,3 +171,16 @@ def test_validate_reports_an_output_folder_that_cannot_be_written(places):
     with pytest.raises(GraphValidationError):
         runner.run(load_save_graph("mine.png"), on_event=lambda e: started.append(e.kind))
     assert "node_started" not in started
+
+
+def test_validate_reports_a_file_where_the_prefix_needs_a_folder_before_any_node_runs(places):
+    renders = places["out"] / "renders"
+    renders.mkdir(parents=True)
+    (renders / "june").write_text("a file")
+    runner = session(places)
+    problems = runner.validate(load_save_graph("mine.png", "renders/june/shot"))
+    assert [(p.node_id, p.message) for p in problems] == [(
+        "save", f"filename prefix 'renders/june/shot' saves in the folder "
+                f"{renders.resolve() / 'june'}, but that is a file")]
+    assert runner.validate(load_save_graph("mine.png", "renders/july/shot")) == []  # made later
+    assert runner.validate(load_save_graph("mine.png", "renders/june")) == []  # a file name

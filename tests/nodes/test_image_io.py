@@ -199,6 +199,15 @@ def test_save_refuses_prefixes_that_leave_the_output_folder_or_name_nothing(
     assert not (folders.output.parent / "escape_00001_.png").exists()
 
 
+def test_save_says_in_words_that_a_file_stands_where_its_folder_goes(node, ctx, folders):
+    (folders.output / "portraits").write_text("a file, not a folder")
+    with pytest.raises(NodeError) as refused:
+        node("image.save").function(images=np.ones((1, 2, 2, 3), np.float32),
+                                    filename_prefix="portraits/face", ctx=ctx)
+    assert str(refused.value) == (f"cannot save the image in {folders.output / 'portraits'}: "
+                                  f"{folders.output / 'portraits'} is a file, not a folder")
+
+
 def test_preview_shows_without_writing(node, ctx, folders):
     images = np.full((1, 2, 2, 3), 0.25, np.float32)
     assert node("image.preview").function(images=images, ctx=ctx) == ()
