@@ -215,7 +215,7 @@ def _run_command(args: argparse.Namespace) -> int:
     try:
         session = _session(args)
     except ValueError as error:
-        printer.invalid(str(error), [])
+        printer.invalid(str(error), [], heading="nodestudio run")
         return EXIT_INVALID
     # Options that cannot work are refused now, not after a render that took minutes.
     problems = option_problems(session)
@@ -227,7 +227,8 @@ def _run_command(args: argparse.Namespace) -> int:
         apply_assignments(graph, session.registry, args.assignments)
         check_only(graph, session.registry, args.only)
     except GraphError as error:
-        printer.invalid(error.summary, error.problems)
+        # The file that cannot be read, or --set and --only that do not fit the graph.
+        printer.invalid(error.summary, error.problems, heading="nodestudio run")
         return EXIT_INVALID
     printer.warnings([*graph.load_warnings, *session.warnings(graph)])
     printer.titles = {node.id: _node_label(node, session.registry) for node in graph}
@@ -279,12 +280,12 @@ def apply_assignments(graph: Any, registry: Any, assignments: list[str]) -> None
                                     kind="usage"))
             continue
         if node_id not in graph:
-            problems.append(Problem(f"--set: there is no node {node_id!r}", kind="usage"))
+            problems.append(Problem(f"there is no node {node_id!r}", kind="usage"))
             continue
         node_type = registry.get(graph.node(node_id).type)
         spec = node_type.input(input_name) if node_type else None
         if node_type is not None and (spec is None or not spec.has_widget):
-            problems.append(Problem(f"--set: {node_type.display_name} has no value input "
+            problems.append(Problem(f"{node_type.display_name} has no value input "
                                     f"{input_name!r}", node_id, input_name, kind="usage"))
             continue
         value: Any = _parse_value(text)
@@ -292,7 +293,7 @@ def apply_assignments(graph: Any, registry: Any, assignments: list[str]) -> None
             value = coerce_value(spec, value)
             problem = check_value(spec, value)
             if problem:
-                problems.append(Problem(f"--set: {problem}", node_id, input_name,
+                problems.append(Problem(problem, node_id, input_name,
                                         kind="invalid_value"))
                 continue
         graph.set_value(node_id, input_name, value)
@@ -349,7 +350,7 @@ def check_only(graph: Any, registry: Any, node_ids: list[str]) -> None:
     outputs = ", ".join(_node_label(graph.node(node_id), registry)
                         for node_id in output_nodes(graph, registry)) or "none"
     raise GraphError("invalid --only", [
-        Problem(f"--only: there is no node {node_id!r} (output nodes: {outputs})",
+        Problem(f"there is no node {node_id!r} (output nodes: {outputs})",
                 kind="usage") for node_id in unknown])
 
 

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from nodestudio.api.registry import NodeRegistry
 from nodestudio.app.media_metadata import media_kind, media_texts
 from nodestudio.graph import files
-from nodestudio.graph.file_reading import read_graph_file
+from nodestudio.graph.file_reading import read_failure_text, read_graph_file
 from nodestudio.graph.model import Graph
 from nodestudio.graph.problems import GraphFileError, Problem, json_error_text
 
@@ -164,6 +164,19 @@ def _graph_from_image(texts: dict[str, str], kind: str, registry: NodeRegistry,
         kind=kind.lower())])
 
 
+def _yaml_failure_text(error: Exception) -> str:
+    """Why a YAML file could not be read, on one line (PyYAML's own text spans four)."""
+    if isinstance(error, OSError):
+        return read_failure_text(error)
+    if isinstance(error, UnicodeDecodeError):
+        return "it is not UTF-8 text"
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or "it is not valid YAML"
+    if mark is None:
+        return f"it is not valid YAML ({problem})"
+    return f"it is not valid YAML (line {mark.line + 1}, column {mark.column + 1}: {problem})"
+
+
 def read_extra_model_paths(path: Path, *, strict: bool = False) -> dict[str, list[Path]]:
     """Model folders by kind from a ComfyUI ``extra_model_paths.yaml``.
 
@@ -180,7 +193,7 @@ def read_extra_model_paths(path: Path, *, strict: bool = False) -> dict[str, lis
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         if strict:
-            raise ValueError(f"cannot read {path}: {error}") from None
+            raise ValueError(f"cannot read {path}: {_yaml_failure_text(error)}") from None
         return {}
     if data is None:
         data = {}

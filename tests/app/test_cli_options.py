@@ -156,3 +156,35 @@ def test_only_with_an_unknown_node_exits_2_naming_it(two_branches, tmp_path):
     assert "'99'" in done.stderr and "--only" in done.stderr
     assert "Save Image (node 3)" in done.stderr  # it says which outputs there are
     assert "[1/" not in done.stdout and not out.exists()
+
+
+def test_bad_set_and_a_missing_graph_file_are_said_as_the_command_s_own_refusal(two_branches,
+                                                                             tmp_path):
+    done = nodestudio("run", two_branches, "--set", "2.width=wide", "--set", "2.colour=1",
+                      "--set", "9.width=3", "--output", tmp_path / "out", cwd=tmp_path)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.splitlines() == [
+        "nodestudio run: invalid --set",  # not "invalid graph": the graph is fine
+        "  - node 2, input 'width': expected a whole number, got 'wide'",
+        "  - node 2, input 'colour': Resize Image has no value input 'colour'",
+        "  - there is no node '9'"]
+    done = nodestudio("run", tmp_path / "gone.json", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"nodestudio run: cannot read {tmp_path / 'gone.json'}", "  - there is no such file"]
+
+
+@pytest.mark.parametrize(("content", "reason"), [
+    ("a: [\n", "it is not valid YAML (line 2, column 1: expected the node content, but found "
+               "'<stream end>')"),
+    (None, "there is no such file"),
+])
+def test_an_extra_model_paths_file_that_cannot_be_read_is_said_on_one_line(two_branches,
+                                                                          tmp_path, content,
+                                                                          reason):
+    yaml_file = tmp_path / "extra_model_paths.yaml"
+    if content is not None:
+        yaml_file.write_text(content)
+    done = nodestudio("run", two_branches, "--extra-model-paths", yaml_file, cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [f"nodestudio run: cannot read {yaml_file}: {reason}"]

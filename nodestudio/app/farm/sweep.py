@@ -93,10 +93,11 @@ def resolve_targets(graph: Graph, registry: NodeRegistry, target: str) -> list[t
         if spec is not None and spec.has_widget and graph.link_into(node.id, input_name) is None:
             found.append((node.id, input_name))
     if not found:
-        where = f"node {node_part!r}" if node_part else "any node of the graph"
+        missing = (f"node {node_part!r} has no value input {input_name!r}" if node_part
+                   else f"no node of the graph has a value input {input_name!r}")
         raise GraphError("invalid --sweep", [Problem(
-            f"--sweep {target!r}: {where} has no value input {input_name!r}; name it as "
-            "INPUT or NODE.INPUT (node id or title)", kind="usage")])
+            f"--sweep {target!r}: {missing}; name it as INPUT or NODE.INPUT (node id or "
+            "title)", kind="usage")])
     return found
 
 
