@@ -151,8 +151,15 @@ def _command_parser() -> argparse.ArgumentParser:
     validate.add_argument("--json", action="store_true")
     validate.set_defaults(handler=_validate_command)
 
-    nodes = commands.add_parser("nodes", help="list node types and packs that failed to load")
-    nodes.add_argument("--json", action="store_true")
+    nodes = commands.add_parser(
+        "nodes", help="list node types (or those a search finds, or one in full) and packs "
+                      "that failed to load")
+    nodes.add_argument("search", nargs="*", metavar="WORD",
+                       help="words each listed type has in its id, name, category, pack or "
+                            "description; a type's id or name shows that type in full")
+    nodes.add_argument("--json", action="store_true",
+                       help="print the types (each with its inputs and outputs), packs and "
+                            "failed packs as JSON")
     nodes.set_defaults(handler=_nodes_command)
 
     export = commands.add_parser("export", help="convert a graph to another tool's format")
@@ -390,22 +397,35 @@ def _validate_command(args: argparse.Namespace) -> int:
 
 
 def _nodes_command(args: argparse.Namespace) -> int:
+    from nodestudio.app.node_listing import describe, exact, matching
     from nodestudio.app.packs import create_registry
     from nodestudio.app.settings import Settings
 
     registry = create_registry(user_packs_dir=Settings.load().user_packs_dir)
+    query = " ".join(args.search)
+    one = exact(registry, query) if query else None
+    found = [one] if one is not None else matching(registry, query)
     if args.json:
         print(json.dumps({
-            "nodes": [node_type.to_json() for node_type in registry],
+            "nodes": [node_type.to_json() for node_type in found],
             "packs": [{"name": p.name, "source": p.source, "version": p.version,
                        "nodes": list(p.node_ids)} for p in registry.packs],
             "failed_packs": [{"name": f.name, "source": f.source, "message": f.message,
                               "traceback": f.traceback} for f in registry.failures],
         }, indent=2))
         return EXIT_OK
+    if one is not None:
+        print("\n".join(describe(one)))
+        return EXIT_OK
+    if not found:
+        print(f"nodestudio nodes: no node type has all of: {query}", file=sys.stderr)
+        return EXIT_INVALID
+    listed = {node_type.id for node_type in found}
     for category, node_types in registry.by_category().items():
-        print(f"{category}:")
-        for node_type in node_types:
+        shown = [node_type for node_type in node_types if node_type.id in listed]
+        if shown:
+            print(f"{category}:")
+        for node_type in shown:
             print(f"  {node_type.id:34} {node_type.display_name}")
     for failure in registry.failures:
         print(f"failed pack {failure.name} ({failure.source}): {failure.message}")

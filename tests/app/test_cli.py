@@ -85,6 +85,29 @@ def test_validate_and_nodes(graph_file, tmp_path):
     assert data["failed_packs"] == []
 
 
+def test_nodes_finds_types_by_words_and_shows_one_in_full(tmp_path):
+    found = nodestudio("nodes", "LoRA", "load", cwd=tmp_path)
+    assert found.returncode == 0
+    assert "  diffusion.load_lora                Load LoRA" in found.stdout.splitlines()
+    assert "image.save" not in found.stdout  # only the types that have both words
+    full = nodestudio("nodes", "Save Image", cwd=tmp_path)  # a display name, any case
+    lines = full.stdout.splitlines()
+    assert lines[0] == "Save Image (image.save, version 1): image, from nodestudio"
+    assert "  images           IMAGE" in lines
+    assert any(line.startswith('  filename_prefix  STRING = "NodeStudio": Start of the file '
+                               "names") for line in lines)
+    assert lines[-1] == "outputs: none (it saves or shows)"
+    picked = json.loads(nodestudio("nodes", "--json", "image.resize", cwd=tmp_path).stdout)
+    assert [entry["id"] for entry in picked["nodes"]] == ["image.resize"]
+    sampler = nodestudio("nodes", "diffusion.sampler", cwd=tmp_path).stdout
+    assert "a name from" not in sampler and "and 10 more" in sampler  # long choice lists cut
+    lora = nodestudio("nodes", "diffusion.load_lora", cwd=tmp_path).stdout
+    assert "lora            STRING, a name from models/loras" in lora
+    missing = nodestudio("nodes", "no-such-word", cwd=tmp_path)
+    assert missing.returncode == 2 and missing.stdout == ""
+    assert missing.stderr == "nodestudio nodes: no node type has all of: no-such-word\n"
+
+
 def test_validate_names_a_missing_model_and_image_as_the_window_does(tmp_path):
     from nodestudio.graph import files
     from nodestudio.graph.model import Graph
