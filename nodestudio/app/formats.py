@@ -14,15 +14,17 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from nodestudio.api.registry import NodeRegistry
+from nodestudio.app.image_texts import (
+    PNG_GRAPH_CHUNK,
+    PNG_SIGNATURE,
+    png_text_chunks,
+    webp_exif_texts,
+)
 from nodestudio.app.media_metadata import media_kind, media_texts
 from nodestudio.graph import files
 from nodestudio.graph.file_reading import read_failure_text, read_graph_file
 from nodestudio.graph.model import Graph
 from nodestudio.graph.problems import GraphFileError, Problem, json_error_text
-
-#: The PNG text chunk in which NodeStudio stores the graph that made an image.
-PNG_GRAPH_CHUNK = "nodestudio"
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 class GraphImporter(Protocol):
@@ -110,46 +112,6 @@ def image_metadata(graph: Graph, registry: NodeRegistry) -> dict[str, str]:
         return chunks
     chunks.update(comfy_metadata(document, registry))
     return chunks
-
-
-def png_text_chunks(raw: bytes) -> dict[str, str]:
-    """The tEXt/iTXt/zTXt chunks of a PNG (what tools store graphs and prompts in)."""
-    import io
-
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(io.BytesIO(raw)) as image:
-            image.load()
-            text = getattr(image, "text", {}) or {}
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
-        raise GraphFileError("the PNG could not be read", [Problem(str(error), kind="png")]) \
-            from None
-    return {str(key): str(value) for key, value in text.items()}
-
-
-def webp_exif_texts(raw: bytes) -> dict[str, str]:
-    """What ComfyUI stores in a WEBP's EXIF: "workflow:{…}" and "prompt:{…}" strings (in the
-    Make and Model tags, and further tags down for more entries), as key → JSON text."""
-    import io
-
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(io.BytesIO(raw)) as image:
-            exif = image.getexif()
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
-        raise GraphFileError("the WEBP could not be read", [Problem(str(error), kind="webp")]) \
-            from None
-    texts: dict[str, str] = {}
-    for value in exif.values():
-        if isinstance(value, bytes):
-            value = value.decode("utf-8", errors="replace")
-        if isinstance(value, str) and ":" in value:
-            key, _, text = value.partition(":")
-            if key in (PNG_GRAPH_CHUNK, "workflow", "prompt"):
-                texts[key] = text.rstrip("\x00")
-    return texts
 
 
 def _graph_from_image(texts: dict[str, str], kind: str, registry: NodeRegistry,

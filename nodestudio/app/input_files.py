@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 
 from nodestudio.app.choices import IMAGE_SUFFIXES
-from nodestudio.app.formats import PNG_GRAPH_CHUNK, png_text_chunks, webp_exif_texts
+from nodestudio.app.image_texts import PNG_GRAPH_CHUNK, png_text_chunks, webp_exif_texts
 from nodestudio.graph.file_reading import read_graph_file
 from nodestudio.graph.problems import GraphFileError
 

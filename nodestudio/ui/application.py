@@ -115,7 +115,7 @@ def create_main_window(
 def take_screenshot(window: MainWindow, path: Path) -> bool:
     """Save a picture of the window; like rendered images, it carries the graph it shows
     (open the PNG in NodeStudio to get the graph back)."""
-    from nodestudio.app.formats import PNG_GRAPH_CHUNK
+    from nodestudio.app.image_texts import PNG_GRAPH_CHUNK
     from nodestudio.graph import files
 
     window.view.frame_all()
