@@ -22,7 +22,10 @@ SUBCOMMANDS = ("run", "validate", "nodes", "export", "farm")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from nodestudio.app.library_warnings import route_library_warnings
+
     argv = list(sys.argv[1:] if argv is None else argv)
+    route_library_warnings()  # Pillow's, diffusers' and torch's notes are not the user's news
     if argv and argv[0] in SUBCOMMANDS:
         parser = _command_parser()
         args = parser.parse_args(argv)

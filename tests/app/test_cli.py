@@ -108,6 +108,29 @@ def test_nodes_finds_types_by_words_and_shows_one_in_full(tmp_path):
     assert missing.stderr == "nodestudio nodes: no node type has all of: no-such-word\n"
 
 
+#: `nodestudio run` as the command runs it, with Pillow's decompression-bomb note lowered to
+#: 300 pixels so that the 20 × 20 picture of `graph_file` raises it as a 100-megapixel one does.
+_RUN_WITH_A_BIG_PICTURE = (
+    "import sys, PIL.Image; PIL.Image.MAX_IMAGE_PIXELS = 300\n"
+    "from nodestudio.cli import main; sys.exit(main(sys.argv[1:]))")
+
+
+@pytest.mark.parametrize(("asked", "printed"), [("", False), ("default", True)])
+def test_library_warnings_stay_out_of_the_terminal_unless_asked_for(graph_file, tmp_path,
+                                                                     asked, printed):
+    environment = dict(os.environ, NODESTUDIO_INPUT=str(tmp_path / "input"),
+                       PYTHONWARNINGS=asked)
+    done = subprocess.run(
+        [sys.executable, "-c", _RUN_WITH_A_BIG_PICTURE, "run", str(graph_file), "--output",
+         str(tmp_path / "out")], capture_output=True, text=True, env=environment, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1].startswith("wrote ")
+    # Pillow's "…/PIL/Image.py:3593: DecompressionBombWarning: …" and its source line.
+    assert ("DecompressionBombWarning" in done.stderr) is printed
+    if not printed:
+        assert done.stderr == ""
+
+
 def test_validate_names_a_missing_model_and_image_as_the_window_does(tmp_path):
     from nodestudio.graph import files
     from nodestudio.graph.model import Graph
