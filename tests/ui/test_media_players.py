@@ -14,7 +14,13 @@ from PySide6.QtGui import QColor, QImage
 
 from nodestudio.api import Video
 from nodestudio.ui.media import MediaPreview, MeshView, VideoPlayer, WaveformView, column_peaks
-from nodestudio.ui.media.decode import frames_to_qimages, media_kind, read_audio
+from nodestudio.ui.media.decode import (
+    MediaError,
+    frames_to_qimages,
+    media_kind,
+    read_audio,
+    read_video,
+)
 from nodestudio.ui.media.mesh_view import BACKGROUND, MeshRenderer
 from nodestudio.ui.media.waveform import LINE_COLOR, PLAYBACK_NOTE, WAVE_COLOR, AudioPlayer
 
@@ -150,6 +156,25 @@ def test_a_broken_video_file_is_one_sentence_not_a_crash(qtbot, tmp_path: Path):
     assert panel.currentWidget() is panel.message
     assert "broken.mp4" in panel.error and "damaged or not a video" in panel.error
     assert panel.show_file(tmp_path / "picture.png") is False  # a still image: the gallery's
+
+
+def test_pictures_over_pillows_size_limit_are_stills_and_clips_say_why_they_cannot_play(
+        tmp_path: Path, monkeypatch):
+    from PIL import Image
+
+    still, clip = tmp_path / "upscaled.png", tmp_path / "clip.webp"
+    Image.new("RGB", (40, 40), "red").save(still)
+    frames = [Image.new("RGB", (40, 40), colour) for colour in ("red", "blue")]
+    frames[0].save(clip, save_all=True, append_images=frames[1:], duration=100)
+    assert media_kind(clip) == "video"
+    # 1,600 pixels play the part of a 32K upscale: over twice the limit, Pillow refuses them.
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 700)
+    assert media_kind(still) is None  # a still picture, for the gallery: no exception
+    assert media_kind(clip) is None  # Pillow will not say how many frames: the gallery's
+    with pytest.raises(MediaError) as refused:
+        read_video(clip)
+    assert str(refused.value) == ("cannot play clip.webp: its frames are larger than the "
+                                  "pictures the panel shows (Pillow's decompression-bomb limit)")
 
 
 # -- sound -------------------------------------------------------------------------------------

@@ -55,6 +55,10 @@ def _frame_count(path: Path) -> int:
     try:
         with Image.open(path) as image:
             return int(getattr(image, "n_frames", 1))
+    except Image.DecompressionBombError:
+        # Pillow refuses a picture over its size limit (a big upscale) before it counts
+        # frames: the gallery shows it as a still.
+        return 1
     except (OSError, ValueError):
         return 0
 
@@ -124,6 +128,9 @@ def _read_animation(path: Path, limit: int) -> VideoClip:
                     break
                 frames.append(_rgb_image(np.asarray(frame.convert("RGB"))))
                 durations.append(float(frame.info.get("duration", 0) or 0))
+    except Image.DecompressionBombError as error:
+        raise MediaError(f"cannot play {path.name}: its frames are larger than the pictures "
+                         "the panel shows (Pillow's decompression-bomb limit)") from error
     except (OSError, UnidentifiedImageError, ValueError) as error:
         raise MediaError(f"cannot play {path.name}: the file is damaged or not an "
                          "animation") from error
