@@ -101,6 +101,8 @@ def _desktop_command(args: argparse.Namespace) -> int:
 
 def _add_run_parser(commands: Any) -> None:
     """``nodestudio run``: its options."""
+    from nodestudio.app.settings import MEMORY_MODES
+
     run = commands.add_parser("run", help="run a graph and write its outputs")
     run.add_argument("graph", type=Path)
     run.add_argument("--set", dest="assignments", action="append", default=[],
@@ -116,7 +118,7 @@ def _add_run_parser(commands: Any) -> None:
     _add_extra_model_paths(run)
     _add_allow_path(run)
     run.add_argument("--json", action="store_true", help="print one JSON event per line")
-    run.add_argument("--memory-mode", choices=("auto", "keep", "offload", "sequential", "fp8"),
+    run.add_argument("--memory-mode", choices=MEMORY_MODES,
                      default=None, help="how models are held on the GPU (default: the setting)")
     run.add_argument("--fast", action="store_true", default=None,
                      help="compile the denoiser with torch.compile (slow first run)")
@@ -193,12 +195,22 @@ def _add_allow_path(parser: argparse.ArgumentParser) -> None:
                         "folder too (images, models); may be given several times")
 
 
-def _session(args: argparse.Namespace) -> Any:
-    from nodestudio.app.formats import read_extra_model_paths
-    from nodestudio.app.session import Session
+def _loaded_settings() -> Any:
+    """The user's settings; what settings.json holds that cannot be used is said on stderr
+    (a typo there would otherwise switch a setting off without a word)."""
     from nodestudio.app.settings import Settings
 
     settings = Settings.load()
+    for problem in settings.problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    return settings
+
+
+def _session(args: argparse.Namespace) -> Any:
+    from nodestudio.app.formats import read_extra_model_paths
+    from nodestudio.app.session import Session
+
+    settings = _loaded_settings()
     if getattr(args, "memory_mode", None):
         settings.memory_mode = args.memory_mode
     if getattr(args, "fast", None):
@@ -402,9 +414,8 @@ def _validate_command(args: argparse.Namespace) -> int:
 def _nodes_command(args: argparse.Namespace) -> int:
     from nodestudio.app.node_listing import describe, exact, matching
     from nodestudio.app.packs import create_registry
-    from nodestudio.app.settings import Settings
 
-    registry = create_registry(user_packs_dir=Settings.load().user_packs_dir)
+    registry = create_registry(user_packs_dir=_loaded_settings().user_packs_dir)
     query = " ".join(args.search)
     one = exact(registry, query) if query else None
     found = [one] if one is not None else matching(registry, query)

@@ -9,15 +9,19 @@ window's warm start off).
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import platformdirs
 
+from nodestudio.graph.file_reading import read_failure_text
 from nodestudio.graph.files import write_atomic
+from nodestudio.graph.problems import json_error_text
 
 APP_NAME = "NodeStudio"
 
@@ -70,6 +74,8 @@ class Settings:
     farm_send_token: bool = False
     farm_max_retries: int = 2
     farm_models_dirs: list[Path] = field(default_factory=list)
+    #: What Settings.load could not take from the file, one sentence each (not saved).
+    problems: list[str] = field(default_factory=list, compare=False, repr=False)
 
     @classmethod
     def load(cls, path: Path | None = None, *, environment: bool = True) -> Settings:
@@ -81,49 +87,45 @@ class Settings:
         path = path or settings_path()
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        except FileNotFoundError:
             data = {}
+        except OSError as error:
+            data = f"cannot be read ({read_failure_text(error)})"
+        except (ValueError, RecursionError) as error:
+            data = f"is not valid JSON ({json_error_text(error)})"
         if isinstance(data, dict):
-            settings._update(data)
+            settings.problems = [f"{path}: {problem}" for problem in settings._update(data)]
+        else:
+            why = data if isinstance(data, str) else "must hold a JSON object ({...})"
+            settings.problems = [f"{path} {why}: NodeStudio uses its defaults until it is fixed"]
         if environment:
             settings._apply_environment()
         return settings
 
     def save(self, path: Path | None = None) -> Path:
-        data = {key: _plain(value) for key, value in asdict(self).items()}
+        data = {key: _plain(value) for key, value in asdict(self).items() if key in _READERS}
         return write_atomic(path or settings_path(),
                             (json.dumps(data, indent=2) + "\n").encode("utf-8"))
 
-    def _update(self, data: dict[str, Any]) -> None:
-        for key in ("models_dirs", "extra_model_paths"):
-            value = data.get(key)
-            if isinstance(value, list) and all(isinstance(item, str) for item in value):
-                setattr(self, key, [Path(item).expanduser() for item in value])
-        for key in ("output_dir", "input_dir", "user_packs_dir"):
-            value = data.get(key)
-            if isinstance(value, str) and value:
-                setattr(self, key, Path(value).expanduser())
-        if isinstance(data.get("device"), str):
-            self.device = data["device"]
-        if isinstance(data.get("warm_start"), bool):
-            self.warm_start = data["warm_start"]
-        for key in ("fast", "farm_send_token"):
-            if isinstance(data.get(key), bool):
-                setattr(self, key, data[key])
-        if isinstance(data.get("farm_address"), str):
-            self.farm_address = data["farm_address"]
-        retries = data.get("farm_max_retries")
-        if isinstance(retries, int) and not isinstance(retries, bool) and 0 <= retries <= 100:
-            self.farm_max_retries = retries
-        farm_dirs = data.get("farm_models_dirs")
-        if isinstance(farm_dirs, list) and all(isinstance(item, str) for item in farm_dirs):
-            self.farm_models_dirs = [Path(item).expanduser() for item in farm_dirs]
-        if data.get("memory_mode") in ("auto", "keep", "offload", "sequential", "fp8"):
-            self.memory_mode = data["memory_mode"]
-        for key in ("ram_cache_gib", "vram_cache_gib"):
-            value = data.get(key)
-            if value is None or (isinstance(value, int | float) and value > 0):
-                setattr(self, key, value)
+    def _update(self, data: dict[str, Any]) -> list[str]:
+        """Take every value of ``data`` this version understands; the rest, each said (an
+        unknown key, with the known one it is likely a typo of, or a value of the wrong kind)."""
+        problems = []
+        for key, value in data.items():
+            reader = _READERS.get(key)
+            if reader is None:
+                close = difflib.get_close_matches(key, list(_READERS), n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                problems.append(f"unknown setting {key!r} is ignored{hint}")
+                continue
+            read, expected = reader
+            try:
+                setattr(self, key, read(value))
+            except (TypeError, ValueError):
+                shown = json.dumps(value)
+                shown = shown if len(shown) <= 40 else shown[:37] + "..."
+                problems.append(f"setting {key!r} is ignored: expected {expected}, got {shown}")
+        return problems
 
     def _apply_environment(self) -> None:
         models = os.environ.get("NODESTUDIO_MODELS")
@@ -147,3 +149,67 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list):
         return [_plain(item) for item in value]
     return value
+
+
+def _paths(value: Any) -> list[Path]:
+    if isinstance(value, str) and value:  # one path written without the list around it
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise TypeError
+    return [Path(item).expanduser() for item in value]
+
+
+def _folder(value: Any) -> Path:
+    if not isinstance(value, str) or not value:
+        raise TypeError
+    return Path(value).expanduser()
+
+
+def _kind(*kinds: type) -> Callable[[Any], Any]:
+    def read(value: Any) -> Any:
+        if not isinstance(value, kinds) or (bool not in kinds and isinstance(value, bool)):
+            raise TypeError
+        return value
+    return read
+
+
+def _one_of(*choices: str) -> Callable[[Any], str]:
+    def read(value: Any) -> str:
+        if value not in choices:
+            raise ValueError
+        return str(value)
+    return read
+
+
+def _retries(value: Any) -> int:
+    if not 0 <= _kind(int)(value) <= 100:
+        raise ValueError
+    return int(value)
+
+
+def _gib(value: Any) -> float | None:
+    if value is not None and not _kind(int, float)(value) > 0:
+        raise ValueError
+    return value
+
+
+MEMORY_MODES = ("auto", "keep", "offload", "sequential", "fp8")
+#: Each key settings.json may hold: how its value is read, and what it must be (for the
+#: message when it is not).
+_READERS: dict[str, tuple[Callable[[Any], Any], str]] = {
+    "models_dirs": (_paths, "a list of folder paths"),
+    "extra_model_paths": (_paths, "a list of file paths"),
+    "output_dir": (_folder, "a folder path"),
+    "input_dir": (_folder, "a folder path"),
+    "user_packs_dir": (_folder, "a folder path"),
+    "device": (_kind(str), 'a device name ("auto", "cpu", "cuda", "mps")'),
+    "ram_cache_gib": (_gib, "a number of GiB above 0, or null"),
+    "vram_cache_gib": (_gib, "a number of GiB above 0, or null"),
+    "warm_start": (_kind(bool), "true or false"),
+    "memory_mode": (_one_of(*MEMORY_MODES), "one of " + ", ".join(MEMORY_MODES)),
+    "fast": (_kind(bool), "true or false"),
+    "farm_address": (_kind(str), 'a Ray address ("auto", "ray://HOST:PORT")'),
+    "farm_send_token": (_kind(bool), "true or false"),
+    "farm_max_retries": (_retries, "a whole number from 0 to 100"),
+    "farm_models_dirs": (_paths, "a list of folder paths"),
+}

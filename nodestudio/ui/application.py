@@ -106,6 +106,8 @@ def create_main_window(
     window.destroyed.connect(lambda: logging.getLogger("nodestudio").removeHandler(handler))
     for failure in registry.failures:
         window.report(f"Node pack {failure.name} failed to load: {failure.message}", "error")
+    for problem in settings.problems:  # settings.json: a typo, a value of the wrong kind
+        window.report(problem, "warning")
     path = graph if graph is not None else default_workflow()
     if path is not None:
         window.open_file(path, ask=False)
