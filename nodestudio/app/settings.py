@@ -85,19 +85,23 @@ class Settings:
         """
         settings = cls()
         path = path or settings_path()
+        data: Any = {}
+        unusable = None
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            data = {}
+            pass
         except OSError as error:
-            data = f"cannot be read ({read_failure_text(error)})"
+            unusable = f"cannot be read ({read_failure_text(error)})"
         except (ValueError, RecursionError) as error:
-            data = f"is not valid JSON ({json_error_text(error)})"
-        if isinstance(data, dict):
-            settings.problems = [f"{path}: {problem}" for problem in settings._update(data)]
+            unusable = f"is not valid JSON ({json_error_text(error)})"
+        if unusable is None and not isinstance(data, dict):
+            unusable = "must hold a JSON object ({...})"
+        if unusable is not None:
+            settings.problems = [f"{path} {unusable}: NodeStudio uses its defaults until it is "
+                                 "fixed"]
         else:
-            why = data if isinstance(data, str) else "must hold a JSON object ({...})"
-            settings.problems = [f"{path} {why}: NodeStudio uses its defaults until it is fixed"]
+            settings.problems = [f"{path}: {problem}" for problem in settings._update(data)]
         if environment:
             settings._apply_environment()
         return settings
