@@ -253,6 +253,8 @@ class MainWindow(QMainWindow):
         try:
             graph = self.document.load(path)
         except GraphFileError as error:
+            if not path.exists():  # moved or deleted: Open Recent stops offering it
+                self.recent.remove(path)
             self.show_load_error(error)
             return False
         self.recent.add(path)

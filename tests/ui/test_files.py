@@ -99,9 +99,18 @@ def test_opening_a_pipe_or_a_vanished_file_says_why_and_keeps_the_graph(window, 
     assert not window.open_file(pipe, ask=False)
     assert "it is not a file (a pipe or a device)" in window.error_dialog.informativeText()
     window.error_dialog.close()
-    assert not window.open_file(tmp_path / "gone.json", ask=False)  # e.g. a recent file
+    window.error_dialog.close()
+    gone = tmp_path / "gone.json"
+    files.save(window.editor.graph, gone)
+    assert window.open_file(gone, ask=False)
+    assert gone.resolve() in window.recent.paths()
+    gone.unlink()  # moved away since: Open Recent still lists it
+    assert not window.open_file(gone.resolve(), ask=False)
     assert "there is no such file" in window.error_dialog.informativeText()
     assert "Errno" not in window.error_dialog.informativeText()
+    assert gone.resolve() not in window.recent.paths()  # not offered again
+    assert not window.open_file(pipe, ask=False)
+    assert pipe.resolve() not in window.recent.paths()  # never opened: never listed
     assert window.editor.graph == before
 
 
