@@ -208,6 +208,7 @@ def _loaded_settings() -> Any:
 
 def _session(args: argparse.Namespace) -> Any:
     from nodestudio.app.formats import read_extra_model_paths
+    from nodestudio.app.path_rules import named_folder_warnings
     from nodestudio.app.session import Session
 
     settings = _loaded_settings()
@@ -218,6 +219,11 @@ def _session(args: argparse.Namespace) -> Any:
     for path in getattr(args, "extra_model_paths", []):
         read_extra_model_paths(path, strict=True)  # a file named on the command line must read
         settings.extra_model_paths.append(path)
+    named = [("--models", folder) for folder in getattr(args, "models", None) or []]
+    if getattr(args, "input", None):
+        named.append(("--input", args.input))
+    for warning in named_folder_warnings(named):
+        print(f"warning: {warning}", file=sys.stderr)
     return Session(
         device=getattr(args, "device", None),
         models_dir=getattr(args, "models", None),

@@ -154,6 +154,18 @@ def folder_problem(folder: Path) -> str | None:
     return None
 
 
+def named_folder_warnings(named: list[tuple[str, Path]]) -> list[str]:
+    """For each folder named on the command line (option, path) that is not a folder, why:
+    a mistyped --models root would otherwise leave only the demo model, without a word."""
+    warnings = []
+    for option, folder in named:
+        folder = Path(folder).expanduser()
+        if not folder.is_dir():
+            why = "it is a file, not a folder" if folder.exists() else "there is no such folder"
+            warnings.append(f"{option} {folder}: {why}")
+    return warnings
+
+
 def write_failure_reason(error: OSError, target: Path) -> str:
     """Why ``target`` could not be written, in words: a folder on its way that is a file
     reads "File exists" or "Not a directory" from the system."""

@@ -15,7 +15,7 @@ from PySide6.QtCore import QMessageLogContext, Qt, QTimer, QtMsgType, qInstallMe
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
-from nodestudio.app.path_rules import write_failure_reason
+from nodestudio.app.path_rules import named_folder_warnings, write_failure_reason
 from nodestudio.app.settings import APP_NAME, Settings
 from nodestudio.paths import workflows_dir
 from nodestudio.ui.choices import ChoiceProvider
@@ -108,6 +108,8 @@ def create_main_window(
         window.report(f"Node pack {failure.name} failed to load: {failure.message}", "error")
     for problem in settings.problems:  # settings.json: a typo, a value of the wrong kind
         window.report(problem, "warning")
+    for warning in named_folder_warnings([("--models", folder) for folder in models or []]):
+        window.report(warning, "warning")
     path = graph if graph is not None else default_workflow()
     if path is not None:
         window.open_file(path, ask=False)

@@ -188,3 +188,16 @@ def test_an_extra_model_paths_file_that_cannot_be_read_is_said_on_one_line(two_b
     done = nodestudio("run", two_branches, "--extra-model-paths", yaml_file, cwd=tmp_path)
     assert done.returncode == 2
     assert done.stderr.splitlines() == [f"nodestudio run: cannot read {yaml_file}: {reason}"]
+
+
+def test_a_models_or_input_folder_that_is_not_there_is_a_warning(two_branches, tmp_path):
+    (tmp_path / "notes.txt").write_text("not a folder")
+    done = nodestudio("validate", two_branches, "--models", tmp_path / "modles", "--models",
+                      tmp_path / "notes.txt", cwd=tmp_path)
+    assert done.returncode == 0  # the graph needs no model: it can run
+    assert done.stderr.splitlines() == [
+        f"warning: --models {tmp_path / 'modles'}: there is no such folder",
+        f"warning: --models {tmp_path / 'notes.txt'}: it is a file, not a folder"]
+    done = nodestudio("run", two_branches, "--input", tmp_path / "inptu", "--output",
+                      tmp_path / "out", cwd=tmp_path)
+    assert f"warning: --input {tmp_path / 'inptu'}: there is no such folder" in done.stderr
