@@ -71,7 +71,13 @@ class Session:
         cache: OutputCache | None = None,
         allowed_paths: Iterable[str | os.PathLike[str]] = (),
     ) -> None:
-        self.settings = settings or Settings.load()
+        if settings is None:
+            settings = Settings.load()
+            # A script's Session reads settings.json itself (the command and the window load
+            # it and say these their own way).
+            for problem in settings.problems:
+                logging.getLogger("nodestudio.settings").warning(problem)
+        self.settings = settings
         if device is not None:
             self.settings.device = device
         if models_dir is not None:

@@ -81,3 +81,17 @@ def test_the_command_says_what_it_ignored_on_stderr(tmp_path):
     assert done.stderr.splitlines() == [
         f"warning: {tmp_path / 'config' / 'settings.json'}: setting 'fast' is ignored: "
         'expected true or false, got "yes"']
+
+
+def test_a_scripts_session_logs_what_settings_json_holds_that_cannot_be_used(tmp_path,
+                                                                           monkeypatch, caplog):
+    from nodestudio.app.session import Session
+
+    monkeypatch.setenv("NODESTUDIO_HOME", str(tmp_path))
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "settings.json").write_text('{"devcie": "cpu"}')
+    with caplog.at_level("WARNING", logger="nodestudio.settings"):
+        Session()
+    assert [record.getMessage() for record in caplog.records] == [
+        f"{tmp_path / 'config' / 'settings.json'}: unknown setting 'devcie' is ignored "
+        "(did you mean 'device'?)"]
