@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
+from nodestudio.app.path_rules import write_failure_reason
+from nodestudio.graph.files import write_atomic
 from nodestudio.graph.problems import GraphError
 
 if TYPE_CHECKING:
@@ -72,12 +74,13 @@ def export_for_comfyui(host: ExportHost, kind: str, path: Path | None = None) ->
         return None
     if target.suffix.lower() != ".json":
         target = target.with_suffix(".json")
-    try:
-        target.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n",
-                          encoding="utf-8")
+    try:  # atomic: an export over an earlier one never leaves half a file
+        write_atomic(target, (json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+                     .encode("utf-8"))
     except OSError as error:
-        host.report(f"Could not write {target}: {error}", "error")
-        QMessageBox.warning(host.window(), "Could not export", f"{target}\n\n{error}")
+        reason = write_failure_reason(error, target)
+        host.report(f"Could not write {target}: {reason}", "error")
+        QMessageBox.warning(host.window(), "Could not export", f"{target}\n\n{reason}")
         return None
     host.report(f"Exported {target} ({chosen.label})", "success")
     return target

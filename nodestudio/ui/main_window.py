@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from nodestudio.api.registry import NodeRegistry
 from nodestudio.api.schema import NodeType
+from nodestudio.app.path_rules import write_failure_reason
 from nodestudio.app.settings import config_dir
 from nodestudio.graph.model import Graph
 from nodestudio.graph.problems import GraphFileError
@@ -295,8 +296,10 @@ class MainWindow(QMainWindow):
         except (OSError, ValueError, TypeError, RecursionError) as error:
             # ValueError: a value JSON cannot hold (NaN set by a script); the file on disk is
             # untouched (atomic save) and the window keeps the work.
-            self.report(f"Could not save {path}: {error}", "error")
-            QMessageBox.warning(self, "Could not save", f"{path}\n\n{error}")
+            reason = (write_failure_reason(error, path) if isinstance(error, OSError)
+                      else str(error))
+            self.report(f"Could not save {path}: {reason}", "error")
+            QMessageBox.warning(self, "Could not save", f"{path}\n\n{reason}")
             return False
         self.recent.add(path)
         self.report(f"Saved {path}", "success")

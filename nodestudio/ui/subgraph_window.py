@@ -5,12 +5,14 @@ Save Selection as Template…), the breadcrumb above the canvas, the context-men
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QInputDialog, QMenu
 
+from nodestudio.app.path_rules import write_failure_reason
 from nodestudio.graph import subgraphs
 from nodestudio.graph.subgraphs import SubgraphDefinition
 from nodestudio.ui import subgraph_editing as editing
@@ -156,7 +158,9 @@ def save_selection_as_template(window: MainWindow, name: str | None = None,
     try:
         path = target.save(saved)  # type: ignore[attr-defined]
     except (OSError, ValueError) as error:
-        window.report(f"Could not save the template {saved.name!r}: {error}", "error")
+        reason = (write_failure_reason(error, Path(error.filename or "."))
+                  if isinstance(error, OSError) else str(error))
+        window.report(f"Could not save the template {saved.name!r}: {reason}", "error")
         return None
     window.report(f"Saved the template {saved.name!r} to {path}")
     if hasattr(window.library_dock, "refresh_subgraphs"):

@@ -94,3 +94,14 @@ def test_the_flat_choice_writes_a_subgraph_as_its_nodes_for_an_older_comfyui(mak
     assert flat_types.count("KSampler") == 1 and flat_types.count("VAEDecode") == 1
     assert len(window.editor.graph) == len(packed)  # the instance is still one node
     assert window.editor.graph.node(instance).type == "subgraph"
+
+
+def test_a_place_that_cannot_be_written_is_said_in_words(
+        make_window, tmp_path, monkeypatch):
+    window, _ids = _window_with_recipe(make_window)
+    warned = []
+    monkeypatch.setattr(comfy_export.QMessageBox, "warning", lambda *args: warned.append(args))
+    (tmp_path / "notes").write_text("a file")
+    assert comfy_export.export_for_comfyui(window, "workflow", tmp_path / "notes" / "x") is None
+    assert warned[0][-1] == (f"{tmp_path / 'notes' / 'x.json'}\n\n{tmp_path / 'notes'} is a "
+                             "file, not a folder")  # was "[Errno 20] Not a directory: '…'"

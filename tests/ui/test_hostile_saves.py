@@ -47,6 +47,18 @@ def test_save_as_reports_a_value_json_cannot_hold_instead_of_raising(make_window
     assert window.document.dirty  # the work is still there, still unsaved
 
 
+def test_save_as_under_a_file_says_so_in_words(make_window, tmp_path, monkeypatch):
+    window = make_window()
+    window.editor.add_node("test.source", (0, 0))
+    warned = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *args: warned.append(args))
+    (tmp_path / "notes").write_text("a file")
+    assert not window.save_as(tmp_path / "notes" / "x.json")
+    assert warned[0][-1] == (f"{tmp_path / 'notes' / 'x.json'}\n\n{tmp_path / 'notes'} is a "
+                             "file, not a folder")  # was "[Errno 20] Not a directory: '…'"
+    assert window.document.dirty
+
+
 def test_autosave_keeps_the_work_when_a_value_cannot_be_written(make_window, tmp_path,
                                                                 monkeypatch):
     monkeypatch.setenv("NODESTUDIO_HOME", str(tmp_path / "home"))
