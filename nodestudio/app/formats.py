@@ -20,9 +20,18 @@ from nodestudio.app.image_texts import (
     png_text_chunks,
     webp_exif_texts,
 )
-from nodestudio.app.media_metadata import media_kind, media_texts
+from nodestudio.app.media_metadata import (
+    CONTAINER_KINDS,
+    container_texts,
+    media_kind,
+    media_texts,
+)
 from nodestudio.graph import files
-from nodestudio.graph.file_reading import read_failure_text, read_graph_file
+from nodestudio.graph.file_reading import (
+    read_failure_text,
+    read_graph_file,
+    read_graph_file_head,
+)
 from nodestudio.graph.model import Graph
 from nodestudio.graph.problems import GraphFileError, Problem, json_error_text
 
@@ -48,11 +57,29 @@ def read_graph(
     path: Path, registry: NodeRegistry, importers: Sequence[GraphImporter] | None = None
 ) -> Graph:
     """Open ``path`` whatever it holds; raises GraphFileError naming every problem."""
-    raw = read_graph_file(path)
+    raw = graph_file_contents(path)
     try:
-        return read_graph_bytes(raw, registry, importers)
+        return graph_from_contents(path, raw, registry, importers)
     except GraphFileError as error:
         raise GraphFileError(f"{path}: {error.summary}", error.problems) from None
+
+
+def graph_file_contents(path: Path) -> bytes | None:
+    """The bytes of the graph file ``path``, or None for a video or sound of any length,
+    whose tags PyAV reads in place. Raises GraphFileError naming the file when it cannot."""
+    media = media_kind(read_graph_file_head(path))
+    return None if media in CONTAINER_KINDS else read_graph_file(path)
+
+
+def graph_from_contents(path: Path, raw: bytes | None, registry: NodeRegistry,
+                        importers: Sequence[GraphImporter] | None = None) -> Graph:
+    """The graph in what :func:`graph_file_contents` gave for ``path``; GraphFileError's
+    summary does not name the file (the caller does, as it shows files)."""
+    if raw is not None:
+        return read_graph_bytes(raw, registry, importers)
+    media = str(media_kind(read_graph_file_head(path)))
+    importers = default_importers() if importers is None else importers
+    return _graph_from_image(container_texts(Path(path), media), media, registry, importers)
 
 
 def read_graph_bytes(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import struct
+from pathlib import Path
 
 from nodestudio.graph.problems import GraphFileError, Problem
 
@@ -50,17 +51,23 @@ def media_texts(raw: bytes, kind: str) -> dict[str, str]:
     if kind == "OBJ":
         first = raw.split(b"\n", 1)[0].decode("utf-8", errors="replace")
         return {GRAPH_KEY: first[len(f"# {GRAPH_KEY}: "):].strip()}
-    return _container_texts(raw, kind)
+    return container_texts(raw, kind)
 
 
-def _container_texts(raw: bytes, kind: str) -> dict[str, str]:
+#: The kinds whose tags PyAV reads: from the file itself, however long the video.
+CONTAINER_KINDS = frozenset({"MP4", "WEBM", "FLAC", "WAV", "OGG", "MP3"})
+
+
+def container_texts(raw: bytes | Path, kind: str) -> dict[str, str]:
+    """The graph texts in the tags of a video or sound: its bytes, or the file at a path
+    (PyAV then reads only what it needs, not a whole video into memory)."""
     try:
         import av
     except ImportError:  # PyAV is a dependency; a stripped install says what is missing
         raise GraphFileError(f"cannot read the {kind} file's tags", [Problem(
             "PyAV is not installed (pip install av)", kind="media")]) from None
     try:
-        with av.open(io.BytesIO(raw)) as container:
+        with av.open(str(raw) if isinstance(raw, Path) else io.BytesIO(raw)) as container:
             tags = dict(container.metadata)
             for stream in container.streams:
                 tags.update(stream.metadata)

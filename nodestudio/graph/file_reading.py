@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 from nodestudio.graph.problems import GraphFileError, Problem
 
@@ -22,24 +25,48 @@ MAX_GRAPH_FILE_BYTES = 1 << 30
 def read_graph_file(path: str | os.PathLike[str], limit: int = MAX_GRAPH_FILE_BYTES) -> bytes:
     """The bytes of ``path``; raises GraphFileError ("cannot read PATH" and the reason)."""
     path = Path(path)
-    # Non-blocking: opening a pipe for reading would otherwise wait for a writer.
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
-    try:
-        with os.fdopen(os.open(path, flags), "rb") as file:
-            status = os.fstat(file.fileno())
-            if stat.S_ISDIR(status.st_mode):
-                raise _cannot_read(path, read_failure_text(IsADirectoryError()))
-            if not stat.S_ISREG(status.st_mode):
-                raise _cannot_read(path, "it is not a file (a pipe or a device)")
-            if status.st_size > limit:
-                raise _cannot_read(path, f"it is {_size(status.st_size)}; no graph file is "
-                                         f"larger than {_size(limit)}")
-            raw = file.read(limit + 1)  # the file may grow while it is read
-    except OSError as error:
-        raise _cannot_read(path, read_failure_text(error)) from None
+    with _opened(path) as (file, size):
+        if size > limit:
+            raise _cannot_read(path, f"it is {_size(size)}; no graph file is larger than "
+                                     f"{_size(limit)}")
+        raw = _read(path, file, limit + 1)  # the file may grow while it is read
     if len(raw) > limit:
         raise _cannot_read(path, f"it is larger than {_size(limit)}; no graph file is")
     return raw
+
+
+def read_graph_file_head(path: str | os.PathLike[str], count: int = 64) -> bytes:
+    """The first ``count`` bytes of ``path``, with the same refusals as
+    :func:`read_graph_file` except its size: a video is read by its tags, not whole."""
+    path = Path(path)
+    with _opened(path) as (file, _size):
+        return _read(path, file, count)
+
+
+@contextmanager
+def _opened(path: Path) -> Iterator[tuple[BinaryIO, int]]:
+    """``path`` open for reading, with its size, once it is known to be a regular file."""
+    # Non-blocking: opening a pipe for reading would otherwise wait for a writer.
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        descriptor = os.open(path, flags)
+    except OSError as error:
+        raise _cannot_read(path, read_failure_text(error)) from None
+    status = os.fstat(descriptor)
+    if not stat.S_ISREG(status.st_mode):  # looked at before Python wraps it (a folder raises)
+        os.close(descriptor)
+        raise _cannot_read(path, read_failure_text(IsADirectoryError())
+                           if stat.S_ISDIR(status.st_mode)
+                           else "it is not a file (a pipe or a device)")
+    with os.fdopen(descriptor, "rb") as file:
+        yield file, status.st_size
+
+
+def _read(path: Path, file: BinaryIO, count: int) -> bytes:
+    try:
+        return file.read(count)
+    except OSError as error:
+        raise _cannot_read(path, read_failure_text(error)) from None
 
 
 def read_failure_text(error: OSError) -> str:

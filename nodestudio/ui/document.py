@@ -7,9 +7,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QSettings, QStandardPaths, Signal
 
-from nodestudio.app.formats import PNG_SIGNATURE, read_graph_bytes
+from nodestudio.app.formats import PNG_SIGNATURE, graph_file_contents, graph_from_contents
 from nodestudio.graph import files
-from nodestudio.graph.file_reading import read_graph_file
 from nodestudio.graph.model import Graph
 from nodestudio.graph.problems import GraphFileError
 from nodestudio.paths import resources_dir
@@ -48,12 +47,12 @@ class Document(QObject):
         Raises GraphFileError; the current graph stays untouched when it does.
         """
         path = Path(path)
-        raw = read_graph_file(path)
+        raw = graph_file_contents(path)  # None: a video or sound, its tags read in place
         try:
-            graph = read_graph_bytes(raw, self.editor.registry)
+            graph = graph_from_contents(path, raw, self.editor.registry)
         except GraphFileError as error:
             raise GraphFileError(f"{path.name}: {error.summary}", error.problems) from None
-        native = _is_native(raw)
+        native = raw is not None and _is_native(raw)
         # Saving must never overwrite a PNG or another tool's file with our JSON.
         self._replace(graph, path if native else None, path.with_suffix(".json").name,
                       dirty=False)

@@ -75,6 +75,23 @@ def test_every_saved_kind_opens_as_its_graph(tmp_path, registry, document, kind,
     assert graph.node("seven").values["value"] == 7
 
 
+def test_a_video_larger_than_any_graph_file_still_opens_as_its_graph(tmp_path, registry,
+                                                                    document):
+    """Its tags are read in place: the 1 GB cap of graph files is for what is read whole."""
+    from nodestudio.api import Video
+    from nodestudio.engine.cancel import CancelToken
+    from nodestudio.engine.context import RunContext, RunEnvironment
+
+    environment = RunEnvironment(device="cpu", output_dir=tmp_path, input_dir=tmp_path)
+    ctx = RunContext("save", environment, CancelToken(), lambda event: None, "run", document)
+    registry.get("video.save").function(video=Video(np.full((2, 8, 8, 3), 0.5, np.float32), 4.0),
+                                        filename_prefix="long", ctx=ctx, format="mp4", crf=30)
+    [path] = ctx.files
+    with path.open("r+b") as video:  # sparse: 3 GiB on disk that cost nothing
+        video.truncate(3 << 30)
+    assert read_graph(path, registry).node("seven").values["value"] == 7
+
+
 def test_comfyui_video_tags_open_through_its_importer(tmp_path, registry):
     prompt = {"1": {"class_type": "PrimitiveInt", "inputs": {"value": 3}},
               "2": {"class_type": "PreviewImage", "inputs": {}}}

@@ -114,6 +114,32 @@ def test_opening_a_pipe_or_a_vanished_file_says_why_and_keeps_the_graph(window, 
     assert window.editor.graph == before
 
 
+def test_a_long_video_opens_as_its_graph_and_saving_asks_where(make_window, tmp_path):
+    import numpy as np
+
+    from nodestudio.api import Video
+    from nodestudio.app.packs import create_registry
+    from nodestudio.engine.cancel import CancelToken
+    from nodestudio.engine.context import RunContext, RunEnvironment
+    from nodestudio.graph.model import Graph
+
+    registry = create_registry(entry_points=False)
+    graph = Graph()
+    graph.add_node("primitive.int", {"value": 7}, id="seven")
+    environment = RunEnvironment(device="cpu", output_dir=tmp_path, input_dir=tmp_path)
+    ctx = RunContext("save", environment, CancelToken(), lambda event: None, "run",
+                     files.to_document(graph))
+    registry.get("video.save").function(video=Video(np.zeros((2, 8, 8, 3), np.float32), 4.0),
+                                        filename_prefix="clip", ctx=ctx, format="mp4", crf=30)
+    [video] = ctx.files
+    with video.open("r+b") as file:  # sparse: past the 1 GB cap for files read whole
+        file.truncate(3 << 30)
+    window = make_window(registry)
+    assert window.open_file(video, ask=False)
+    assert window.editor.graph.node("seven").values["value"] == 7
+    assert window.document.path is None  # Save asks where: never over the video
+
+
 def test_dropping_a_graph_file_on_the_canvas_opens_it(window, tmp_path):
     source = tmp_path / "dropped.json"
     _build(window)
