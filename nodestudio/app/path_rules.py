@@ -170,7 +170,9 @@ def write_failure_reason(error: OSError, target: Path) -> str:
     """Why ``target`` could not be written, in words: a folder on its way that is a file
     reads "File exists" or "Not a directory" from the system."""
     if isinstance(error, FileExistsError | NotADirectoryError):
-        blocking = next((parent for parent in Path(target).parents if parent.exists()), None)
+        # The target itself when it was to be a folder (mkdir of a name a file holds).
+        blocking = next((place for place in (Path(target), *Path(target).parents)
+                         if place.exists()), None)
         if blocking is not None and blocking.is_file():
             return f"{blocking} is a file, not a folder"
     return error.strerror or str(error)

@@ -295,3 +295,17 @@ def test_run_state_shows_on_inner_nodes_when_open(chain_window):
     marks.refresh([f"{instance_id}/1"])
     assert window.scene.node_items["1"].status == "error"
     marks.stop()
+
+
+def test_a_library_folder_that_cannot_be_written_is_said_in_words(chain_window, tmp_path):
+    from nodestudio.app.subgraph_library import SubgraphLibrary
+    from nodestudio.ui.subgraph_window import save_selection_as_template
+
+    window = chain_window
+    (tmp_path / "library").write_text("a file where the library folder goes")
+    window.scene.select_nodes(["2"])
+    assert save_selection_as_template(window, name="Soft look",
+                                      library=SubgraphLibrary(tmp_path / "library")) is None
+    assert window.log_dock.messages("error")[-1] == (
+        f"Could not save the template 'Soft look': {tmp_path / 'library'} is a file, not a "
+        "folder")  # was "[Errno 20] Not a directory: '…'"
