@@ -11,7 +11,7 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from nodestudio.api.registry import NodeRegistry
 from nodestudio.app.image_texts import (
@@ -57,29 +57,39 @@ def read_graph(
     path: Path, registry: NodeRegistry, importers: Sequence[GraphImporter] | None = None
 ) -> Graph:
     """Open ``path`` whatever it holds; raises GraphFileError naming every problem."""
-    raw = graph_file_contents(path)
+    contents = graph_file_contents(path)
     try:
-        return graph_from_contents(path, raw, registry, importers)
+        return graph_from_contents(path, contents, registry, importers)
     except GraphFileError as error:
         raise GraphFileError(f"{path}: {error.summary}", error.problems) from None
 
 
-def graph_file_contents(path: Path) -> bytes | None:
-    """The bytes of the graph file ``path``, or None for a video or sound of any length,
-    whose tags PyAV reads in place. Raises GraphFileError naming the file when it cannot."""
+class GraphFileContents(NamedTuple):
+    """What :func:`graph_file_contents` read: the file's bytes, or, for a video or sound of
+    any length, only its kind (PyAV reads its tags in place)."""
+
+    raw: bytes | None
+    container: str | None = None
+
+
+def graph_file_contents(path: Path) -> GraphFileContents:
+    """What a graph needs of the file ``path``. Raises GraphFileError naming the file when
+    it cannot be read."""
     media = media_kind(read_graph_file_head(path))
-    return None if media in CONTAINER_KINDS else read_graph_file(path)
+    if media in CONTAINER_KINDS:
+        return GraphFileContents(None, media)
+    return GraphFileContents(read_graph_file(path))
 
 
-def graph_from_contents(path: Path, raw: bytes | None, registry: NodeRegistry,
+def graph_from_contents(path: Path, contents: GraphFileContents, registry: NodeRegistry,
                         importers: Sequence[GraphImporter] | None = None) -> Graph:
     """The graph in what :func:`graph_file_contents` gave for ``path``; GraphFileError's
     summary does not name the file (the caller does, as it shows files)."""
-    if raw is not None:
-        return read_graph_bytes(raw, registry, importers)
-    media = str(media_kind(read_graph_file_head(path)))
+    if contents.container is None:
+        return read_graph_bytes(contents.raw or b"", registry, importers)
     importers = default_importers() if importers is None else importers
-    return _graph_from_image(container_texts(Path(path), media), media, registry, importers)
+    return _graph_from_image(container_texts(Path(path), contents.container),
+                             contents.container, registry, importers)
 
 
 def read_graph_bytes(

@@ -47,12 +47,12 @@ class Document(QObject):
         Raises GraphFileError; the current graph stays untouched when it does.
         """
         path = Path(path)
-        raw = graph_file_contents(path)  # None: a video or sound, its tags read in place
+        contents = graph_file_contents(path)
         try:
-            graph = graph_from_contents(path, raw, self.editor.registry)
+            graph = graph_from_contents(path, contents, self.editor.registry)
         except GraphFileError as error:
             raise GraphFileError(f"{path.name}: {error.summary}", error.problems) from None
-        native = raw is not None and _is_native(raw)
+        native = contents.raw is not None and _is_native(contents.raw)
         # Saving must never overwrite a PNG or another tool's file with our JSON.
         self._replace(graph, path if native else None, path.with_suffix(".json").name,
                       dirty=False)
