@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -103,6 +104,16 @@ class NodeRegistry:
         if type_id in self._types:
             return type_id
         return self._legacy.get(type_id, type_id)
+
+    def likely_meant(self, type_id: str) -> str | None:
+        """The known type id an unknown ``type_id`` is most likely a typo of ("image.sav" ->
+        "image.save"), or None. Only ids in the same namespace (the part before the first
+        dot) are offered, so a missing pack's node is not mistaken for a built-in one."""
+        namespace = type_id.partition(".")[0]
+        candidates = [known for known in [*self._types, *self._legacy]
+                      if known.partition(".")[0] == namespace]
+        close = difflib.get_close_matches(type_id, candidates, n=1, cutoff=0.8)
+        return self.resolve_id(close[0]) if close else None
 
     def __contains__(self, type_id: object) -> bool:
         return isinstance(type_id, str) and self.get(type_id) is not None

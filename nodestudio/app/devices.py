@@ -2,11 +2,35 @@
 
 from __future__ import annotations
 
+import re
+
+from nodestudio.api.errors import NodeError
+
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+#: What a device setting may say: the choices, and one CUDA card among several ("cuda:1").
+_DEVICE_NAME = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+DEVICE_NAMES_TEXT = "auto, cpu, cuda (cuda:1 for a second card) or mps"
+
+
+class DeviceError(NodeError, ValueError):
+    """A device setting that names no device here: said as it is where a node meets it (a
+    NodeError), and a ValueError to the code that checks a setting before a run."""
+
+
+def device_name_problem(setting: str | None) -> str | None:
+    """Why ``setting`` is not a device name NodeStudio knows (None when it is); no torch."""
+    name = (setting or "auto").strip().lower()
+    if _DEVICE_NAME.fullmatch(name):
+        return None
+    return f"{setting!r} is not a device NodeStudio knows: use {DEVICE_NAMES_TEXT}"
 
 
 def resolve_device(setting: str) -> str:
-    """The concrete device for ``setting``. "auto" picks CUDA, then Apple's MPS, then the CPU."""
+    """The concrete device for ``setting``. "auto" picks CUDA, then Apple's MPS, then the CPU.
+    Raises DeviceError for a name that is not a device, or a CUDA device without CUDA."""
+    problem = device_name_problem(setting)
+    if problem:
+        raise DeviceError(f"device {problem}")
     setting = (setting or "auto").strip().lower()
     if setting == "cpu":
         return "cpu"
@@ -20,5 +44,11 @@ def resolve_device(setting: str) -> str:
             return "mps"
         return "cpu"
     if setting.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {setting!r} was asked for, but CUDA is not available here")
+        raise DeviceError(f"device {setting!r} was asked for, but CUDA is not available here")
+    if setting.startswith("cuda:"):
+        count = torch.cuda.device_count()
+        if int(setting.partition(":")[2]) >= count:
+            cards = "one CUDA card (cuda:0)" if count == 1 else (
+                f"{count} CUDA cards (cuda:0 to cuda:{count - 1})")
+            raise DeviceError(f"device {setting!r} was asked for, but this machine has {cards}")
     return setting

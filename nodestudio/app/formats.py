@@ -26,6 +26,8 @@ from nodestudio.app.media_metadata import (
     media_kind,
     media_texts,
 )
+from nodestudio.engine.plan import effective_graph
+from nodestudio.engine.unused_values import unused_value_warnings
 from nodestudio.graph import files
 from nodestudio.graph.file_reading import (
     read_failure_text,
@@ -117,7 +119,12 @@ def graph_from_data(
 ) -> Graph:
     importers = default_importers() if importers is None else importers
     if isinstance(data, dict) and data.get("format") == files.FORMAT_NAME:
-        return _resolve_library(files.from_document(data, registry))
+        graph = _resolve_library(files.from_document(data, registry))
+        # Said once, as the file opens (a hand edit's typo): the window offers no way to
+        # remove such a value, so warning again at every run would only nag.
+        effective, _, _ = effective_graph(graph, registry)
+        graph.load_warnings.extend(unused_value_warnings(effective, registry))
+        return graph
     for importer in importers:
         if importer.detect(data):
             return importer.convert(data, registry)

@@ -12,13 +12,14 @@ import contextlib
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
 from nodestudio.api.registry import NodeRegistry
 from nodestudio.app.backends import ExecutionBackend, open_backend
 from nodestudio.app.choices import available_choices
-from nodestudio.app.devices import resolve_device
+from nodestudio.app.devices import device_name_problem, resolve_device
 from nodestudio.app.formats import image_metadata, read_graph
 from nodestudio.app.models import ModelLibrary
 from nodestudio.app.packs import create_registry
@@ -41,6 +42,7 @@ from nodestudio.engine.plan import check_graph, effective_graph
 from nodestudio.engine.slow_sizes import slow_size_warnings
 from nodestudio.engine.status import cache_states
 from nodestudio.engine.unrun import unrunnable_outputs
+from nodestudio.engine.unused_values import unused_value_warnings
 from nodestudio.engine.validate import missing_choice_message, needed_nodes
 from nodestudio.graph import files
 from nodestudio.graph.model import Graph
@@ -79,6 +81,9 @@ class Session:
                 logging.getLogger("nodestudio.settings").warning(problem)
         self.settings = settings
         if device is not None:
+            problem = device_name_problem(device)
+            if problem:  # said here, at the script's line, not at the first node on a device
+                raise ValueError(f"device {problem}")
             self.settings.device = device
         if models_dir is not None:
             roots = [models_dir] if isinstance(models_dir, str | os.PathLike) else models_dir
@@ -186,20 +191,25 @@ class Session:
 
     def run(
         self,
-        graph: Graph,
+        graph: Graph | str | os.PathLike[str],
         *,
         outputs: Iterable[str] | None = None,
         on_event: EventSink | None = None,
         cancel: CancelToken | None = None,
         check: bool = True,
     ) -> RunResult:
-        """Run ``graph`` and return what happened.
+        """Run ``graph`` (a Graph, or a graph file's path) and return what happened.
 
         Raises GraphValidationError (nothing ran) when the graph is invalid; with ``check``
         (the default) also NodeExecutionError when a node failed and RunCancelledError when
-        the run was cancelled — the result is on the exception's ``result``.
+        the run was cancelled — the result is on the exception's ``result``. A value set for
+        an input the node does not have (a typo) is a UserWarning: the run goes on without it.
         """
+        graph = self._graph_to_run(graph)
         effective, _, _ = effective_graph(graph, self.registry)
+        for warning in unused_value_warnings(effective, self.registry):
+            # The caller's line, as Python's own warnings name it: a script's typo is there.
+            warnings.warn(str(warning), UserWarning, stacklevel=2)
         if outputs is not None:
             effective = effective.subgraph(needed_nodes(effective, outputs))
         problems = self.path_problems(effective)
@@ -215,6 +225,14 @@ class Session:
         if check and result.status == "cancelled":
             raise RunCancelledError(result)
         return result
+
+    def _graph_to_run(self, graph: object) -> Graph:
+        if isinstance(graph, Graph):
+            return graph
+        if isinstance(graph, (str, os.PathLike)):
+            return self.load_graph(graph)
+        raise TypeError("Session.run takes a Graph or the path of a graph file, not "
+                        f"{type(graph).__name__}")
 
 
 def _memory_node_scope() -> contextlib.AbstractContextManager[None]:

@@ -56,7 +56,8 @@ class RunResult:
     cached: list[str] = field(default_factory=list)
     #: Node id -> error message, for nodes that raised or were abandoned after Cancel.
     failed: dict[str, str] = field(default_factory=dict)
-    #: Node id -> {output name: value}, for every node the run ran or took from the cache.
+    #: Node id -> {output name: value}, for every node the run ran or took from the cache,
+    #: and the nodes upstream of a cached one whose results the cache still holds.
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Files written by output nodes during this run.
     files: list[Path] = field(default_factory=list)
@@ -193,6 +194,17 @@ class _Run:
                 return
         if self.result.failed:
             self.result.status = "failed"
+        self._add_upstream_outputs()
+
+    def _add_upstream_outputs(self) -> None:
+        """The outputs of the nodes a cached result stood in for (upstream of it, so not run),
+        where the cache still holds them: a script that reads the decoded image after a re-run
+        finds it there, as it did the first time."""
+        for node_id in self.plan.order:
+            if node_id not in self.result.outputs:
+                entry = self.cache.get(self.plan.signatures[node_id])
+                if entry is not None:
+                    self._record_outputs(node_id, entry.outputs)
 
     def _run_node(self, node_id: str) -> bool:
         node = self.graph.node(node_id)

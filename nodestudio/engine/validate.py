@@ -10,7 +10,7 @@ from nodestudio.api.registry import NodeRegistry
 from nodestudio.api.schema import check_value
 from nodestudio.engine.modes import CycleNote
 from nodestudio.graph.model import Graph
-from nodestudio.graph.problems import Problem
+from nodestudio.graph.problems import Problem, did_you_mean
 
 #: Returns the choices currently available for a ``choices_source`` (e.g. the checkpoints in
 #: the models folder), or None when it cannot tell; then the value is not checked here.
@@ -69,8 +69,9 @@ def validate(
             if node_id in graph:
                 targets.append(node_id)
             else:
-                problems.append(Problem("requested output node does not exist", node_id,
-                                        kind="unknown_node"))
+                problems.append(Problem(
+                    "requested output node does not exist"
+                    + did_you_mean(node_id, list(graph.nodes)), node_id, kind="unknown_node"))
     needed = needed_nodes(graph, targets)
     for node_id in needed:
         problems.extend(_check_node(graph, registry, node_id, choices, notes or {},
@@ -94,13 +95,16 @@ def _check_node(
     node = graph.node(node_id)
     node_type = registry.get(node.type)
     if node_type is None:
-        return [Problem(f"unknown node type {node.type!r} (is a node pack missing?)", node_id,
+        meant = registry.likely_meant(node.type)
+        hint = f"did you mean {meant!r}?" if meant else "is a node pack missing?"
+        return [Problem(f"unknown node type {node.type!r} ({hint})", node_id,
                         kind="unknown_type")]
     problems: list[Problem] = []
     input_names = {spec.name for spec in node_type.inputs}
     for link in graph.links_into(node_id):
         if link.input not in input_names:
-            problems.append(Problem(f"{node_type.display_name} has no input {link.input!r}",
+            hint = did_you_mean(link.input, [spec.name for spec in node_type.inputs])
+            problems.append(Problem(f"{node_type.display_name} has no input {link.input!r}{hint}",
                                     node_id, link.input, kind="unknown_input"))
     for spec in node_type.inputs:
         link = graph.link_into(node_id, spec.name)  # type: ignore[assignment]  # None checked next
@@ -157,9 +161,10 @@ def _check_link(
         return []  # reported on the source node itself
     index = source_type.output_index(output)
     if index is None:
+        hint = did_you_mean(output, [spec.name for spec in source_type.outputs])
         return [Problem(f"linked from output {output!r}, which node {source_id} "
-                        f"({source_type.display_name}) does not have", target_id, input_name,
-                        kind="unknown_output")]
+                        f"({source_type.display_name}) does not have{hint}", target_id,
+                        input_name, kind="unknown_output")]
     output_type = source_type.outputs[index].type
     if not registry.sockets.compatible(output_type, input_type):
         return [Problem(f"cannot take {output_type} from node {source_id} into a "

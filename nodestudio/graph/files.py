@@ -542,9 +542,11 @@ def migrate_node_types(graph: Graph, registry: NodeRegistry) -> list[Problem]:
             continue  # its definition's nodes are migrated with the definition
         node_type = registry.get(node.type)
         if node_type is None:
+            meant = registry.likely_meant(node.type)
+            hint = f"did you mean {meant!r}?" if meant else "is a node pack missing?"
             warnings.append(Problem(
-                f"unknown node type {node.type!r}: kept as a placeholder (is a node pack "
-                "missing?)", node.id, kind="unknown_type"))
+                f"unknown node type {node.type!r}: kept as a placeholder ({hint})", node.id,
+                kind="unknown_type"))
             continue
         if node.type_version > node_type.version:
             warnings.append(Problem(

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import difflib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 
@@ -28,6 +29,14 @@ class Problem:
     def to_json(self) -> dict[str, str | None]:
         return {"kind": self.kind, "node_id": self.node_id, "input": self.input,
                 "message": self.message}
+
+
+def did_you_mean(name: str, known: Sequence[str]) -> str:
+    """" (did you mean 'seed'?)" for the known name ``name`` is most likely a slip of (the
+    same name in other letter case first, as "MODEL" for "model"), or "" when none is close."""
+    folded = [candidate for candidate in known if candidate.lower() == name.lower()]
+    close = folded or difflib.get_close_matches(name, list(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 class GraphError(Exception):

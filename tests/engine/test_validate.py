@@ -93,6 +93,29 @@ def test_unknown_nodes_not_needed_by_outputs_do_not_block(bench):
     assert validate(graph, bench.registry) == []
 
 
+def test_a_link_to_a_misnamed_socket_names_the_one_likely_meant(bench):
+    graph = Graph()
+    number = graph.add_node("test.number")
+    sink = graph.add_node("test.sink")
+    graph.connect(number.id, "VALUE", sink.id, "x")  # ComfyUI habit: the type's capitals
+    graph.connect(number.id, "value", sink.id, "xx")
+    assert sorted(p.message for p in validate(graph, bench.registry)) == [
+        "Sink has no input 'xx' (did you mean 'x'?)",
+        f"linked from output 'VALUE', which node {number.id} (Number) does not have (did you "
+        "mean 'value'?)"]
+
+
+def test_an_unknown_type_close_to_a_known_one_names_it(bench):
+    graph = Graph()
+    typo = graph.add_node("test.numbr")
+    graph.connect(typo.id, "value", graph.add_node("test.sink").id, "x")
+    stranger = graph.add_node("acme.numbr")  # another pack's: never offered a built-in
+    graph.connect(stranger.id, "value", graph.add_node("test.sink").id, "x")
+    assert [p.message for p in validate(graph, bench.registry)] == [
+        "unknown node type 'test.numbr' (did you mean 'test.number'?)",
+        "unknown node type 'acme.numbr' (is a node pack missing?)"]
+
+
 def test_muted_source_explains_the_missing_input(bench):
     graph = Graph()
     a = graph.add_node("test.number")

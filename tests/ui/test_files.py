@@ -177,6 +177,27 @@ def test_a_png_carrying_a_graph_opens_and_saves_as_new_json(window, tmp_path):
     assert window.document.suggested_name == "render.json"
 
 
+def test_a_value_no_input_takes_is_said_once_as_the_file_opens_and_kept(window, tmp_path):
+    path = tmp_path / "edited.json"
+    document = {
+        "format": "nodestudio.graph", "version": 2,
+        "nodes": [{"id": "1", "type": "test.source", "type_version": 1,
+                   "values": {"width": 256, "widht": 320}},
+                  {"id": "2", "type": "test.sink", "type_version": 1, "values": {}}],
+        "links": [{"from": ["1", "image"], "to": ["2", "images"]}],
+    }
+    path.write_text(json.dumps(document))
+    assert window.open_file(path)
+    assert window.log_dock.messages("warning") == [
+        "node 1, input 'widht': Image Source has no such input, so its value 320 is not used "
+        "(did you mean 'width'?)"]
+    window.editor.set_value("1", "width", 384)
+    saved = tmp_path / "saved.json"
+    assert window.save_as(saved)  # nothing of the file is lost, the stray value included
+    [source] = [n for n in json.loads(saved.read_text())["nodes"] if n["id"] == "1"]
+    assert source["values"] == {"width": 384, "widht": 320}
+
+
 def test_unknown_node_types_become_placeholders_that_keep_their_data(window, tmp_path):
     path = tmp_path / "future.json"
     document = {
