@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from nodestudio.app.run_output import JsonPrinter, ProgressPrinter, node_label
-from nodestudio.graph.problems import GraphError, Problem
+from nodestudio.graph.problems import GraphError, Problem, did_you_mean
 
 EXIT_OK, EXIT_NODE_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
 SUBCOMMANDS = ("run", "validate", "nodes", "export", "farm")
@@ -99,6 +99,15 @@ def _desktop_command(args: argparse.Namespace) -> int:
 # -- headless commands ---------------------------------------------------------------------------
 
 
+def _device_argument(text: str) -> str:
+    from nodestudio.app.devices import device_name_problem
+
+    problem = device_name_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return text.strip().lower()
+
+
 def _add_run_parser(commands: Any) -> None:
     """``nodestudio run``: its options."""
     from nodestudio.app.settings import MEMORY_MODES
@@ -109,7 +118,8 @@ def _add_run_parser(commands: Any) -> None:
                      metavar="NODE_ID.INPUT=VALUE", help="change a value before running")
     run.add_argument("--output", type=Path, metavar="DIR", help="folder for written images")
     run.add_argument("--input", type=Path, metavar="DIR", help="folder load-image names refer to")
-    run.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default=None)
+    run.add_argument("--device", type=_device_argument, default=None,
+                     metavar="auto|cpu|cuda|cuda:N|mps")
     run.add_argument("--only", action="append", default=[], metavar="NODE_ID",
                      help="run only this output node and what it needs; may be given "
                      "several times")
@@ -308,13 +318,16 @@ def apply_assignments(graph: Any, registry: Any, assignments: list[str]) -> None
                                     kind="usage"))
             continue
         if node_id not in graph:
-            problems.append(Problem(f"there is no node {node_id!r}", kind="usage"))
+            hint = did_you_mean(node_id, list(graph.nodes))
+            problems.append(Problem(f"there is no node {node_id!r}{hint}", kind="usage"))
             continue
         node_type = registry.get(graph.node(node_id).type)
         spec = node_type.input(input_name) if node_type else None
         if node_type is not None and (spec is None or not spec.has_widget):
+            hint = did_you_mean(input_name, [i.name for i in node_type.inputs if i.has_widget])
             problems.append(Problem(f"{node_type.display_name} has no value input "
-                                    f"{input_name!r}", node_id, input_name, kind="usage"))
+                                    f"{input_name!r}{hint}", node_id, input_name,
+                                    kind="usage"))
             continue
         value: Any = _parse_value(text)
         if spec is not None:
@@ -378,7 +391,8 @@ def check_only(graph: Any, registry: Any, node_ids: list[str]) -> None:
     outputs = ", ".join(node_label(graph.node(node_id), registry)
                         for node_id in output_nodes(graph, registry)) or "none"
     raise GraphError("invalid --only", [
-        Problem(f"there is no node {node_id!r} (output nodes: {outputs})",
+        Problem(f"there is no node {node_id!r}"
+                f"{did_you_mean(node_id, list(graph.nodes)) or f' (output nodes: {outputs})'}",
                 kind="usage") for node_id in unknown])
 
 
@@ -418,13 +432,26 @@ def _validate_command(args: argparse.Namespace) -> int:
 
 
 def _nodes_command(args: argparse.Namespace) -> int:
-    from nodestudio.app.node_listing import describe, exact, matching
+    from nodestudio.app.node_listing import (
+        closest_word,
+        comfy_counterparts,
+        describe,
+        exact,
+        matching,
+    )
     from nodestudio.app.packs import create_registry
 
     registry = create_registry(user_packs_dir=_loaded_settings().user_packs_dir)
     query = " ".join(args.search)
     one = exact(registry, query) if query else None
     found = [one] if one is not None else matching(registry, query)
+    comfy = comfy_counterparts(registry, query) if query and not found else None
+    if comfy is not None and comfy[1]:  # a ComfyUI user's name: what it becomes here
+        found = comfy[1]
+        one = found[0] if len(found) == 1 else None
+        if not args.json:
+            names = " and ".join(f"{t.display_name} ({t.id})" for t in found)
+            print(f"ComfyUI's {comfy[0]} becomes {names} when a workflow is imported:")
     if args.json:
         print(json.dumps({
             "nodes": [node_type.to_json() for node_type in found],
@@ -438,7 +465,12 @@ def _nodes_command(args: argparse.Namespace) -> int:
         print("\n".join(describe(one)))
         return EXIT_OK
     if not found:
-        print(f"nodestudio nodes: no node type has all of: {query}", file=sys.stderr)
+        word = closest_word(registry, query)
+        hint = f" (did you mean {word!r}?)" if word else ""
+        print(f"nodestudio nodes: no node type has all of: {query}{hint}", file=sys.stderr)
+        for failure in registry.failures:  # the type looked for may be in one of them
+            print(f"failed pack {failure.name} ({failure.source}): {failure.message}",
+                  file=sys.stderr)
         return EXIT_INVALID
     listed = {node_type.id for node_type in found}
     for category, node_types in registry.by_category().items():

@@ -7,7 +7,9 @@ Read from each type's ``to_json()``, the same description plugin authors' tools 
 
 from __future__ import annotations
 
+import difflib
 import json
+import re
 import textwrap
 from collections.abc import Iterable
 from typing import Any
@@ -41,6 +43,33 @@ def exact(node_types: Iterable[Any], query: str) -> Any | None:
         if wanted in (name.lower() for name in names):
             return node_type
     return None
+
+
+def comfy_counterparts(node_types: Iterable[Any], query: str) -> tuple[str, list[Any]] | None:
+    """ComfyUI's node class named ``query`` (any case: "ksampler") and the NodeStudio types a
+    workflow's node of that class becomes when imported; None when ``query`` names none."""
+    wanted = query.strip().lower()
+    try:
+        from nodestudio.interop.comfy.mapping import all_rules
+    except ImportError:  # a build without the ComfyUI layer
+        return None
+    for rule in all_rules():
+        if rule.comfy and rule.comfy.lower() == wanted:
+            by_id = {node_type.id: node_type for node_type in node_types}
+            return rule.comfy, [by_id[type_id] for type_id in rule.needs if type_id in by_id]
+    return None
+
+
+def closest_word(node_types: Iterable[Any], query: str) -> str | None:
+    """The word of a type's id or name a search word that found nothing is likely a slip
+    of ("samplr" -> "sampler"), for a one-word search; None otherwise."""
+    if len(query.split()) != 1:
+        return None
+    words = {word for node_type in node_types
+             for word in re.split(r"[\s._\-]+", f"{node_type.id} {node_type.display_name}".lower())
+             if len(word) > 2}
+    close = difflib.get_close_matches(query.strip().lower(), sorted(words), n=1)
+    return close[0] if close else None
 
 
 def describe(node_type: Any) -> list[str]:

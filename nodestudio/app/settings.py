@@ -19,6 +19,7 @@ from typing import Any
 
 import platformdirs
 
+from nodestudio.app.devices import device_name_problem
 from nodestudio.graph.file_reading import read_failure_text
 from nodestudio.graph.files import write_atomic
 from nodestudio.graph.problems import json_error_text
@@ -140,8 +141,13 @@ class Settings:
             value = os.environ.get(variable)
             if value:
                 setattr(self, key, Path(value).expanduser())
-        if os.environ.get("NODESTUDIO_DEVICE"):
-            self.device = os.environ["NODESTUDIO_DEVICE"]
+        device = os.environ.get("NODESTUDIO_DEVICE")
+        if device:
+            problem = device_name_problem(device)
+            if problem:
+                self.problems.append(f"NODESTUDIO_DEVICE is ignored: {problem}")
+            else:
+                self.device = device
         warm = os.environ.get("NODESTUDIO_WARM_START", "").strip().lower()
         if warm:
             self.warm_start = warm not in ("0", "false", "no", "off")
@@ -185,6 +191,12 @@ def _one_of(*choices: str) -> Callable[[Any], str]:
     return read
 
 
+def _device(value: Any) -> str:
+    if device_name_problem(_kind(str)(value)):
+        raise ValueError
+    return str(value)
+
+
 def _retries(value: Any) -> int:
     if not 0 <= _kind(int)(value) <= 100:
         raise ValueError
@@ -206,7 +218,7 @@ _READERS: dict[str, tuple[Callable[[Any], Any], str]] = {
     "output_dir": (_folder, "a folder path"),
     "input_dir": (_folder, "a folder path"),
     "user_packs_dir": (_folder, "a folder path"),
-    "device": (_kind(str), 'a device name ("auto", "cpu", "cuda", "mps")'),
+    "device": (_device, 'a device name ("auto", "cpu", "cuda", "cuda:1", "mps")'),
     "ram_cache_gib": (_gib, "a number of GiB above 0, or null"),
     "vram_cache_gib": (_gib, "a number of GiB above 0, or null"),
     "warm_start": (_kind(bool), "true or false"),

@@ -108,6 +108,22 @@ def test_nodes_finds_types_by_words_and_shows_one_in_full(tmp_path):
     assert missing.stderr == "nodestudio nodes: no node type has all of: no-such-word\n"
 
 
+def test_nodes_knows_comfyui_class_names_and_a_slip_of_a_word(tmp_path):
+    comfy = nodestudio("nodes", "ksampler", cwd=tmp_path)  # what a ComfyUI user types
+    assert comfy.returncode == 0
+    lines = comfy.stdout.splitlines()
+    assert lines[0] == ("ComfyUI's KSampler becomes Sampler (diffusion.sampler) when a workflow "
+                        "is imported:")
+    assert lines[1] == "Sampler (diffusion.sampler, version 1): sampling, from nodestudio"
+    listed = json.loads(nodestudio("nodes", "--json", "CheckpointLoaderSimple",
+                                   cwd=tmp_path).stdout)
+    assert [entry["id"] for entry in listed["nodes"]] == ["diffusion.load_checkpoint"]
+    slip = nodestudio("nodes", "samplr", cwd=tmp_path)
+    assert slip.returncode == 2
+    assert slip.stderr == ("nodestudio nodes: no node type has all of: samplr (did you mean "
+                           "'sampler'?)\n")
+
+
 #: `nodestudio run` as the command runs it, with Pillow's decompression-bomb note lowered to
 #: 300 pixels so that the 20 × 20 picture of `graph_file` raises it as a 100-megapixel one does.
 _RUN_WITH_A_BIG_PICTURE = (

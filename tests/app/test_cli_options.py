@@ -101,6 +101,37 @@ def test_device_cuda_without_a_gpu_exits_2_before_running(two_branches, tmp_path
     assert not out.exists() or not any(out.iterdir())
 
 
+def test_a_device_that_is_no_device_is_one_line_and_a_second_card_is_taken(two_branches,
+                                                                          tmp_path):
+    done = nodestudio("run", two_branches, "--device", "gpu", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[-1] == (
+        "nodestudio run: error: argument --device: 'gpu' is not a device NodeStudio knows: "
+        "use auto, cpu, cuda (cuda:1 for a second card) or mps")
+    # cuda:1 is a device name (argparse's choices refused it before); with no GPU it is
+    # refused as the plain "cuda" is, before anything runs.
+    second = nodestudio("run", two_branches, "--device", "cuda:1", cwd=tmp_path,
+                        CUDA_VISIBLE_DEVICES="")
+    assert second.returncode == 2
+    assert "--device: device 'cuda:1' was asked for, but CUDA is not available here" in (
+        second.stderr)
+
+
+def test_validate_and_run_warn_of_a_value_no_input_takes(two_branches, tmp_path):
+    document = json.loads(two_branches.read_text())
+    resize = next(node for node in document["nodes"] if node["type"] == "image.resize")
+    resize["values"]["widht"] = 5  # a hand edit's typo
+    two_branches.write_text(json.dumps(document))
+    warning = (f"warning: node {resize['id']}, input 'widht': Resize Image has no such input, "
+               "so its value 5 is not used (did you mean 'width'?)")
+    checked = nodestudio("validate", two_branches, cwd=tmp_path)
+    assert checked.returncode == 0 and warning in checked.stderr.splitlines()
+    ran = nodestudio("run", two_branches, "--output", tmp_path / "out", cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stderr.splitlines().count(warning) == 1  # once, and no Python UserWarning
+    assert "UserWarning" not in ran.stderr
+
+
 def test_an_output_folder_that_cannot_be_created_exits_2_before_running(two_branches,
                                                                        tmp_path):
     blocker = tmp_path / "a_file"
@@ -172,6 +203,26 @@ def test_bad_set_and_a_missing_graph_file_are_said_as_the_command_s_own_refusal(
     assert done.returncode == 2
     assert done.stderr.splitlines() == [
         f"nodestudio run: cannot read {tmp_path / 'gone.json'}", "  - there is no such file"]
+
+
+def test_a_slip_in_set_only_or_sweep_names_what_was_likely_meant(tmp_path):
+    graph, _ = text_to_image("shapes.safetensors", "a red circle")
+    path = save(graph, tmp_path / "t2i.json")
+    done = nodestudio("run", path, "--set", "samplr.seed=1", "--set", "sampler.Seed=2",
+                      "--only", "sav", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "nodestudio run: invalid --set",
+        "  - there is no node 'samplr' (did you mean 'sampler'?)",
+        "  - node sampler, input 'Seed': Sampler has no value input 'Seed' (did you mean "
+        "'seed'?)"]
+    only = nodestudio("run", path, "--only", "sav", cwd=tmp_path)
+    assert only.stderr.splitlines()[1:] == ["  - there is no node 'sav' (did you mean 'save'?)"]
+    sweep = nodestudio("run", path, "--sweep", "sead=1,2", cwd=tmp_path)
+    assert sweep.returncode == 2
+    assert sweep.stderr.splitlines()[1] == (
+        "  - --sweep 'sead': no node of the graph has a value input 'sead' (did you mean "
+        "'seed'?); name it as INPUT or NODE.INPUT (node id or title)")
 
 
 @pytest.mark.parametrize(("content", "reason"), [

@@ -93,6 +93,11 @@ def test_the_cli_lists_validates_and_runs_despite_an_exiting_pack(tmp_path):
     assert "good.half" in listed.stdout
     assert (f"failed pack exit_pack ({home / 'packs' / 'exit_pack.py'}): the pack called "
             "sys.exit(3) while loading") in listed.stdout
+    # Looking for a type that is not there names the packs that failed: it may be in one.
+    searched = _cli("nodes", "exit_pack_node", home=home)
+    assert searched.returncode == 2
+    assert (f"failed pack exit_pack ({home / 'packs' / 'exit_pack.py'}): the pack called "
+            "sys.exit(3) while loading") in searched.stderr
     failed = json.loads(_cli("nodes", "--json", home=home).stdout)["failed_packs"]
     assert {f["name"] for f in failed} == {"exit_pack", "odd_pack"}
     graph = Graph()

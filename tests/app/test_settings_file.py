@@ -95,3 +95,21 @@ def test_a_scripts_session_logs_what_settings_json_holds_that_cannot_be_used(tmp
     assert [record.getMessage() for record in caplog.records] == [
         f"{tmp_path / 'config' / 'settings.json'}: unknown setting 'devcie' is ignored "
         "(did you mean 'device'?)"]
+
+
+def test_a_device_that_is_no_device_is_named_from_the_file_and_from_the_environment(
+        tmp_path, monkeypatch):
+    # Before, "gpu" was taken, and every run failed at its first model with torch's list of
+    # thirty device types.
+    loaded = _load(tmp_path, json.dumps({"device": "gpu"}))
+    assert loaded.problems == [
+        f"{tmp_path / 'settings.json'}: setting 'device' is ignored: expected a device name "
+        '("auto", "cpu", "cuda", "cuda:1", "mps"), got "gpu"']
+    assert loaded.device == "auto"
+    assert _load(tmp_path, json.dumps({"device": "cuda:1"})).device == "cuda:1"
+    monkeypatch.setenv("NODESTUDIO_DEVICE", "nvidia")
+    from_environment = Settings.load(tmp_path / "none.json")
+    assert from_environment.problems == [
+        "NODESTUDIO_DEVICE is ignored: 'nvidia' is not a device NodeStudio knows: use auto, "
+        "cpu, cuda (cuda:1 for a second card) or mps"]
+    assert from_environment.device == "auto"

@@ -15,7 +15,7 @@ from typing import Any
 
 from nodestudio.api.registry import NodeRegistry
 from nodestudio.graph.model import Graph
-from nodestudio.graph.problems import GraphError, Problem
+from nodestudio.graph.problems import GraphError, Problem, did_you_mean
 
 #: Beyond this many runs a sweep is almost surely a typo (1..1000000).
 MAX_RUNS = 100_000
@@ -84,17 +84,21 @@ def resolve_targets(graph: Graph, registry: NodeRegistry, target: str) -> list[t
     if not dot:
         node_part, input_name = "", target
     found = []
+    value_inputs: set[str] = set()  # of the nodes named, for the hint when none matches
     for node in graph:
         if node_part and node.id != node_part and (node.title or "").lower() != \
                 node_part.lower():
             continue
         node_type = registry.get(node.type)
+        value_inputs.update(spec.name for spec in (node_type.inputs if node_type else ())
+                            if spec.has_widget)
         spec = node_type.input(input_name) if node_type else None
         if spec is not None and spec.has_widget and graph.link_into(node.id, input_name) is None:
             found.append((node.id, input_name))
     if not found:
-        missing = (f"node {node_part!r} has no value input {input_name!r}" if node_part
-                   else f"no node of the graph has a value input {input_name!r}")
+        hint = did_you_mean(input_name, sorted(value_inputs))
+        missing = (f"node {node_part!r} has no value input {input_name!r}{hint}" if node_part
+                   else f"no node of the graph has a value input {input_name!r}{hint}")
         raise GraphError("invalid --sweep", [Problem(
             f"--sweep {target!r}: {missing}; name it as INPUT or NODE.INPUT (node id or "
             "title)", kind="usage")])
