@@ -409,6 +409,7 @@ def _validate_command(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"nodestudio validate: {error}", file=sys.stderr)
         return EXIT_INVALID
+    warnings: list[Problem] = []
     try:
         graph = session.load_graph(args.graph)
     except GraphError as error:
@@ -418,11 +419,14 @@ def _validate_command(args: argparse.Namespace) -> int:
     else:
         problems = session.validate(graph)
         heading = f"{args.graph}: {len(problems)} problem(s)"
-        for warning in [*graph.load_warnings, *session.warnings(graph)]:
-            print(f"warning: {warning}", file=sys.stderr)
-    if args.json:
-        print(json.dumps({"valid": not problems, "problems": [p.to_json() for p in problems]}))
-    elif problems:
+        warnings = [*graph.load_warnings, *session.warnings(graph)]
+    if args.json:  # one document for tools: the warnings in it, not beside it on stderr
+        print(json.dumps({"valid": not problems, "problems": [p.to_json() for p in problems],
+                          "warnings": [w.to_json() for w in warnings]}))
+        return EXIT_INVALID if problems else EXIT_OK
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if problems:
         print(heading)
         for problem in problems:
             print(f"  - {problem}")

@@ -126,6 +126,11 @@ def test_validate_and_run_warn_of_a_value_no_input_takes(two_branches, tmp_path)
                "so its value 5 is not used (did you mean 'width'?)")
     checked = nodestudio("validate", two_branches, cwd=tmp_path)
     assert checked.returncode == 0 and warning in checked.stderr.splitlines()
+    as_json = nodestudio("validate", two_branches, "--json", cwd=tmp_path)
+    assert as_json.returncode == 0 and as_json.stderr == ""  # in the document, not beside it
+    assert json.loads(as_json.stdout)["warnings"] == [{
+        "kind": "unused_value", "node_id": resize["id"], "input": "widht",
+        "message": warning.partition("'widht': ")[2]}]
     ran = nodestudio("run", two_branches, "--output", tmp_path / "out", cwd=tmp_path)
     assert ran.returncode == 0, ran.stderr
     assert ran.stderr.splitlines().count(warning) == 1  # once, and no Python UserWarning
