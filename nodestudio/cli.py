@@ -511,6 +511,10 @@ def _export_command(args: argparse.Namespace) -> int:
     writes = [(out, export) for out, export in ((args.comfy_api, export_api_prompt),
                                                 (args.comfy_workflow, workflow))
               if out is not None]
+    refusal = _export_target_problem([out for out, _ in writes])
+    if refusal:
+        print(f"nodestudio export: {refusal}", file=sys.stderr)
+        return EXIT_INVALID
     try:
         graph = session.load_graph(args.graph)
         documents = [(out, export(graph, session.registry)) for out, export in writes]
@@ -532,6 +536,25 @@ def _export_command(args: argparse.Namespace) -> int:
             return EXIT_INVALID
         print(f"wrote {out}")
     return EXIT_OK
+
+
+#: What a ComfyUI workflow or prompt written under such a name would be mistaken for.
+_MEDIA_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif", ".mp4", ".webm", ".mov",
+                             ".mkv", ".wav", ".flac", ".mp3", ".ogg", ".glb", ".obj", ".ply"})
+
+
+def _export_target_problem(targets: list[Path]) -> str | None:
+    """Why the export's target names cannot be used, before anything is converted: both
+    formats to one file (the second would replace the first), or a picture's or video's name
+    for what is a JSON file (ComfyUI would not open it, nor would an image viewer)."""
+    if len(targets) == 2 and Path(targets[0]).resolve() == Path(targets[1]).resolve():
+        return f"--comfy-api and --comfy-workflow both name {targets[0]}; give each its own file"
+    for target in targets:
+        if target.suffix.lower() in _MEDIA_SUFFIXES:
+            return (f"{target}: ComfyUI workflows and prompts are JSON files, not "
+                    f"{target.suffix.lower()[1:].upper()}; name it "
+                    f"{target.with_suffix('.json').name}")
+    return None
 
 
 if __name__ == "__main__":

@@ -175,7 +175,12 @@ def write_failure_reason(error: OSError, target: Path) -> str:
                          if place.exists()), None)
         if blocking is not None and blocking.is_file():
             return f"{blocking} is a file, not a folder"
-    return error.strerror or str(error)
+    if isinstance(error, IsADirectoryError):
+        return "it is a folder; name a file in it"
+    if isinstance(error, PermissionError):
+        return "this user may not write there (permission denied)"
+    reason = error.strerror or str(error)
+    return reason[:1].lower() + reason[1:]
 
 
 def output_problems(graph: Graph, registry: NodeRegistry, output_dir: Path) -> list[Problem]:

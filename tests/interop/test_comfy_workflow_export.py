@@ -210,6 +210,20 @@ def test_cli_export_refuses_a_target_it_cannot_write_in_one_line(example, tmp_pa
     assert err == (f"nodestudio export: cannot write {target}: {tmp_path / 'notes'} is a "
                    "file, not a folder\n")
     assert (tmp_path / "notes").read_text() == "a file where a folder would go"
+    # A folder, a picture's name, and one file for both formats are each refused unwritten.
+    assert main(["export", str(source), "--comfy-api", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == (f"nodestudio export: cannot write {tmp_path}: it is a "
+                                       "folder; name a file in it\n")
+    assert main(["export", str(source), "--comfy-workflow", str(tmp_path / "w.PNG")]) == 2
+    assert capsys.readouterr().err == (
+        f"nodestudio export: {tmp_path / 'w.PNG'}: ComfyUI workflows and prompts are JSON "
+        "files, not PNG; name it w.json\n")
+    both = tmp_path / "both.json"
+    assert main(["export", str(source), "--comfy-workflow", str(both), "--comfy-api",
+                 str(both)]) == 2
+    assert capsys.readouterr().err == (f"nodestudio export: --comfy-api and --comfy-workflow "
+                                       f"both name {both}; give each its own file\n")
+    assert not (tmp_path / "w.PNG").exists() and not both.exists()
     # A file that is no graph is named once, with what is wrong.
     (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
     assert main(["export", str(tmp_path / "deep.json"), "--comfy-api", str(target)]) == 2
