@@ -329,6 +329,11 @@ def apply_assignments(graph: Any, registry: Any, assignments: list[str]) -> None
                                     f"{input_name!r}{hint}", node_id, input_name,
                                     kind="usage"))
             continue
+        link = graph.link_into(node_id, input_name)
+        if link is not None:  # the link's value wins: this one would silently do nothing
+            problems.append(Problem(_linked_value_text(graph, registry, link, text), node_id,
+                                    input_name, kind="usage"))
+            continue
         value: Any = _parse_value(text)
         if spec is not None:
             value = coerce_value(spec, value)
@@ -340,6 +345,20 @@ def apply_assignments(graph: Any, registry: Any, assignments: list[str]) -> None
         graph.set_value(node_id, input_name, value)
     if problems:
         raise GraphError("invalid --set", problems)
+
+
+def _linked_value_text(graph: Any, registry: Any, link: Any, text: str) -> str:
+    """Why ``--set`` cannot change an input a link feeds, and where the value is set instead:
+    the widget of the node it comes from when that node has one (a Primitive or Seed node,
+    as ComfyUI workflows wire seeds)."""
+    source = graph.node(link.source)
+    message = f"takes its value through a link from {node_label(source, registry)}"
+    source_type = registry.get(source.type)
+    widgets = [spec.name for spec in (source_type.inputs if source_type else ())
+               if spec.has_widget and graph.link_into(source.id, spec.name) is None]
+    if len(widgets) == 1:
+        return f"{message}: --set {source.id}.{widgets[0]}={text} there"
+    return f"{message}; set a value of that node instead"
 
 
 def option_problems(session: Any) -> list[Problem]:

@@ -230,6 +230,26 @@ def test_a_slip_in_set_only_or_sweep_names_what_was_likely_meant(tmp_path):
         "'seed'?); name it as INPUT or NODE.INPUT (node id or title)")
 
 
+def test_a_value_a_link_feeds_is_refused_and_the_source_named(tmp_path):
+    # As ComfyUI workflows wire seeds: a Seed node feeds the sampler's seed. Before, --set
+    # sampler.seed=9 did nothing at all, and --sweep said the sampler had no such input.
+    graph, _ = text_to_image("shapes.safetensors", "a red circle")
+    graph.add_node("primitive.seed", {"seed": 5}, id="seeds")
+    graph.connect("seeds", "seed", "sampler", "seed")
+    path = save(graph, tmp_path / "linked.json")
+    done = nodestudio("run", path, "--set", "sampler.seed=9", cwd=tmp_path)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.splitlines() == [
+        "nodestudio run: invalid --set",
+        "  - node sampler, input 'seed': takes its value through a link from Seed (node "
+        "seeds): --set seeds.seed=9 there"]
+    swept = nodestudio("run", path, "--sweep", "sampler.seed=1,2", cwd=tmp_path)
+    assert swept.returncode == 2
+    assert swept.stderr.splitlines()[1] == (
+        "  - --sweep 'sampler.seed': 'seed' takes its value through a link (from node "
+        "'seeds'); sweep a value of that node instead")
+
+
 @pytest.mark.parametrize(("content", "reason"), [
     ("a: [\n", "it is not valid YAML (line 2, column 1: expected the node content, but found "
                "'<stream end>')"),

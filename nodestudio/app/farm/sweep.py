@@ -84,6 +84,7 @@ def resolve_targets(graph: Graph, registry: NodeRegistry, target: str) -> list[t
     if not dot:
         node_part, input_name = "", target
     found = []
+    linked_from: list[str] = []  # sources of the named inputs a link feeds
     value_inputs: set[str] = set()  # of the nodes named, for the hint when none matches
     for node in graph:
         if node_part and node.id != node_part and (node.title or "").lower() != \
@@ -93,8 +94,18 @@ def resolve_targets(graph: Graph, registry: NodeRegistry, target: str) -> list[t
         value_inputs.update(spec.name for spec in (node_type.inputs if node_type else ())
                             if spec.has_widget)
         spec = node_type.input(input_name) if node_type else None
-        if spec is not None and spec.has_widget and graph.link_into(node.id, input_name) is None:
+        if spec is None or not spec.has_widget:
+            continue
+        link = graph.link_into(node.id, input_name)
+        if link is None:
             found.append((node.id, input_name))
+        else:
+            linked_from.append(link.source)
+    if not found and linked_from:
+        sources = ", ".join(f"node {source!r}" for source in dict.fromkeys(linked_from))
+        raise GraphError("invalid --sweep", [Problem(
+            f"--sweep {target!r}: {input_name!r} takes its value through a link (from "
+            f"{sources}); sweep a value of that node instead", kind="usage")])
     if not found:
         hint = did_you_mean(input_name, sorted(value_inputs))
         missing = (f"node {node_part!r} has no value input {input_name!r}{hint}" if node_part
