@@ -6,9 +6,9 @@ import re
 
 from nodestudio.api.errors import NodeError
 
-DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
-#: What a device setting may say: the choices, and one CUDA card among several ("cuda:1").
-_DEVICE_NAME = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+#: What a device setting may say: the choices, one card among several ("cuda:1"), and the
+#: other accelerators torch drives (Intel's xpu, Gaudi's hpu …) for those who have them.
+_DEVICE_NAME = re.compile(r"auto|(cpu|cuda|mps|xpu|hpu|npu|mtia|privateuseone)(:\d+)?")
 DEVICE_NAMES_TEXT = "auto, cpu, cuda (cuda:1 for a second card) or mps"
 
 

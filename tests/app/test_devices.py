@@ -11,7 +11,8 @@ from nodestudio.app.devices import DeviceError, device_name_problem, resolve_dev
 from nodestudio.engine.executor import failure_message
 
 
-@pytest.mark.parametrize("name", ["auto", "cpu", "CUDA", " cuda:1 ", "mps", None, ""])
+@pytest.mark.parametrize("name", ["auto", "cpu", "CUDA", " cuda:1 ", "mps", "cpu:0", "xpu", None,
+                                  ""])
 def test_the_names_a_device_setting_may_take(name):
     assert device_name_problem(name) is None
 
