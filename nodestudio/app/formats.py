@@ -125,6 +125,7 @@ def graph_from_data(
         effective, _, _ = effective_graph(graph, registry)
         graph.load_warnings.extend(unused_value_warnings(effective, registry))
         return graph
+    _refuse_subgraph_file(data)
     for importer in importers:
         if importer.detect(data):
             return importer.convert(data, registry)
@@ -132,6 +133,44 @@ def graph_from_data(
         "expected a NodeStudio graph (\"format\": \"nodestudio.graph\")"
         + (" or one of: " + ", ".join(i.name for i in importers) if importers else ""),
         kind="format")])
+
+
+def _refuse_subgraph_file(data: Any) -> None:
+    """A subgraph saved on its own (a template, a file from someone's subgraph library) is
+    not a graph: said so, with where it goes to be used. Before, the ComfyUI reader took it
+    (it too has "nodes" and "links") and made a placeholder of every node."""
+    if not isinstance(data, dict) or not {"id", "name", "inputs", "outputs", "nodes"} <= set(
+            data) or "last_node_id" in data:
+        return
+    from nodestudio.app.subgraph_library import SubgraphLibrary
+    from nodestudio.graph.subgraph_files import definition_from_json
+
+    try:
+        definition = definition_from_json(data, 0)
+    except GraphFileError:
+        return
+    if not definition.resolved:
+        return
+    place = SubgraphLibrary().file_for(definition.id, definition.version)
+    if place.is_file() or _shipped_template(definition.id):
+        use = "the Nodes panel offers it under Subgraphs: add it to a graph from there"
+    else:
+        use = (f"to use it, copy it to {place}: the Nodes panel then offers it under "
+               "Subgraphs, to add to any graph")
+    raise GraphFileError(f"this is a NodeStudio subgraph ({definition.name!r}), not a graph",
+                         [Problem(use, kind="subgraph_file")])
+
+
+def _shipped_template(definition_id: str) -> bool:
+    from nodestudio.paths import resources_dir
+
+    for path in (resources_dir() / "templates").glob("*.json"):
+        try:
+            if json.loads(path.read_text(encoding="utf-8")).get("id") == definition_id:
+                return True
+        except (OSError, ValueError, AttributeError):
+            continue
+    return False
 
 
 def _resolve_library(graph: Graph) -> Graph:

@@ -33,7 +33,8 @@ class SubgraphLibrary:
     def __init__(self, folder: str | os.PathLike[str] | None = None) -> None:
         self.folder = Path(folder) if folder is not None else library_dir()
 
-    def _path(self, definition_id: str, version: int) -> Path:
+    def file_for(self, definition_id: str, version: int) -> Path:
+        """Where the library keeps (and looks for) that version of that definition."""
         safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in definition_id)
         return self.folder / f"{safe}@{version}.json"
 
@@ -43,7 +44,7 @@ class SubgraphLibrary:
             raise ValueError(f"the subgraph {definition.name!r} {definition.problem}")
         entry = definition_to_json(_as_local(definition))
         text = json.dumps(entry, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-        return write_atomic(self._path(definition.id, definition.version), text.encode())
+        return write_atomic(self.file_for(definition.id, definition.version), text.encode())
 
     def entries(self) -> list[LibraryEntry]:
         """Every readable definition in the folder, by name; unreadable files are skipped."""
@@ -57,7 +58,7 @@ class SubgraphLibrary:
 
     def load(self, definition_id: str, version: int) -> SubgraphDefinition | None:
         """The definition, marked as coming from the library; None when it is not there."""
-        definition = self._read(self._path(definition_id, version))
+        definition = self._read(self.file_for(definition_id, version))
         if definition is None or not definition.resolved or definition.id != definition_id:
             return None
         definition.from_library = True

@@ -130,3 +130,25 @@ def test_read_graph_resolves_the_users_library(tmp_path, monkeypatch, registry):
     missing = read_graph(path, registry)
     assert not missing.definitions[definition.id].resolved
     assert any(str(tmp_path / "elsewhere") in w.message for w in missing.load_warnings)
+
+
+def test_a_subgraph_file_opened_as_a_graph_says_what_it_is_and_where_it_goes(tmp_path,
+                                                                            monkeypatch):
+    # Before, the ComfyUI reader took it (it too has "nodes" and "links"): every node became
+    # a placeholder "ComfyUI node type 'diffusion.sampler' has no NodeStudio equivalent".
+    with pytest.raises(nodestudio.graph.GraphFileError) as shipped:
+        nodestudio.load_graph(TEMPLATES / "hires_fix.json")
+    assert shipped.value.summary.endswith(
+        "hires_fix.json: this is a NodeStudio subgraph ('Hires fix'), not a graph")
+    assert [p.message for p in shipped.value.problems] == [
+        "the Nodes panel offers it under Subgraphs: add it to a graph from there"]
+    shared = json.loads((TEMPLATES / "hires_fix.json").read_text())
+    shared.update(id="studio.upscale", name="Upscale 2x")
+    (tmp_path / "upscale.json").write_text(json.dumps(shared))
+    monkeypatch.setenv("NODESTUDIO_HOME", str(tmp_path / "home"))
+    with pytest.raises(nodestudio.graph.GraphFileError) as theirs:
+        nodestudio.load_graph(tmp_path / "upscale.json")
+    place = tmp_path / "home" / "subgraphs" / "studio_upscale@1.json"
+    assert [p.message for p in theirs.value.problems] == [
+        f"to use it, copy it to {place}: the Nodes panel then offers it under Subgraphs, to "
+        "add to any graph"]
