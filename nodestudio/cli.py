@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from nodestudio.app.run_output import JsonPrinter, ProgressPrinter, node_label
-from nodestudio.graph.problems import GraphError, Problem, did_you_mean
+from nodestudio.graph.problems import GraphError, Problem
 
 EXIT_OK, EXIT_NODE_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
-SUBCOMMANDS = ("run", "validate", "nodes", "export", "farm")
+SUBCOMMANDS = ("run", "validate", "show", "nodes", "export", "farm")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -166,6 +166,14 @@ def _command_parser() -> argparse.ArgumentParser:
     validate.add_argument("--json", action="store_true")
     validate.set_defaults(handler=_validate_command)
 
+    show = commands.add_parser(
+        "show", help="list a graph's nodes in run order, with the ids, inputs and values "
+                     "--set and --only take")
+    show.add_argument("graph", type=Path)
+    show.add_argument("--json", action="store_true",
+                      help="print the nodes (type, title, mode, values, links) as JSON")
+    show.set_defaults(handler=_show_command)
+
     nodes = commands.add_parser(
         "nodes", help="list node types (or those a search finds, or one in full) and packs "
                       "that failed to load")
@@ -256,6 +264,8 @@ def _run_command(args: argparse.Namespace) -> int:
         printer.invalid(str(error), [], heading="nodestudio run")
         return EXIT_INVALID
     # Options that cannot work are refused now, not after a render that took minutes.
+    from nodestudio.app.run_options import apply_assignments, check_only, option_problems
+
     problems = option_problems(session)
     if problems:
         printer.invalid("invalid options", problems, heading="nodestudio run")
@@ -305,123 +315,6 @@ def _farm_command(args: argparse.Namespace) -> int:
     return farm_start(args.port, args.num_cpus, args.num_gpus, args.client_port)
 
 
-def apply_assignments(graph: Any, registry: Any, assignments: list[str]) -> None:
-    """Apply ``NODE_ID.INPUT=VALUE`` strings; every bad one is reported at once."""
-    from nodestudio.api.schema import check_value, coerce_value
-
-    problems: list[Problem] = []
-    for assignment in assignments:
-        target, sep, text = assignment.partition("=")
-        node_id, dot, input_name = target.partition(".")
-        if not sep or not dot or not node_id or not input_name:
-            problems.append(Problem(f"--set {assignment!r}: expected NODE_ID.INPUT=VALUE",
-                                    kind="usage"))
-            continue
-        if node_id not in graph:
-            hint = did_you_mean(node_id, list(graph.nodes))
-            problems.append(Problem(f"there is no node {node_id!r}{hint}", kind="usage"))
-            continue
-        node_type = registry.get(graph.node(node_id).type)
-        spec = node_type.input(input_name) if node_type else None
-        if node_type is not None and (spec is None or not spec.has_widget):
-            hint = did_you_mean(input_name, [i.name for i in node_type.inputs if i.has_widget])
-            problems.append(Problem(f"{node_type.display_name} has no value input "
-                                    f"{input_name!r}{hint}", node_id, input_name,
-                                    kind="usage"))
-            continue
-        link = graph.link_into(node_id, input_name)
-        if link is not None:  # the link's value wins: this one would silently do nothing
-            problems.append(Problem(_linked_value_text(graph, registry, link, text), node_id,
-                                    input_name, kind="usage"))
-            continue
-        value: Any = _parse_value(text)
-        if spec is not None:
-            value = coerce_value(spec, value)
-            problem = check_value(spec, value)
-            if problem:
-                problems.append(Problem(problem, node_id, input_name,
-                                        kind="invalid_value"))
-                continue
-        graph.set_value(node_id, input_name, value)
-    if problems:
-        raise GraphError("invalid --set", problems)
-
-
-def _linked_value_text(graph: Any, registry: Any, link: Any, text: str) -> str:
-    """Why ``--set`` cannot change an input a link feeds, and where the value is set instead:
-    the widget of the node it comes from when that node has one (a Primitive or Seed node,
-    as ComfyUI workflows wire seeds)."""
-    source = graph.node(link.source)
-    message = f"takes its value through a link from {node_label(source, registry)}"
-    source_type = registry.get(source.type)
-    widgets = [spec.name for spec in (source_type.inputs if source_type else ())
-               if spec.has_widget and graph.link_into(source.id, spec.name) is None]
-    if len(widgets) == 1:
-        return f"{message}: --set {source.id}.{widgets[0]}={text} there"
-    return f"{message}; set a value of that node instead"
-
-
-def option_problems(session: Any) -> list[Problem]:
-    """What stops a run whatever the graph: a device that is not there, an output folder
-    that cannot be written or created."""
-    problems: list[Problem] = []
-    device = device_problem(session.settings.device)
-    if device:
-        problems.append(Problem(f"--device: {device}", kind="usage"))
-    from nodestudio.app.path_rules import folder_problem
-
-    folder = folder_problem(Path(session.settings.output_dir))
-    if folder:
-        problems.append(Problem(f"--output: {folder}", kind="usage"))
-    return problems
-
-
-def device_problem(setting: str | None) -> str | None:
-    """Why ``setting`` names no usable device (None when it does). "auto" and "cpu" always
-    work and need no torch; only a device asked for by name imports it to look."""
-    name = (setting or "auto").strip().lower()
-    if name in ("auto", "cpu"):
-        return None
-    try:
-        from nodestudio.app.devices import resolve_device
-
-        resolved = resolve_device(name)
-        if resolved == "mps":
-            import torch
-
-            mps = getattr(torch.backends, "mps", None)
-            if mps is None or not mps.is_available():
-                return "device 'mps' was asked for, but Apple's MPS is not available here"
-    except ValueError as error:
-        return str(error)
-    except ImportError:
-        return f"device {name!r} needs PyTorch, which is not installed"
-    return None
-
-
-def check_only(graph: Any, registry: Any, node_ids: list[str]) -> None:
-    """``--only``: every id must name a node of the graph (all unknown ones are reported,
-    with the output nodes there are)."""
-    from nodestudio.engine.validate import output_nodes
-
-    unknown = [node_id for node_id in node_ids if node_id not in graph]
-    if not unknown:
-        return
-    outputs = ", ".join(node_label(graph.node(node_id), registry)
-                        for node_id in output_nodes(graph, registry)) or "none"
-    raise GraphError("invalid --only", [
-        Problem(f"there is no node {node_id!r}"
-                f"{did_you_mean(node_id, list(graph.nodes)) or f' (output nodes: {outputs})'}",
-                kind="usage") for node_id in unknown])
-
-
-def _parse_value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
 def _validate_command(args: argparse.Namespace) -> int:
     try:
         session = _session(args)
@@ -452,6 +345,28 @@ def _validate_command(args: argparse.Namespace) -> int:
     else:
         print(f"{args.graph}: valid")
     return EXIT_INVALID if problems else EXIT_OK
+
+
+def _show_command(args: argparse.Namespace) -> int:
+    from nodestudio.app.formats import read_graph
+    from nodestudio.app.graph_listing import graph_json, graph_lines
+    from nodestudio.app.packs import create_registry
+
+    registry = create_registry(user_packs_dir=_loaded_settings().user_packs_dir)
+    try:
+        graph = read_graph(args.graph, registry)
+    except GraphError as error:
+        print(f"nodestudio show: {error}", file=sys.stderr)
+        return EXIT_INVALID
+    if args.json:
+        print(json.dumps({**graph_json(graph, registry),
+                          "warnings": [w.to_json() for w in graph.load_warnings]},
+                         indent=2, ensure_ascii=False))
+        return EXIT_OK
+    for warning in graph.load_warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print("\n".join(graph_lines(graph, registry)))
+    return EXIT_OK
 
 
 def _nodes_command(args: argparse.Namespace) -> int:
@@ -530,7 +445,9 @@ def _export_command(args: argparse.Namespace) -> int:
     writes = [(out, export) for out, export in ((args.comfy_api, export_api_prompt),
                                                 (args.comfy_workflow, workflow))
               if out is not None]
-    refusal = _export_target_problem([out for out, _ in writes])
+    from nodestudio.app.path_rules import export_target_problem
+
+    refusal = export_target_problem([out for out, _ in writes])
     if refusal:
         print(f"nodestudio export: {refusal}", file=sys.stderr)
         return EXIT_INVALID
@@ -555,25 +472,6 @@ def _export_command(args: argparse.Namespace) -> int:
             return EXIT_INVALID
         print(f"wrote {out}")
     return EXIT_OK
-
-
-#: What a ComfyUI workflow or prompt written under such a name would be mistaken for.
-_MEDIA_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif", ".mp4", ".webm", ".mov",
-                             ".mkv", ".wav", ".flac", ".mp3", ".ogg", ".glb", ".obj", ".ply"})
-
-
-def _export_target_problem(targets: list[Path]) -> str | None:
-    """Why the export's target names cannot be used, before anything is converted: both
-    formats to one file (the second would replace the first), or a picture's or video's name
-    for what is a JSON file (ComfyUI would not open it, nor would an image viewer)."""
-    if len(targets) == 2 and Path(targets[0]).resolve() == Path(targets[1]).resolve():
-        return f"--comfy-api and --comfy-workflow both name {targets[0]}; give each its own file"
-    for target in targets:
-        if target.suffix.lower() in _MEDIA_SUFFIXES:
-            return (f"{target}: ComfyUI workflows and prompts are JSON files, not "
-                    f"{target.suffix.lower()[1:].upper()}; name it "
-                    f"{target.with_suffix('.json').name}")
-    return None
 
 
 if __name__ == "__main__":

@@ -197,3 +197,22 @@ def output_problems(graph: Graph, registry: NodeRegistry, output_dir: Path) -> l
     if folder:
         problems.append(Problem(folder, kind="output_folder"))
     return problems
+
+
+#: What a ComfyUI workflow or prompt written under such a name would be mistaken for.
+_MEDIA_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif", ".mp4", ".webm", ".mov",
+                             ".mkv", ".wav", ".flac", ".mp3", ".ogg", ".glb", ".obj", ".ply"})
+
+
+def export_target_problem(targets: list[Path]) -> str | None:
+    """Why the export's target names cannot be used, before anything is converted: both
+    formats to one file (the second would replace the first), or a picture's or video's name
+    for what is a JSON file (ComfyUI would not open it, nor would an image viewer)."""
+    if len(targets) == 2 and Path(targets[0]).resolve() == Path(targets[1]).resolve():
+        return f"--comfy-api and --comfy-workflow both name {targets[0]}; give each its own file"
+    for target in targets:
+        if target.suffix.lower() in _MEDIA_SUFFIXES:
+            return (f"{target}: ComfyUI workflows and prompts are JSON files, not "
+                    f"{target.suffix.lower()[1:].upper()}; name it "
+                    f"{target.with_suffix('.json').name}")
+    return None

@@ -40,7 +40,7 @@ from nodestudio.engine.context import RunEnvironment
 from nodestudio.engine.executor import EventSink, Executor, NodeExecutionError, RunResult
 from nodestudio.engine.plan import check_graph, effective_graph
 from nodestudio.engine.slow_sizes import slow_size_warnings
-from nodestudio.engine.status import cache_states
+from nodestudio.engine.status import CacheState, cache_states
 from nodestudio.engine.unrun import unrunnable_outputs
 from nodestudio.engine.unused_values import unused_value_warnings
 from nodestudio.engine.validate import missing_choice_message, needed_nodes
@@ -81,9 +81,9 @@ class Session:
                 logging.getLogger("nodestudio.settings").warning(problem)
         self.settings = settings
         if device is not None:
-            problem = device_name_problem(device)
-            if problem:  # said here, at the script's line, not at the first node on a device
-                raise ValueError(f"device {problem}")
+            refusal = device_name_problem(device)
+            if refusal:  # said here, at the script's line, not at the first node on a device
+                raise ValueError(f"device {refusal}")
             self.settings.device = device
         if models_dir is not None:
             roots = [models_dir] if isinstance(models_dir, str | os.PathLike) else models_dir
@@ -177,7 +177,7 @@ class Session:
                 *model_problems(graph, self.registry, self.models),
                 *output_problems(graph, self.registry, Path(self.settings.output_dir))]
 
-    def cache_states(self, graph: Graph) -> dict[str, str]:
+    def cache_states(self, graph: Graph) -> dict[str, CacheState]:
         """Per node: "cached", "stale" or "unknown" — what a run would reuse, without running."""
         # Subgraph instances report per inner node, under their flat ids ("7/3").
         return cache_states(flatten(graph, self.registry).graph, self.registry, self.cache,

@@ -1,0 +1,129 @@
+"""What `nodestudio run`'s options do to a graph, and what stops them before anything runs:
+``--set NODE.INPUT=VALUE`` and ``--only NODE`` checked against the graph (every bad one at
+once, with the name a slip likely meant), and a device or output folder that is not there."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from nodestudio.app.run_output import node_label
+from nodestudio.graph.problems import GraphError, Problem, did_you_mean
+
+
+def apply_assignments(graph: Any, registry: Any, assignments: list[str]) -> None:
+    """Apply ``NODE_ID.INPUT=VALUE`` strings; every bad one is reported at once."""
+    from nodestudio.api.schema import check_value, coerce_value
+
+    problems: list[Problem] = []
+    for assignment in assignments:
+        target, sep, text = assignment.partition("=")
+        node_id, dot, input_name = target.partition(".")
+        if not sep or not dot or not node_id or not input_name:
+            problems.append(Problem(f"--set {assignment!r}: expected NODE_ID.INPUT=VALUE",
+                                    kind="usage"))
+            continue
+        if node_id not in graph:
+            hint = did_you_mean(node_id, list(graph.nodes))
+            problems.append(Problem(f"there is no node {node_id!r}{hint}", kind="usage"))
+            continue
+        node_type = registry.get(graph.node(node_id).type)
+        spec = node_type.input(input_name) if node_type else None
+        if node_type is not None and (spec is None or not spec.has_widget):
+            hint = did_you_mean(input_name, [i.name for i in node_type.inputs if i.has_widget])
+            problems.append(Problem(f"{node_type.display_name} has no value input "
+                                    f"{input_name!r}{hint}", node_id, input_name,
+                                    kind="usage"))
+            continue
+        link = graph.link_into(node_id, input_name)
+        if link is not None:  # the link's value wins: this one would silently do nothing
+            problems.append(Problem(_linked_value_text(graph, registry, link, text), node_id,
+                                    input_name, kind="usage"))
+            continue
+        value: Any = _parse_value(text)
+        if spec is not None:
+            value = coerce_value(spec, value)
+            problem = check_value(spec, value)
+            if problem:
+                problems.append(Problem(problem, node_id, input_name,
+                                        kind="invalid_value"))
+                continue
+        graph.set_value(node_id, input_name, value)
+    if problems:
+        raise GraphError("invalid --set", problems)
+
+
+def _linked_value_text(graph: Any, registry: Any, link: Any, text: str) -> str:
+    """Why ``--set`` cannot change an input a link feeds, and where the value is set instead:
+    the widget of the node it comes from when that node has one (a Primitive or Seed node,
+    as ComfyUI workflows wire seeds)."""
+    source = graph.node(link.source)
+    message = f"takes its value through a link from {node_label(source, registry)}"
+    source_type = registry.get(source.type)
+    widgets = [spec.name for spec in (source_type.inputs if source_type else ())
+               if spec.has_widget and graph.link_into(source.id, spec.name) is None]
+    if len(widgets) == 1:
+        return f"{message}: --set {source.id}.{widgets[0]}={text} there"
+    return f"{message}; set a value of that node instead"
+
+
+def option_problems(session: Any) -> list[Problem]:
+    """What stops a run whatever the graph: a device that is not there, an output folder
+    that cannot be written or created."""
+    problems: list[Problem] = []
+    device = device_problem(session.settings.device)
+    if device:
+        problems.append(Problem(f"--device: {device}", kind="usage"))
+    from nodestudio.app.path_rules import folder_problem
+
+    folder = folder_problem(Path(session.settings.output_dir))
+    if folder:
+        problems.append(Problem(f"--output: {folder}", kind="usage"))
+    return problems
+
+
+def device_problem(setting: str | None) -> str | None:
+    """Why ``setting`` names no usable device (None when it does). "auto" and "cpu" always
+    work and need no torch; only a device asked for by name imports it to look."""
+    name = (setting or "auto").strip().lower()
+    if name in ("auto", "cpu"):
+        return None
+    try:
+        from nodestudio.app.devices import resolve_device
+
+        resolved = resolve_device(name)
+        if resolved == "mps":
+            import torch
+
+            mps = getattr(torch.backends, "mps", None)
+            if mps is None or not mps.is_available():
+                return "device 'mps' was asked for, but Apple's MPS is not available here"
+    except ValueError as error:
+        return str(error)
+    except ImportError:
+        return f"device {name!r} needs PyTorch, which is not installed"
+    return None
+
+
+def check_only(graph: Any, registry: Any, node_ids: list[str]) -> None:
+    """``--only``: every id must name a node of the graph (all unknown ones are reported,
+    with the output nodes there are)."""
+    from nodestudio.engine.validate import output_nodes
+
+    unknown = [node_id for node_id in node_ids if node_id not in graph]
+    if not unknown:
+        return
+    outputs = ", ".join(node_label(graph.node(node_id), registry)
+                        for node_id in output_nodes(graph, registry)) or "none"
+    raise GraphError("invalid --only", [
+        Problem(f"there is no node {node_id!r}"
+                f"{did_you_mean(node_id, list(graph.nodes)) or f' (output nodes: {outputs})'}",
+                kind="usage") for node_id in unknown])
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
