@@ -137,26 +137,19 @@ def graph_from_data(
 
 def _refuse_subgraph_file(data: Any) -> None:
     """A subgraph saved on its own (a template, a file from someone's subgraph library) is
-    not a graph: said so, with where it goes to be used. Before, the ComfyUI reader took it
-    (it too has "nodes" and "links") and made a placeholder of every node."""
-    if not isinstance(data, dict) or not {"id", "name", "inputs", "outputs", "nodes"} <= set(
-            data) or "last_node_id" in data:
-        return
-    from nodestudio.app.subgraph_library import SubgraphLibrary
-    from nodestudio.graph.subgraph_files import definition_from_json
+    not a graph: said so, with how to use it. Before, the ComfyUI reader took it (it too has
+    "nodes" and "links") and made a placeholder of every node."""
+    from nodestudio.app.subgraph_library import SubgraphLibrary, subgraph_file_definition
 
-    try:
-        definition = definition_from_json(data, 0)
-    except GraphFileError:
-        return
-    if not definition.resolved:
+    definition = subgraph_file_definition(data)
+    if definition is None:
         return
     place = SubgraphLibrary().file_for(definition.id, definition.version)
     if place.is_file() or _shipped_template(definition.id):
         use = "the Nodes panel offers it under Subgraphs: add it to a graph from there"
     else:
-        use = (f"to use it, copy it to {place}: the Nodes panel then offers it under "
-               "Subgraphs, to add to any graph")
+        use = (f"drop it on the window's canvas to add it to a graph, or copy it to {place} "
+               "for the Nodes panel to offer it under Subgraphs")
     raise GraphFileError(f"this is a NodeStudio subgraph ({definition.name!r}), not a graph",
                          [Problem(use, kind="subgraph_file")])
 

@@ -8,11 +8,12 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from nodestudio.app.settings import data_dir
 from nodestudio.graph.files import write_atomic
 from nodestudio.graph.model import Graph
-from nodestudio.graph.problems import Problem
+from nodestudio.graph.problems import GraphFileError, Problem
 from nodestudio.graph.subgraph_files import definition_from_json, definition_to_json
 from nodestudio.graph.subgraphs import SubgraphDefinition
 
@@ -94,3 +95,17 @@ def _as_local(definition: SubgraphDefinition) -> SubgraphDefinition:
     local = copy.deepcopy(definition)
     local.from_library = False
     return local
+
+
+def subgraph_file_definition(data: Any) -> SubgraphDefinition | None:
+    """The definition a subgraph file holds (a template, a library file: what "Save as
+    template" writes), or None when ``data`` is something else (a graph, a ComfyUI workflow,
+    a damaged definition)."""
+    if not isinstance(data, dict) or not {"id", "name", "inputs", "outputs", "nodes"} <= set(
+            data) or "last_node_id" in data or "format" in data:
+        return None
+    try:
+        definition = definition_from_json(data, 0)
+    except GraphFileError:
+        return None
+    return definition if definition.resolved else None

@@ -42,6 +42,7 @@ from nodestudio.ui.log_dock import LogDock
 from nodestudio.ui.outputs_dock import OutputsDock
 from nodestudio.ui.palette import SearchPalette
 from nodestudio.ui.properties_dock import PropertiesDock
+from nodestudio.ui.subgraph_library_items import SubgraphFileDrops
 from nodestudio.ui.theme import DARK, THEMES, Theme, apply_theme
 
 if TYPE_CHECKING:
@@ -123,6 +124,7 @@ class MainWindow(QMainWindow):
         self.palette = SearchPalette(lambda: iter(registry), self.view)
         self.empty_hint = EmptyCanvasHint(self.view, self.editor)
         self.image_inputs = ImageInputs(self.editor, self.scene, self.view, self.report)
+        self.subgraph_drops = SubgraphFileDrops(self)
         self.recovery_banner = RecoveryBanner(self)
         central = QWidget(self)
         column = QVBoxLayout(central)

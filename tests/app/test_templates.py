@@ -150,5 +150,5 @@ def test_a_subgraph_file_opened_as_a_graph_says_what_it_is_and_where_it_goes(tmp
         nodestudio.load_graph(tmp_path / "upscale.json")
     place = tmp_path / "home" / "subgraphs" / "studio_upscale@1.json"
     assert [p.message for p in theirs.value.problems] == [
-        f"to use it, copy it to {place}: the Nodes panel then offers it under Subgraphs, to "
-        "add to any graph"]
+        f"drop it on the window's canvas to add it to a graph, or copy it to {place} for the "
+        "Nodes panel to offer it under Subgraphs"]

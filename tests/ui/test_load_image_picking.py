@@ -146,6 +146,28 @@ def test_a_dropped_png_that_carries_a_graph_still_opens_it(studio, tmp_path):
     assert not (studio.input_folder / "render.png").exists()
 
 
+def test_a_dropped_subgraph_file_is_added_where_it_lands(studio, tmp_path):
+    # Before, it was opened as a ComfyUI workflow and each inner node became a placeholder.
+    import json
+
+    from nodestudio.paths import resources_dir
+
+    shared = json.loads((resources_dir() / "templates" / "hires_fix.json").read_text())
+    shared.update(id="studio.upscale", name="Upscale 2x")
+    (tmp_path / "upscale.json").write_text(json.dumps(shared))
+    studio.add_node_at("image.invert", QPointF(0.0, 0.0))
+    assert drop(studio, [tmp_path / "upscale.json"], QPointF(300.0, 200.0)).isAccepted()
+    graph = studio.editor.graph
+    [instance] = [node for node in graph if node.type == "subgraph"]
+    assert graph.definitions[instance.extra["subgraph"]["id"]].name == "Upscale 2x"
+    x, y = graph.layout.node(instance.id).pos
+    assert abs(x - 300.0) <= 1 and abs(y - 200.0) <= 1
+    assert len(graph) == 2  # added to the open graph, which stays open
+    assert "Added the subgraph 'Upscale 2x'" in studio.log_dock.text.toPlainText()
+    studio.editor.undo_stack.undo()
+    assert [node.type for node in studio.editor.graph] == ["image.invert"]
+
+
 def _open_image_menu(studio, canvas_of) -> QMenu:
     node_id, slot = add_load_image(studio)
     canvas_of(studio).click(studio.node_item(node_id).mapToScene(slot.rect.center()))
