@@ -399,6 +399,8 @@ def coerce_value(spec: InputSpec, value: Any) -> Any:
             return value
         if spec.type == BOOLEAN and text.lower() in ("true", "false", "1", "0", "yes", "no"):
             return text.lower() in ("true", "1", "yes")
+    if spec.type == INT and isinstance(value, float) and value.is_integer():
+        return int(value)  # "64.0": a whole number, written as a float
     if spec.type == FLOAT and isinstance(value, int) and not isinstance(value, bool):
         # An integer beyond float range stays as it is: check_value reports it as not finite.
         return float(value) if _finite(value) else value

@@ -15,6 +15,7 @@ from nodestudio.graph.problems import GraphError, Problem, did_you_mean
 def apply_assignments(graph: Any, registry: Any, assignments: list[str]) -> None:
     """Apply ``NODE_ID.INPUT=VALUE`` strings; every bad one is reported at once."""
     from nodestudio.api.schema import check_value, coerce_value
+    from nodestudio.api.sockets import STRING
 
     problems: list[Problem] = []
     for assignment in assignments:
@@ -42,6 +43,8 @@ def apply_assignments(graph: Any, registry: Any, assignments: list[str]) -> None
                                     input_name, kind="usage"))
             continue
         value: Any = _parse_value(text)
+        if spec is not None and spec.type == STRING and not isinstance(value, str):
+            value = text  # a prompt typed as digits ("123") or "true" is text, as typed
         if spec is not None:
             value = coerce_value(spec, value)
             problem = check_value(spec, value)

@@ -230,6 +230,16 @@ def test_a_slip_in_set_only_or_sweep_names_what_was_likely_meant(tmp_path):
         "'seed'?); name it as INPUT or NODE.INPUT (node id or title)")
 
 
+def test_set_takes_digits_as_text_and_a_whole_float_as_a_whole_number(two_branches, tmp_path):
+    # Before: "expected text, got 2024" and "expected a whole number, got 10.0".
+    out = tmp_path / "out"
+    done = nodestudio("run", two_branches, "--set", "3.filename_prefix=2024", "--set",
+                      "2.width=10.0", "--only", "3", "--output", out, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert [p.name for p in out.iterdir()] == ["2024_00001_.png"]
+    assert Image.open(out / "2024_00001_.png").size == (10, 10)
+
+
 def test_a_value_a_link_feeds_is_refused_and_the_source_named(tmp_path):
     # As ComfyUI workflows wire seeds: a Seed node feeds the sampler's seed. Before, --set
     # sampler.seed=9 did nothing at all, and --sweep said the sampler had no such input.
