@@ -157,6 +157,9 @@ def test_sweeps_multiply_and_target_ids_titles_or_every_node(session):
     assert got == {(s, t) for s in (1, 2, 3) for t in ("red", "blue")}
     assert runs[0][1] == {"seed": 1, "positive.text": "red"}
     assert graph.node("sampler").values["seed"] == 1  # the original is untouched
+    # A prompt of digits is the text typed (before: "expected text, got 2024").
+    runs = expand(graph, session.registry, [parse_sweep("positive.text=2024,true")])
+    assert [g.node("positive").values["text"] for g, _ in runs] == ["2024", "true"]
 
 
 def test_a_sweep_naming_nothing_or_a_bad_value_is_refused(session):

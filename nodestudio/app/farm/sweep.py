@@ -121,6 +121,7 @@ def expand(graph: Graph, registry: NodeRegistry, sweeps: list[Sweep]
     """Every combination of the sweeps' values (their product), as graph copies, with the values
     each one got (for its metadata and file names)."""
     from nodestudio.api.schema import check_value, coerce_value
+    from nodestudio.api.sockets import STRING
 
     targets = [resolve_targets(graph, registry, sweep.target) for sweep in sweeps]
     total = 1
@@ -138,6 +139,8 @@ def expand(graph: Graph, registry: NodeRegistry, sweeps: list[Sweep]
                 node_type = registry.get(copy.node(node_id).type)
                 spec = node_type.input(input_name) if node_type else None
                 assert spec is not None  # resolve_targets found it
+                if spec.type == STRING and not isinstance(value, str):
+                    value = json.dumps(value)  # a prompt of digits ("2024") is text, as typed
                 coerced = coerce_value(spec, value)
                 problem = check_value(spec, coerced)
                 if problem:
