@@ -128,6 +128,9 @@ def _add_run_parser(commands: Any) -> None:
     _add_extra_model_paths(run)
     _add_allow_path(run)
     run.add_argument("--json", action="store_true", help="print one JSON event per line")
+    run.add_argument("--save-previews", action="store_true",
+                     help="save what Preview Image nodes show, as preview_NNNNN_.png in the "
+                          "output folder")
     run.add_argument("--memory-mode", choices=MEMORY_MODES,
                      default=None, help="how models are held on the GPU (default: the setting)")
     run.add_argument("--fast", action="store_true", default=None,
@@ -264,7 +267,13 @@ def _run_command(args: argparse.Namespace) -> int:
         printer.invalid(str(error), [], heading="nodestudio run")
         return EXIT_INVALID
     # Options that cannot work are refused now, not after a render that took minutes.
-    from nodestudio.app.run_options import apply_assignments, check_only, option_problems
+    from nodestudio.app.run_options import (
+        apply_assignments,
+        check_only,
+        option_problems,
+        preview_only_note,
+        save_previews,
+    )
 
     problems = option_problems(session)
     if problems:
@@ -274,6 +283,8 @@ def _run_command(args: argparse.Namespace) -> int:
         graph = session.load_graph(args.graph)
         apply_assignments(graph, session.registry, args.assignments)
         check_only(graph, session.registry, args.only)
+        if args.save_previews:
+            save_previews(graph, session.registry)
     except GraphError as error:
         # The file that cannot be read, or --set and --only that do not fit the graph.
         printer.invalid(error.summary, error.problems, heading="nodestudio run")
@@ -306,6 +317,9 @@ def _run_command(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGINT, previous)
     printer.done(result)
+    note = preview_only_note(graph, session.registry, result)
+    if note is not None:
+        printer.warnings([note])
     return EXIT_OK
 
 

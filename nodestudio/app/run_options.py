@@ -130,3 +130,43 @@ def _parse_value(text: str) -> Any:
         return json.loads(text)
     except ValueError:
         return text
+
+
+#: What `--save-previews` turns into what: a Preview Image only shows its images (in the
+#: window); a run from the command line has nowhere to show them.
+PREVIEW_TYPE, SAVE_TYPE, PREVIEW_PREFIX = "image.preview", "image.save", "preview"
+
+
+def save_previews(graph: Any, registry: Any) -> int:
+    """``--save-previews``: every Preview Image (inside subgraphs too) becomes a Save Image
+    writing ``preview_NNNNN_.png`` in the output folder, with the graph in it as Save Image
+    writes; returns how many. Save Image does the writing, so numbering, atomic files and
+    metadata are the same."""
+    save_type = registry.get(SAVE_TYPE)
+    if save_type is None:
+        return 0
+    count = 0
+    for level in [graph, *(d.graph for d in graph.definitions.values() if d.resolved)]:
+        for node in list(level):
+            if node.type == PREVIEW_TYPE:
+                level.retype_node(node.id, SAVE_TYPE, save_type.version)
+                level.set_value(node.id, "filename_prefix", PREVIEW_PREFIX)
+                count += 1
+    return count
+
+
+def preview_only_note(graph: Any, registry: Any, result: Any) -> Problem | None:
+    """After a run that saved nothing, the Preview Image nodes whose pictures it made and
+    dropped, and how to keep them (a shared ComfyUI workflow often ends in one)."""
+    if result.files:
+        return None
+    shown = [node_id for node_id in result.images
+             if node_id in graph and graph.node(node_id).type == PREVIEW_TYPE]
+    if not shown:
+        return None
+    count = sum(len(batch) for node_id in shown for batch in result.images[node_id])
+    names = ", ".join(node_label(graph.node(node_id), registry) for node_id in shown)
+    pictures, them = ("picture", "it") if count == 1 else ("pictures", "them")
+    return Problem(f"{names} made {count} {pictures}, which a Preview Image only shows (in the "
+                   f"window): run with --save-previews to save {them} in the output folder",
+                   kind="preview_only")

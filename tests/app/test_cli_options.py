@@ -287,3 +287,27 @@ def test_a_models_or_input_folder_that_is_not_there_is_a_warning(two_branches, t
     done = nodestudio("run", two_branches, "--input", tmp_path / "inptu", "--output",
                       tmp_path / "out", cwd=tmp_path)
     assert f"warning: --input {tmp_path / 'inptu'}: there is no such folder" in done.stderr
+
+
+def test_a_graph_that_only_previews_says_so_and_save_previews_keeps_the_pictures(two_branches,
+                                                                                  tmp_path):
+    # Shared ComfyUI workflows often end in a Preview Image: a headless run made the picture
+    # and printed "done (nothing new written)".
+    document = json.loads(two_branches.read_text())
+    for node in document["nodes"]:
+        if node["type"] == "image.save":
+            node["type"], node["values"] = "image.preview", {}
+    two_branches.write_text(json.dumps(document))
+    out = tmp_path / "out"
+    done = nodestudio("run", two_branches, "--output", out, cwd=tmp_path)
+    assert done.returncode == 0
+    assert done.stderr.splitlines()[-1] == (
+        "warning: Preview Image (node 3), Preview Image (node 4) made 2 pictures, which a "
+        "Preview Image only shows (in the window): run with --save-previews to save them in "
+        "the output folder")
+    kept = nodestudio("run", two_branches, "--output", out, "--save-previews", cwd=tmp_path)
+    assert kept.returncode == 0 and "warning" not in kept.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["preview_00001_.png", "preview_00002_.png"]
+    sizes = sorted(Image.open(out / name).size for name in ("preview_00001_.png",
+                                                           "preview_00002_.png"))
+    assert sizes == [(10, 10), (20, 20)]
