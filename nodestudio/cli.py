@@ -316,10 +316,10 @@ def _run_command(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     finally:
         signal.signal(signal.SIGINT, previous)
-    printer.done(result)
     note = preview_only_note(graph, session.registry, result)
-    if note is not None:
+    if note is not None:  # before the last event, which tools read as the end
         printer.warnings([note])
+    printer.done(result)
     return EXIT_OK
 
 
