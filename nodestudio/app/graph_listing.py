@@ -15,7 +15,12 @@ from nodestudio.api.registry import NodeRegistry
 from nodestudio.engine.plan import topological_order
 from nodestudio.engine.validate import output_nodes
 from nodestudio.graph.model import Graph, Node
-from nodestudio.graph.subgraphs import SubgraphDefinition, instance_ref, is_instance
+from nodestudio.graph.subgraphs import (
+    PromotedWidget,
+    SubgraphDefinition,
+    instance_ref,
+    is_instance,
+)
 
 #: A value longer than this (a long prompt) is cut in the text listing; --json has it whole.
 _SHOWN_VALUE_CHARACTERS = 72
@@ -112,6 +117,10 @@ def _input_lines(graph: Graph, registry: NodeRegistry, node: Node) -> list[str]:
             link = links.get(item.name)
             lines.append(f"{item.name} ← {link.source}.{link.output}" if link
                          else f"{item.name} ← (not linked)")
+        for widget in definition.widgets:  # promoted: each instance holds its own value
+            known.add(widget.name)
+            if widget.name not in links:
+                lines.append(f"{widget.name} = {_shown(_promoted_value(definition, node, widget))}")
     for name, link in links.items():
         if name not in known:
             lines.append(f"{name} ← {link.source}.{link.output}")
@@ -119,8 +128,20 @@ def _input_lines(graph: Graph, registry: NodeRegistry, node: Node) -> list[str]:
     lines += [f"{name} = {_shown(value)}{extra}" for name, value in node.values.items()
               if name not in known and name not in links]
     if folded:
-        lines.append(f"(+{folded} advanced inputs at their defaults)")
+        lines.append(f"(+{folded} advanced inputs at their defaults)" if folded > 1
+                     else "(+1 advanced input at its default)")
     return lines
+
+
+def _promoted_value(definition: SubgraphDefinition, node: Node, widget: PromotedWidget) -> Any:
+    """What a promoted widget is on this instance: its own value, else the definition's
+    default, else the inner node's value."""
+    if widget.name in node.values:
+        return node.values[widget.name]
+    if widget.default is not None:
+        return widget.default
+    inner = definition.graph.nodes.get(widget.node)
+    return inner.values.get(widget.input) if inner is not None else None
 
 
 def _shown(value: Any) -> str:

@@ -88,3 +88,21 @@ def test_show_refuses_a_file_that_is_no_graph_in_words(tmp_path):
     assert shown.returncode == 2 and shown.stdout == ""
     assert shown.stderr.startswith(f"nodestudio show: {tmp_path / 'notes.txt'}: not a graph "
                                    "file")
+
+
+def test_a_subgraph_instance_lists_its_inputs_and_promoted_widgets():
+    from nodestudio.app.graph_listing import graph_lines
+    from nodestudio.app.packs import create_registry
+    from nodestudio.graph.subgraphs import make_subgraph
+
+    registry = create_registry(entry_points=False)
+    graph, _ = text_to_image("shapes.safetensors", "a red circle", steps=12)
+    packed, _, instance = make_subgraph(graph, ["sampler", "decode"], name="Render",
+                                        registry=registry, promote=[("sampler", "steps")])
+    lines = graph_lines(packed, registry)
+    start = lines.index(f"{instance}  subgraph 'Render'")
+    assert lines[start + 1:start + 7] == [
+        "    model ← checkpoint.model", "    positive ← positive.conditioning",
+        "    negative ← negative.conditioning", "    latent ← latent.latent",
+        "    vae ← checkpoint.vae", "    steps = 12"]  # the inner sampler's, until set here
+    assert lines[-1] == "    (+1 advanced input at its default)"
