@@ -29,13 +29,18 @@ def apply_assignments(graph: Any, registry: Any, assignments: list[str]) -> None
             hint = did_you_mean(node_id, list(graph.nodes))
             problems.append(Problem(f"there is no node {node_id!r}{hint}", kind="usage"))
             continue
-        node_type = registry.get(graph.node(node_id).type)
-        spec = node_type.input(input_name) if node_type else None
-        if node_type is not None and (spec is None or not spec.has_widget):
-            hint = did_you_mean(input_name, [i.name for i in node_type.inputs if i.has_widget])
-            problems.append(Problem(f"{node_type.display_name} has no value input "
-                                    f"{input_name!r}{hint}", node_id, input_name,
-                                    kind="usage"))
+        known = _value_inputs(graph, registry, graph.node(node_id))
+        if known is None:
+            problems.append(Problem(
+                f"its type {graph.node(node_id).type!r} is not installed, so no value of it is "
+                "used", node_id, input_name, kind="usage"))
+            continue
+        what, specs = known
+        spec = specs.get(input_name)
+        if spec is None:
+            hint = did_you_mean(input_name, list(specs))
+            problems.append(Problem(f"{what} has no value input {input_name!r}{hint}", node_id,
+                                    input_name, kind="usage"))
             continue
         link = graph.link_into(node_id, input_name)
         if link is not None:  # the link's value wins: this one would silently do nothing
@@ -43,18 +48,40 @@ def apply_assignments(graph: Any, registry: Any, assignments: list[str]) -> None
                                     input_name, kind="usage"))
             continue
         value: Any = _parse_value(text)
-        if spec is not None and spec.type == STRING and not isinstance(value, str):
+        if spec.type == STRING and not isinstance(value, str):
             value = text  # a prompt typed as digits ("123") or "true" is text, as typed
-        if spec is not None:
-            value = coerce_value(spec, value)
-            problem = check_value(spec, value)
-            if problem:
-                problems.append(Problem(problem, node_id, input_name,
-                                        kind="invalid_value"))
-                continue
+        value = coerce_value(spec, value)
+        problem = check_value(spec, value)
+        if problem:
+            problems.append(Problem(problem, node_id, input_name, kind="invalid_value"))
+            continue
         graph.set_value(node_id, input_name, value)
     if problems:
         raise GraphError("invalid --set", problems)
+
+
+def _value_inputs(graph: Any, registry: Any, node: Any) -> tuple[str, dict[str, Any]] | None:
+    """What a node is called and the specs of the values ``--set`` may give it: its type's
+    widgets, or a subgraph instance's promoted widgets (each checked as the inner input it
+    shows); None for a type that is not installed."""
+    from nodestudio.graph.subgraphs import SubgraphDefinition, instance_ref
+
+    node_type = registry.get(node.type)
+    if node_type is not None:
+        return node_type.display_name, {spec.name: spec for spec in node_type.inputs
+                                        if spec.has_widget}
+    ref = instance_ref(node)
+    definition = graph.definitions.get(ref[0]) if ref else None
+    if not isinstance(definition, SubgraphDefinition) or not definition.resolved:
+        return None
+    specs = {}
+    for widget in definition.widgets:
+        inner = definition.graph.nodes.get(widget.node)
+        inner_type = registry.get(inner.type) if inner is not None else None
+        spec = inner_type.input(widget.input) if inner_type is not None else None
+        if spec is not None:
+            specs[widget.name] = spec
+    return f"the subgraph {definition.name!r}", specs
 
 
 def _linked_value_text(graph: Any, registry: Any, link: Any, text: str) -> str:

@@ -311,3 +311,30 @@ def test_a_graph_that_only_previews_says_so_and_save_previews_keeps_the_pictures
     sizes = sorted(Image.open(out / name).size for name in ("preview_00001_.png",
                                                            "preview_00002_.png"))
     assert sizes == [(10, 10), (20, 20)]
+
+
+def test_set_reaches_a_subgraphs_promoted_widget_and_checks_it_as_the_inner_input(
+        two_branches, tmp_path):
+    from nodestudio.app.packs import create_registry
+    from nodestudio.graph import load
+    from nodestudio.graph.subgraphs import make_subgraph
+
+    registry = create_registry(entry_points=False)
+    packed, _, instance = make_subgraph(load(two_branches, registry), ["2"], name="Shrink",
+                                        registry=registry, promote=[("2", "width")])
+    packed.add_node("acme.glow", id="glow")  # a pack this machine lacks
+    path = save(packed, tmp_path / "packed.json")
+    refused = nodestudio("run", path, "--set", f"{instance}.widht=12", "--set",
+                         f"{instance}.width=-1", "--set", "glow.power=3", cwd=tmp_path)
+    assert refused.returncode == 2
+    assert refused.stderr.splitlines()[1:] == [
+        f"  - node {instance}, input 'widht': the subgraph 'Shrink' has no value input 'widht' "
+        "(did you mean 'width'?)",
+        f"  - node {instance}, input 'width': -1 is below the minimum 0",
+        "  - node glow, input 'power': its type 'acme.glow' is not installed, so no value of "
+        "it is used"]
+    out = tmp_path / "out"
+    done = nodestudio("run", path, "--set", f"{instance}.width=12", "--only", "3", "--output",
+                      out, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert Image.open(out / "small_00001_.png").size == (12, 10)
