@@ -29,7 +29,7 @@ def apply_assignments(graph: Any, registry: Any, assignments: list[str]) -> None
             hint = did_you_mean(node_id, list(graph.nodes))
             problems.append(Problem(f"there is no node {node_id!r}{hint}", kind="usage"))
             continue
-        known = _value_inputs(graph, registry, graph.node(node_id))
+        known = value_inputs(graph, registry, graph.node(node_id))
         if known is None:
             problems.append(Problem(
                 f"its type {graph.node(node_id).type!r} is not installed, so no value of it is "
@@ -60,7 +60,7 @@ def apply_assignments(graph: Any, registry: Any, assignments: list[str]) -> None
         raise GraphError("invalid --set", problems)
 
 
-def _value_inputs(graph: Any, registry: Any, node: Any) -> tuple[str, dict[str, Any]] | None:
+def value_inputs(graph: Any, registry: Any, node: Any) -> tuple[str, dict[str, Any]] | None:
     """What a node is called and the specs of the values ``--set`` may give it: its type's
     widgets, or a subgraph instance's promoted widgets (each checked as the inner input it
     shows); None for a type that is not installed."""

@@ -162,6 +162,20 @@ def test_sweeps_multiply_and_target_ids_titles_or_every_node(session):
     assert [g.node("positive").values["text"] for g, _ in runs] == ["2024", "true"]
 
 
+def test_a_sweep_reaches_a_subgraphs_promoted_widget(session):
+    from nodestudio.graph.subgraphs import make_subgraph
+
+    graph = session.load_graph(resources_dir() / "workflows" / "text_to_image.json")
+    packed, _, instance = make_subgraph(graph, ["sampler"], name="Render",
+                                        registry=session.registry, promote=[("sampler", "steps")])
+    assert resolve_targets(packed, session.registry, "steps") == [(instance, "steps")]
+    runs = expand(packed, session.registry, [parse_sweep(f"{instance}.steps=3,4")])
+    assert [g.node(instance).values["steps"] for g, _ in runs] == [3, 4]
+    with pytest.raises(GraphError) as error:
+        expand(packed, session.registry, [parse_sweep(f"{instance}.steps=0")])
+    assert "below the minimum 1" in error.value.problems[0].message
+
+
 def test_a_sweep_naming_nothing_or_a_bad_value_is_refused(session):
     graph = session.load_graph(resources_dir() / "workflows" / "text_to_image.json")
     with pytest.raises(GraphError) as error:

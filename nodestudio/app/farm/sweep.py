@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from nodestudio.api.registry import NodeRegistry
+from nodestudio.app.run_options import value_inputs
 from nodestudio.graph.model import Graph
 from nodestudio.graph.problems import GraphError, Problem, did_you_mean
 
@@ -85,16 +86,14 @@ def resolve_targets(graph: Graph, registry: NodeRegistry, target: str) -> list[t
         node_part, input_name = "", target
     found = []
     linked_from: list[str] = []  # sources of the named inputs a link feeds
-    value_inputs: set[str] = set()  # of the nodes named, for the hint when none matches
+    names: set[str] = set()  # the value inputs of the nodes named, for the hint
     for node in graph:
         if node_part and node.id != node_part and (node.title or "").lower() != \
                 node_part.lower():
             continue
-        node_type = registry.get(node.type)
-        value_inputs.update(spec.name for spec in (node_type.inputs if node_type else ())
-                            if spec.has_widget)
-        spec = node_type.input(input_name) if node_type else None
-        if spec is None or not spec.has_widget:
+        specs = (value_inputs(graph, registry, node) or ("", {}))[1]
+        names.update(specs)
+        if input_name not in specs:
             continue
         link = graph.link_into(node.id, input_name)
         if link is None:
@@ -107,7 +106,7 @@ def resolve_targets(graph: Graph, registry: NodeRegistry, target: str) -> list[t
             f"--sweep {target!r}: {input_name!r} takes its value through a link (from "
             f"{sources}); sweep a value of that node instead", kind="usage")])
     if not found:
-        hint = did_you_mean(input_name, sorted(value_inputs))
+        hint = did_you_mean(input_name, sorted(names))
         missing = (f"node {node_part!r} has no value input {input_name!r}{hint}" if node_part
                    else f"no node of the graph has a value input {input_name!r}{hint}")
         raise GraphError("invalid --sweep", [Problem(
@@ -136,8 +135,8 @@ def expand(graph: Graph, registry: NodeRegistry, sweeps: list[Sweep]
         chosen: dict[str, Any] = {}
         for sweep, pairs, value in zip(sweeps, targets, combination, strict=True):
             for node_id, input_name in pairs:
-                node_type = registry.get(copy.node(node_id).type)
-                spec = node_type.input(input_name) if node_type else None
+                spec = (value_inputs(copy, registry, copy.node(node_id)) or ("", {}))[1].get(
+                    input_name)
                 assert spec is not None  # resolve_targets found it
                 if spec.type == STRING and not isinstance(value, str):
                     value = json.dumps(value)  # a prompt of digits ("2024") is text, as typed
