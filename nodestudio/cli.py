@@ -115,12 +115,13 @@ def _add_run_parser(commands: Any) -> None:
     run = commands.add_parser("run", help="run a graph and write its outputs")
     run.add_argument("graph", type=Path)
     run.add_argument("--set", dest="assignments", action="append", default=[],
-                     metavar="NODE_ID.INPUT=VALUE", help="change a value before running")
+                     metavar="NODE.INPUT=VALUE",
+                     help="change a value before running (NODE: a node's id or title)")
     run.add_argument("--output", type=Path, metavar="DIR", help="folder for written images")
     run.add_argument("--input", type=Path, metavar="DIR", help="folder load-image names refer to")
     run.add_argument("--device", type=_device_argument, default=None,
                      metavar="auto|cpu|cuda|cuda:N|mps")
-    run.add_argument("--only", action="append", default=[], metavar="NODE_ID",
+    run.add_argument("--only", action="append", default=[], metavar="NODE",
                      help="run only this output node and what it needs; may be given "
                      "several times")
     run.add_argument("--models", type=Path, action="append", metavar="DIR",
@@ -282,7 +283,7 @@ def _run_command(args: argparse.Namespace) -> int:
     try:
         graph = session.load_graph(args.graph)
         apply_assignments(graph, session.registry, args.assignments)
-        check_only(graph, session.registry, args.only)
+        args.only = check_only(graph, session.registry, args.only)  # titles become ids
         if args.save_previews:
             save_previews(graph, session.registry)
     except GraphError as error:

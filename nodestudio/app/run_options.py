@@ -13,51 +13,71 @@ from nodestudio.graph.problems import GraphError, Problem, did_you_mean
 
 
 def apply_assignments(graph: Any, registry: Any, assignments: list[str]) -> None:
-    """Apply ``NODE_ID.INPUT=VALUE`` strings; every bad one is reported at once."""
-    from nodestudio.api.schema import check_value, coerce_value
-    from nodestudio.api.sockets import STRING
-
+    """Apply ``NODE.INPUT=VALUE`` strings, NODE a node's id or title (every node of that
+    title, as ``--sweep`` takes it); every bad one is reported at once."""
     problems: list[Problem] = []
     for assignment in assignments:
         target, sep, text = assignment.partition("=")
-        node_id, dot, input_name = target.partition(".")
-        if not sep or not dot or not node_id or not input_name:
-            problems.append(Problem(f"--set {assignment!r}: expected NODE_ID.INPUT=VALUE",
+        # The last dot: input names have none, titles ("Pass 1.5") may.
+        node_part, dot, input_name = target.rpartition(".")
+        if not sep or not dot or not node_part or not input_name:
+            problems.append(Problem(f"--set {assignment!r}: expected NODE.INPUT=VALUE",
                                     kind="usage"))
             continue
-        if node_id not in graph:
-            hint = did_you_mean(node_id, list(graph.nodes))
-            problems.append(Problem(f"there is no node {node_id!r}{hint}", kind="usage"))
+        node_ids = nodes_named(graph, node_part)
+        if not node_ids:
+            hint = did_you_mean(node_part, [*graph.nodes, *_titles(graph)])
+            problems.append(Problem(f"there is no node {node_part!r}{hint}", kind="usage"))
             continue
-        known = value_inputs(graph, registry, graph.node(node_id))
-        if known is None:
-            problems.append(Problem(
-                f"its type {graph.node(node_id).type!r} is not installed, so no value of it is "
-                "used", node_id, input_name, kind="usage"))
-            continue
-        what, specs = known
-        spec = specs.get(input_name)
-        if spec is None:
-            hint = did_you_mean(input_name, list(specs))
-            problems.append(Problem(f"{what} has no value input {input_name!r}{hint}", node_id,
-                                    input_name, kind="usage"))
-            continue
-        link = graph.link_into(node_id, input_name)
-        if link is not None:  # the link's value wins: this one would silently do nothing
-            problems.append(Problem(_linked_value_text(graph, registry, link, text), node_id,
-                                    input_name, kind="usage"))
-            continue
-        value: Any = _parse_value(text)
-        if spec.type == STRING and not isinstance(value, str):
-            value = text  # a prompt typed as digits ("123") or "true" is text, as typed
-        value = coerce_value(spec, value)
-        problem = check_value(spec, value)
-        if problem:
-            problems.append(Problem(problem, node_id, input_name, kind="invalid_value"))
-            continue
-        graph.set_value(node_id, input_name, value)
+        for node_id in node_ids:
+            problem = _assign(graph, registry, node_id, input_name, text)
+            if problem is not None:
+                problems.append(problem)
     if problems:
         raise GraphError("invalid --set", problems)
+
+
+def nodes_named(graph: Any, name: str) -> list[str]:
+    """The node whose id is ``name``, else every node whose title is (any case)."""
+    if name in graph:
+        return [name]
+    wanted = name.strip().lower()
+    return [node.id for node in graph if (node.title or "").strip().lower() == wanted]
+
+
+def _titles(graph: Any) -> list[str]:
+    return [node.title for node in graph if node.title]
+
+
+def _assign(graph: Any, registry: Any, node_id: str, input_name: str, text: str
+            ) -> Problem | None:
+    """Set one value typed on the command line, or say why it cannot be set."""
+    from nodestudio.api.schema import check_value, coerce_value
+    from nodestudio.api.sockets import STRING
+
+    known = value_inputs(graph, registry, graph.node(node_id))
+    if known is None:
+        return Problem(f"its type {graph.node(node_id).type!r} is not installed, so no value "
+                       "of it is used", node_id, input_name, kind="usage")
+    what, specs = known
+    spec = specs.get(input_name)
+    if spec is None:
+        hint = did_you_mean(input_name, list(specs))
+        return Problem(f"{what} has no value input {input_name!r}{hint}", node_id, input_name,
+                       kind="usage")
+    link = graph.link_into(node_id, input_name)
+    if link is not None:  # the link's value wins: this one would silently do nothing
+        return Problem(_linked_value_text(graph, registry, link, text), node_id, input_name,
+                       kind="usage")
+    value: Any = _parse_value(text)
+    if spec.type == STRING and not isinstance(value, str):
+        value = text  # a prompt typed as digits ("123") or "true" is text, as typed
+    value = coerce_value(spec, value)
+    problem = check_value(spec, value)
+    if problem:
+        return Problem(problem, node_id, input_name, kind="invalid_value")
+    graph.set_value(node_id, input_name, value)
+    return None
 
 
 def value_inputs(graph: Any, registry: Any, node: Any) -> tuple[str, dict[str, Any]] | None:
@@ -136,20 +156,22 @@ def device_problem(setting: str | None) -> str | None:
     return None
 
 
-def check_only(graph: Any, registry: Any, node_ids: list[str]) -> None:
-    """``--only``: every id must name a node of the graph (all unknown ones are reported,
-    with the output nodes there are)."""
+def check_only(graph: Any, registry: Any, names: list[str]) -> list[str]:
+    """``--only``: the node ids it names, each by id or title; every name that names no node
+    is reported, with the output nodes there are."""
     from nodestudio.engine.validate import output_nodes
 
-    unknown = [node_id for node_id in node_ids if node_id not in graph]
-    if not unknown:
-        return
-    outputs = ", ".join(node_label(graph.node(node_id), registry)
-                        for node_id in output_nodes(graph, registry)) or "none"
-    raise GraphError("invalid --only", [
-        Problem(f"there is no node {node_id!r}"
-                f"{did_you_mean(node_id, list(graph.nodes)) or f' (output nodes: {outputs})'}",
-                kind="usage") for node_id in unknown])
+    found = {name: nodes_named(graph, name) for name in names}
+    unknown = [name for name, node_ids in found.items() if not node_ids]
+    if unknown:
+        outputs = ", ".join(node_label(graph.node(node_id), registry)
+                            for node_id in output_nodes(graph, registry)) or "none"
+        known = [*graph.nodes, *_titles(graph)]
+        raise GraphError("invalid --only", [
+            Problem(f"there is no node {name!r}"
+                    f"{did_you_mean(name, known) or f' (output nodes: {outputs})'}",
+                    kind="usage") for name in unknown])
+    return list(dict.fromkeys(node_id for node_ids in found.values() for node_id in node_ids))
 
 
 def _parse_value(text: str) -> Any:

@@ -338,3 +338,18 @@ def test_set_reaches_a_subgraphs_promoted_widget_and_checks_it_as_the_inner_inpu
                       out, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert Image.open(out / "small_00001_.png").size == (12, 10)
+
+
+def test_set_and_only_take_a_nodes_title_as_sweep_does(two_branches, tmp_path):
+    document = json.loads(two_branches.read_text())
+    for node in document["nodes"]:
+        node["title"] = {"2": "Shrink v1.5", "3": "Small"}.get(node["id"])
+    two_branches.write_text(json.dumps(document))
+    out = tmp_path / "out"
+    done = nodestudio("run", two_branches, "--set", "shrink v1.5.width=8", "--only", "SMALL",
+                      "--output", out, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert [p.name for p in out.iterdir()] == ["small_00001_.png"]  # only node 3 ran
+    assert Image.open(out / "small_00001_.png").size == (8, 10)
+    slip = nodestudio("run", two_branches, "--only", "Smal", cwd=tmp_path)
+    assert slip.stderr.splitlines()[1:] == ["  - there is no node 'Smal' (did you mean 'Small'?)"]
