@@ -151,6 +151,15 @@ class Graph:
         except KeyError:
             raise KeyError(f"no node with id {node_id!r}") from None
 
+    def find(self, *, type_id: str | None = None, title: str | None = None) -> list[Node]:
+        """The nodes of type ``type_id`` and/or titled ``title`` (any case), in graph order: a
+        script's way to the sampler of a workflow whose ids it does not know
+        (``[sampler] = graph.find(type_id="diffusion.sampler")``)."""
+        wanted = title.strip().lower() if title is not None else None
+        return [node for node in self._nodes.values()
+                if (type_id is None or node.type == type_id)
+                and (wanted is None or (node.title or "").strip().lower() == wanted)]
+
     def __contains__(self, node_id: object) -> bool:
         return node_id in self._nodes
 

@@ -133,3 +133,14 @@ def test_groups_and_reroutes_live_in_the_layout():
     assert graph.group(group.id).title == "Loaders"
     graph.disconnect(b.id, "i")
     assert graph.layout.reroutes == {}  # bend points go with their link
+
+
+def test_find_by_type_and_title_in_graph_order():
+    graph = Graph()
+    first = graph.add_node("diffusion.sampler", title="Base")
+    graph.add_node("image.save")
+    second = graph.add_node("diffusion.sampler", title="Refiner ")
+    assert graph.find(type_id="diffusion.sampler") == [first, second]
+    assert graph.find(title="refiner") == [second]
+    assert graph.find(type_id="image.save", title="Base") == []
+    assert graph.find() == list(graph)
