@@ -434,8 +434,10 @@ class MainWindow(QMainWindow):
         """The extensions' entries in a node's context menu: painting, Run This Branch (when
         the window can run graphs), subgraphs."""
         from nodestudio.ui.paint.editing import add_context_entries as add_paint_entries
+        from nodestudio.ui.placeholder_fix import add_context_entries as add_fix_entries
 
         add_paint_entries(self, item.node.type, item.node.id, menu)
+        add_fix_entries(self, item, menu)
         if "run_branch" in self.named_actions:
             menu.addSeparator()
             menu.addAction(self.named_actions["run_branch"])

@@ -198,6 +198,32 @@ def test_a_value_no_input_takes_is_said_once_as_the_file_opens_and_kept(window, 
     assert source["values"] == {"width": 384, "widht": 320}
 
 
+def test_a_placeholder_of_a_slip_offers_the_type_it_likely_meant(window, tmp_path):
+    from nodestudio.ui.actions import context_menu
+
+    path = tmp_path / "typo.json"
+    path.write_text(json.dumps({
+        "format": "nodestudio.graph", "version": 2,
+        "nodes": [{"id": "1", "type": "test.sourc", "values": {"width": 256}},
+                  {"id": "2", "type": "test.sink", "values": {}}],
+        "links": [{"from": ["1", "image"], "to": ["2", "images"]}]}))
+    assert window.open_file(path)
+    assert ("node 1: unknown node type 'test.sourc': kept as a placeholder (did you mean "
+            "'test.source'?)") in window.log_dock.messages("warning")
+    item = window.scene.node_items["1"]
+    menu = context_menu(window, item, item.scenePos())
+    [replace] = [a for a in menu.actions() if a.text().startswith("Replace with")]
+    assert replace.text() == "Replace with Image Source (test.source)"
+    replace.trigger()
+    graph = window.editor.graph
+    assert graph.node("1").type == "test.source" and graph.node("1").values == {"width": 256}
+    assert not window.scene.node_items["1"].is_placeholder
+    assert [(link.source, link.target) for link in graph.links] == [("1", "2")]
+    window.editor.undo_stack.undo()  # one step back to the file as it was
+    assert window.editor.graph.node("1").type == "test.sourc"
+    assert window.scene.node_items["1"].is_placeholder
+
+
 def test_unknown_node_types_become_placeholders_that_keep_their_data(window, tmp_path):
     path = tmp_path / "future.json"
     document = {
