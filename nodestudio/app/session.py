@@ -33,6 +33,7 @@ from nodestudio.app.path_rules import (
     readable_roots,
     resolve_image_name,
 )
+from nodestudio.app.run_options import nodes_named
 from nodestudio.app.settings import Settings, data_dir
 from nodestudio.engine.cache import OutputCache
 from nodestudio.engine.cancel import CancelToken
@@ -200,10 +201,11 @@ class Session:
     ) -> RunResult:
         """Run ``graph`` (a Graph, or a graph file's path) and return what happened.
 
-        Raises GraphValidationError (nothing ran) when the graph is invalid; with ``check``
-        (the default) also NodeExecutionError when a node failed and RunCancelledError when
-        the run was cancelled — the result is on the exception's ``result``. A value set for
-        an input the node does not have (a typo) is a UserWarning: the run goes on without it.
+        ``outputs`` (node ids or titles) runs only those nodes and what they need. Raises
+        GraphValidationError (nothing ran) when the graph is invalid; with ``check`` (the
+        default) also NodeExecutionError when a node failed and RunCancelledError when the run
+        was cancelled — the result is on the exception's ``result``. A value set for an input
+        the node does not have (a typo) is a UserWarning: the run goes on without it.
         """
         graph = self._graph_to_run(graph)
         effective, _, _ = effective_graph(graph, self.registry)
@@ -211,6 +213,9 @@ class Session:
             # The caller's line, as Python's own warnings name it: a script's typo is there.
             warnings.warn(str(warning), UserWarning, stacklevel=2)
         if outputs is not None:
+            # By id or by title, as `--only` takes them; a name of neither is left for
+            # validation to report (with the node it likely meant).
+            outputs = [found for name in outputs for found in nodes_named(graph, name) or [name]]
             effective = effective.subgraph(needed_nodes(effective, outputs))
         problems = self.path_problems(effective)
         if problems:

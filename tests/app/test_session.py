@@ -178,3 +178,12 @@ def test_an_output_that_is_not_there_names_the_node_likely_meant(workspace):
         session.run(graph, outputs=["save_ful"])
     assert [str(p) for p in invalid.value.problems] == [
         "node save_ful: requested output node does not exist (did you mean 'save_full'?)"]
+
+
+def test_outputs_may_name_nodes_by_title_as_only_does(workspace):
+    session, tmp_path = workspace
+    graph, ids = resize_graph()
+    graph.set_title(ids["save"], "Small copy")
+    result = session.run(graph, outputs=["small COPY"])
+    assert result.executed == [ids["load"], ids["resize"], ids["save"]]
+    assert result.files == [tmp_path / "out" / "shots" / "test_00001_.png"]
