@@ -9,7 +9,7 @@ from nodestudio.api.errors import NodeError
 #: What a device setting may say: the choices, one card among several ("cuda:1"), and the
 #: other accelerators torch drives (Intel's xpu, Gaudi's hpu …) for those who have them.
 _DEVICE_NAME = re.compile(r"auto|(cpu|cuda|mps|xpu|hpu|npu|mtia|privateuseone)(:\d+)?")
-DEVICE_NAMES_TEXT = "auto, cpu, cuda (cuda:1 for a second card) or mps"
+_DEVICE_NAMES_TEXT = "auto, cpu, cuda (cuda:1 for a second card) or mps"
 
 
 class DeviceError(NodeError, ValueError):
@@ -22,7 +22,7 @@ def device_name_problem(setting: str | None) -> str | None:
     name = (setting or "auto").strip().lower()
     if _DEVICE_NAME.fullmatch(name):
         return None
-    return f"{setting!r} is not a device NodeStudio knows: use {DEVICE_NAMES_TEXT}"
+    return f"{setting!r} is not a device NodeStudio knows: use {_DEVICE_NAMES_TEXT}"
 
 
 def resolve_device(setting: str) -> str:

@@ -139,31 +139,23 @@ def _refuse_subgraph_file(data: Any) -> None:
     """A subgraph saved on its own (a template, a file from someone's subgraph library) is
     not a graph: said so, with how to use it. Before, the ComfyUI reader took it (it too has
     "nodes" and "links") and made a placeholder of every node."""
-    from nodestudio.app.subgraph_library import SubgraphLibrary, subgraph_file_definition
+    from nodestudio.app.subgraph_library import (
+        SubgraphLibrary,
+        is_shipped_template,
+        subgraph_file_definition,
+    )
 
     definition = subgraph_file_definition(data)
     if definition is None:
         return
     place = SubgraphLibrary().file_for(definition.id, definition.version)
-    if place.is_file() or _shipped_template(definition.id):
+    if place.is_file() or is_shipped_template(definition.id):
         use = "the Nodes panel offers it under Subgraphs: add it to a graph from there"
     else:
         use = (f"drop it on the window's canvas to add it to a graph, or copy it to {place} "
                "for the Nodes panel to offer it under Subgraphs")
     raise GraphFileError(f"this is a NodeStudio subgraph ({definition.name!r}), not a graph",
                          [Problem(use, kind="subgraph_file")])
-
-
-def _shipped_template(definition_id: str) -> bool:
-    from nodestudio.paths import resources_dir
-
-    for path in (resources_dir() / "templates").glob("*.json"):
-        try:
-            if json.loads(path.read_text(encoding="utf-8")).get("id") == definition_id:
-                return True
-        except (OSError, ValueError, AttributeError):
-            continue
-    return False
 
 
 def _resolve_library(graph: Graph) -> Graph:

@@ -9,7 +9,6 @@ window's warm start off).
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 from collections.abc import Callable
@@ -22,7 +21,7 @@ import platformdirs
 from nodestudio.app.devices import device_name_problem
 from nodestudio.graph.file_reading import read_failure_text
 from nodestudio.graph.files import write_atomic
-from nodestudio.graph.problems import json_error_text
+from nodestudio.graph.problems import did_you_mean, json_error_text
 
 APP_NAME = "NodeStudio"
 
@@ -119,8 +118,7 @@ class Settings:
         for key, value in data.items():
             reader = _READERS.get(key)
             if reader is None:
-                close = difflib.get_close_matches(key, list(_READERS), n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                hint = did_you_mean(key, list(_READERS))
                 problems.append(f"unknown setting {key!r} is ignored{hint}")
                 continue
             read, expected = reader

@@ -16,6 +16,23 @@ from nodestudio.graph.model import Graph
 from nodestudio.graph.problems import GraphFileError, Problem
 from nodestudio.graph.subgraph_files import definition_from_json, definition_to_json
 from nodestudio.graph.subgraphs import SubgraphDefinition
+from nodestudio.paths import resources_dir
+
+
+def templates_dir() -> Path:
+    """The subgraph templates shipped with NodeStudio (the Nodes panel lists them first)."""
+    return resources_dir() / "templates"
+
+
+def is_shipped_template(definition_id: str) -> bool:
+    """Whether a template shipped with NodeStudio has this id."""
+    for path in templates_dir().glob("*.json"):
+        try:
+            if json.loads(path.read_text(encoding="utf-8")).get("id") == definition_id:
+                return True
+        except (OSError, ValueError, AttributeError):
+            continue
+    return False
 
 
 def library_dir() -> Path:

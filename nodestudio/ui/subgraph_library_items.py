@@ -11,18 +11,14 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QEvent, QObject, QPointF
 from PySide6.QtGui import QDropEvent
 
+from nodestudio.app.subgraph_library import templates_dir
 from nodestudio.graph.subgraph_files import definition_from_json
 from nodestudio.graph.subgraphs import SubgraphDefinition
-from nodestudio.paths import resources_dir
 
 if TYPE_CHECKING:
     from nodestudio.ui.main_window import MainWindow
 
 PREFIX = "subgraph:"
-
-
-def templates_dir() -> Path:
-    return resources_dir() / "templates"
 
 
 @dataclass(frozen=True)
